@@ -28,7 +28,7 @@ export function loadConfig() {
     partial,
     impl: env.BENCH_IMPL ?? 'auto',
     // benchmark.js: a case samples until maxTime seconds have elapsed AND minSamples are taken.
-    maxTime: num(env.BENCH_MAX_TIME, quick ? 0.12 : 1.0),
+    maxTime: num(env.BENCH_MAX_TIME, quick ? 0.12 : 1.5),
     minSamples: quick ? 3 : 5,
     // one sample must last at least minTime seconds (benchmark.js default is ~0.05 s)
     minTime: quick ? 0.02 : 0.05,

@@ -1,10 +1,11 @@
-/** SHA-256, SHA3-256, HMAC-SHA256 and HKDF-SHA256 from the wasm core. */
+/** SHA-256, SHA3-256, SHAKE256, HMAC-SHA256 and HKDF-SHA256 from the wasm core. */
 import { frameSize, requireBytes, requireInteger, withFrame } from './memory.js';
 import { check } from './status.js';
 
 const DIGEST_BYTES = 32;
 /** RFC 5869: at most 255 blocks of output. */
 export const HKDF_SHA256_MAX_LENGTH = 255 * DIGEST_BYTES;
+const MAX_SHAKE_OUTPUT = 1 << 20;
 
 
 /** SHA-256 (FIPS 180-4). */
@@ -26,6 +27,18 @@ export function sha3_256(message: Uint8Array): Uint8Array {
     const m = frame.input(message);
     check(frame.core.pqe2ee_sha3_256(out, m, message.length), 'SHA3-256');
     return frame.read(out, DIGEST_BYTES);
+  });
+}
+
+/** SHAKE256 (FIPS 202) with `length` bytes of output (1..2^20). */
+export function shake256(message: Uint8Array, length: number): Uint8Array {
+  requireBytes('message', message);
+  requireInteger('length', length, 1, MAX_SHAKE_OUTPUT);
+  return withFrame(frameSize(length, message.length), (frame) => {
+    const out = frame.reserve(length);
+    const m = frame.input(message);
+    check(frame.core.pqe2ee_shake256(out, length, m, message.length), 'SHAKE256');
+    return frame.read(out, length);
   });
 }
 

@@ -32,6 +32,7 @@ export interface CoreExports {
   pqe2ee_aes256gcm_decrypt(out: number, key: number, nonce: number, aad: number, aadlen: number, input: number, inlen: number): number;
   pqe2ee_sha256(out: number, m: number, mlen: number): number;
   pqe2ee_sha3_256(out: number, m: number, mlen: number): number;
+  pqe2ee_shake256(out: number, outlen: number, m: number, mlen: number): number;
   pqe2ee_hmac_sha256(out: number, key: number, keylen: number, m: number, mlen: number): number;
   pqe2ee_hkdf_sha256(out: number, outlen: number, ikm: number, ikmlen: number, salt: number, saltlen: number, info: number, infolen: number): number;
   pqe2ee_x25519_base(pk: number, sk: number): number;
@@ -54,7 +55,7 @@ export interface ReadyOptions {
   wasmUrl?: string | URL;
 }
 
-function decodeBase64(text: string): Uint8Array {
+function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
   const bufferClass = (globalThis as { Buffer?: { from(s: string, e: string): Uint8Array } }).Buffer;
   if (bufferClass) return new Uint8Array(bufferClass.from(text, 'base64'));
   const binary = atob(text);
@@ -64,7 +65,7 @@ function decodeBase64(text: string): Uint8Array {
 }
 
 /** The embedded module bytes (a fresh copy). */
-export function coreWasmBytes(): Uint8Array {
+export function coreWasmBytes(): Uint8Array<ArrayBuffer> {
   return decodeBase64(CORE_WASM_BASE64);
 }
 
@@ -123,12 +124,12 @@ async function instantiateAsync(options: ReadyOptions): Promise<CoreExports> {
     }
   }
   if (!instance) {
-    const bytes = coreWasmBytes();
-    const result = await WebAssembly.instantiate(bytes, imports);
-    instance = result.instance;
+    const module = await WebAssembly.compile(coreWasmBytes());
+    instance = await WebAssembly.instantiate(module, imports);
   }
-  memory = (instance.exports as unknown as CoreExports).memory;
-  return start(instance);
+  const started: WebAssembly.Instance = instance;
+  memory = (started.exports as unknown as CoreExports).memory;
+  return start(started);
 }
 
 /**

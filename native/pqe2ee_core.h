@@ -58,6 +58,7 @@ int32_t PQE2EE_EXPORT(pqe2ee_aes256gcm_decrypt)(uint8_t *out, const uint8_t *key
 /* hashes and KDFs (pqe2ee_hash.c) */
 int32_t PQE2EE_EXPORT(pqe2ee_sha256)(uint8_t *out, const uint8_t *m, size_t mlen);
 int32_t PQE2EE_EXPORT(pqe2ee_sha3_256)(uint8_t *out, const uint8_t *m, size_t mlen);
+int32_t PQE2EE_EXPORT(pqe2ee_shake256)(uint8_t *out, size_t outlen, const uint8_t *m, size_t mlen);
 int32_t PQE2EE_EXPORT(pqe2ee_hmac_sha256)(uint8_t *out, const uint8_t *key, size_t keylen, const uint8_t *m, size_t mlen);
 int32_t PQE2EE_EXPORT(pqe2ee_hkdf_sha256)(uint8_t *out, size_t outlen, const uint8_t *ikm, size_t ikmlen,
                                           const uint8_t *salt, size_t saltlen, const uint8_t *info, size_t infolen);

@@ -1,5 +1,5 @@
 /*
- * SHA-256 (mbed TLS), SHA3-256 (PQClean's FIPS 202), and HMAC-SHA256 / HKDF-SHA256 (RFC 2104 /
+ * SHA-256 (mbed TLS), SHA3-256 and SHAKE256 (PQClean's FIPS 202), and HMAC-SHA256 / HKDF-SHA256 (RFC 2104 /
  * RFC 5869) composed here on mbed TLS's SHA-256 context.
  *
  * Why not mbedtls_md_hmac / mbedtls_hkdf: they heap-allocate an HMAC context on every call and
@@ -80,6 +80,18 @@ static PQE2EE_NOINLINE int32_t sha3_256_impl(uint8_t *out, const uint8_t *m, siz
 
 int32_t pqe2ee_sha3_256(uint8_t *out, const uint8_t *m, size_t mlen) {
     int32_t status = sha3_256_impl(out, m, mlen);
+    pqe2ee_scrub_stack(PQE2EE_STACK_SMALL);
+    return status;
+}
+
+static PQE2EE_NOINLINE int32_t shake256_impl(uint8_t *out, size_t outlen, const uint8_t *m, size_t mlen) {
+    shake256(out, outlen, m, mlen);
+    return PQE2EE_OK;
+}
+
+int32_t pqe2ee_shake256(uint8_t *out, size_t outlen, const uint8_t *m, size_t mlen) {
+    /* X-Wing expands its secret seed with SHAKE256, so the sponge state is scrubbed. */
+    int32_t status = shake256_impl(out, outlen, m, mlen);
     pqe2ee_scrub_stack(PQE2EE_STACK_SMALL);
     return status;
 }

@@ -13,7 +13,7 @@ recorded=$(node -e "console.log(require('$root/wasm/BUILD.json').wasm.sha256)")
 embedded=$(sed -n "s/^export const CORE_WASM_SHA256 = '\([0-9a-f]*\)';/\1/p" "$root/bindings/core-wasm-base64.ts")
 embedded_bytes=$(node -e "
 const src=require('fs').readFileSync('$root/bindings/core-wasm-base64.ts','utf8');
-const b64=[...src.matchAll(/'([A-Za-z0-9+\/=]+)'/g)].map(m=>m[1]).filter(s=>s.length!==64).join('');
+const body=src.slice(src.indexOf('CORE_WASM_BASE64'));const b64=[...body.matchAll(/'([A-Za-z0-9+\/=]+)'/g)].map(m=>m[1]).join('');
 console.log(require('crypto').createHash('sha256').update(Buffer.from(b64,'base64')).digest('hex'))")
 
 status=0

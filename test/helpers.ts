@@ -107,7 +107,7 @@ type ErrorClass = abstract new (...args: never[]) => Error;
 export function checkThrows(fn: () => unknown, cls: ErrorClass, code?: string): string | null {
   try {
     const r = fn();
-    return `expected ${cls.name} but call returned ${describe(r)}`;
+    return `expected ${cls.name} but call returned ${show(r)}`;
   } catch (e) {
     if (!(e instanceof cls)) return `expected ${cls.name}, got ${errName(e)}`;
     if (code !== undefined && (e as { code?: unknown }).code !== code)
@@ -126,7 +126,7 @@ export function errName(e: unknown): string {
   return `non-Error throw: ${String(e)}`;
 }
 
-function describe(r: unknown): string {
+export function show(r: unknown): string {
   if (r instanceof Uint8Array) return `Uint8Array(${r.length})`;
   if (r && typeof r === 'object') return `{${Object.keys(r).join(',')}}`;
   return String(r);

@@ -1,0 +1,81 @@
+#!/usr/bin/env node
+// pqe2ee benchmark harness — entry point (`npm run bench` builds dist/ first, then runs this).
+// See bench/README.md. Environment: BENCH_QUICK=1, BENCH_FILTER=<substr>[,<substr>...],
+// BENCH_IMPL=dist|stub, BENCH_MAX_TIME=<s>, BENCH_COLD_RUNS=<n>, BENCH_OUT=<dir>.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { loadConfig, matchesFilter, ROOT_DIR } from './config.mjs';
+import { sysinfo } from './sysinfo.mjs';
+import { loadImplementation, DIST_ENTRY, STUB_ENTRY } from './impl.mjs';
+import { makeInputs } from './inputs.mjs';
+import { collectCases } from './cases/index.mjs';
+import { orderCases, runCases } from './runner.mjs';
+import { measureSizes } from './sizes.mjs';
+import { measureColdStart } from './coldstart.mjs';
+import { computeRatios } from './ratios.mjs';
+import { evaluateTargets } from './targets.mjs';
+import { renderConsole } from './report/console.mjs';
+import { renderMarkdown } from './report/markdown.mjs';
+import { renderJson } from './report/json.mjs';
+import { renderSvg } from './report/svg.mjs';
+
+const log = (s) => process.stderr.write(s + '\n');
+
+async function main() {
+  const started = performance.now();
+  const cfg = loadConfig();
+  const meta = sysinfo();
+  const { api, info: implementation } = await loadImplementation(cfg);
+  log(`pqe2ee bench: implementation = ${implementation.source} (${implementation.entry}), node ${meta.node}, ${meta.cpu.model} x${meta.cpu.cores}`);
+  if (implementation.note) log(`!! ${implementation.note}`);
+
+  const inputs = makeInputs();
+  const { cases: all, peers } = await collectCases(api, inputs);
+  for (const p of peers) log(p.available ? `peer ${p.name}: ${p.cases} cases${p.notes.length ? ` (${p.notes.join('; ')})` : ''}` : `peer ${p.name}: UNAVAILABLE — ${p.reason}`);
+  const cases = orderCases(all.filter((c) => matchesFilter(cfg, c.id, c.compareTo)));
+  log(`${cases.length} cases${cfg.filters.length ? ` (filter: ${cfg.filters.join(',')})` : ''}; maxTime ${cfg.maxTime}s, minSamples ${cfg.minSamples}${cfg.quick ? ' [quick]' : ''}`);
+
+  const coldStart = cfg.coldStart
+    ? await measureColdStart({ runs: cfg.coldRuns, implEntry: implementation.source === 'dist' ? DIST_ENTRY : STUB_ENTRY, implSource: implementation.source })
+    : null;
+  const rows = await runCases(cases, cfg);
+  const sizes = await measureSizes();
+  const ratios = computeRatios(rows);
+  const targets = evaluateTargets({ ratios, sizes, coldStart, peers });
+
+  const results = {
+    schema: 'pqe2ee-bench/1',
+    meta,
+    implementation,
+    config: { quick: cfg.quick, filters: cfg.filters, maxTime: cfg.maxTime, minSamples: cfg.minSamples, minTime: cfg.minTime, coldRuns: cfg.coldRuns },
+    durationSec: (performance.now() - started) / 1000,
+    summary: {
+      cases: rows.length,
+      errors: rows.filter((r) => r.error).length,
+      targetsPassed: targets.filter((t) => t.pass === true).length,
+      targetsFailed: targets.filter((t) => t.pass === false).length,
+      targetsNotMeasured: targets.filter((t) => t.pass == null).length,
+    },
+    targets,
+    ratios,
+    rows,
+    peers,
+    sizes,
+    coldStart,
+  };
+
+  mkdirSync(cfg.outDir, { recursive: true });
+  const files = {
+    'latest.json': renderJson(results),
+    'latest.md': renderMarkdown(results),
+    'ratios.svg': renderSvg(results),
+  };
+  for (const [name, text] of Object.entries(files)) writeFileSync(path.join(cfg.outDir, name), text);
+  process.stdout.write('\n' + renderConsole(results));
+  log(`\nwrote ${Object.keys(files).map((f) => path.relative(ROOT_DIR, path.join(cfg.outDir, f))).join(', ')}${cfg.partial ? ' (partial run: not bench/results/latest.*)' : ''}`);
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench failed: ${err?.stack ?? err}\n`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,32 @@
+// Builds the npm package into dist/: ESM bundles (esbuild) for `pqe2ee` and `pqe2ee/crypto`, with
+// the wasm core embedded, plus type declarations (tsc). Platform-neutral: the same files load in
+// Node and in browsers/bundlers.
+import { build } from 'esbuild';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const dist = join(root, 'dist');
+rmSync(dist, { recursive: true, force: true });
+mkdirSync(dist, { recursive: true });
+
+await build({
+  absWorkingDir: root,
+  entryPoints: { index: 'src/index.ts', crypto: 'src/crypto/index.ts' },
+  outdir: 'dist',
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'neutral',
+  target: 'es2022',
+  sourcemap: true,
+  legalComments: 'none',
+  logLevel: 'warning',
+});
+
+execFileSync(join(root, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' });
+writeFileSync(join(dist, 'index.d.ts'), "export * from './types/src/index.js';\n");
+writeFileSync(join(dist, 'crypto.d.ts'), "export * from './types/src/crypto/index.js';\n");
+console.log('build: dist/index.js, dist/crypto.js and declarations written');

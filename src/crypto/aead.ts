@@ -1,0 +1,106 @@
+/**
+ * The suites' AES-256-GCM: the wasm core for small payloads, the platform's AES-GCM (node:crypto,
+ * hardware AES) for large ones when running in Node. Output is byte-identical either way (tested).
+ *
+ * Why a hand-off: table-based AES in wasm runs at tens of MB/s, while node:crypto uses AES-NI at
+ * GB/s but pays a few microseconds of fixed cost per call; the benchmark (bench/) shows the wasm
+ * core winning below PLATFORM_AEAD_THRESHOLD bytes and node:crypto above it. Browsers' WebCrypto
+ * is async-only, so in browsers the wasm core handles every size.
+ */
+import { aes256gcm, DecryptionFailedError, type Aes256Gcm } from '../../bindings/index.js';
+import { requireBytes } from '../../bindings/memory.js';
+import type { Aead } from './suite.js';
+
+/** Payloads of at least this many bytes go to node:crypto when it is available. */
+export const PLATFORM_AEAD_THRESHOLD = 128;
+
+const EMPTY = new Uint8Array(0);
+
+interface NodeCipher {
+  setAAD(aad: Uint8Array): void;
+  update(data: Uint8Array): Uint8Array;
+  final(): Uint8Array;
+  getAuthTag(): Uint8Array;
+  setAuthTag(tag: Uint8Array): void;
+}
+interface NodeCrypto {
+  createCipheriv(algorithm: string, key: Uint8Array, iv: Uint8Array, options?: { authTagLength: number }): NodeCipher;
+  createDecipheriv(algorithm: string, key: Uint8Array, iv: Uint8Array, options?: { authTagLength: number }): NodeCipher;
+}
+
+function loadNodeCrypto(): NodeCrypto | undefined {
+  // process.getBuiltinModule is synchronous and invisible to bundlers (Node >= 20.16).
+  const nodeProcess = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
+  try {
+    return nodeProcess?.getBuiltinModule?.('node:crypto') as NodeCrypto | undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const nodeCrypto = loadNodeCrypto();
+
+function concat(parts: Uint8Array[], total: number): Uint8Array {
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}
+
+function platformEncrypt(platform: NodeCrypto, key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Uint8Array {
+  const cipher = platform.createCipheriv('aes-256-gcm', key, nonce, { authTagLength: 16 });
+  if (aad.length > 0) cipher.setAAD(aad);
+  const body = cipher.update(plaintext);
+  const tail = cipher.final();
+  const tag = cipher.getAuthTag();
+  return concat([body, tail, tag], plaintext.length + 16);
+}
+
+function platformDecrypt(platform: NodeCrypto, key: Uint8Array, nonce: Uint8Array, input: Uint8Array, aad: Uint8Array): Uint8Array {
+  const ciphertextLength = input.length - 16;
+  const decipher = platform.createDecipheriv('aes-256-gcm', key, nonce, { authTagLength: 16 });
+  decipher.setAuthTag(input.subarray(ciphertextLength));
+  if (aad.length > 0) decipher.setAAD(aad);
+  const body = decipher.update(input.subarray(0, ciphertextLength));
+  try {
+    const tail = decipher.final();
+    return concat([body, tail], ciphertextLength);
+  } catch {
+    body.fill(0); // unauthenticated plaintext never leaves
+    throw new DecryptionFailedError();
+  }
+}
+
+/** Creates the suite AEAD; `threshold` is exposed for tests and benchmarks. */
+export function createSuiteAead(wasm: Aes256Gcm = aes256gcm, threshold = PLATFORM_AEAD_THRESHOLD): Aead {
+  const platform = nodeCrypto;
+  return {
+    encrypt(key, nonce, plaintext, aad = EMPTY) {
+      if (platform && plaintext instanceof Uint8Array && plaintext.length >= threshold) {
+        // Same argument checks as the core so errors do not depend on the path taken.
+        requireBytes('key', key, 32);
+        requireBytes('nonce', nonce, 12);
+        requireBytes('plaintext', plaintext);
+        requireBytes('aad', aad);
+        return platformEncrypt(platform, key, nonce, plaintext, aad);
+      }
+      return wasm.encrypt(key, nonce, plaintext, aad);
+    },
+    decrypt(key, nonce, ciphertextAndTag, aad = EMPTY) {
+      if (platform && ciphertextAndTag instanceof Uint8Array && ciphertextAndTag.length - 16 >= threshold) {
+        requireBytes('key', key, 32);
+        requireBytes('nonce', nonce, 12);
+        requireBytes('ciphertext', ciphertextAndTag);
+        requireBytes('aad', aad);
+        return platformDecrypt(platform, key, nonce, ciphertextAndTag, aad);
+      }
+      return wasm.decrypt(key, nonce, ciphertextAndTag, aad);
+    },
+  };
+}
+
+/** True when large payloads are handed to node:crypto in this environment. */
+export const platformAeadAvailable: boolean = nodeCrypto !== undefined;

@@ -1,0 +1,31 @@
+/** Small byte helpers shared by the suites. */
+
+/** Concatenates byte arrays into a new array. */
+export function concatBytes(...parts: Uint8Array[]): Uint8Array {
+  let total = 0;
+  for (const part of parts) total += part.length;
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}
+
+/** UTF-8 bytes of an ASCII label. */
+export function label(text: string): Uint8Array {
+  return new TextEncoder().encode(text);
+}
+
+/** Big-endian encoding of `value` in `length` bytes (RFC 8017 I2OSP). */
+export function i2osp(value: number, length: number): Uint8Array {
+  const out = new Uint8Array(length);
+  for (let i = length - 1, rest = value; i >= 0; i--, rest = Math.floor(rest / 256)) out[i] = rest & 0xff;
+  return out;
+}
+
+/** Zeroes every given array (secrets that are no longer needed). */
+export function wipe(...arrays: Uint8Array[]): void {
+  for (const array of arrays) array.fill(0);
+}
