@@ -18,6 +18,18 @@ const SLOT_ALIGNMENT = 16;
 
 let scratchPointer = 0;
 let scratchCapacity = 0;
+// One view of wasm memory, replaced only when growth swaps the underlying buffer.
+let heapBuffer: ArrayBuffer | undefined;
+let heapView = new Uint8Array(0);
+
+function currentHeap(core: CoreExports): Uint8Array {
+  const buffer = core.memory.buffer;
+  if (buffer !== heapBuffer) {
+    heapBuffer = buffer;
+    heapView = new Uint8Array(buffer);
+  }
+  return heapView;
+}
 
 /** A laid-out call: pointers of each slot, filled inputs, and readers for outputs. */
 export class Frame {
@@ -32,9 +44,9 @@ export class Frame {
     this.size = size;
   }
 
-  /** The current view of wasm memory (re-read: growth replaces the buffer). */
+  /** The current view of wasm memory (checked on every use: growth replaces the buffer). */
   heap(): Uint8Array {
-    return new Uint8Array(this.core.memory.buffer);
+    return currentHeap(this.core);
   }
 
   /** Reserves `length` bytes and returns their pointer. */

@@ -24,7 +24,7 @@ static PQE2EE_NOINLINE int32_t encrypt_impl(uint8_t *out, const uint8_t *key, co
 int32_t pqe2ee_aes256gcm_encrypt(uint8_t *out, const uint8_t *key, const uint8_t *nonce, const uint8_t *aad,
                                  size_t aadlen, const uint8_t *in, size_t inlen) {
     int32_t status = encrypt_impl(out, key, nonce, aad, aadlen, in, inlen);
-    pqe2ee_scrub_stack(PQE2EE_STACK_SMALL);
+    pqe2ee_scrub_stack(PQE2EE_STACK_AEAD);
     return status;
 }
 
@@ -52,6 +52,6 @@ static PQE2EE_NOINLINE int32_t decrypt_impl(uint8_t *out, const uint8_t *key, co
 int32_t pqe2ee_aes256gcm_decrypt(uint8_t *out, const uint8_t *key, const uint8_t *nonce, const uint8_t *aad,
                                  size_t aadlen, const uint8_t *in, size_t inlen) {
     int32_t status = decrypt_impl(out, key, nonce, aad, aadlen, in, inlen);
-    pqe2ee_scrub_stack(PQE2EE_STACK_SMALL);
+    pqe2ee_scrub_stack(PQE2EE_STACK_AEAD);
     return status;
 }

@@ -21,6 +21,7 @@ void pqe2ee_scrub_stack(size_t depth);
 #define PQE2EE_STACK_MLKEM (48 * 1024)
 #define PQE2EE_STACK_MLDSA (160 * 1024)
 #define PQE2EE_STACK_SMALL (4 * 1024)
+#define PQE2EE_STACK_AEAD (8 * 1024) /* GCM context with 8-bit tables lives on the stack */
 #define PQE2EE_STACK_CURVE (8 * 1024)
 
 #endif
