@@ -16,7 +16,7 @@ const RATIO_TARGETS = [
   { row: 'aes256gcm.decrypt.64B', peer: NODE, min: 1.5, what: 'AES-256-GCM decrypt 64 B (aes256gcm, wasm)' },
   { row: 'suite1.aead.encrypt.1MiB', peer: NODE, min: 0.9, what: 'AES-256-GCM encrypt 1 MiB (suite aead, auto)' },
   { row: 'suite1.aead.decrypt.1MiB', peer: NODE, min: 0.9, what: 'AES-256-GCM decrypt 1 MiB (suite aead, auto)' },
-  { row: 'hkdf-sha256.64B', peer: NODE, min: 2.0, what: 'HKDF-SHA256 64-byte output vs hkdfSync' },
+  { row: 'hkdf-sha256.64B', peer: NODE, min: 2.0, what: 'HKDF-SHA256, 64-byte output (hkdfSync)' },
 ];
 
 export const WASM_GZIP_MAX = 120_000; // bytes ("120 KB", decimal: the stricter reading)

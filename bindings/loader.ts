@@ -16,6 +16,8 @@ export interface CoreExports {
   pqe2ee_alloc(length: number): number;
   pqe2ee_free(pointer: number): void;
   pqe2ee_abi_version(): number;
+  /** Current stack pointer (emscripten runtime export); used by the stack-scrub test. */
+  stackSave(): number;
   pqe2ee_mlkem1024_keypair_seed(pk: number, sk: number, seed: number): number;
   pqe2ee_mlkem1024_encaps_coins(ct: number, ss: number, pk: number, coins: number): number;
   pqe2ee_mlkem1024_decaps(ss: number, ct: number, sk: number): number;

@@ -14,6 +14,9 @@ void pqe2ee_wipe(void *pointer, size_t length) {
 }
 
 PQE2EE_NOINLINE void pqe2ee_scrub_stack(size_t depth) {
+    if (depth == 0) {
+        return;
+    }
     /* A VLA is placed right below this frame, i.e. over the frames of the callee that just ran. */
     uint8_t region[depth];
     memset_volatile(region, 0, depth);

@@ -61,7 +61,7 @@ export function renderMarkdown(results) {
   const lo = s['@oqs/liboqs-js'] ?? {};
   L.push(mdTable(['artifact', 'raw', 'gzip'], [
     ['pqe2ee `wasm/pqe2ee_core.wasm`', ...sz(s.pqe2ee.wasm)],
-    ['pqe2ee `dist/crypto.js` (JS, wasm embedded)', ...sz(s.pqe2ee.distCryptoJs)],
+    ['pqe2ee bundle: all of `pqe2ee/crypto` (esbuild, minified, wasm embedded)', ...sz(s.pqe2ee.cryptoEntryBundle)],
     ['pqe2ee bundle: `mlkem1024` + `mldsa87` (esbuild, minified)', ...sz(s.pqe2ee.bundleKemDsa)],
     ['liboqs-js wasm: ML-KEM-1024 + ML-DSA-87', ...sz(lo.wasm ?? lo)],
     ['liboqs-js `ml-kem-1024.min.js` + `ml-dsa-87.min.js` (JS, wasm embedded)', ...sz(lo.jsWithEmbeddedWasm ?? lo)],

@@ -62,6 +62,11 @@ export function renderSvg(results) {
     if (Math.log2(r) > hi || Math.log2(r) < lo) {
       s.push(`<text x="${r1(xr + (faster ? -4 : 4))}" y="${cy + 4}" text-anchor="${faster ? 'end' : 'start'}" fill="#fff" font-weight="bold">${faster ? '»' : '«'}</text>`);
     }
+    const t = results.targets.find((x) => x.kind === 'ratio' && x.row === row.op && x.peer === ratio.best.peer);
+    if (t) {
+      const xt = r1(xOf(t.min));
+      s.push(`<line x1="${xt}" y1="${y + 1}" x2="${xt}" y2="${y + ROW - 1}" stroke="#1f4e9c" stroke-width="2.5"/>`);
+    }
     s.push(`<text x="${VAL_X}" y="${cy + 4}" fill="#222"><tspan font-weight="bold">${fmtRatio(r)}</tspan><tspan fill="#666" dx="6">vs ${xml(shortPeer(ratio.best.peer))}</tspan></text>`);
   });
   // the 1.0x line on top of the bars
@@ -71,6 +76,7 @@ export function renderSvg(results) {
   s.push(`<rect x="16" y="${ly - 10}" width="12" height="12" fill="#2e9e5b"/><text x="34" y="${ly}" fill="#333">pqe2ee faster than the best peer</text>`);
   s.push(`<rect x="260" y="${ly - 10}" width="12" height="12" fill="#d1493f"/><text x="278" y="${ly}" fill="#333">pqe2ee slower</text>`);
   s.push(`<line x1="400" y1="${ly - 4}" x2="430" y2="${ly - 4}" stroke="#333"/><text x="436" y="${ly}" fill="#333">± combined margin of error (benchmark.js rme)</text>`);
+  s.push(`<line x1="750" y1="${ly - 11}" x2="750" y2="${ly + 2}" stroke="#1f4e9c" stroke-width="2.5"/><text x="758" y="${ly}" fill="#333">issue target (minimum ratio)</text>`);
   if (items.length === 0) s.push(`<text x="${X0}" y="${TOP + 14}" fill="#555">no ratios measured</text>`);
   s.push('</svg>');
   return s.join('\n') + '\n';
