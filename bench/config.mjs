@@ -33,7 +33,7 @@ export function loadConfig() {
     // one sample must last at least minTime seconds (benchmark.js default is ~0.05 s)
     minTime: quick ? 0.02 : 0.05,
     coldRuns: num(env.BENCH_COLD_RUNS, quick ? 4 : 10),
-    coldStart: filters.length === 0 || filters.some((f) => 'coldstart'.includes(f) || f.includes('cold')),
+    coldStart: filters.length === 0 || filters.some((f) => f.includes('cold')),
     // Partial runs must not overwrite the commit-able results: they go to an ignored *.tmp dir.
     outDir: env.BENCH_OUT
       ? path.resolve(env.BENCH_OUT)

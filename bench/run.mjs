@@ -4,6 +4,7 @@
 // BENCH_IMPL=dist|stub, BENCH_MAX_TIME=<s>, BENCH_COLD_RUNS=<n>, BENCH_OUT=<dir>.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import os from 'node:os';
 import { loadConfig, matchesFilter, ROOT_DIR } from './config.mjs';
 import { sysinfo } from './sysinfo.mjs';
 import { loadImplementation, DIST_ENTRY, STUB_ENTRY } from './impl.mjs';
@@ -43,6 +44,7 @@ async function main() {
   const ratios = computeRatios(rows);
   const targets = evaluateTargets({ ratios, sizes, coldStart, peers });
 
+  meta.loadavgAtEnd = os.loadavg().map((x) => +x.toFixed(2));
   const results = {
     schema: 'pqe2ee-bench/1',
     meta,

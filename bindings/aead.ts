@@ -1,5 +1,5 @@
 /** AES-256-GCM from the wasm core: 32-byte key, 12-byte nonce, 16-byte tag appended. */
-import { DecryptionFailedError } from './errors.js';
+import { InvalidLengthError } from './errors.js';
 import { frameSize, requireBytes, withFrame } from './memory.js';
 import { check } from './status.js';
 
@@ -45,8 +45,9 @@ export const aes256gcm: Aes256Gcm = {
     requireBytes('nonce', nonce, AES256GCM_NONCE_BYTES);
     requireBytes('ciphertext', ciphertextAndTag);
     requireBytes('aad', aad);
-    // Too short to hold a tag cannot be authentic: same error as a bad tag, so callers need one path.
-    if (ciphertextAndTag.length < AES256GCM_TAG_BYTES) throw new DecryptionFailedError();
+    if (ciphertextAndTag.length < AES256GCM_TAG_BYTES) {
+      throw new InvalidLengthError(`ciphertext must hold at least the ${AES256GCM_TAG_BYTES}-byte tag, got ${ciphertextAndTag.length} bytes`);
+    }
     const outLength = ciphertextAndTag.length - AES256GCM_TAG_BYTES;
     const size = frameSize(outLength, AES256GCM_KEY_BYTES, AES256GCM_NONCE_BYTES, aad.length, ciphertextAndTag.length);
     return withFrame(size, (frame) => {

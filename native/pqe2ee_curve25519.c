@@ -2,7 +2,8 @@
  * X25519 (RFC 7748) and Ed25519 (RFC 8032) over libsodium's ref10 code (field arithmetic in
  * radix 2^25.5, which suits wasm's 64-bit multiplies).
  *
- * Ed25519 secret keys are libsodium's 64 bytes: the RFC 8032 seed followed by the public key.
+ * Ed25519 secret keys are libsodium's 64 bytes: the RFC 8032 seed followed by the public key;
+ * signing checks that the two halves belong together.
  * Verification rejects non-canonical S, non-canonical or small-order public keys and small-order R.
  */
 #include <string.h>
@@ -55,7 +56,28 @@ int32_t pqe2ee_ed25519_keypair_seed(uint8_t *pk, uint8_t *sk, const uint8_t *see
 }
 
 static PQE2EE_NOINLINE int32_t ed25519_sign_impl(uint8_t *sig, const uint8_t *m, size_t mlen, const uint8_t *sk) {
-    return crypto_sign_ed25519_detached(sig, NULL, m, mlen, sk) == 0 ? PQE2EE_OK : PQE2EE_ERR_INTERNAL;
+    /*
+     * ref10 signing trusts the public-key half of sk when hashing. A caller-supplied key whose
+     * second half is not the seed's public key yields two signatures with the same R and
+     * different S, from which the secret scalar follows; so the public key is re-derived from
+     * the seed and must match.
+     */
+    uint8_t derived_pk[32];
+    uint8_t derived_sk[64];
+    int32_t status = PQE2EE_ERR_INTERNAL;
+    if (crypto_sign_ed25519_seed_keypair(derived_pk, derived_sk, sk) == 0) {
+        uint8_t difference = 0;
+        for (size_t i = 0; i < sizeof derived_pk; i++) {
+            difference |= (uint8_t)(derived_pk[i] ^ sk[32 + i]);
+        }
+        if (difference != 0) {
+            status = PQE2EE_ERR_INVALID_KEY;
+        } else {
+            status = crypto_sign_ed25519_detached(sig, NULL, m, mlen, derived_sk) == 0 ? PQE2EE_OK : PQE2EE_ERR_INTERNAL;
+        }
+    }
+    pqe2ee_wipe(derived_sk, sizeof derived_sk);
+    return status;
 }
 
 int32_t pqe2ee_ed25519_sign(uint8_t *sig, const uint8_t *m, size_t mlen, const uint8_t *sk) {

@@ -19,10 +19,38 @@ int PQCLEAN_MLDSA65_CLEAN_crypto_sign_verify_ctx(const uint8_t *sig, size_t sigl
                                                  const uint8_t *ctx, size_t ctxlen, const uint8_t *pk);
 
 #define MLDSA_SEED_BYTES 32
+#define MLDSA_SK_HEADER_BYTES (32 + 32 + 64) /* rho, key, tr */
 #define MLDSA_RND_BYTES 32
 #define MLDSA_MAX_CONTEXT 255
 
-#define DEFINE_MLDSA(level, signature_bytes)                                                             \
+/*
+ * FIPS 204 does not require it, but a secret key whose s1/s2 coefficients lie outside [-eta, eta]
+ * cannot come from KeyGen; signing with one may leak or produce garbage, so it is refused
+ * (Wycheproof marks such keys invalid). The check runs over every coefficient without early exit.
+ */
+static int secret_vectors_in_range(const uint8_t *sk, unsigned polys, unsigned eta) {
+    const uint8_t *packed = sk + MLDSA_SK_HEADER_BYTES;
+    uint32_t out_of_range = 0;
+    if (eta == 2) {
+        /* 3 bits per coefficient, 8 coefficients per 3 bytes, stored as eta - c in [0, 4]. */
+        for (size_t group = 0; group < (size_t)polys * 32; group++) {
+            const uint32_t word = packed[3 * group] | ((uint32_t)packed[3 * group + 1] << 8) |
+                                  ((uint32_t)packed[3 * group + 2] << 16);
+            for (unsigned j = 0; j < 8; j++) {
+                out_of_range |= (4u - ((word >> (3 * j)) & 7u)) >> 31;
+            }
+        }
+    } else {
+        /* 4 bits per coefficient, stored as eta - c in [0, 8]. */
+        for (size_t i = 0; i < (size_t)polys * 128; i++) {
+            out_of_range |= (8u - (packed[i] & 15u)) >> 31;
+            out_of_range |= (8u - (packed[i] >> 4)) >> 31;
+        }
+    }
+    return out_of_range == 0;
+}
+
+#define DEFINE_MLDSA(level, signature_bytes, k, l, eta)                                                             \
     static PQE2EE_NOINLINE int32_t mldsa##level##_keypair_impl(uint8_t *pk, uint8_t *sk,                 \
                                                                 const uint8_t *seed) {                   \
         pqe2ee_random_queue(seed, MLDSA_SEED_BYTES);                                                     \
@@ -40,6 +68,9 @@ int PQCLEAN_MLDSA65_CLEAN_crypto_sign_verify_ctx(const uint8_t *sig, size_t sigl
                                                              const uint8_t *sk, const uint8_t *rnd) {    \
         if (ctxlen > MLDSA_MAX_CONTEXT) {                                                                \
             return PQE2EE_ERR_INVALID_LENGTH;                                                            \
+        }                                                                                                \
+        if (!secret_vectors_in_range(sk, (k) + (l), (eta))) {                                           \
+            return PQE2EE_ERR_INVALID_KEY;                                                               \
         }                                                                                                \
         size_t siglen = 0;                                                                               \
         pqe2ee_random_queue(rnd, MLDSA_RND_BYTES);                                                       \
@@ -69,5 +100,5 @@ int PQCLEAN_MLDSA65_CLEAN_crypto_sign_verify_ctx(const uint8_t *sig, size_t sigl
         return status == 0 ? PQE2EE_OK : PQE2EE_ERR_BAD_SIGNATURE;                                       \
     }
 
-DEFINE_MLDSA(87, 4627)
-DEFINE_MLDSA(65, 3309)
+DEFINE_MLDSA(87, 4627, 8, 7, 2)
+DEFINE_MLDSA(65, 3309, 6, 5, 4)

@@ -90,7 +90,7 @@ export function createSuiteAead(wasm: Aes256Gcm = aes256gcm, threshold = PLATFOR
       return wasm.encrypt(key, nonce, plaintext, aad);
     },
     decrypt(key, nonce, ciphertextAndTag, aad = EMPTY) {
-      if (platform && ciphertextAndTag instanceof Uint8Array && ciphertextAndTag.length - 16 >= threshold) {
+      if (platform && ciphertextAndTag instanceof Uint8Array && ciphertextAndTag.length >= 16 && ciphertextAndTag.length - 16 >= threshold) {
         requireBytes('key', key, 32);
         requireBytes('nonce', nonce, 12);
         requireBytes('ciphertext', ciphertextAndTag);

@@ -9,6 +9,7 @@ import {
   UnknownSuiteError,
   type MlDsa,
 } from '../../bindings/index.js';
+import { requireBytes } from '../../bindings/memory.js';
 import { createSuiteAead } from './aead.js';
 import { dhkemX25519, DHKEM_X25519_SEED_BYTES } from './dhkem-x25519.js';
 import {
@@ -37,12 +38,15 @@ function mldsaSigner(scheme: MlDsa): Signer {
   };
 }
 
-/** Ed25519 as a suite signer: deterministic, so "randomness" must be empty. */
+/** Ed25519 as a suite signer: deterministic, so the randomness must be empty (sigRandomnessBytes 0). */
 const ed25519Signer: Signer = {
   keygen: () => ed25519.keygen(),
   keygenFromSeed: (seed) => ed25519.keygenFromSeed(seed),
   sign: (secretKey, message) => ed25519.sign(secretKey, message),
-  signWithRandomness: (secretKey, message) => ed25519.sign(secretKey, message),
+  signWithRandomness: (secretKey, message, randomness) => {
+    requireBytes('randomness', randomness, 0);
+    return ed25519.sign(secretKey, message);
+  },
   verify: (publicKey, message, signature) => ed25519.verify(publicKey, message, signature),
 };
 

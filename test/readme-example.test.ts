@@ -1,0 +1,41 @@
+/**
+ * The README's Node example must run as written: extract it, run it against the built package
+ * (self-reference `pqe2ee/crypto` resolves through package.json "exports"), and check its output.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const root = resolve(import.meta.dirname, '..');
+
+function ensureBuilt(): void {
+  const bundle = join(root, 'dist/crypto.js');
+  const newest = Math.max(...['bindings/core-wasm-base64.ts', 'src/crypto/suites.ts', 'bindings/memory.ts'].map((p) => statSync(join(root, p)).mtimeMs));
+  if (!existsSync(bundle) || statSync(bundle).mtimeMs < newest) {
+    execFileSync(process.execPath, [join(root, 'scripts/build.mjs')], { cwd: root, stdio: 'pipe' });
+  }
+}
+
+function codeBlockAfter(heading: string): string {
+  const readme = readFileSync(join(root, 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf(heading));
+  const match = /```js\n([\s\S]*?)```/.exec(section);
+  if (!match?.[1]) throw new Error(`no js block after ${heading}`);
+  return match[1];
+}
+
+describe('README', () => {
+  it('Node example runs and prints true', () => {
+    ensureBuilt();
+    const directory = mkdtempSync(join(root, '.readme-example-'));
+    try {
+      const file = join(directory, 'example.mjs');
+      writeFileSync(file, codeBlockAfter('### Node'));
+      const output = execFileSync(process.execPath, [file], { cwd: root, encoding: 'utf8' });
+      expect(output.trim()).toBe('true');
+    } finally {
+      rmSync(directory, { recursive: true, force: true });
+    }
+  });
+});
