@@ -1,5 +1,5 @@
 /** X25519 (RFC 7748) and Ed25519 (RFC 8032) from the wasm core. */
-import { frameSize, randomBytes, requireBytes, withFrame } from './memory.js';
+import { frameSize, keyPairFromSeed, randomBytes, requireBytes, withFrame, withRandomBytes } from './memory.js';
 import { check, STATUS_BAD_SIGNATURE, STATUS_INVALID_KEY, STATUS_OK } from './status.js';
 import type { KeyPair } from './types.js';
 
@@ -72,14 +72,8 @@ export interface Ed25519 {
 }
 
 function ed25519KeygenFromSeed(seed: Uint8Array): KeyPair {
-  requireBytes('seed', seed, ED25519_SEED_BYTES);
-  return withFrame(frameSize(ED25519_PUBLIC_BYTES, ED25519_SECRET_BYTES, ED25519_SEED_BYTES), (frame) => {
-    const pk = frame.reserve(ED25519_PUBLIC_BYTES);
-    const sk = frame.reserve(ED25519_SECRET_BYTES);
-    const seedPointer = frame.input(seed);
-    check(frame.core.pqe2ee_ed25519_keypair_seed(pk, sk, seedPointer), 'Ed25519 keygen');
-    return { publicKey: frame.read(pk, ED25519_PUBLIC_BYTES), secretKey: frame.read(sk, ED25519_SECRET_BYTES) };
-  });
+  const sizes = { seedBytes: ED25519_SEED_BYTES, publicKeyBytes: ED25519_PUBLIC_BYTES, secretKeyBytes: ED25519_SECRET_BYTES };
+  return keyPairFromSeed('Ed25519', seed, sizes, (core, pk, sk, seedPointer) => core.pqe2ee_ed25519_keypair_seed(pk, sk, seedPointer));
 }
 
 export const ed25519: Ed25519 = {
@@ -87,14 +81,7 @@ export const ed25519: Ed25519 = {
   secretKeyBytes: 64,
   seedBytes: 32,
   signatureBytes: 64,
-  keygen(): KeyPair {
-    const seed = randomBytes(ED25519_SEED_BYTES);
-    try {
-      return ed25519KeygenFromSeed(seed);
-    } finally {
-      seed.fill(0);
-    }
-  },
+  keygen: () => withRandomBytes(ED25519_SEED_BYTES, ed25519KeygenFromSeed),
   keygenFromSeed: ed25519KeygenFromSeed,
   publicKeyFromSecret(secretKey: Uint8Array): Uint8Array {
     requireBytes('secretKey', secretKey, ED25519_SECRET_BYTES);

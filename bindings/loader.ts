@@ -2,9 +2,9 @@
  * Loads the one shared instance of the wasm core.
  *
  * The module's bytes are embedded (core-wasm-base64.ts), so loading needs no fetch, no file
- * access and no flags, in Node and in any bundler. `ready()` compiles asynchronously (required on
- * a browser's main thread for modules this size) and may instead stream the module from a URL,
- * falling back to the embedded bytes if that fails. In Node, first use compiles synchronously.
+ * access and no flags, in Node and in any bundler. `ready()` compiles asynchronously (browsers may
+ * restrict synchronous compilation on the main thread) and may instead stream the module from a
+ * URL, falling back to the embedded bytes if that fails. Otherwise first use compiles synchronously.
  */
 import { CORE_WASM_BASE64, CORE_WASM_SHA256 } from './core-wasm-base64.js';
 import { CoreError, CoreNotReadyError } from './errors.js';
@@ -53,7 +53,12 @@ let pending: Promise<CoreExports> | undefined;
 
 /** Options of {@link ready}. */
 export interface ReadyOptions {
-  /** Stream the module from this URL (e.g. the package's `wasm/pqe2ee_core.wasm` served by your app); on any failure the embedded bytes are used. */
+  /**
+   * Stream the module from this URL (the package's `wasm/pqe2ee_core.wasm`, served by your app,
+   * lets the browser cache the compiled module). On any failure — network, MIME type, a module of
+   * another ABI version — the embedded bytes are used instead. The streamed module is not hashed:
+   * serve it from the same origin you trust for your JavaScript.
+   */
   wasmUrl?: string | URL;
 }
 
@@ -114,24 +119,23 @@ function requireRandomSource(): void {
 
 async function instantiateAsync(options: ReadyOptions): Promise<CoreExports> {
   requireRandomSource();
-  let memory: WebAssembly.Memory | undefined;
-  const imports = importObject(() => memory as WebAssembly.Memory);
-  let instance: WebAssembly.Instance | undefined;
   if (options.wasmUrl !== undefined && typeof fetch === 'function') {
     try {
-      const result = await WebAssembly.instantiateStreaming(fetch(options.wasmUrl), imports);
-      instance = result.instance;
+      let memory: WebAssembly.Memory | undefined;
+      const imports = importObject(() => memory as WebAssembly.Memory);
+      const { instance } = await WebAssembly.instantiateStreaming(fetch(options.wasmUrl), imports);
+      memory = (instance.exports as unknown as CoreExports).memory;
+      // A stale or foreign module fails here (missing exports, other ABI) and falls back too.
+      return start(instance);
     } catch {
-      instance = undefined; // fall back to the embedded bytes below
+      // fall through to the embedded bytes
     }
   }
-  if (!instance) {
-    const module = await WebAssembly.compile(coreWasmBytes());
-    instance = await WebAssembly.instantiate(module, imports);
-  }
-  const started: WebAssembly.Instance = instance;
-  memory = (started.exports as unknown as CoreExports).memory;
-  return start(started);
+  let memory: WebAssembly.Memory | undefined;
+  const module = await WebAssembly.compile(coreWasmBytes());
+  const instance = await WebAssembly.instantiate(module, importObject(() => memory as WebAssembly.Memory));
+  memory = (instance.exports as unknown as CoreExports).memory;
+  return start(instance);
 }
 
 /**

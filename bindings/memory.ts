@@ -150,6 +150,34 @@ export function randomBytes(length: number): Uint8Array {
   return bytes;
 }
 
+/** Runs `use` with fresh random bytes and zeroes them afterwards (seeds and coins are secrets). */
+export function withRandomBytes<T>(length: number, use: (bytes: Uint8Array) => T): T {
+  const bytes = randomBytes(length);
+  try {
+    return use(bytes);
+  } finally {
+    bytes.fill(0);
+  }
+}
+
+/** Calls a core key-generation export `run(pk, sk, seed)` and returns the key pair it wrote. */
+export function keyPairFromSeed(
+  what: string,
+  seed: Uint8Array,
+  sizes: { seedBytes: number; publicKeyBytes: number; secretKeyBytes: number },
+  run: (core: CoreExports, pk: number, sk: number, seed: number) => number,
+): { publicKey: Uint8Array; secretKey: Uint8Array } {
+  requireBytes('seed', seed, sizes.seedBytes);
+  return withFrame(frameSize(sizes.publicKeyBytes, sizes.secretKeyBytes, sizes.seedBytes), (frame) => {
+    const pk = frame.reserve(sizes.publicKeyBytes);
+    const sk = frame.reserve(sizes.secretKeyBytes);
+    const seedPointer = frame.input(seed);
+    const status = run(frame.core, pk, sk, seedPointer);
+    if (status !== 0) throw new CoreError(`${what} keygen: core status ${status}`);
+    return { publicKey: frame.read(pk, sizes.publicKeyBytes), secretKey: frame.read(sk, sizes.secretKeyBytes) };
+  });
+}
+
 /** Current size of the core's linear memory in bytes (for leak checks). */
 export function coreMemoryBytes(): number {
   return getCore().memory.buffer.byteLength;

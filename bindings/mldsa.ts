@@ -1,7 +1,7 @@
 /** ML-DSA-87 and ML-DSA-65 (FIPS 204, pure signing with an optional context) from the wasm core. */
 import { InvalidLengthError } from './errors.js';
 import type { CoreExports } from './loader.js';
-import { frameSize, randomBytes, requireBytes, withFrame } from './memory.js';
+import { frameSize, keyPairFromSeed, requireBytes, withFrame, withRandomBytes } from './memory.js';
 import { check, STATUS_BAD_SIGNATURE, STATUS_OK } from './status.js';
 import type { KeyPair } from './types.js';
 
@@ -52,14 +52,9 @@ function defineMlDsa(name: string, publicKeyBytes: number, secretKeyBytes: numbe
   const randomnessBytes = 32;
 
   function keygenFromSeed(seed: Uint8Array): KeyPair {
-    requireBytes('seed', seed, seedBytes);
-    return withFrame(frameSize(publicKeyBytes, secretKeyBytes, seedBytes), (frame) => {
-      const pk = frame.reserve(publicKeyBytes);
-      const sk = frame.reserve(secretKeyBytes);
-      const seedPointer = frame.input(seed);
-      check(exports.keypair(frame.core)(pk, sk, seedPointer), `${name} keygen`);
-      return { publicKey: frame.read(pk, publicKeyBytes), secretKey: frame.read(sk, secretKeyBytes) };
-    });
+    return keyPairFromSeed(name, seed, { seedBytes, publicKeyBytes, secretKeyBytes }, (core, pk, sk, seedPointer) =>
+      exports.keypair(core)(pk, sk, seedPointer),
+    );
   }
 
   function signWithRandomness(secretKey: Uint8Array, message: Uint8Array, context: Uint8Array, rnd: Uint8Array): Uint8Array {
@@ -86,23 +81,10 @@ function defineMlDsa(name: string, publicKeyBytes: number, secretKeyBytes: numbe
     signatureBytes,
     seedBytes,
     randomnessBytes,
-    keygen(): KeyPair {
-      const seed = randomBytes(seedBytes);
-      try {
-        return keygenFromSeed(seed);
-      } finally {
-        seed.fill(0);
-      }
-    },
+    keygen: () => withRandomBytes(seedBytes, keygenFromSeed),
     keygenFromSeed,
-    sign(secretKey: Uint8Array, message: Uint8Array, context: Uint8Array = EMPTY): Uint8Array {
-      const rnd = randomBytes(randomnessBytes);
-      try {
-        return signWithRandomness(secretKey, message, context, rnd);
-      } finally {
-        rnd.fill(0);
-      }
-    },
+    sign: (secretKey: Uint8Array, message: Uint8Array, context: Uint8Array = EMPTY) =>
+      withRandomBytes(randomnessBytes, (rnd) => signWithRandomness(secretKey, message, context, rnd)),
     signWithRandomness,
     verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array, context: Uint8Array = EMPTY): boolean {
       requireBytes('publicKey', publicKey, publicKeyBytes);

@@ -1,6 +1,6 @@
 /** ML-KEM-1024 and ML-KEM-768 (FIPS 203) from the wasm core. */
 import type { CoreExports } from './loader.js';
-import { frameSize, randomBytes, requireBytes, withFrame } from './memory.js';
+import { frameSize, keyPairFromSeed, requireBytes, withFrame, withRandomBytes } from './memory.js';
 import { check } from './status.js';
 import type { Encapsulation, KeyPair } from './types.js';
 
@@ -38,14 +38,9 @@ function defineMlKem(name: string, publicKeyBytes: number, secretKeyBytes: numbe
   const sharedSecretBytes = 32;
 
   function keygenFromSeed(seed: Uint8Array): KeyPair {
-    requireBytes('seed', seed, seedBytes);
-    return withFrame(frameSize(publicKeyBytes, secretKeyBytes, seedBytes), (frame) => {
-      const pk = frame.reserve(publicKeyBytes);
-      const sk = frame.reserve(secretKeyBytes);
-      const seedPointer = frame.input(seed);
-      check(exports.keypair(frame.core)(pk, sk, seedPointer), `${name} keygen`);
-      return { publicKey: frame.read(pk, publicKeyBytes), secretKey: frame.read(sk, secretKeyBytes) };
-    });
+    return keyPairFromSeed(name, seed, { seedBytes, publicKeyBytes, secretKeyBytes }, (core, pk, sk, seedPointer) =>
+      exports.keypair(core)(pk, sk, seedPointer),
+    );
   }
 
   function encapsWithCoins(publicKey: Uint8Array, coins: Uint8Array): Encapsulation {
@@ -69,23 +64,9 @@ function defineMlKem(name: string, publicKeyBytes: number, secretKeyBytes: numbe
     sharedSecretBytes,
     seedBytes,
     coinsBytes,
-    keygen(): KeyPair {
-      const seed = randomBytes(seedBytes);
-      try {
-        return keygenFromSeed(seed);
-      } finally {
-        seed.fill(0);
-      }
-    },
+    keygen: () => withRandomBytes(seedBytes, keygenFromSeed),
     keygenFromSeed,
-    encaps(publicKey: Uint8Array): Encapsulation {
-      const coins = randomBytes(coinsBytes);
-      try {
-        return encapsWithCoins(publicKey, coins);
-      } finally {
-        coins.fill(0);
-      }
-    },
+    encaps: (publicKey: Uint8Array) => withRandomBytes(coinsBytes, (coins) => encapsWithCoins(publicKey, coins)),
     encapsWithCoins,
     decaps(secretKey: Uint8Array, ciphertext: Uint8Array): Uint8Array {
       requireBytes('secretKey', secretKey, secretKeyBytes);

@@ -12,6 +12,9 @@ const dist = join(root, 'dist');
 rmSync(dist, { recursive: true, force: true });
 mkdirSync(dist, { recursive: true });
 
+// Declarations first: a type error stops the build before any bundle is written.
+execFileSync(join(root, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' });
+
 await build({
   absWorkingDir: root,
   entryPoints: { index: 'src/index.ts', crypto: 'src/crypto/index.ts' },
@@ -26,7 +29,6 @@ await build({
   logLevel: 'warning',
 });
 
-execFileSync(join(root, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' });
 writeFileSync(join(dist, 'index.d.ts'), "export * from './types/src/index.js';\n");
 writeFileSync(join(dist, 'crypto.d.ts'), "export * from './types/src/crypto/index.js';\n");
 console.log('build: dist/index.js, dist/crypto.js and declarations written');

@@ -2,8 +2,8 @@
  * DHKEM(X25519, HKDF-SHA256), KEM id 0x0020, exactly as RFC 9180 §4.1 and §7.1 define it.
  * Secret keys are 32 bytes, public keys and encapsulations ("enc") 32 bytes, shared secrets 32.
  */
-import { hmacSha256, randomBytes, x25519 } from '../../bindings/index.js';
-import { requireBytes } from '../../bindings/memory.js';
+import { hmacSha256, x25519 } from '../../bindings/index.js';
+import { requireBytes, withRandomBytes } from '../../bindings/memory.js';
 import { concatBytes, i2osp, label, wipe } from './bytes.js';
 import type { Encapsulation, Kem, KeyPair } from './suite.js';
 
@@ -66,23 +66,9 @@ function encapsWithCoins(publicKey: Uint8Array, coins: Uint8Array): Encapsulatio
 
 /** DHKEM(X25519, HKDF-SHA256); RFC 9180 splits HKDF into labeled extract and expand steps, built here on HMAC-SHA256. */
 export const dhkemX25519: Kem = {
-  keygen(): KeyPair {
-    const ikm = randomBytes(DHKEM_X25519_SEED_BYTES);
-    try {
-      return deriveKeyPair(ikm);
-    } finally {
-      wipe(ikm);
-    }
-  },
+  keygen: () => withRandomBytes(DHKEM_X25519_SEED_BYTES, deriveKeyPair),
   keygenFromSeed: deriveKeyPair,
-  encaps(publicKey: Uint8Array): Encapsulation {
-    const coins = randomBytes(DHKEM_X25519_SEED_BYTES);
-    try {
-      return encapsWithCoins(publicKey, coins);
-    } finally {
-      wipe(coins);
-    }
-  },
+  encaps: (publicKey: Uint8Array) => withRandomBytes(DHKEM_X25519_SEED_BYTES, (coins) => encapsWithCoins(publicKey, coins)),
   encapsWithCoins,
   decaps(secretKey: Uint8Array, ciphertext: Uint8Array): Uint8Array {
     requireBytes('secretKey', secretKey, 32);

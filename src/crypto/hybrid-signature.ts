@@ -7,8 +7,8 @@
  * with L = "pqe2ee/v1/hybrid-sig", so neither half can be replayed as a plain signature of the
  * same message under the same component key elsewhere.
  */
-import { ed25519, mldsa65, randomBytes } from '../../bindings/index.js';
-import { requireBytes } from '../../bindings/memory.js';
+import { ed25519, mldsa65 } from '../../bindings/index.js';
+import { requireBytes, withRandomBytes } from '../../bindings/memory.js';
 import { concatBytes, label, wipe } from './bytes.js';
 import type { KeyPair, Signer } from './suite.js';
 
@@ -38,23 +38,10 @@ function signWithRandomness(secretKey: Uint8Array, message: Uint8Array, randomne
 }
 
 export const hybridSignature: Signer = {
-  keygen(): KeyPair {
-    const seed = randomBytes(HYBRID_SIG_SEED_BYTES);
-    try {
-      return keygenFromSeed(seed);
-    } finally {
-      wipe(seed);
-    }
-  },
+  keygen: () => withRandomBytes(HYBRID_SIG_SEED_BYTES, keygenFromSeed),
   keygenFromSeed,
-  sign(secretKey: Uint8Array, message: Uint8Array): Uint8Array {
-    const randomness = randomBytes(mldsa65.randomnessBytes);
-    try {
-      return signWithRandomness(secretKey, message, randomness);
-    } finally {
-      wipe(randomness);
-    }
-  },
+  sign: (secretKey: Uint8Array, message: Uint8Array) =>
+    withRandomBytes(mldsa65.randomnessBytes, (randomness) => signWithRandomness(secretKey, message, randomness)),
   signWithRandomness,
   verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
     requireBytes('publicKey', publicKey, HYBRID_SIG_PUBLIC_KEY_BYTES);

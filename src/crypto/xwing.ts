@@ -6,8 +6,8 @@
  *   shared key  = SHA3-256(ss_M ‖ ss_X ‖ ct_X ‖ pk_X ‖ "\.//^\")
  * Secure while either ML-KEM-768 or X25519 holds.
  */
-import { mlkem768, randomBytes, sha3_256, shake256, x25519 } from '../../bindings/index.js';
-import { requireBytes } from '../../bindings/memory.js';
+import { mlkem768, sha3_256, shake256, x25519 } from '../../bindings/index.js';
+import { requireBytes, withRandomBytes } from '../../bindings/memory.js';
 import { concatBytes, wipe } from './bytes.js';
 import type { Encapsulation, Kem, KeyPair } from './suite.js';
 
@@ -69,23 +69,9 @@ function encapsWithCoins(publicKey: Uint8Array, coins: Uint8Array): Encapsulatio
 }
 
 export const xwing: Kem = {
-  keygen(): KeyPair {
-    const seed = randomBytes(XWING_SEED_BYTES);
-    try {
-      return keygenFromSeed(seed);
-    } finally {
-      wipe(seed);
-    }
-  },
+  keygen: () => withRandomBytes(XWING_SEED_BYTES, keygenFromSeed),
   keygenFromSeed,
-  encaps(publicKey: Uint8Array): Encapsulation {
-    const coins = randomBytes(XWING_COINS_BYTES);
-    try {
-      return encapsWithCoins(publicKey, coins);
-    } finally {
-      wipe(coins);
-    }
-  },
+  encaps: (publicKey: Uint8Array) => withRandomBytes(XWING_COINS_BYTES, (coins) => encapsWithCoins(publicKey, coins)),
   encapsWithCoins,
   decaps(secretKey: Uint8Array, ciphertext: Uint8Array): Uint8Array {
     requireBytes('secretKey', secretKey, XWING_SEED_BYTES);
