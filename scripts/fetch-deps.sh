@@ -29,15 +29,13 @@ ensure_deb_src() {
     || fail "dpkg-source (package dpkg-dev) is needed to unpack Debian sources"
   if ! apt-cache showsrc "$1" 2>/dev/null | grep -q "^Version: $2\$"; then
     [ "$(id -u)" = 0 ] || fail "no deb-src entry serves $1 $2; add 'deb-src http://deb.debian.org/debian $debian_suite main' and run apt-get update"
-    if ! grep -rqs "deb-src.*$debian_suite\|Types: deb-src" /etc/apt/sources.list /etc/apt/sources.list.d/; then
-      cat > /etc/apt/sources.list.d/pqe2ee-$debian_suite-src.sources <<SRC
+    cat > /etc/apt/sources.list.d/pqe2ee-$debian_suite-src.sources <<SRC
 Types: deb-src
 URIs: http://deb.debian.org/debian
 Suites: $debian_suite
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SRC
-    fi
     apt-get update -q >/dev/null || fail "apt-get update failed"
     apt-cache showsrc "$1" 2>/dev/null | grep -q "^Version: $2\$" \
       || fail "Debian no longer serves source $1 $2 (served: $(apt-cache showsrc "$1" | sed -n 's/^Version: //p' | tr '\n' ' ')); pin a served version in scripts/deps.lock, then rebuild the wasm"
