@@ -54,6 +54,7 @@ async function main() {
     summary: {
       cases: rows.length,
       errors: rows.filter((r) => r.error).length,
+      casesUnderLoad: rows.filter((r) => r.loadavg1 > meta.cpu.cores).length,
       targetsPassed: targets.filter((t) => t.pass === true).length,
       targetsFailed: targets.filter((t) => t.pass === false).length,
       targetsNotMeasured: targets.filter((t) => t.pass == null).length,
@@ -74,6 +75,7 @@ async function main() {
   };
   for (const [name, text] of Object.entries(files)) writeFileSync(path.join(cfg.outDir, name), text);
   process.stdout.write('\n' + renderConsole(results));
+  if (results.summary.casesUnderLoad) log(`!! ${results.summary.casesUnderLoad} of ${rows.length} cases finished with a 1-min load average above ${meta.cpu.cores} (other processes competing): treat their ratios with care`);
   log(`\nwrote ${Object.keys(files).map((f) => path.relative(ROOT_DIR, path.join(cfg.outDir, f))).join(', ')}${cfg.partial ? ' (partial run: not bench/results/latest.*)' : ''}`);
 }
 

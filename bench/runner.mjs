@@ -2,6 +2,7 @@
 // the same operation (ours and every peer) are run back to back so that machine-load drift
 // affects them alike. One progress line per case goes to stderr.
 import { createRequire } from 'node:module';
+import os from 'node:os';
 import { fmtOps } from './format.mjs';
 
 const require = createRequire(import.meta.url);
@@ -88,6 +89,9 @@ export async function runCases(cases, cfg) {
         samples: b.stats.sample.length,
         meanMs: b.stats.mean * 1e3,
         mbPerSec: c.bytes ? (hz * c.bytes) / 1e6 : null,
+        // 1-minute load average when the case finished (includes this process, ~1.0):
+        // above the core count, another process competed for the CPU during the case
+        loadavg1: +os.loadavg()[0].toFixed(2),
       };
       const mb = c.bytes && c.bytes >= 1024 ? `  ${rows[i].mbPerSec.toFixed(1)} MB/s` : '';
       log(`[${done}/${total}] ${stamp()} ${c.op} ${c.impl} ... ${fmtOps(hz)} ops/s ±${b.stats.rme.toFixed(1)}% (${rows[i].samples} samples)${mb}`);

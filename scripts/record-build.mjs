@@ -3,7 +3,7 @@
 // Usage: node scripts/record-build.mjs <out-dir> <cmake-build-dir>
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
@@ -21,10 +21,9 @@ const lock = readFileSync(join(root, 'scripts/deps.lock'), 'utf8')
     const [kind, name, version, file, hash] = line.trim().split(/\s+/);
     return { kind, name, version, file, sha256: hash };
   });
-const nativeSources = ['native/pqe2ee_core.h', 'native/pqe2ee_memory.h', 'native/pqe2ee_random.h',
-  'native/pqe2ee_mbedtls_config.h', 'native/pqe2ee_memory.c', 'native/pqe2ee_random.c',
-  'native/pqe2ee_mlkem.c', 'native/pqe2ee_mldsa.c', 'native/pqe2ee_aead.c', 'native/pqe2ee_hash.c',
-  'native/pqe2ee_curve25519.c', 'CMakeLists.txt']
+const listFiles = (directory) => readdirSync(join(root, directory), { withFileTypes: true })
+  .flatMap((entry) => (entry.isDirectory() ? listFiles(join(directory, entry.name)) : [join(directory, entry.name)]));
+const nativeSources = [...listFiles('native').sort(), 'CMakeLists.txt']
   .map((path) => ({ path, sha256: sha256(readFileSync(join(root, path))) }));
 const cache = readFileSync(join(buildDir, 'CMakeCache.txt'), 'utf8');
 const optFlags = /PQE2EE_OPT_FLAGS:STRING=(.*)/.exec(cache)?.[1] ?? '';

@@ -22,6 +22,7 @@ export function renderMarkdown(results) {
     'Ratios compare pqe2ee with peers measured in the same run on the same inputs; absolute ops/s are not comparable across machines or runs. ' +
     'See bench/README.md.');
   if (results.implementation.note) { L.push(''); L.push(`> **${results.implementation.note}**`); }
+  if (results.summary.casesUnderLoad) { L.push(''); L.push(`> ${results.summary.casesUnderLoad} of ${results.summary.cases} cases finished with a 1-minute load average above the core count (other processes competing for the CPU); \`loadavg1\` per row is in latest.json.`); }
   L.push('');
   L.push('### Targets');
   L.push('');
