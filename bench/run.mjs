@@ -14,6 +14,7 @@ import { orderCases, runCases } from './runner.mjs';
 import { measureSizes } from './sizes.mjs';
 import { measureColdStart } from './coldstart.mjs';
 import { computeRatios } from './ratios.mjs';
+import { isContended, CONTENDED_CORES } from './contention.mjs';
 import { evaluateTargets } from './targets.mjs';
 import { renderConsole } from './report/console.mjs';
 import { renderMarkdown } from './report/markdown.mjs';
@@ -54,7 +55,7 @@ async function main() {
     summary: {
       cases: rows.length,
       errors: rows.filter((r) => r.error).length,
-      casesUnderLoad: rows.filter((r) => r.loadavg1 > meta.cpu.cores).length,
+      casesContended: rows.filter(isContended).length,
       targetsPassed: targets.filter((t) => t.pass === true).length,
       targetsFailed: targets.filter((t) => t.pass === false).length,
       targetsNotMeasured: targets.filter((t) => t.pass == null).length,
@@ -75,7 +76,7 @@ async function main() {
   };
   for (const [name, text] of Object.entries(files)) writeFileSync(path.join(cfg.outDir, name), text);
   process.stdout.write('\n' + renderConsole(results));
-  if (results.summary.casesUnderLoad) log(`!! ${results.summary.casesUnderLoad} of ${rows.length} cases finished with a 1-min load average above ${meta.cpu.cores} (other processes competing): treat their ratios with care`);
+  if (results.summary.casesContended) log(`!! ${results.summary.casesContended} of ${rows.length} cases ran while other processes used > ${CONTENDED_CORES} core: treat their ratios with care (otherCores per row in latest.json)`);
   log(`\nwrote ${Object.keys(files).map((f) => path.relative(ROOT_DIR, path.join(cfg.outDir, f))).join(', ')}${cfg.partial ? ' (partial run: not bench/results/latest.*)' : ''}`);
 }
 

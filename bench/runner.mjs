@@ -2,8 +2,8 @@
 // the same operation (ours and every peer) are run back to back so that machine-load drift
 // affects them alike. One progress line per case goes to stderr.
 import { createRequire } from 'node:module';
-import os from 'node:os';
 import { fmtOps } from './format.mjs';
+import { contentionProbe, isContended } from './contention.mjs';
 
 const require = createRequire(import.meta.url);
 const Benchmark = require('benchmark');
@@ -72,6 +72,7 @@ export async function runCases(cases, cfg) {
   await new Promise((resolve) => {
     suite.on('cycle', (event) => {
       const b = event.target;
+      const contention = lap();
       const i = byName.get(b.name);
       const c = cases[i];
       done++;
@@ -89,14 +90,14 @@ export async function runCases(cases, cfg) {
         samples: b.stats.sample.length,
         meanMs: b.stats.mean * 1e3,
         mbPerSec: c.bytes ? (hz * c.bytes) / 1e6 : null,
-        // 1-minute load average when the case finished (includes this process, ~1.0):
-        // above the core count, another process competed for the CPU during the case
-        loadavg1: +os.loadavg()[0].toFixed(2),
+        // CPU used by other processes / the hypervisor while the case ran (cores)
+        ...contention,
       };
       const mb = c.bytes && c.bytes >= 1024 ? `  ${rows[i].mbPerSec.toFixed(1)} MB/s` : '';
-      log(`[${done}/${total}] ${stamp()} ${c.op} ${c.impl} ... ${fmtOps(hz)} ops/s ±${b.stats.rme.toFixed(1)}% (${rows[i].samples} samples)${mb}`);
+      log(`[${done}/${total}] ${stamp()} ${c.op} ${c.impl} ... ${fmtOps(hz)} ops/s ±${b.stats.rme.toFixed(1)}% (${rows[i].samples} samples)${mb}${isContended(rows[i]) ? `  [contended: others used ${rows[i].otherCores} + steal ${rows[i].stealCores} cores]` : ''}`);
     });
     suite.on('complete', resolve);
+    const lap = contentionProbe();
     if (runnable.length === 0) resolve();
     else suite.run({ async: true });
   });

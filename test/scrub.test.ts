@@ -65,6 +65,18 @@ describe('stack scrubbing', () => {
   });
 });
 
+describe('static state', () => {
+  it('AES-256-GCM leaves no copy of its key (schedule starts with the key) anywhere in wasm memory', () => {
+    const core = getCore();
+    const key = randomBytes(32);
+    const sealed = aes256gcm.encrypt(key, randomBytes(12), randomBytes(100));
+    expect(sealed.length).toBe(116);
+    const heap = Buffer.from(new Uint8Array(core.memory.buffer));
+    expect(heap.indexOf(Buffer.from(key.subarray(0, 16)))).toBe(-1);
+    expect(heap.indexOf(Buffer.from(key.subarray(16, 32)))).toBe(-1);
+  });
+});
+
 describe('scratch frames', () => {
   it('are zeroed after each call, also when the call throws', () => {
     const core = getCore();

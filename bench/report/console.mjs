@@ -1,6 +1,7 @@
 // Plain-text tables on stdout at the end of the run.
 import { fmtOps, fmtRatio, fmtPct, fmtMB, fmtKB } from '../format.mjs';
 import { ourRowsWithRatios, shortPeer, targetMeasured, passText } from './shared.mjs';
+import { isContended } from '../contention.mjs';
 
 function table(headers, rows, align) {
   const w = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
@@ -18,7 +19,7 @@ export function renderConsole(results) {
     ['operation', 'pqe2ee ops/s', 'rme', 'MB/s', 'best peer', 'peer ops/s', 'ratio', 'all peers'],
     ourRowsWithRatios(results).map(({ row, ratio }) => [
       row.op,
-      row.error ? 'ERROR' : fmtOps(row.opsPerSec),
+      row.error ? 'ERROR' : fmtOps(row.opsPerSec) + (isContended(row) ? ' †' : ''),
       fmtPct(row.rme),
       row.bytes && row.bytes >= 1024 ? fmtMB(row.mbPerSec) : '',
       ratio ? shortPeer(ratio.best.peer) : '',
@@ -34,6 +35,7 @@ export function renderConsole(results) {
     results.targets.map((t) => [t.what, t.target, targetMeasured(t, fmtRatio, fmtKB), passText(t) + (t.reason ? ` (${t.reason})` : '')]),
     ['l', 'l', 'r', 'l'],
   ));
+  if (results.summary.casesContended) out.push(`† ran while other processes used CPU (${results.summary.casesContended} cases; see otherCores in latest.json)`);
   const errs = results.rows.filter((r) => r.error);
   const down = results.peers.filter((p) => !p.available);
   if (errs.length || down.length) {

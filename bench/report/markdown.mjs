@@ -1,6 +1,9 @@
 // bench/results/latest.md: markdown tables suitable for pasting into the README.
 import { fmtOps, fmtRatio, fmtPct, fmtMB, fmtKB, fmtBytes, fmtMs } from '../format.mjs';
 import { ourRowsWithRatios, peerRows, shortPeer, targetMeasured, passText } from './shared.mjs';
+import { isContended, CONTENDED_CORES } from '../contention.mjs';
+
+const dagger = (r) => (isContended(r) ? ' †' : '');
 
 const esc = (s) => String(s).replace(/\|/g, '\\|');
 const mdTable = (headers, rows, align) =>
@@ -22,7 +25,7 @@ export function renderMarkdown(results) {
     'Ratios compare pqe2ee with peers measured in the same run on the same inputs; absolute ops/s are not comparable across machines or runs. ' +
     'See bench/README.md.');
   if (results.implementation.note) { L.push(''); L.push(`> **${results.implementation.note}**`); }
-  if (results.summary.casesUnderLoad) { L.push(''); L.push(`> ${results.summary.casesUnderLoad} of ${results.summary.cases} cases finished with a 1-minute load average above the core count (other processes competing for the CPU); \`loadavg1\` per row is in latest.json.`); }
+  if (results.summary.casesContended) { L.push(''); L.push(`> ${results.summary.casesContended} of ${results.summary.cases} cases ran while other processes used more than ${CONTENDED_CORES} of a core (marked † below; \`otherCores\` / \`stealCores\` per row in latest.json).`); }
   L.push('');
   L.push('### Targets');
   L.push('');
@@ -35,7 +38,7 @@ export function renderMarkdown(results) {
   L.push(mdTable(['operation', 'pqe2ee ops/s', '±', 'MB/s', 'best peer', 'best peer ops/s', 'ratio vs best', 'ratio per peer'],
     ourRowsWithRatios(results).map(({ row, ratio }) => [
       `\`${row.op}\``,
-      row.error ? `error: ${row.error}` : fmtOps(row.opsPerSec),
+      row.error ? `error: ${row.error}` : fmtOps(row.opsPerSec) + dagger(row),
       fmtPct(row.rme),
       row.bytes && row.bytes >= 1024 ? fmtMB(row.mbPerSec) : '',
       ratio ? ratio.best.peer : '',
@@ -48,7 +51,7 @@ export function renderMarkdown(results) {
   L.push('### Peers');
   L.push('');
   L.push(mdTable(['operation', 'peer', 'ops/s', '±', 'MB/s'],
-    peerRows(results).map((r) => [`\`${r.op}\``, r.impl, r.error ? `error: ${r.error}` : fmtOps(r.opsPerSec), fmtPct(r.rme), r.bytes && r.bytes >= 1024 ? fmtMB(r.mbPerSec) : '']),
+    peerRows(results).map((r) => [`\`${r.op}\``, r.impl, r.error ? `error: ${r.error}` : fmtOps(r.opsPerSec) + dagger(r), fmtPct(r.rme), r.bytes && r.bytes >= 1024 ? fmtMB(r.mbPerSec) : '']),
     ['l', 'l', 'r', 'r', 'r']));
   L.push('');
   for (const p of results.peers) {
