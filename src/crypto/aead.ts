@@ -59,6 +59,18 @@ function platformEncrypt(platform: NodeCrypto, key: Uint8Array, nonce: Uint8Arra
   return concat([body, tail, tag], plaintext.length + 16);
 }
 
+/**
+ * A plain Uint8Array over the bytes of a node Buffer, without copying when the Buffer owns its
+ * whole ArrayBuffer (large outputs do); a pooled small Buffer is copied so that the caller's
+ * `.buffer` never exposes other data sharing the pool.
+ */
+function asOwnedUint8Array(bytes: Uint8Array): Uint8Array {
+  if (bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.byteLength) {
+    return new Uint8Array(bytes.buffer, 0, bytes.byteLength);
+  }
+  return new Uint8Array(bytes);
+}
+
 function platformDecrypt(platform: NodeCrypto, key: Uint8Array, nonce: Uint8Array, input: Uint8Array, aad: Uint8Array): Uint8Array {
   const ciphertextLength = input.length - 16;
   const decipher = platform.createDecipheriv('aes-256-gcm', key, nonce, { authTagLength: 16 });
@@ -66,8 +78,8 @@ function platformDecrypt(platform: NodeCrypto, key: Uint8Array, nonce: Uint8Arra
   if (aad.length > 0) decipher.setAAD(aad);
   const body = decipher.update(input.subarray(0, ciphertextLength));
   try {
-    const tail = decipher.final();
-    return concat([body, tail], ciphertextLength);
+    const tail = decipher.final(); // empty for GCM: all plaintext came from update()
+    return tail.length === 0 ? asOwnedUint8Array(body) : concat([body, tail], ciphertextLength);
   } catch {
     body.fill(0); // unauthenticated plaintext never leaves
     throw new DecryptionFailedError();
