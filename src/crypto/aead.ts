@@ -50,13 +50,25 @@ function concat(parts: Uint8Array[], total: number): Uint8Array {
   return out;
 }
 
+interface NodeBufferClass {
+  allocUnsafeSlow(size: number): Uint8Array;
+}
+const nodeBuffer = (globalThis as { Buffer?: NodeBufferClass }).Buffer;
+
 function platformEncrypt(platform: NodeCrypto, key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Uint8Array {
   const cipher = platform.createCipheriv('aes-256-gcm', key, nonce, { authTagLength: 16 });
   if (aad.length > 0) cipher.setAAD(aad);
   const body = cipher.update(plaintext);
   const tail = cipher.final();
   const tag = cipher.getAuthTag();
-  return concat([body, tail, tag], plaintext.length + 16);
+  const total = plaintext.length + 16;
+  if (!nodeBuffer || body.length + tail.length + tag.length !== total) return concat([body, tail, tag], total);
+  // Unpooled and not zero-filled (every byte is written below): saves a page-faulting memset per MiB.
+  const out = nodeBuffer.allocUnsafeSlow(total);
+  out.set(body, 0);
+  out.set(tail, body.length);
+  out.set(tag, body.length + tail.length);
+  return new Uint8Array(out.buffer, out.byteOffset, total);
 }
 
 /**
