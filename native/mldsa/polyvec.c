@@ -16,7 +16,7 @@
 #include "poly.h"
 #include "polyvec.h"
 #include "mldsa_simd.h"
-#include "keccakx2.h"
+#include "../common/keccakx2.h"
 
 #define LOAD(p) wasm_v128_load(p)
 #define STORE(p, v) wasm_v128_store((p), (v))

@@ -48,50 +48,7 @@ static unsigned int rej_uniform(int16_t *r, unsigned int len, const uint8_t *buf
 
 /* ---- Two SHAKE128 instances side by side in i64x2 lanes (FIPS 202 Keccak-f[1600]) ----
  * Used only for SampleNTT of the public matrix: two matrix entries per permutation call. */
-static const uint64_t keccak_rc[24] = {
-    0x0000000000000001ULL, 0x0000000000008082ULL, 0x800000000000808AULL, 0x8000000080008000ULL,
-    0x000000000000808BULL, 0x0000000080000001ULL, 0x8000000080008081ULL, 0x8000000000008009ULL,
-    0x000000000000008AULL, 0x0000000000000088ULL, 0x0000000080008009ULL, 0x000000008000000AULL,
-    0x000000008000808BULL, 0x800000000000008BULL, 0x8000000000008089ULL, 0x8000000000008003ULL,
-    0x8000000000008002ULL, 0x8000000000000080ULL, 0x000000000000800AULL, 0x800000008000000AULL,
-    0x8000000080008081ULL, 0x8000000000008080ULL, 0x0000000080000001ULL, 0x8000000080008008ULL
-};
-
-#define ROL2(x, n) wasm_v128_or(wasm_i64x2_shl((x), (n)), wasm_u64x2_shr((x), 64 - (n)))
-
-/* rho offsets r[x + 5y] and pi destination index y + 5*((2x + 3y) mod 5), fully unrolled */
-#define RHOPI(i, r, d) B[d] = ROL2(A[i], r);
-static void keccakx2_permute(v128_t A[25]) {
-    v128_t B[25], C[5], D[5];
-    for (unsigned int round = 0; round < 24; round++) {
-#pragma clang loop unroll(full)
-        for (unsigned int x = 0; x < 5; x++) {
-            C[x] = wasm_v128_xor(wasm_v128_xor(wasm_v128_xor(A[x], A[x + 5]), wasm_v128_xor(A[x + 10], A[x + 15])), A[x + 20]);
-        }
-#pragma clang loop unroll(full)
-        for (unsigned int x = 0; x < 5; x++) {
-            D[x] = wasm_v128_xor(C[(x + 4) % 5], ROL2(C[(x + 1) % 5], 1));
-        }
-#pragma clang loop unroll(full)
-        for (unsigned int i = 0; i < 25; i++) {
-            A[i] = wasm_v128_xor(A[i], D[i % 5]);
-        }
-        B[0] = A[0];
-        RHOPI(1, 1, 10)  RHOPI(2, 62, 20) RHOPI(3, 28, 5)  RHOPI(4, 27, 15)
-        RHOPI(5, 36, 16) RHOPI(6, 44, 1)  RHOPI(7, 6, 11)  RHOPI(8, 55, 21) RHOPI(9, 20, 6)
-        RHOPI(10, 3, 7)  RHOPI(11, 10, 17) RHOPI(12, 43, 2) RHOPI(13, 25, 12) RHOPI(14, 39, 22)
-        RHOPI(15, 41, 23) RHOPI(16, 45, 8) RHOPI(17, 15, 18) RHOPI(18, 21, 3) RHOPI(19, 8, 13)
-        RHOPI(20, 18, 14) RHOPI(21, 2, 24) RHOPI(22, 61, 9) RHOPI(23, 56, 19) RHOPI(24, 14, 4)
-#pragma clang loop unroll(full)
-        for (unsigned int y = 0; y < 25; y += 5) {
-#pragma clang loop unroll(full)
-            for (unsigned int x = 0; x < 5; x++) {
-                A[y + x] = wasm_v128_xor(B[y + x], wasm_v128_andnot(B[y + (x + 2) % 5], B[y + (x + 1) % 5]));
-            }
-        }
-        A[0] = wasm_v128_xor(A[0], wasm_i64x2_splat((int64_t)keccak_rc[round]));
-    }
-}
+#include "../common/keccakx2.h"
 
 static uint64_t load64_le(const uint8_t *p) {
     uint64_t r = 0;

@@ -1,6 +1,7 @@
 /*
  * Two Keccak-f[1600] states in wasm SIMD128 lanes (lane 0 = first instance, lane 1 = second),
- * used to run two independent SHAKE streams at once (ML-DSA ExpandA). Written for pqe2ee from
+ * used to run two independent SHAKE streams at once (ML-DSA ExpandA and y sampling, ML-KEM
+ * SampleNTT of the public matrix). Written for pqe2ee from
  * FIPS 202; results equal two separate scalar permutations.
  */
 #ifndef PQE2EE_KECCAKX2_H
