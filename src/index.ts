@@ -1,5 +1,6 @@
 /**
  * pqe2ee: post-quantum end-to-end encryption for messaging apps.
- * This entry re-exports the crypto layer; protocol, client and server layers are added on top.
+ * The crypto layer (also at `pqe2ee/crypto`) and the protocol layer (accounts, sessions).
  */
 export * from './crypto/index.js';
+export * from './protocol/index.js';

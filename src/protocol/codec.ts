@@ -1,0 +1,31 @@
+/** Decoding untrusted bytes into protobuf messages: bounded size, typed errors only. */
+import { fromBinary, toBinary, type DescMessage, type MessageShape } from '@bufbuild/protobuf';
+import { InvalidTypeError } from '../../bindings/errors.js';
+import { MalformedMessageError } from './errors.js';
+
+/** Upper bound for handshake messages and stored state (bundles, invites, accepts, accounts, sessions). */
+export const MAX_HANDSHAKE_BYTES = 1024 * 1024;
+/** Upper bound for one E2eeMsg. */
+export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+
+/** Decodes `bytes` as `schema`, turning every failure into MalformedMessageError. */
+export function decode<Desc extends DescMessage>(schema: Desc, bytes: unknown, what: string, limit = MAX_HANDSHAKE_BYTES): MessageShape<Desc> {
+  if (!(bytes instanceof Uint8Array)) throw new InvalidTypeError(`${what} must be a Uint8Array`);
+  if (bytes.length > limit) throw new MalformedMessageError(`${what} is ${bytes.length} bytes, over the ${limit}-byte limit`);
+  try {
+    return fromBinary(schema, bytes);
+  } catch {
+    throw new MalformedMessageError(`${what} does not decode`);
+  }
+}
+
+/** Encodes a message. */
+export function encode<Desc extends DescMessage>(schema: Desc, message: MessageShape<Desc>): Uint8Array {
+  return toBinary(schema, message);
+}
+
+/** Throws MalformedMessageError unless `bytes` has exactly `length` bytes. */
+export function requireLength(bytes: Uint8Array, length: number, what: string): Uint8Array {
+  if (bytes.length !== length) throw new MalformedMessageError(`${what} must be ${length} bytes, got ${bytes.length}`);
+  return bytes;
+}

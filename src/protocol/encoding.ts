@@ -1,0 +1,134 @@
+/**
+ * Canonical byte encodings for everything that is signed, hashed or used as associated data.
+ * Never protobuf (whose encodings are not unique): each field is a 4-byte big-endian length followed
+ * by its bytes, and every encoding starts with a label naming the protocol, version and purpose.
+ */
+import type { CipherSuite } from '../crypto/index.js';
+import type { IdentityKeyPublic, RatchetHeader } from '../proto/gen/wire_pb.js';
+
+export const PROTOCOL_VERSION = 1;
+
+const textEncoder = new TextEncoder();
+
+/** ASCII/UTF-8 bytes of a label. */
+export function label(text: string): Uint8Array {
+  return textEncoder.encode(text);
+}
+
+/** 4-byte big-endian unsigned integer. */
+export function u32(value: number): Uint8Array {
+  const out = new Uint8Array(4);
+  new DataView(out.buffer).setUint32(0, value >>> 0);
+  return out;
+}
+
+/** Concatenation of each part prefixed with its 4-byte big-endian length. */
+export function lengthPrefixed(...parts: Uint8Array[]): Uint8Array {
+  let total = 0;
+  for (const part of parts) total += 4 + part.length;
+  const out = new Uint8Array(total);
+  const view = new DataView(out.buffer);
+  let offset = 0;
+  for (const part of parts) {
+    view.setUint32(offset, part.length);
+    out.set(part, offset + 4);
+    offset += 4 + part.length;
+  }
+  return out;
+}
+
+/** Plain concatenation (for secrets of fixed, known lengths). */
+export function concat(...parts: Uint8Array[]): Uint8Array {
+  let total = 0;
+  for (const part of parts) total += part.length;
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}
+
+/** What the identity signature key signs to certify a signed pre-key. */
+export function signedPreKeyMessage(suiteId: number, spkId: number, publicKey: Uint8Array): Uint8Array {
+  return lengthPrefixed(label('pqe2ee/v1/signed-pre-key'), u32(suiteId), u32(spkId), publicKey);
+}
+
+/** Encoding of an identity's two public keys. */
+export function identityBytes(identity: IdentityKeyPublic): Uint8Array {
+  return lengthPrefixed(identity.signPublicKey, identity.kemPublicKey);
+}
+
+/** The key-agreement transcript bound into the root key (DESIGN.md §4). */
+export interface Transcript {
+  suiteId: number;
+  sessionId: string;
+  initiatorIdentity: IdentityKeyPublic;
+  responderIdentity: IdentityKeyPublic;
+  signedPreKey: Uint8Array;
+  oneTimePreKey: Uint8Array;
+  baseKey: Uint8Array;
+  c1: Uint8Array;
+  c2: Uint8Array;
+  c3: Uint8Array;
+  c4: Uint8Array;
+}
+
+export function transcriptHash(suite: CipherSuite, t: Transcript): Uint8Array {
+  return suite.hash(
+    lengthPrefixed(
+      label('pqe2ee/v1/transcript'),
+      u32(t.suiteId),
+      label(t.sessionId),
+      identityBytes(t.initiatorIdentity),
+      identityBytes(t.responderIdentity),
+      t.signedPreKey,
+      t.oneTimePreKey,
+      t.baseKey,
+      t.c1,
+      t.c2,
+      t.c3,
+      t.c4,
+    ),
+  );
+}
+
+/** Associated data of a one-to-one message: session, both identities (sender first) and the header. */
+export function messageAssociatedData(
+  suiteId: number,
+  sessionId: string,
+  senderIdentity: IdentityKeyPublic,
+  receiverIdentity: IdentityKeyPublic,
+  header: RatchetHeader,
+): Uint8Array {
+  return lengthPrefixed(
+    label('pqe2ee/v1/message'),
+    u32(PROTOCOL_VERSION),
+    u32(suiteId),
+    label(sessionId),
+    identityBytes(senderIdentity),
+    identityBytes(receiverIdentity),
+    header.ratchetPublicKey,
+    u32(header.ratchetKeyId),
+    header.kemCiphertext,
+    u32(header.targetKeyId),
+    u32(header.previousChainLength),
+    u32(header.messageIndex),
+  );
+}
+
+/** Lower-case hex of bytes. */
+export function toHex(bytes: Uint8Array): string {
+  let out = '';
+  for (const byte of bytes) out += byte.toString(16).padStart(2, '0');
+  return out;
+}
+
+/** Constant-time equality of two byte arrays of public length. */
+export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let difference = 0;
+  for (let i = 0; i < a.length; i++) difference |= (a[i] as number) ^ (b[i] as number);
+  return difference === 0;
+}

@@ -1,0 +1,7 @@
+/** The protocol layer: accounts, key agreement, the KEM double ratchet, one-to-one sessions. */
+export { Account, type CreateAccountOptions, type PreKeyBundleOptions, ONE_TIME_PRE_KEY_BATCH, SIGNED_PRE_KEY_LIFETIME_MS, SIGNED_PRE_KEY_GRACE_MS } from './account.js';
+export { Session, OutboundSession, InboundSession, type SessionOptions } from './session.js';
+export { DEFAULT_RATCHET_LIMITS, type RatchetLimits } from './ratchet.js';
+export { fingerprint } from './fingerprint.js';
+export { MAX_HANDSHAKE_BYTES, MAX_MESSAGE_BYTES } from './codec.js';
+export * from './errors.js';

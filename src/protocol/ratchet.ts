@@ -1,0 +1,271 @@
+/**
+ * The KEM double ratchet (DESIGN.md §4) over a RatchetState.
+ *
+ * Each ratchet public key carries the root key that the peer salts with when it encapsulates to
+ * that key. A side starting a sending chain makes a fresh KEM key pair R, encapsulates to the
+ * peer's latest key P, and derives (RK', CK) = HKDF(ss, salt = root(P)); R is announced with
+ * root(R) = RK'. The receiver, holding P's secret and root(P), derives the same chain. Because the
+ * salt is tied to the target key rather than to a single linear root chain, two sides that start
+ * chains at the same time still agree (the white paper reuses the pre-keys for every step, which
+ * gives no post-compromise security; a fresh key per turn does).
+ *
+ * Nothing here mutates the state until a message has authenticated: derivations go to locals and
+ * are committed only after AES-GCM accepts.
+ */
+import { create } from '@bufbuild/protobuf';
+import type { CipherSuite } from '../crypto/index.js';
+import {
+  OwnRatchetKeyStateSchema,
+  PeerRatchetKeyStateSchema,
+  ReceivingChainStateSchema,
+  SendingChainStateSchema,
+  SkippedKeyStateSchema,
+  type OwnRatchetKeyState,
+  type RatchetState,
+  type ReceivingChainState,
+} from '../proto/gen/state_pb.js';
+import { RatchetHeaderSchema, type RatchetHeader } from '../proto/gen/wire_pb.js';
+import { label } from './encoding.js';
+import { ReplayError, SessionNotReadyError, TooManySkippedMessagesError, UnknownRatchetKeyError } from './errors.js';
+
+/** Limits of DESIGN.md §4 (configurable per session). */
+export interface RatchetLimits {
+  /** Message keys one chain may skip in one step. */
+  maxSkip: number;
+  /** Skipped message keys kept per session (oldest evicted). */
+  maxSkippedKeys: number;
+  /** Receiving chains kept (oldest evicted). */
+  maxReceivingChains: number;
+  /** Messages after which a sending chain starts a new ratchet step by itself. */
+  maxSendingChainLength: number;
+  /** Own ratchet key pairs kept for in-flight messages (oldest deleted). */
+  maxOwnKeys: number;
+}
+
+export const DEFAULT_RATCHET_LIMITS: RatchetLimits = Object.freeze({
+  maxSkip: 1000,
+  maxSkippedKeys: 2000,
+  maxReceivingChains: 5,
+  maxSendingChainLength: 512,
+  maxOwnKeys: 5,
+});
+
+/** Peer key ids of evicted chains remembered to refuse late new chains for them. */
+const MAX_RETIRED_KEY_IDS = 64;
+const RATCHET_INFO = label('pqe2ee/v1/ratchet');
+const MESSAGE_KEYS_INFO = label('pqe2ee/v1/message-keys');
+const EMPTY = new Uint8Array(0);
+const MESSAGE_KEY_SEED_INPUT = new Uint8Array([0x01]);
+const CHAIN_KEY_INPUT = new Uint8Array([0x02]);
+/** AES-256-GCM key (32) ‖ nonce (12). */
+export const MESSAGE_KEY_BYTES = 44;
+
+/** One step of the symmetric ratchet: the message key of this index and the next chain key. */
+function chainStep(suite: CipherSuite, chainKey: Uint8Array): { messageKey: Uint8Array; nextChainKey: Uint8Array } {
+  const seed = suite.hmac(chainKey, MESSAGE_KEY_SEED_INPUT);
+  const messageKey = suite.hkdf(seed, EMPTY, MESSAGE_KEYS_INFO, MESSAGE_KEY_BYTES);
+  seed.fill(0);
+  return { messageKey, nextChainKey: suite.hmac(chainKey, CHAIN_KEY_INPUT) };
+}
+
+function deriveChain(suite: CipherSuite, sharedSecret: Uint8Array, rootKey: Uint8Array): { rootKey: Uint8Array; chainKey: Uint8Array } {
+  const out = suite.hkdf(sharedSecret, rootKey, RATCHET_INFO, 64);
+  const result = { rootKey: out.slice(0, 32), chainKey: out.slice(32, 64) };
+  out.fill(0);
+  return result;
+}
+
+/** Sets up the state both sides start from after key agreement. */
+export function initialRatchetState(
+  state: RatchetState,
+  rootKey: Uint8Array,
+  ownInitialKey: { publicKey: Uint8Array; secretKey: Uint8Array },
+  peerInitialKey: Uint8Array,
+): void {
+  state.ownKeys = [create(OwnRatchetKeyStateSchema, { keyId: 0, publicKey: ownInitialKey.publicKey, secretKey: ownInitialKey.secretKey, rootKey: rootKey.slice() })];
+  state.peerKey = create(PeerRatchetKeyStateSchema, { keyId: 0, publicKey: peerInitialKey, rootKey: rootKey.slice() });
+  state.nextOwnKeyId = 1;
+}
+
+/** A message key to encrypt with, and the header to send. The state has already advanced. */
+export interface SendStep {
+  header: RatchetHeader;
+  messageKey: Uint8Array;
+}
+
+/** Advances the sending side by one message, starting a new ratchet step when due. */
+export function nextSendStep(suite: CipherSuite, state: RatchetState, limits: RatchetLimits): SendStep {
+  const peer = state.peerKey;
+  if (!peer) throw new SessionNotReadyError();
+  let chain = state.sendingChain;
+  if (!chain || chain.targetKeyId !== peer.keyId || chain.nextIndex >= limits.maxSendingChainLength) {
+    const pair = suite.kem.keygen();
+    const { ciphertext, sharedSecret } = suite.kem.encaps(peer.publicKey);
+    const derived = deriveChain(suite, sharedSecret, peer.rootKey);
+    sharedSecret.fill(0);
+    const own = create(OwnRatchetKeyStateSchema, { keyId: state.nextOwnKeyId++, publicKey: pair.publicKey, secretKey: pair.secretKey, rootKey: derived.rootKey });
+    state.ownKeys.push(own);
+    while (state.ownKeys.length > limits.maxOwnKeys) state.ownKeys.shift()?.secretKey.fill(0);
+    const previousChainLength = chain?.nextIndex ?? 0;
+    chain?.chainKey.fill(0);
+    chain = create(SendingChainStateSchema, {
+      ownKeyId: own.keyId,
+      chainKey: derived.chainKey,
+      nextIndex: 0,
+      kemCiphertext: ciphertext,
+      targetKeyId: peer.keyId,
+      previousChainLength,
+    });
+    state.sendingChain = chain;
+  }
+  const own = state.ownKeys.find((key) => key.keyId === chain.ownKeyId) as OwnRatchetKeyState;
+  const { messageKey, nextChainKey } = chainStep(suite, chain.chainKey);
+  const header = create(RatchetHeaderSchema, {
+    ratchetPublicKey: own.publicKey,
+    ratchetKeyId: own.keyId,
+    kemCiphertext: chain.kemCiphertext,
+    targetKeyId: chain.targetKeyId,
+    previousChainLength: chain.previousChainLength,
+    messageIndex: chain.nextIndex,
+  });
+  chain.chainKey.fill(0);
+  chain.chainKey = nextChainKey;
+  chain.nextIndex += 1;
+  return { header, messageKey };
+}
+
+/** What decrypting one message needs committed once the AEAD has accepted it. */
+export interface ReceiveStep {
+  messageKey: Uint8Array;
+  commit(): void;
+  discard(): void;
+}
+
+interface DerivedKeys {
+  skipped: Array<{ index: number; messageKey: Uint8Array }>;
+  messageKey: Uint8Array;
+  nextChainKey: Uint8Array;
+}
+
+function walkChain(suite: CipherSuite, chainKey: Uint8Array, fromIndex: number, toIndex: number, limits: RatchetLimits): DerivedKeys {
+  if (toIndex - fromIndex > limits.maxSkip) {
+    throw new TooManySkippedMessagesError(`message index ${toIndex} would skip ${toIndex - fromIndex} keys (limit ${limits.maxSkip})`);
+  }
+  const skipped: DerivedKeys['skipped'] = [];
+  let key = chainKey;
+  for (let index = fromIndex; index < toIndex; index++) {
+    const step = chainStep(suite, key);
+    if (key !== chainKey) key.fill(0);
+    skipped.push({ index, messageKey: step.messageKey });
+    key = step.nextChainKey;
+  }
+  const last = chainStep(suite, key);
+  if (key !== chainKey) key.fill(0);
+  return { skipped, messageKey: last.messageKey, nextChainKey: last.nextChainKey };
+}
+
+function storeSkipped(state: RatchetState, peerKeyId: number, keys: DerivedKeys['skipped'], limits: RatchetLimits): void {
+  for (const { index, messageKey } of keys) {
+    state.skippedKeys.push(create(SkippedKeyStateSchema, { peerKeyId, messageIndex: index, messageKey }));
+  }
+  while (state.skippedKeys.length > limits.maxSkippedKeys) state.skippedKeys.shift()?.messageKey.fill(0);
+}
+
+function wipeDerived(derived: DerivedKeys): void {
+  for (const { messageKey } of derived.skipped) messageKey.fill(0);
+  derived.messageKey.fill(0);
+  derived.nextChainKey.fill(0);
+}
+
+/** Finds or derives the key for a received header, without changing `state` until commit(). */
+export function receiveStep(suite: CipherSuite, state: RatchetState, header: RatchetHeader, limits: RatchetLimits): ReceiveStep {
+  const peerKeyId = header.ratchetKeyId;
+  const index = header.messageIndex;
+
+  const skippedAt = state.skippedKeys.findIndex((key) => key.peerKeyId === peerKeyId && key.messageIndex === index);
+  if (skippedAt >= 0) {
+    const entry = state.skippedKeys[skippedAt];
+    const messageKey = (entry?.messageKey as Uint8Array).slice();
+    return {
+      messageKey,
+      commit() {
+        const at = state.skippedKeys.findIndex((key) => key.peerKeyId === peerKeyId && key.messageIndex === index);
+        if (at >= 0) state.skippedKeys.splice(at, 1)[0]?.messageKey.fill(0);
+        messageKey.fill(0);
+      },
+      discard: () => messageKey.fill(0),
+    };
+  }
+
+  const existing = state.receivingChains.find((chain) => chain.peerKeyId === peerKeyId);
+  if (existing) {
+    if (index < existing.nextIndex) throw new ReplayError();
+    const derived = walkChain(suite, existing.chainKey, existing.nextIndex, index, limits);
+    return {
+      messageKey: derived.messageKey,
+      commit() {
+        existing.chainKey.fill(0);
+        existing.chainKey = derived.nextChainKey;
+        existing.nextIndex = index + 1;
+        storeSkipped(state, peerKeyId, derived.skipped, limits);
+        derived.messageKey.fill(0);
+      },
+      discard: () => wipeDerived(derived),
+    };
+  }
+
+  // A new chain from the peer.
+  if (state.retiredPeerKeyIds.includes(peerKeyId)) throw new ReplayError('message of a chain whose keys were deleted');
+  const target = state.ownKeys.find((key) => key.keyId === header.targetKeyId);
+  if (!target) throw new UnknownRatchetKeyError(`no ratchet key ${header.targetKeyId} (deleted or never made)`);
+  if (header.ratchetPublicKey.length !== suite.params.kemPublicKeyBytes || header.kemCiphertext.length !== suite.params.kemCiphertextBytes) {
+    throw new UnknownRatchetKeyError('ratchet key or KEM ciphertext of the wrong size');
+  }
+  const sharedSecret = suite.kem.decaps(target.secretKey, header.kemCiphertext);
+  const chainRoot = deriveChain(suite, sharedSecret, target.rootKey);
+  sharedSecret.fill(0);
+  let derived: DerivedKeys;
+  try {
+    derived = walkChain(suite, chainRoot.chainKey, 0, index, limits);
+  } finally {
+    chainRoot.chainKey.fill(0);
+  }
+  return {
+    messageKey: derived.messageKey,
+    commit() {
+      // Keys of the sender's previous chain that never arrived stay decryptable (bounded).
+      const previous = state.receivingChains.find((chain) => chain.peerKeyId === peerKeyId - 1);
+      if (previous && header.previousChainLength > previous.nextIndex) {
+        const end = Math.min(header.previousChainLength, previous.nextIndex + limits.maxSkip);
+        const tail = walkChain(suite, previous.chainKey, previous.nextIndex, end - 1, limits);
+        storeSkipped(state, previous.peerKeyId, [...tail.skipped, { index: end - 1, messageKey: tail.messageKey }], limits);
+        previous.chainKey.fill(0);
+        previous.chainKey = tail.nextChainKey;
+        previous.nextIndex = end;
+      }
+      const chain: ReceivingChainState = create(ReceivingChainStateSchema, { peerKeyId, chainKey: derived.nextChainKey, nextIndex: index + 1 });
+      state.receivingChains.push(chain);
+      state.receivingChains.sort((a, b) => a.peerKeyId - b.peerKeyId);
+      while (state.receivingChains.length > limits.maxReceivingChains) {
+        const evicted = state.receivingChains.shift() as ReceivingChainState;
+        evicted.chainKey.fill(0);
+        state.retiredPeerKeyIds.push(evicted.peerKeyId);
+        if (state.retiredPeerKeyIds.length > MAX_RETIRED_KEY_IDS) state.retiredPeerKeyIds.shift();
+      }
+      storeSkipped(state, peerKeyId, derived.skipped, limits);
+      if (!state.peerKey || peerKeyId > state.peerKey.keyId) {
+        state.peerKey?.rootKey.fill(0);
+        state.peerKey = create(PeerRatchetKeyStateSchema, { keyId: peerKeyId, publicKey: header.ratchetPublicKey.slice(), rootKey: chainRoot.rootKey });
+      } else {
+        chainRoot.rootKey.fill(0);
+      }
+      // Once the peer encapsulates to our key n, it has seen n: older own keys can only be needed
+      // by chains it started before, which are bounded by maxOwnKeys.
+      derived.messageKey.fill(0);
+    },
+    discard() {
+      wipeDerived(derived);
+      chainRoot.rootKey.fill(0);
+    },
+  };
+}
