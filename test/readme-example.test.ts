@@ -11,7 +11,7 @@ const root = resolve(import.meta.dirname, '..');
 
 function ensureBuilt(): void {
   const bundle = join(root, 'dist/crypto.js');
-  const newest = Math.max(...['bindings/core-wasm-base64.ts', 'src/crypto/suites.ts', 'bindings/memory.ts'].map((p) => statSync(join(root, p)).mtimeMs));
+  const newest = Math.max(...['bindings/core-wasm-base64.ts', 'src/crypto/suites.ts', 'bindings/memory.ts', 'src/protocol/session.ts', 'src/protocol/ratchet.ts', 'src/protocol/account.ts'].map((p) => statSync(join(root, p)).mtimeMs));
   if (!existsSync(bundle) || statSync(bundle).mtimeMs < newest) {
     execFileSync(process.execPath, [join(root, 'scripts/build.mjs')], { cwd: root, stdio: 'pipe' });
   }
@@ -26,16 +26,23 @@ function codeBlockAfter(heading: string): string {
 }
 
 describe('README', () => {
-  it('Node example runs and prints true', () => {
+  function runExample(heading: string): string {
     ensureBuilt();
     const directory = mkdtempSync(join(root, '.readme-example-'));
     try {
       const file = join(directory, 'example.mjs');
-      writeFileSync(file, codeBlockAfter('### Node'));
-      const output = execFileSync(process.execPath, [file], { cwd: root, encoding: 'utf8' });
-      expect(output.trim()).toBe('true');
+      writeFileSync(file, codeBlockAfter(heading));
+      return execFileSync(process.execPath, [file], { cwd: root, encoding: 'utf8' }).trim();
     } finally {
       rmSync(directory, { recursive: true, force: true });
     }
+  }
+
+  it('Node crypto example runs and prints true', () => {
+    expect(runExample('### Node')).toBe('true');
+  });
+
+  it('sessions example runs and both messages arrive', () => {
+    expect(runExample('### Sessions')).toBe('hi Bob\nhi Alice');
   });
 });
