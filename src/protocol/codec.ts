@@ -7,6 +7,8 @@ import { MalformedMessageError } from './errors.js';
 export const MAX_HANDSHAKE_BYTES = 1024 * 1024;
 /** Upper bound for one E2eeMsg. */
 export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+/** Largest plaintext one message may carry (leaves room for header and tag within MAX_MESSAGE_BYTES). */
+export const MAX_PLAINTEXT_BYTES = MAX_MESSAGE_BYTES - 64 * 1024;
 
 /** Decodes `bytes` as `schema`, turning every failure into MalformedMessageError. */
 export function decode<Desc extends DescMessage>(schema: Desc, bytes: unknown, what: string, limit = MAX_HANDSHAKE_BYTES): MessageShape<Desc> {

@@ -3,5 +3,5 @@ export { Account, type CreateAccountOptions, type PreKeyBundleOptions, ONE_TIME_
 export { Session, OutboundSession, InboundSession, type SessionOptions } from './session.js';
 export { DEFAULT_RATCHET_LIMITS, type RatchetLimits } from './ratchet.js';
 export { fingerprint } from './fingerprint.js';
-export { MAX_HANDSHAKE_BYTES, MAX_MESSAGE_BYTES } from './codec.js';
+export { MAX_HANDSHAKE_BYTES, MAX_MESSAGE_BYTES, MAX_PLAINTEXT_BYTES } from './codec.js';
 export * from './errors.js';

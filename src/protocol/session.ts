@@ -4,7 +4,8 @@
  * `Session` is the type of both.
  */
 import { create } from '@bufbuild/protobuf';
-import { randomBytes, type CipherSuite, getSuite } from '../crypto/index.js';
+import { InvalidLengthError, InvalidTypeError } from '../../bindings/errors.js';
+import { getSuite, randomBytes, type CipherSuite } from '../crypto/index.js';
 import { PendingAgreementStateSchema, RatchetStateSchema, SessionStateSchema, type SessionState } from '../proto/gen/state_pb.js';
 import {
   AcceptMsgSchema,
@@ -17,7 +18,7 @@ import {
   type InviteMsg,
 } from '../proto/gen/wire_pb.js';
 import type { Account } from './account.js';
-import { decode, encode, MAX_MESSAGE_BYTES, requireLength } from './codec.js';
+import { decode, encode, MAX_MESSAGE_BYTES, MAX_PLAINTEXT_BYTES, requireLength } from './codec.js';
 import { concat, label, messageAssociatedData, PROTOCOL_VERSION, signedPreKeyMessage, toHex, transcriptHash, bytesEqual } from './encoding.js';
 import {
   DuplicateInviteError,
@@ -175,7 +176,8 @@ export class Session {
 
   /** Encrypts `plaintext` into a serialized E2eeMsg. */
   encrypt(plaintext: Uint8Array): Uint8Array {
-    if (!(plaintext instanceof Uint8Array)) throw new MalformedMessageError('plaintext must be a Uint8Array');
+    if (!(plaintext instanceof Uint8Array)) throw new InvalidTypeError('plaintext must be a Uint8Array');
+    if (plaintext.length > MAX_PLAINTEXT_BYTES) throw new InvalidLengthError(`plaintext is over the ${MAX_PLAINTEXT_BYTES}-byte limit of one message`);
     if (!this.state.responded) throw new SessionNotReadyError();
     const ratchet = this.state.ratchet as NonNullable<SessionState['ratchet']>;
     const { header, messageKey } = nextSendStep(this.suite, ratchet, this.limits);
