@@ -7,6 +7,11 @@ import { contentionProbe, isContended } from './contention.mjs';
 
 const require = createRequire(import.meta.url);
 const Benchmark = require('benchmark');
+// benchmark.js inlines the *source* of fn/setup/teardown into its compiled test loop when a case has
+// a setup or teardown ("decompilation"), which breaks closures. With it off, the loop calls
+// `bench.setup()` and `bench.fn()` as methods instead. Cases without setup/teardown compile to the
+// same loop either way (benchmark.js only decompiles functions when a setup/teardown is present).
+Benchmark.support.decompilation = false;
 
 /** Order: grouped by compared operation (first-appearance order), pqe2ee rows first in a group. */
 export function orderCases(cases) {
@@ -58,6 +63,9 @@ export async function runCases(cases, cfg) {
   for (const i of runnable) {
     const c = cases[i];
     const opts = { maxTime: cfg.maxTime, minSamples: cfg.minSamples, minTime: cfg.minTime, defer: c.async };
+    // Called by benchmark.js right before each timed loop (also before its 1-call pretest), outside
+    // the timer; `this` is the benchmark and `this.count` the number of fn calls the loop will make.
+    if (c.setup) opts.setup = function setup() { c.setup(this.count); };
     const fn = c.async
       ? (deferred) => {
           c.fn().then(() => deferred.resolve(), (e) => { asyncErrors.set(i, e); deferred.resolve(); });

@@ -15,7 +15,10 @@ export function decode<Desc extends DescMessage>(schema: Desc, bytes: unknown, w
   if (!(bytes instanceof Uint8Array)) throw new InvalidTypeError(`${what} must be a Uint8Array`);
   if (bytes.length > limit) throw new MalformedMessageError(`${what} is ${bytes.length} bytes, over the ${limit}-byte limit`);
   try {
-    return fromBinary(schema, bytes);
+    // Decoded bytes fields are views into the input; decode a private copy so that zeroising
+    // secrets in the state never writes into the caller's buffer (and the caller's later writes
+    // never change the state).
+    return fromBinary(schema, bytes.slice());
   } catch {
     throw new MalformedMessageError(`${what} does not decode`);
   }

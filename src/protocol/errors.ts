@@ -70,3 +70,24 @@ export class SessionStateError extends Pqe2eeError {
     super('ERR_SESSION_STATE', message);
   }
 }
+
+/** A group bundle or message for an epoch this member does not have (too old, pruned, or never received). */
+export class UnknownEpochError extends Pqe2eeError {
+  constructor(message: string) {
+    super('ERR_UNKNOWN_EPOCH', message);
+  }
+}
+
+/** A group epoch bundle that is older than the current epoch, or conflicts with one already applied. */
+export class EpochConflictError extends Pqe2eeError {
+  constructor(message: string) {
+    super('ERR_EPOCH_CONFLICT', message);
+  }
+}
+
+/** A group message or bundle from someone who is not a member of that epoch, or a bundle that leaves this device out. */
+export class NotAMemberError extends Pqe2eeError {
+  constructor(message: string) {
+    super('ERR_NOT_A_MEMBER', message);
+  }
+}

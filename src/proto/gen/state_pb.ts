@@ -7,7 +7,7 @@
 
 import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
-import type { E2eeAddress, IdentityKeyPublic, InviteMsg } from "./wire_pb.js";
+import type { E2eeAddress, GroupMember, IdentityKeyPublic, InviteMsg } from "./wire_pb.js";
 import { file_wire } from "./wire_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file state.proto.
  */
 export const file_state: GenFile = /*@__PURE__*/
-  fileDesc("CgtzdGF0ZS5wcm90bxIJcHFlMmVlLnYxIjYKDEtleVBhaXJTdGF0ZRISCgpwdWJsaWNfa2V5GAEgASgMEhIKCnNlY3JldF9rZXkYAiABKAwikAEKEVNpZ25lZFByZUtleVN0YXRlEg4KBnNwa19pZBgBIAEoDRIpCghrZXlfcGFpchgCIAEoCzIXLnBxZTJlZS52MS5LZXlQYWlyU3RhdGUSEQoJc2lnbmF0dXJlGAMgASgMEhUKDWNyZWF0ZWRfYXRfbXMYBCABKAMSFgoOcmVwbGFjZWRfYXRfbXMYBSABKAMiTwoST25lVGltZVByZUtleVN0YXRlEg4KBm9wa19pZBgBIAEoDRIpCghrZXlfcGFpchgCIAEoCzIXLnBxZTJlZS52MS5LZXlQYWlyU3RhdGUitQMKDEFjY291bnRTdGF0ZRIPCgd2ZXJzaW9uGAEgASgNEhAKCHN1aXRlX2lkGAIgASgNEjIKEWlkZW50aXR5X3NpZ25fa2V5GAMgASgLMhcucHFlMmVlLnYxLktleVBhaXJTdGF0ZRIxChBpZGVudGl0eV9rZW1fa2V5GAQgASgLMhcucHFlMmVlLnYxLktleVBhaXJTdGF0ZRI0Cg5zaWduZWRfcHJlX2tleRgFIAEoCzIcLnBxZTJlZS52MS5TaWduZWRQcmVLZXlTdGF0ZRI+ChhwcmV2aW91c19zaWduZWRfcHJlX2tleXMYBiADKAsyHC5wcWUyZWUudjEuU2lnbmVkUHJlS2V5U3RhdGUSOAoRb25lX3RpbWVfcHJlX2tleXMYByADKAsyHS5wcWUyZWUudjEuT25lVGltZVByZUtleVN0YXRlEhMKC25leHRfc3BrX2lkGAggASgNEhMKC25leHRfb3BrX2lkGAkgASgNEhgKEGFjY2VwdGVkX2ludml0ZXMYCiADKAwSJwoHYWRkcmVzcxgLIAEoCzIWLnBxZTJlZS52MS5FMmVlQWRkcmVzcyJeChJPd25SYXRjaGV0S2V5U3RhdGUSDgoGa2V5X2lkGAEgASgNEhIKCnB1YmxpY19rZXkYAiABKAwSEgoKc2VjcmV0X2tleRgDIAEoDBIQCghyb290X2tleRgEIAEoDCJLChNQZWVyUmF0Y2hldEtleVN0YXRlEg4KBmtleV9pZBgBIAEoDRISCgpwdWJsaWNfa2V5GAIgASgMEhAKCHJvb3Rfa2V5GAMgASgMIpwBChFTZW5kaW5nQ2hhaW5TdGF0ZRISCgpvd25fa2V5X2lkGAEgASgNEhEKCWNoYWluX2tleRgCIAEoDBISCgpuZXh0X2luZGV4GAMgASgNEhYKDmtlbV9jaXBoZXJ0ZXh0GAQgASgMEhUKDXRhcmdldF9rZXlfaWQYBSABKA0SHQoVcHJldmlvdXNfY2hhaW5fbGVuZ3RoGAYgASgNIlEKE1JlY2VpdmluZ0NoYWluU3RhdGUSEwoLcGVlcl9rZXlfaWQYASABKA0SEQoJY2hhaW5fa2V5GAIgASgMEhIKCm5leHRfaW5kZXgYAyABKA0iUgoPU2tpcHBlZEtleVN0YXRlEhMKC3BlZXJfa2V5X2lkGAEgASgNEhUKDW1lc3NhZ2VfaW5kZXgYAiABKA0SEwoLbWVzc2FnZV9rZXkYAyABKAwiyQIKDFJhdGNoZXRTdGF0ZRIvCghvd25fa2V5cxgBIAMoCzIdLnBxZTJlZS52MS5Pd25SYXRjaGV0S2V5U3RhdGUSMAoIcGVlcl9rZXkYAiABKAsyHi5wcWUyZWUudjEuUGVlclJhdGNoZXRLZXlTdGF0ZRIzCg1zZW5kaW5nX2NoYWluGAMgASgLMhwucHFlMmVlLnYxLlNlbmRpbmdDaGFpblN0YXRlEjgKEHJlY2VpdmluZ19jaGFpbnMYBCADKAsyHi5wcWUyZWUudjEuUmVjZWl2aW5nQ2hhaW5TdGF0ZRIwCgxza2lwcGVkX2tleXMYBSADKAsyGi5wcWUyZWUudjEuU2tpcHBlZEtleVN0YXRlEhcKD25leHRfb3duX2tleV9pZBgGIAEoDRIcChRyZXRpcmVkX3BlZXJfa2V5X2lkcxgHIAMoDSKeAQoVUGVuZGluZ0FncmVlbWVudFN0YXRlEiQKBmludml0ZRgBIAEoCzIULnBxZTJlZS52MS5JbnZpdGVNc2cSGQoRcmVzcG9uZGVyX3NlY3JldHMYAiABKAwSIAoYcmVzcG9uZGVyX3NpZ25lZF9wcmVfa2V5GAMgASgMEiIKGnJlc3BvbmRlcl9vbmVfdGltZV9wcmVfa2V5GAQgASgMIskDCgxTZXNzaW9uU3RhdGUSDwoHdmVyc2lvbhgBIAEoDRIQCghzdWl0ZV9pZBgCIAEoDRISCgpzZXNzaW9uX2lkGAMgASgJEisKC293bl9hZGRyZXNzGAQgASgLMhYucHFlMmVlLnYxLkUyZWVBZGRyZXNzEiwKDHBlZXJfYWRkcmVzcxgFIAEoCzIWLnBxZTJlZS52MS5FMmVlQWRkcmVzcxI2ChBvd25faWRlbnRpdHlfa2V5GAYgASgLMhwucHFlMmVlLnYxLklkZW50aXR5S2V5UHVibGljEjcKEXBlZXJfaWRlbnRpdHlfa2V5GAcgASgLMhwucHFlMmVlLnYxLklkZW50aXR5S2V5UHVibGljEhEKCWluaXRpYXRvchgIIAEoCBIRCglyZXNwb25kZWQYCSABKAgSKAoHcmF0Y2hldBgKIAEoCzIXLnBxZTJlZS52MS5SYXRjaGV0U3RhdGUSMQoHcGVuZGluZxgLIAEoCzIgLnBxZTJlZS52MS5QZW5kaW5nQWdyZWVtZW50U3RhdGUSIwobb3duX2lkZW50aXR5X2tlbV9zZWNyZXRfa2V5GAwgASgMEg4KBmFjY2VwdBgNIAEoDGIGcHJvdG8z", [file_wire]);
+  fileDesc("CgtzdGF0ZS5wcm90bxIJcHFlMmVlLnYxIjYKDEtleVBhaXJTdGF0ZRISCgpwdWJsaWNfa2V5GAEgASgMEhIKCnNlY3JldF9rZXkYAiABKAwikAEKEVNpZ25lZFByZUtleVN0YXRlEg4KBnNwa19pZBgBIAEoDRIpCghrZXlfcGFpchgCIAEoCzIXLnBxZTJlZS52MS5LZXlQYWlyU3RhdGUSEQoJc2lnbmF0dXJlGAMgASgMEhUKDWNyZWF0ZWRfYXRfbXMYBCABKAMSFgoOcmVwbGFjZWRfYXRfbXMYBSABKAMiTwoST25lVGltZVByZUtleVN0YXRlEg4KBm9wa19pZBgBIAEoDRIpCghrZXlfcGFpchgCIAEoCzIXLnBxZTJlZS52MS5LZXlQYWlyU3RhdGUitQMKDEFjY291bnRTdGF0ZRIPCgd2ZXJzaW9uGAEgASgNEhAKCHN1aXRlX2lkGAIgASgNEjIKEWlkZW50aXR5X3NpZ25fa2V5GAMgASgLMhcucHFlMmVlLnYxLktleVBhaXJTdGF0ZRIxChBpZGVudGl0eV9rZW1fa2V5GAQgASgLMhcucHFlMmVlLnYxLktleVBhaXJTdGF0ZRI0Cg5zaWduZWRfcHJlX2tleRgFIAEoCzIcLnBxZTJlZS52MS5TaWduZWRQcmVLZXlTdGF0ZRI+ChhwcmV2aW91c19zaWduZWRfcHJlX2tleXMYBiADKAsyHC5wcWUyZWUudjEuU2lnbmVkUHJlS2V5U3RhdGUSOAoRb25lX3RpbWVfcHJlX2tleXMYByADKAsyHS5wcWUyZWUudjEuT25lVGltZVByZUtleVN0YXRlEhMKC25leHRfc3BrX2lkGAggASgNEhMKC25leHRfb3BrX2lkGAkgASgNEhgKEGFjY2VwdGVkX2ludml0ZXMYCiADKAwSJwoHYWRkcmVzcxgLIAEoCzIWLnBxZTJlZS52MS5FMmVlQWRkcmVzcyJeChJPd25SYXRjaGV0S2V5U3RhdGUSDgoGa2V5X2lkGAEgASgNEhIKCnB1YmxpY19rZXkYAiABKAwSEgoKc2VjcmV0X2tleRgDIAEoDBIQCghyb290X2tleRgEIAEoDCJLChNQZWVyUmF0Y2hldEtleVN0YXRlEg4KBmtleV9pZBgBIAEoDRISCgpwdWJsaWNfa2V5GAIgASgMEhAKCHJvb3Rfa2V5GAMgASgMIpwBChFTZW5kaW5nQ2hhaW5TdGF0ZRISCgpvd25fa2V5X2lkGAEgASgNEhEKCWNoYWluX2tleRgCIAEoDBISCgpuZXh0X2luZGV4GAMgASgNEhYKDmtlbV9jaXBoZXJ0ZXh0GAQgASgMEhUKDXRhcmdldF9rZXlfaWQYBSABKA0SHQoVcHJldmlvdXNfY2hhaW5fbGVuZ3RoGAYgASgNIlEKE1JlY2VpdmluZ0NoYWluU3RhdGUSEwoLcGVlcl9rZXlfaWQYASABKA0SEQoJY2hhaW5fa2V5GAIgASgMEhIKCm5leHRfaW5kZXgYAyABKA0iUgoPU2tpcHBlZEtleVN0YXRlEhMKC3BlZXJfa2V5X2lkGAEgASgNEhUKDW1lc3NhZ2VfaW5kZXgYAiABKA0SEwoLbWVzc2FnZV9rZXkYAyABKAwiyQIKDFJhdGNoZXRTdGF0ZRIvCghvd25fa2V5cxgBIAMoCzIdLnBxZTJlZS52MS5Pd25SYXRjaGV0S2V5U3RhdGUSMAoIcGVlcl9rZXkYAiABKAsyHi5wcWUyZWUudjEuUGVlclJhdGNoZXRLZXlTdGF0ZRIzCg1zZW5kaW5nX2NoYWluGAMgASgLMhwucHFlMmVlLnYxLlNlbmRpbmdDaGFpblN0YXRlEjgKEHJlY2VpdmluZ19jaGFpbnMYBCADKAsyHi5wcWUyZWUudjEuUmVjZWl2aW5nQ2hhaW5TdGF0ZRIwCgxza2lwcGVkX2tleXMYBSADKAsyGi5wcWUyZWUudjEuU2tpcHBlZEtleVN0YXRlEhcKD25leHRfb3duX2tleV9pZBgGIAEoDRIcChRyZXRpcmVkX3BlZXJfa2V5X2lkcxgHIAMoDSKeAQoVUGVuZGluZ0FncmVlbWVudFN0YXRlEiQKBmludml0ZRgBIAEoCzIULnBxZTJlZS52MS5JbnZpdGVNc2cSGQoRcmVzcG9uZGVyX3NlY3JldHMYAiABKAwSIAoYcmVzcG9uZGVyX3NpZ25lZF9wcmVfa2V5GAMgASgMEiIKGnJlc3BvbmRlcl9vbmVfdGltZV9wcmVfa2V5GAQgASgMIskDCgxTZXNzaW9uU3RhdGUSDwoHdmVyc2lvbhgBIAEoDRIQCghzdWl0ZV9pZBgCIAEoDRISCgpzZXNzaW9uX2lkGAMgASgJEisKC293bl9hZGRyZXNzGAQgASgLMhYucHFlMmVlLnYxLkUyZWVBZGRyZXNzEiwKDHBlZXJfYWRkcmVzcxgFIAEoCzIWLnBxZTJlZS52MS5FMmVlQWRkcmVzcxI2ChBvd25faWRlbnRpdHlfa2V5GAYgASgLMhwucHFlMmVlLnYxLklkZW50aXR5S2V5UHVibGljEjcKEXBlZXJfaWRlbnRpdHlfa2V5GAcgASgLMhwucHFlMmVlLnYxLklkZW50aXR5S2V5UHVibGljEhEKCWluaXRpYXRvchgIIAEoCBIRCglyZXNwb25kZWQYCSABKAgSKAoHcmF0Y2hldBgKIAEoCzIXLnBxZTJlZS52MS5SYXRjaGV0U3RhdGUSMQoHcGVuZGluZxgLIAEoCzIgLnBxZTJlZS52MS5QZW5kaW5nQWdyZWVtZW50U3RhdGUSIwobb3duX2lkZW50aXR5X2tlbV9zZWNyZXRfa2V5GAwgASgMEg4KBmFjY2VwdBgNIAEoDCJRCg9Hcm91cENoYWluU3RhdGUSFwoPc2lnbl9wdWJsaWNfa2V5GAEgASgMEhEKCWNoYWluX2tleRgCIAEoDBISCgpuZXh0X2luZGV4GAMgASgNIlsKFEdyb3VwU2tpcHBlZEtleVN0YXRlEhcKD3NpZ25fcHVibGljX2tleRgBIAEoDBIVCg1tZXNzYWdlX2luZGV4GAIgASgNEhMKC21lc3NhZ2Vfa2V5GAMgASgMIpoCCg9Hcm91cEVwb2NoU3RhdGUSDQoFZXBvY2gYASABKAQSJwoHbWVtYmVycxgCIAMoCzIWLnBxZTJlZS52MS5Hcm91cE1lbWJlchIxCg1zZW5kaW5nX2NoYWluGAMgASgLMhoucHFlMmVlLnYxLkdyb3VwQ2hhaW5TdGF0ZRI0ChByZWNlaXZpbmdfY2hhaW5zGAQgAygLMhoucHFlMmVlLnYxLkdyb3VwQ2hhaW5TdGF0ZRI1Cgxza2lwcGVkX2tleXMYBSADKAsyHy5wcWUyZWUudjEuR3JvdXBTa2lwcGVkS2V5U3RhdGUSGAoQc3VwZXJzZWRlZF9hdF9tcxgGIAEoAxIVCg1idW5kbGVfZGlnZXN0GAcgASgMIr0BChFHcm91cFNlc3Npb25TdGF0ZRIPCgd2ZXJzaW9uGAEgASgNEhAKCHN1aXRlX2lkGAIgASgNEi0KDWdyb3VwX2FkZHJlc3MYAyABKAsyFi5wcWUyZWUudjEuRTJlZUFkZHJlc3MSKgoKb3duX21lbWJlchgEIAEoCzIWLnBxZTJlZS52MS5Hcm91cE1lbWJlchIqCgZlcG9jaHMYBSADKAsyGi5wcWUyZWUudjEuR3JvdXBFcG9jaFN0YXRlYgZwcm90bzM", [file_wire]);
 
 /**
  * @generated from message pqe2ee.v1.KeyPairState
@@ -493,4 +493,150 @@ export type SessionState = Message<"pqe2ee.v1.SessionState"> & {
  */
 export const SessionStateSchema: GenMessage<SessionState> = /*@__PURE__*/
   messageDesc(file_state, 11);
+
+/**
+ * One member's sending or receiving chain in a group epoch.
+ *
+ * @generated from message pqe2ee.v1.GroupChainState
+ */
+export type GroupChainState = Message<"pqe2ee.v1.GroupChainState"> & {
+  /**
+   * @generated from field: bytes sign_public_key = 1;
+   */
+  signPublicKey: Uint8Array;
+
+  /**
+   * @generated from field: bytes chain_key = 2;
+   */
+  chainKey: Uint8Array;
+
+  /**
+   * @generated from field: uint32 next_index = 3;
+   */
+  nextIndex: number;
+};
+
+/**
+ * Describes the message pqe2ee.v1.GroupChainState.
+ * Use `create(GroupChainStateSchema)` to create a new message.
+ */
+export const GroupChainStateSchema: GenMessage<GroupChainState> = /*@__PURE__*/
+  messageDesc(file_state, 12);
+
+/**
+ * @generated from message pqe2ee.v1.GroupSkippedKeyState
+ */
+export type GroupSkippedKeyState = Message<"pqe2ee.v1.GroupSkippedKeyState"> & {
+  /**
+   * @generated from field: bytes sign_public_key = 1;
+   */
+  signPublicKey: Uint8Array;
+
+  /**
+   * @generated from field: uint32 message_index = 2;
+   */
+  messageIndex: number;
+
+  /**
+   * @generated from field: bytes message_key = 3;
+   */
+  messageKey: Uint8Array;
+};
+
+/**
+ * Describes the message pqe2ee.v1.GroupSkippedKeyState.
+ * Use `create(GroupSkippedKeyStateSchema)` to create a new message.
+ */
+export const GroupSkippedKeyStateSchema: GenMessage<GroupSkippedKeyState> = /*@__PURE__*/
+  messageDesc(file_state, 13);
+
+/**
+ * @generated from message pqe2ee.v1.GroupEpochState
+ */
+export type GroupEpochState = Message<"pqe2ee.v1.GroupEpochState"> & {
+  /**
+   * @generated from field: uint64 epoch = 1;
+   */
+  epoch: bigint;
+
+  /**
+   * @generated from field: repeated pqe2ee.v1.GroupMember members = 2;
+   */
+  members: GroupMember[];
+
+  /**
+   * @generated from field: pqe2ee.v1.GroupChainState sending_chain = 3;
+   */
+  sendingChain?: GroupChainState | undefined;
+
+  /**
+   * @generated from field: repeated pqe2ee.v1.GroupChainState receiving_chains = 4;
+   */
+  receivingChains: GroupChainState[];
+
+  /**
+   * @generated from field: repeated pqe2ee.v1.GroupSkippedKeyState skipped_keys = 5;
+   */
+  skippedKeys: GroupSkippedKeyState[];
+
+  /**
+   * When a newer epoch replaced this one (0 while current); deleted a grace period later.
+   *
+   * @generated from field: int64 superseded_at_ms = 6;
+   */
+  supersededAtMs: bigint;
+
+  /**
+   * Digest of the bundle that started the epoch, to tell a repeat from a conflicting bundle.
+   *
+   * @generated from field: bytes bundle_digest = 7;
+   */
+  bundleDigest: Uint8Array;
+};
+
+/**
+ * Describes the message pqe2ee.v1.GroupEpochState.
+ * Use `create(GroupEpochStateSchema)` to create a new message.
+ */
+export const GroupEpochStateSchema: GenMessage<GroupEpochState> = /*@__PURE__*/
+  messageDesc(file_state, 14);
+
+/**
+ * @generated from message pqe2ee.v1.GroupSessionState
+ */
+export type GroupSessionState = Message<"pqe2ee.v1.GroupSessionState"> & {
+  /**
+   * @generated from field: uint32 version = 1;
+   */
+  version: number;
+
+  /**
+   * @generated from field: uint32 suite_id = 2;
+   */
+  suiteId: number;
+
+  /**
+   * @generated from field: pqe2ee.v1.E2eeAddress group_address = 3;
+   */
+  groupAddress?: E2eeAddress | undefined;
+
+  /**
+   * @generated from field: pqe2ee.v1.GroupMember own_member = 4;
+   */
+  ownMember?: GroupMember | undefined;
+
+  /**
+   * Newest first; the first one is the current epoch.
+   *
+   * @generated from field: repeated pqe2ee.v1.GroupEpochState epochs = 5;
+   */
+  epochs: GroupEpochState[];
+};
+
+/**
+ * Describes the message pqe2ee.v1.GroupSessionState.
+ * Use `create(GroupSessionStateSchema)` to create a new message.
+ */
+export const GroupSessionStateSchema: GenMessage<GroupSessionState> = /*@__PURE__*/
+  messageDesc(file_state, 15);
 

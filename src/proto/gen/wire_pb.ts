@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file wire.proto.
  */
 export const file_wire: GenFile = /*@__PURE__*/
-  fileDesc("Cgp3aXJlLnByb3RvEglwcWUyZWUudjEicQoLRTJlZUFkZHJlc3MSDgoGZG9tYWluGAEgASgJEiMKBHVzZXIYAiABKAsyEy5wcWUyZWUudjEuUGVlclVzZXJIABIlCgVncm91cBgDIAEoCzIULnBxZTJlZS52MS5QZWVyR3JvdXBIAEIGCgRwZWVyIi4KCFBlZXJVc2VyEg8KB3VzZXJfaWQYASABKAkSEQoJZGV2aWNlX2lkGAIgASgJIh0KCVBlZXJHcm91cBIQCghncm91cF9pZBgBIAEoCSJEChFJZGVudGl0eUtleVB1YmxpYxIXCg9zaWduX3B1YmxpY19rZXkYASABKAwSFgoOa2VtX3B1YmxpY19rZXkYAiABKAwiSwoSU2lnbmVkUHJlS2V5UHVibGljEg4KBnNwa19pZBgBIAEoDRISCgpwdWJsaWNfa2V5GAIgASgMEhEKCXNpZ25hdHVyZRgDIAEoDCI5ChNPbmVUaW1lUHJlS2V5UHVibGljEg4KBm9wa19pZBgBIAEoDRISCgpwdWJsaWNfa2V5GAIgASgMIv8BCgxQcmVLZXlCdW5kbGUSDwoHdmVyc2lvbhgBIAEoDRIQCghzdWl0ZV9pZBgCIAEoDRInCgdhZGRyZXNzGAMgASgLMhYucHFlMmVlLnYxLkUyZWVBZGRyZXNzEjIKDGlkZW50aXR5X2tleRgEIAEoCzIcLnBxZTJlZS52MS5JZGVudGl0eUtleVB1YmxpYxI1Cg5zaWduZWRfcHJlX2tleRgFIAEoCzIdLnBxZTJlZS52MS5TaWduZWRQcmVLZXlQdWJsaWMSOAoQb25lX3RpbWVfcHJlX2tleRgGIAEoCzIeLnBxZTJlZS52MS5PbmVUaW1lUHJlS2V5UHVibGljIsQDCglJbnZpdGVNc2cSDwoHdmVyc2lvbhgBIAEoDRIQCghzdWl0ZV9pZBgCIAEoDRISCgpzZXNzaW9uX2lkGAMgASgJEiQKBGZyb20YBCABKAsyFi5wcWUyZWUudjEuRTJlZUFkZHJlc3MSIgoCdG8YBSABKAsyFi5wcWUyZWUudjEuRTJlZUFkZHJlc3MSPAoWaW5pdGlhdG9yX2lkZW50aXR5X2tleRgGIAEoCzIcLnBxZTJlZS52MS5JZGVudGl0eUtleVB1YmxpYxI8ChZyZXNwb25kZXJfaWRlbnRpdHlfa2V5GAcgASgLMhwucHFlMmVlLnYxLklkZW50aXR5S2V5UHVibGljEhcKD2Jhc2VfcHVibGljX2tleRgIIAEoDBIbChNpZGVudGl0eV9jaXBoZXJ0ZXh0GAkgASgMEiEKGXNpZ25lZF9wcmVfa2V5X2NpcGhlcnRleHQYCiABKAwSIwobb25lX3RpbWVfcHJlX2tleV9jaXBoZXJ0ZXh0GAsgASgMEg4KBnNwa19pZBgMIAEoDRIcChRoYXNfb25lX3RpbWVfcHJlX2tleRgNIAEoCBIOCgZvcGtfaWQYDiABKA0iswEKCUFjY2VwdE1zZxIPCgd2ZXJzaW9uGAEgASgNEhAKCHN1aXRlX2lkGAIgASgNEhIKCnNlc3Npb25faWQYAyABKAkSJAoEZnJvbRgEIAEoCzIWLnBxZTJlZS52MS5FMmVlQWRkcmVzcxIiCgJ0bxgFIAEoCzIWLnBxZTJlZS52MS5FMmVlQWRkcmVzcxIlCh1pbml0aWF0b3JfaWRlbnRpdHlfY2lwaGVydGV4dBgGIAEoDCKoAQoNUmF0Y2hldEhlYWRlchIaChJyYXRjaGV0X3B1YmxpY19rZXkYASABKAwSFgoOcmF0Y2hldF9rZXlfaWQYAiABKA0SFgoOa2VtX2NpcGhlcnRleHQYAyABKAwSFQoNdGFyZ2V0X2tleV9pZBgEIAEoDRIdChVwcmV2aW91c19jaGFpbl9sZW5ndGgYBSABKA0SFQoNbWVzc2FnZV9pbmRleBgGIAEoDSJRChFPbmUyb25lTXNnUGF5bG9hZBIoCgZoZWFkZXIYASABKAsyGC5wcWUyZWUudjEuUmF0Y2hldEhlYWRlchISCgpjaXBoZXJ0ZXh0GAIgASgMIn4KD0dyb3VwTXNnUGF5bG9hZBINCgVlcG9jaBgBIAEoBBIeChZzZW5kZXJfc2lnbl9wdWJsaWNfa2V5GAIgASgMEhUKDW1lc3NhZ2VfaW5kZXgYAyABKA0SEgoKY2lwaGVydGV4dBgEIAEoDBIRCglzaWduYXR1cmUYBSABKAwi+wEKB0UyZWVNc2cSDwoHdmVyc2lvbhgBIAEoDRIQCghzdWl0ZV9pZBgCIAEoDRISCgpzZXNzaW9uX2lkGAMgASgJEiQKBGZyb20YBCABKAsyFi5wcWUyZWUudjEuRTJlZUFkZHJlc3MSIgoCdG8YBSABKAsyFi5wcWUyZWUudjEuRTJlZUFkZHJlc3MSMwoLb25lMm9uZV9tc2cYBiABKAsyHC5wcWUyZWUudjEuT25lMm9uZU1zZ1BheWxvYWRIABIvCglncm91cF9tc2cYByABKAsyGi5wcWUyZWUudjEuR3JvdXBNc2dQYXlsb2FkSABCCQoHcGF5bG9hZCJLCgtHcm91cE1lbWJlchIPCgd1c2VyX2lkGAEgASgJEhcKD3NpZ25fcHVibGljX2tleRgCIAEoDBISCgpkZXZpY2VfaWRzGAMgAygJIo8BChFHcm91cFByZUtleUJ1bmRsZRItCg1ncm91cF9hZGRyZXNzGAEgASgLMhYucHFlMmVlLnYxLkUyZWVBZGRyZXNzEg0KBWVwb2NoGAIgASgEEhMKC3NlZWRfc2VjcmV0GAMgASgMEicKB21lbWJlcnMYBCADKAsyFi5wcWUyZWUudjEuR3JvdXBNZW1iZXIiewoJUGxhaW50ZXh0Eg8KB3ZlcnNpb24YASABKA0SFAoKY29tbW9uX21zZxgCIAEoDEgAEjwKFGdyb3VwX3ByZV9rZXlfYnVuZGxlGAMgASgLMhwucHFlMmVlLnYxLkdyb3VwUHJlS2V5QnVuZGxlSABCCQoHcGF5bG9hZGIGcHJvdG8z");
+  fileDesc("Cgp3aXJlLnByb3RvEglwcWUyZWUudjEicQoLRTJlZUFkZHJlc3MSDgoGZG9tYWluGAEgASgJEiMKBHVzZXIYAiABKAsyEy5wcWUyZWUudjEuUGVlclVzZXJIABIlCgVncm91cBgDIAEoCzIULnBxZTJlZS52MS5QZWVyR3JvdXBIAEIGCgRwZWVyIi4KCFBlZXJVc2VyEg8KB3VzZXJfaWQYASABKAkSEQoJZGV2aWNlX2lkGAIgASgJIh0KCVBlZXJHcm91cBIQCghncm91cF9pZBgBIAEoCSJEChFJZGVudGl0eUtleVB1YmxpYxIXCg9zaWduX3B1YmxpY19rZXkYASABKAwSFgoOa2VtX3B1YmxpY19rZXkYAiABKAwiSwoSU2lnbmVkUHJlS2V5UHVibGljEg4KBnNwa19pZBgBIAEoDRISCgpwdWJsaWNfa2V5GAIgASgMEhEKCXNpZ25hdHVyZRgDIAEoDCI5ChNPbmVUaW1lUHJlS2V5UHVibGljEg4KBm9wa19pZBgBIAEoDRISCgpwdWJsaWNfa2V5GAIgASgMIv8BCgxQcmVLZXlCdW5kbGUSDwoHdmVyc2lvbhgBIAEoDRIQCghzdWl0ZV9pZBgCIAEoDRInCgdhZGRyZXNzGAMgASgLMhYucHFlMmVlLnYxLkUyZWVBZGRyZXNzEjIKDGlkZW50aXR5X2tleRgEIAEoCzIcLnBxZTJlZS52MS5JZGVudGl0eUtleVB1YmxpYxI1Cg5zaWduZWRfcHJlX2tleRgFIAEoCzIdLnBxZTJlZS52MS5TaWduZWRQcmVLZXlQdWJsaWMSOAoQb25lX3RpbWVfcHJlX2tleRgGIAEoCzIeLnBxZTJlZS52MS5PbmVUaW1lUHJlS2V5UHVibGljIsQDCglJbnZpdGVNc2cSDwoHdmVyc2lvbhgBIAEoDRIQCghzdWl0ZV9pZBgCIAEoDRISCgpzZXNzaW9uX2lkGAMgASgJEiQKBGZyb20YBCABKAsyFi5wcWUyZWUudjEuRTJlZUFkZHJlc3MSIgoCdG8YBSABKAsyFi5wcWUyZWUudjEuRTJlZUFkZHJlc3MSPAoWaW5pdGlhdG9yX2lkZW50aXR5X2tleRgGIAEoCzIcLnBxZTJlZS52MS5JZGVudGl0eUtleVB1YmxpYxI8ChZyZXNwb25kZXJfaWRlbnRpdHlfa2V5GAcgASgLMhwucHFlMmVlLnYxLklkZW50aXR5S2V5UHVibGljEhcKD2Jhc2VfcHVibGljX2tleRgIIAEoDBIbChNpZGVudGl0eV9jaXBoZXJ0ZXh0GAkgASgMEiEKGXNpZ25lZF9wcmVfa2V5X2NpcGhlcnRleHQYCiABKAwSIwobb25lX3RpbWVfcHJlX2tleV9jaXBoZXJ0ZXh0GAsgASgMEg4KBnNwa19pZBgMIAEoDRIcChRoYXNfb25lX3RpbWVfcHJlX2tleRgNIAEoCBIOCgZvcGtfaWQYDiABKA0iswEKCUFjY2VwdE1zZxIPCgd2ZXJzaW9uGAEgASgNEhAKCHN1aXRlX2lkGAIgASgNEhIKCnNlc3Npb25faWQYAyABKAkSJAoEZnJvbRgEIAEoCzIWLnBxZTJlZS52MS5FMmVlQWRkcmVzcxIiCgJ0bxgFIAEoCzIWLnBxZTJlZS52MS5FMmVlQWRkcmVzcxIlCh1pbml0aWF0b3JfaWRlbnRpdHlfY2lwaGVydGV4dBgGIAEoDCKoAQoNUmF0Y2hldEhlYWRlchIaChJyYXRjaGV0X3B1YmxpY19rZXkYASABKAwSFgoOcmF0Y2hldF9rZXlfaWQYAiABKA0SFgoOa2VtX2NpcGhlcnRleHQYAyABKAwSFQoNdGFyZ2V0X2tleV9pZBgEIAEoDRIdChVwcmV2aW91c19jaGFpbl9sZW5ndGgYBSABKA0SFQoNbWVzc2FnZV9pbmRleBgGIAEoDSJRChFPbmUyb25lTXNnUGF5bG9hZBIoCgZoZWFkZXIYASABKAsyGC5wcWUyZWUudjEuUmF0Y2hldEhlYWRlchISCgpjaXBoZXJ0ZXh0GAIgASgMIosBCg9Hcm91cE1zZ1BheWxvYWQSEAoIZ3JvdXBfaWQYASABKAkSDQoFZXBvY2gYAiABKAQSGQoRc2VuZGVyX2tleV9kaWdlc3QYAyABKAwSFQoNbWVzc2FnZV9pbmRleBgEIAEoDRISCgpjaXBoZXJ0ZXh0GAUgASgMEhEKCXNpZ25hdHVyZRgGIAEoDCL7AQoHRTJlZU1zZxIPCgd2ZXJzaW9uGAEgASgNEhAKCHN1aXRlX2lkGAIgASgNEhIKCnNlc3Npb25faWQYAyABKAkSJAoEZnJvbRgEIAEoCzIWLnBxZTJlZS52MS5FMmVlQWRkcmVzcxIiCgJ0bxgFIAEoCzIWLnBxZTJlZS52MS5FMmVlQWRkcmVzcxIzCgtvbmUyb25lX21zZxgGIAEoCzIcLnBxZTJlZS52MS5PbmUyb25lTXNnUGF5bG9hZEgAEi8KCWdyb3VwX21zZxgHIAEoCzIaLnBxZTJlZS52MS5Hcm91cE1zZ1BheWxvYWRIAEIJCgdwYXlsb2FkIkoKC0dyb3VwTWVtYmVyEg8KB3VzZXJfaWQYASABKAkSEQoJZGV2aWNlX2lkGAIgASgJEhcKD3NpZ25fcHVibGljX2tleRgDIAEoDCLmAQoRR3JvdXBQcmVLZXlCdW5kbGUSDwoHdmVyc2lvbhgBIAEoDRIQCghzdWl0ZV9pZBgCIAEoDRItCg1ncm91cF9hZGRyZXNzGAMgASgLMhYucHFlMmVlLnYxLkUyZWVBZGRyZXNzEg0KBWVwb2NoGAQgASgEEhMKC3NlZWRfc2VjcmV0GAUgASgMEicKB21lbWJlcnMYBiADKAsyFi5wcWUyZWUudjEuR3JvdXBNZW1iZXISHwoXY3JlYXRvcl9zaWduX3B1YmxpY19rZXkYByABKAwSEQoJc2lnbmF0dXJlGAggASgMInsKCVBsYWludGV4dBIPCgd2ZXJzaW9uGAEgASgNEhQKCmNvbW1vbl9tc2cYAiABKAxIABI8ChRncm91cF9wcmVfa2V5X2J1bmRsZRgDIAEoCzIcLnBxZTJlZS52MS5Hcm91cFByZUtleUJ1bmRsZUgAQgkKB3BheWxvYWRiBnByb3RvMw");
 
 /**
  * Where a message comes from or goes to: a device of a user, or a group.
@@ -414,27 +414,36 @@ export const One2oneMsgPayloadSchema: GenMessage<One2oneMsgPayload> = /*@__PURE_
  */
 export type GroupMsgPayload = Message<"pqe2ee.v1.GroupMsgPayload"> & {
   /**
-   * @generated from field: uint64 epoch = 1;
+   * @generated from field: string group_id = 1;
+   */
+  groupId: string;
+
+  /**
+   * @generated from field: uint64 epoch = 2;
    */
   epoch: bigint;
 
   /**
-   * @generated from field: bytes sender_sign_public_key = 2;
+   * SHA-256 of the sender's identity signature key (the key itself is in the epoch's member list).
+   *
+   * @generated from field: bytes sender_key_digest = 3;
    */
-  senderSignPublicKey: Uint8Array;
+  senderKeyDigest: Uint8Array;
 
   /**
-   * @generated from field: uint32 message_index = 3;
+   * @generated from field: uint32 message_index = 4;
    */
   messageIndex: number;
 
   /**
-   * @generated from field: bytes ciphertext = 4;
+   * @generated from field: bytes ciphertext = 5;
    */
   ciphertext: Uint8Array;
 
   /**
-   * @generated from field: bytes signature = 5;
+   * Sender's identity signature over the header and ciphertext; verified before decrypting.
+   *
+   * @generated from field: bytes signature = 6;
    */
   signature: Uint8Array;
 };
@@ -501,6 +510,8 @@ export const E2eeMsgSchema: GenMessage<E2eeMsg> = /*@__PURE__*/
   messageDesc(file_wire, 12);
 
 /**
+ * One member device of a group: each device has its own identity key.
+ *
  * @generated from message pqe2ee.v1.GroupMember
  */
 export type GroupMember = Message<"pqe2ee.v1.GroupMember"> & {
@@ -510,14 +521,14 @@ export type GroupMember = Message<"pqe2ee.v1.GroupMember"> & {
   userId: string;
 
   /**
-   * @generated from field: bytes sign_public_key = 2;
+   * @generated from field: string device_id = 2;
    */
-  signPublicKey: Uint8Array;
+  deviceId: string;
 
   /**
-   * @generated from field: repeated string device_ids = 3;
+   * @generated from field: bytes sign_public_key = 3;
    */
-  deviceIds: string[];
+  signPublicKey: Uint8Array;
 };
 
 /**
@@ -528,28 +539,53 @@ export const GroupMemberSchema: GenMessage<GroupMember> = /*@__PURE__*/
   messageDesc(file_wire, 13);
 
 /**
+ * Sent through one-to-one sessions to every member device when an epoch starts.
+ *
  * @generated from message pqe2ee.v1.GroupPreKeyBundle
  */
 export type GroupPreKeyBundle = Message<"pqe2ee.v1.GroupPreKeyBundle"> & {
   /**
-   * @generated from field: pqe2ee.v1.E2eeAddress group_address = 1;
+   * @generated from field: uint32 version = 1;
+   */
+  version: number;
+
+  /**
+   * @generated from field: uint32 suite_id = 2;
+   */
+  suiteId: number;
+
+  /**
+   * @generated from field: pqe2ee.v1.E2eeAddress group_address = 3;
    */
   groupAddress?: E2eeAddress | undefined;
 
   /**
-   * @generated from field: uint64 epoch = 2;
+   * @generated from field: uint64 epoch = 4;
    */
   epoch: bigint;
 
   /**
-   * @generated from field: bytes seed_secret = 3;
+   * @generated from field: bytes seed_secret = 5;
    */
   seedSecret: Uint8Array;
 
   /**
-   * @generated from field: repeated pqe2ee.v1.GroupMember members = 4;
+   * @generated from field: repeated pqe2ee.v1.GroupMember members = 6;
    */
   members: GroupMember[];
+
+  /**
+   * Who made this epoch (must be a member of it) and its signature over the bundle's canonical
+   * encoding, so a member cannot be handed a forged membership list by another session's peer.
+   *
+   * @generated from field: bytes creator_sign_public_key = 7;
+   */
+  creatorSignPublicKey: Uint8Array;
+
+  /**
+   * @generated from field: bytes signature = 8;
+   */
+  signature: Uint8Array;
 };
 
 /**
