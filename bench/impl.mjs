@@ -38,10 +38,10 @@ export async function loadImplementation(cfg) {
     api,
     protocolApi: protocol.api,
     info: {
-      protocolEntry: protocol.api ? path.relative(ROOT_DIR, PROTOCOL_ENTRY) : null,
-      protocolUnavailable: protocol.reason ?? undefined,
       source,
       entry: path.relative(ROOT_DIR, file),
+      protocolEntry: protocol.api ? path.relative(ROOT_DIR, PROTOCOL_ENTRY) : null,
+      protocolUnavailable: protocol.reason ?? undefined,
       note: source === 'stub'
         ? 'STUB: dist/crypto.js was not available; pqe2ee rows measure bench/stub (noble + node:crypto), not the wasm core'
         : undefined,

@@ -15,7 +15,7 @@ import { measureSizes } from './sizes.mjs';
 import { measureColdStart } from './coldstart.mjs';
 import { computeRatios } from './ratios.mjs';
 import { isContended, CONTENDED_CORES } from './contention.mjs';
-import { evaluateTargets } from './targets.mjs';
+import { evaluateTargets, LIBSIGNAL_REFERENCE } from './targets.mjs';
 import { renderConsole } from './report/console.mjs';
 import { renderMarkdown } from './report/markdown.mjs';
 import { renderJson } from './report/json.mjs';
@@ -27,13 +27,15 @@ async function main() {
   const started = performance.now();
   const cfg = loadConfig();
   const meta = sysinfo();
-  const { api, info: implementation } = await loadImplementation(cfg);
-  log(`pqe2ee bench: implementation = ${implementation.source} (${implementation.entry}), node ${meta.node}, ${meta.cpu.model} x${meta.cpu.cores}`);
+  const { api, protocolApi, info: implementation } = await loadImplementation(cfg);
+  log(`pqe2ee bench: implementation = ${implementation.source} (${implementation.entry}${implementation.protocolEntry ? `, protocol: ${implementation.protocolEntry}` : ''}), node ${meta.node}, ${meta.cpu.model} x${meta.cpu.cores}`);
   if (implementation.note) log(`!! ${implementation.note}`);
 
   const inputs = makeInputs();
-  const { cases: all, peers } = await collectCases(api, inputs);
+  const { cases: all, peers, protocol } = await collectCases(api, inputs, protocolApi, implementation.protocolUnavailable);
   for (const p of peers) log(p.available ? `peer ${p.name}: ${p.cases} cases${p.notes.length ? ` (${p.notes.join('; ')})` : ''}` : `peer ${p.name}: UNAVAILABLE — ${p.reason}`);
+  const wantProtocol = matchesFilter(cfg, 'protocol.');
+  if (!protocol.available && wantProtocol) log(`!! protocol cases: UNAVAILABLE — ${protocol.reason}`);
   const cases = orderCases(all.filter((c) => matchesFilter(cfg, c.id, c.compareTo)));
   log(`${cases.length} cases${cfg.filters.length ? ` (filter: ${cfg.filters.join(',')})` : ''}; maxTime ${cfg.maxTime}s, minSamples ${cfg.minSamples}${cfg.quick ? ' [quick]' : ''}`);
 
@@ -43,7 +45,7 @@ async function main() {
   const rows = await runCases(cases, cfg);
   const sizes = await measureSizes();
   const ratios = computeRatios(rows);
-  const targets = evaluateTargets({ ratios, sizes, coldStart, peers });
+  const targets = evaluateTargets({ ratios, sizes, coldStart, peers, rows });
 
   meta.loadavgAtEnd = os.loadavg().map((x) => +x.toFixed(2));
   const results = {
@@ -66,6 +68,9 @@ async function main() {
     peers,
     sizes,
     coldStart,
+    // protocol layer: wire sizes (not timed), notes and the reference figures quoted by the issue;
+    // null when the run selected no protocol case
+    protocol: wantProtocol || rows.some((r) => r.op.startsWith('protocol.')) ? { ...protocol, reference: LIBSIGNAL_REFERENCE } : null,
   };
 
   mkdirSync(cfg.outDir, { recursive: true });

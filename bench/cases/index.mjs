@@ -1,6 +1,8 @@
 // Collects the cases of the implementation under test and of every peer. A peer that fails to
-// load is recorded (name + reason) and the run continues without it.
+// load is recorded (name + reason) and the run continues without it; so are the protocol cases
+// when the protocol API (dist/index.js) is unavailable or cannot set up its sessions.
 import { pqe2eeCases } from './pqe2ee.mjs';
+import { protocolCases } from './protocol.mjs';
 import * as noblePq from './noble-pq.mjs';
 import * as liboqs from './liboqs.mjs';
 import * as nodeCrypto from './node-crypto.mjs';
@@ -11,9 +13,19 @@ import * as nobleCurves from './noble-curves.mjs';
 
 export const PEER_MODULES = [noblePq, liboqs, nodeCrypto, webcrypto, nobleCiphers, nobleHashes, nobleCurves];
 
-export async function collectCases(api, inputs) {
+export async function collectCases(api, inputs, protocolApi, protocolUnavailable) {
   const peers = [];
   const cases = pqe2eeCases(api, inputs);
+  let protocol = { available: false, reason: protocolUnavailable ?? 'protocol API not loaded' };
+  if (protocolApi) {
+    try {
+      const r = protocolCases(protocolApi);
+      cases.push(...r.cases);
+      protocol = r.info;
+    } catch (err) {
+      protocol = { available: false, reason: `setting up the protocol cases failed: ${err?.name ?? 'Error'}: ${err?.message ?? err}` };
+    }
+  }
   for (const mod of PEER_MODULES) {
     try {
       const r = await mod.load(inputs);
@@ -24,5 +36,5 @@ export async function collectCases(api, inputs) {
       peers.push({ name: mod.PEER, available: false, reason: `${err?.name ?? 'Error'}: ${err?.message ?? err}`, cases: 0, notes: [] });
     }
   }
-  return { cases, peers };
+  return { cases, peers, protocol };
 }
