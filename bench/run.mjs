@@ -10,6 +10,7 @@ import { sysinfo } from './sysinfo.mjs';
 import { loadImplementation, DIST_ENTRY, STUB_ENTRY } from './impl.mjs';
 import { makeInputs } from './inputs.mjs';
 import { collectCases } from './cases/index.mjs';
+import { PROTOCOL_OPS } from './cases/protocol.mjs';
 import { orderCases, runCases } from './runner.mjs';
 import { measureSizes } from './sizes.mjs';
 import { measureColdStart } from './coldstart.mjs';
@@ -32,9 +33,10 @@ async function main() {
   if (implementation.note) log(`!! ${implementation.note}`);
 
   const inputs = makeInputs();
-  const { cases: all, peers, protocol } = await collectCases(api, inputs, protocolApi, implementation.protocolUnavailable);
+  // the protocol cases set up accounts and sessions: only when the filter selects one of them
+  const wantProtocol = PROTOCOL_OPS.some((op) => matchesFilter(cfg, op));
+  const { cases: all, peers, protocol } = await collectCases(api, inputs, wantProtocol ? protocolApi : null, implementation.protocolUnavailable);
   for (const p of peers) log(p.available ? `peer ${p.name}: ${p.cases} cases${p.notes.length ? ` (${p.notes.join('; ')})` : ''}` : `peer ${p.name}: UNAVAILABLE — ${p.reason}`);
-  const wantProtocol = matchesFilter(cfg, 'protocol.');
   if (!protocol.available && wantProtocol) log(`!! protocol cases: UNAVAILABLE — ${protocol.reason}`);
   const cases = orderCases(all.filter((c) => matchesFilter(cfg, c.id, c.compareTo)));
   log(`${cases.length} cases${cfg.filters.length ? ` (filter: ${cfg.filters.join(',')})` : ''}; maxTime ${cfg.maxTime}s, minSamples ${cfg.minSamples}${cfg.quick ? ' [quick]' : ''}`);
@@ -70,7 +72,7 @@ async function main() {
     coldStart,
     // protocol layer: wire sizes (not timed), notes and the reference figures quoted by the issue;
     // null when the run selected no protocol case
-    protocol: wantProtocol || rows.some((r) => r.op.startsWith('protocol.')) ? { ...protocol, reference: LIBSIGNAL_REFERENCE } : null,
+    protocol: wantProtocol ? { ...protocol, reference: LIBSIGNAL_REFERENCE } : null,
   };
 
   mkdirSync(cfg.outDir, { recursive: true });

@@ -14,6 +14,9 @@ export const PROTOCOL_SUITES = [1, 2, 3];
 export const PROTOCOL_PLAINTEXT_BYTES = 100;
 // Messages generated per refill of the decrypt pool (at least the loop's count).
 const POOL_CHUNK = 256;
+const OPS = ['setup', `encrypt.${PROTOCOL_PLAINTEXT_BYTES}B`, `decrypt.${PROTOCOL_PLAINTEXT_BYTES}B`, `roundtrip.${PROTOCOL_PLAINTEXT_BYTES}B`];
+/** Every protocol operation id (e.g. "protocol.suite1.setup"), known without building the cases. */
+export const PROTOCOL_OPS = PROTOCOL_SUITES.flatMap((s) => OPS.map((op) => `protocol.suite${s}.${op}`));
 const NOW = Date.UTC(2026, 0, 1);
 
 const SETUP_NOTE =
@@ -83,6 +86,8 @@ function wireSizes(P, suite, plaintext) {
   return {
     suite,
     suiteName: bob.suite.params.name,
+    kemName: bob.suite.params.kemName,
+    sigName: bob.suite.params.sigName,
     bundle: bob.preKeyBundle().length,
     bundleNoOpk: bob.preKeyBundle({ withOneTimePreKey: false }).length,
     invite: withOpk.invite.length,

@@ -1,6 +1,6 @@
 // Plain-text tables on stdout at the end of the run.
 import { fmtOps, fmtRatio, fmtPct, fmtMB, fmtKB } from '../format.mjs';
-import { ourRowsWithRatios, shortPeer, targetMeasured, passText } from './shared.mjs';
+import { ourRowsWithRatios, shortPeer, targetMeasured, passText, protocolTable } from './shared.mjs';
 import { isContended } from '../contention.mjs';
 
 function table(headers, rows, align) {
@@ -13,7 +13,8 @@ export function renderConsole(results) {
   const out = [];
   const m = results.meta;
   out.push(`pqe2ee benchmark — ${m.date} — node ${m.node} — ${m.cpu.model} x${m.cpu.cores} — ${results.durationSec.toFixed(0)} s`);
-  out.push(`implementation: ${results.implementation.source} (${results.implementation.entry})${results.implementation.note ? `\n!! ${results.implementation.note}` : ''}`);
+  const impl = results.implementation;
+  out.push(`implementation: ${impl.source} (${impl.entry}${impl.protocolEntry ? `; protocol: ${impl.protocolEntry}` : ''})${impl.note ? `\n!! ${impl.note}` : ''}`);
   out.push('');
   out.push(table(
     ['operation', 'pqe2ee ops/s', 'rme', 'MB/s', 'best peer', 'peer ops/s', 'ratio', 'all peers'],
@@ -30,9 +31,19 @@ export function renderConsole(results) {
     ['l', 'r', 'r', 'r', 'l', 'r', 'r', 'l'],
   ));
   out.push('');
+  if (results.protocol) {
+    const p = protocolTable(results);
+    out.push('Protocol (one-to-one sessions, pqe2ee; ops/s ±rme)');
+    if (!p) out.push(`unavailable: ${results.protocol.reason}`);
+    else {
+      out.push(table(p.headers, p.rows, p.align));
+      for (const n of p.notes) out.push(`* ${n}`);
+    }
+    out.push('');
+  }
   out.push(table(
     ['target', 'required', 'measured', 'result'],
-    results.targets.map((t) => [t.what, t.target, targetMeasured(t, fmtRatio, fmtKB), passText(t) + (t.reason ? ` (${t.reason})` : '')]),
+    results.targets.map((t) => [t.what, t.target, targetMeasured(t, fmtRatio, fmtKB) + (t.kind === 'rate' && t.rme != null ? ` ±${t.rme.toFixed(1)}%` : ''), passText(t) + (t.reason ? ` (${t.reason})` : '')]),
     ['l', 'l', 'r', 'l'],
   ));
   if (results.summary.casesContended) out.push(`† ran while other processes used CPU (${results.summary.casesContended} cases; see otherCores in latest.json)`);

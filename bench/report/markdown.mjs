@@ -1,6 +1,6 @@
 // bench/results/latest.md: markdown tables suitable for pasting into the README.
 import { fmtOps, fmtRatio, fmtPct, fmtMB, fmtKB, fmtBytes, fmtMs } from '../format.mjs';
-import { ourRowsWithRatios, peerRows, shortPeer, targetMeasured, passText } from './shared.mjs';
+import { ourRowsWithRatios, peerRows, shortPeer, targetMeasured, passText, protocolTable } from './shared.mjs';
 import { isContended, CONTENDED_CORES } from '../contention.mjs';
 
 const dagger = (r) => (isContended(r) ? ' †' : '');
@@ -48,6 +48,18 @@ export function renderMarkdown(results) {
     ]),
     ['l', 'r', 'r', 'r', 'l', 'r', 'r', 'l']));
   L.push('');
+  if (results.protocol) {
+    L.push('### Protocol (one-to-one sessions; ops/s ± rme, higher is better)');
+    L.push('');
+    const p = protocolTable(results);
+    if (!p) L.push(`Unavailable: ${results.protocol.reason}`);
+    else {
+      L.push(mdTable(p.headers, p.rows, p.align));
+      L.push('');
+      for (const n of p.notes) L.push(`- ${n}`);
+    }
+    L.push('');
+  }
   L.push('### Peers');
   L.push('');
   L.push(mdTable(['operation', 'peer', 'ops/s', '±', 'MB/s'],

@@ -24,6 +24,21 @@ export function decode<Desc extends DescMessage>(schema: Desc, bytes: unknown, w
   }
 }
 
+/**
+ * Decodes a wire message and insists on the one encoding our encoder produces: unknown fields,
+ * duplicated or reordered fields and other re-encodings of the same content are refused, so a
+ * changed bit anywhere in a message is an error even where it would not change the meaning.
+ */
+export function decodeCanonical<Desc extends DescMessage>(schema: Desc, bytes: unknown, what: string, limit = MAX_HANDSHAKE_BYTES): MessageShape<Desc> {
+  const message = decode(schema, bytes, what, limit);
+  const reencoded = toBinary(schema, message);
+  const input = bytes as Uint8Array;
+  let same = reencoded.length === input.length;
+  for (let i = 0; same && i < input.length; i++) same = reencoded[i] === input[i];
+  if (!same) throw new MalformedMessageError(`${what} is not canonically encoded`);
+  return message;
+}
+
 /** Encodes a message. */
 export function encode<Desc extends DescMessage>(schema: Desc, message: MessageShape<Desc>): Uint8Array {
   return toBinary(schema, message);

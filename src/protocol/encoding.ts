@@ -4,7 +4,7 @@
  * by its bytes, and every encoding starts with a label naming the protocol, version and purpose.
  */
 import type { CipherSuite } from '../crypto/index.js';
-import type { IdentityKeyPublic, RatchetHeader } from '../proto/gen/wire_pb.js';
+import type { E2eeAddress, IdentityKeyPublic, RatchetHeader } from '../proto/gen/wire_pb.js';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -94,21 +94,39 @@ export function transcriptHash(suite: CipherSuite, t: Transcript): Uint8Array {
   );
 }
 
-/** Associated data of a one-to-one message: session, both identities (sender first) and the header. */
-export function messageAssociatedData(
-  suiteId: number,
-  sessionId: string,
-  senderIdentity: IdentityKeyPublic,
-  receiverIdentity: IdentityKeyPublic,
-  header: RatchetHeader,
-): Uint8Array {
+/** Canonical encoding of an optional address (absent, user device, or group). */
+export function addressBytes(address: E2eeAddress | undefined): Uint8Array {
+  if (!address) return lengthPrefixed(label('none'));
+  const peer = address.peer;
+  if (peer.case === 'user') return lengthPrefixed(label('user'), label(address.domain), label(peer.value.userId), label(peer.value.deviceId));
+  if (peer.case === 'group') return lengthPrefixed(label('group'), label(address.domain), label(peer.value.groupId));
+  return lengthPrefixed(label('domain'), label(address.domain));
+}
+
+/** Everything of an E2eeMsg besides the ciphertext that the AEAD authenticates. */
+export interface MessageContext {
+  suiteId: number;
+  sessionId: string;
+  from: E2eeAddress | undefined;
+  to: E2eeAddress | undefined;
+  senderIdentity: IdentityKeyPublic;
+  receiverIdentity: IdentityKeyPublic;
+}
+
+/**
+ * Associated data of a one-to-one message: session, addresses, both identities (sender first) and
+ * every header field, so that no bit of an E2eeMsg outside the ciphertext can change unnoticed.
+ */
+export function messageAssociatedData(context: MessageContext, header: RatchetHeader): Uint8Array {
   return lengthPrefixed(
     label('pqe2ee/v1/message'),
     u32(PROTOCOL_VERSION),
-    u32(suiteId),
-    label(sessionId),
-    identityBytes(senderIdentity),
-    identityBytes(receiverIdentity),
+    u32(context.suiteId),
+    label(context.sessionId),
+    addressBytes(context.from),
+    addressBytes(context.to),
+    identityBytes(context.senderIdentity),
+    identityBytes(context.receiverIdentity),
     header.ratchetPublicKey,
     u32(header.ratchetKeyId),
     header.kemCiphertext,

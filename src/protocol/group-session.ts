@@ -34,8 +34,8 @@ import {
   type GroupPreKeyBundle,
 } from '../proto/gen/wire_pb.js';
 import type { Account } from './account.js';
-import { decode, encode, MAX_MESSAGE_BYTES, MAX_PLAINTEXT_BYTES, requireLength } from './codec.js';
-import { bytesEqual, concat, label, lengthPrefixed, PROTOCOL_VERSION, toHex, u32 } from './encoding.js';
+import { decode, decodeCanonical, encode, MAX_MESSAGE_BYTES, MAX_PLAINTEXT_BYTES, requireLength } from './codec.js';
+import { addressBytes, bytesEqual, concat, label, lengthPrefixed, PROTOCOL_VERSION, toHex, u32 } from './encoding.js';
 import {
   EpochConflictError,
   MalformedMessageError,
@@ -169,7 +169,7 @@ export class GroupSession {
   /** Joins a group from a GroupPreKeyBundle received through a one-to-one session. */
   static join(account: Account, bundleBytes: Uint8Array, options: { userId: string; deviceId: string; now: number; limits?: Partial<GroupLimits> }): GroupSession {
     const own = ownMember(account, options.userId, options.deviceId);
-    const bundle = decode(GroupPreKeyBundleSchema, bundleBytes, 'GroupPreKeyBundle');
+    const bundle = decodeCanonical(GroupPreKeyBundleSchema, bundleBytes, 'GroupPreKeyBundle');
     if (bundle.groupAddress?.peer.case !== 'group') throw new MalformedMessageError('GroupPreKeyBundle has no group address');
     const state = create(GroupSessionStateSchema, {
       version: GROUP_STATE_VERSION,
@@ -241,7 +241,7 @@ export class GroupSession {
    * applied is ignored if identical; an older or conflicting one throws EpochConflictError.
    */
   applyBundle(bundleBytes: Uint8Array, now: number, options: { allowUnknownCreator?: boolean } = {}): void {
-    const bundle = decode(GroupPreKeyBundleSchema, bundleBytes, 'GroupPreKeyBundle');
+    const bundle = decodeCanonical(GroupPreKeyBundleSchema, bundleBytes, 'GroupPreKeyBundle');
     if (bundle.version !== PROTOCOL_VERSION) throw new MalformedMessageError(`GroupPreKeyBundle version ${bundle.version}`);
     if (bundle.suiteId !== this.suite.params.id) throw new SuiteMismatchError('GroupPreKeyBundle is for another suite');
     if (bundle.groupAddress?.peer.case !== 'group' || bundle.groupAddress.peer.value.groupId !== this.groupId) throw new MalformedMessageError('GroupPreKeyBundle is for another group');
@@ -302,12 +302,16 @@ export class GroupSession {
 
   /** Verifies the sender's signature, then decrypts; returns the plaintext and the sending member. */
   decrypt(wire: Uint8Array): { plaintext: Uint8Array; sender: GroupMemberInfo; epoch: bigint } {
-    const message = decode(E2eeMsgSchema, wire, 'E2eeMsg', MAX_MESSAGE_BYTES);
+    const message = decodeCanonical(E2eeMsgSchema, wire, 'E2eeMsg', MAX_MESSAGE_BYTES);
     if (message.version !== PROTOCOL_VERSION) throw new MalformedMessageError(`E2eeMsg version ${message.version}`);
     if (message.suiteId !== this.suite.params.id) throw new SuiteMismatchError('group message of another suite');
     if (message.payload.case !== 'groupMsg') throw new MalformedMessageError('E2eeMsg carries no group payload');
     const payload = message.payload.value;
     if (payload.groupId !== this.groupId) throw new MalformedMessageError('group message for another group');
+    // The routing fields are not signed: insist they are exactly what encrypt() writes.
+    if (message.sessionId !== '' || message.from !== undefined || !bytesEqual(addressBytes(message.to), addressBytes(this.groupAddress))) {
+      throw new MalformedMessageError('group message with unexpected routing fields');
+    }
     const epoch = this.state.epochs.find((e) => e.epoch === payload.epoch);
     if (!epoch) throw new UnknownEpochError(`no keys for epoch ${payload.epoch} (not a member then, or already deleted)`);
     const sender = this.memberByDigest(epoch, payload.senderKeyDigest);

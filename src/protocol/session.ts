@@ -18,7 +18,7 @@ import {
   type InviteMsg,
 } from '../proto/gen/wire_pb.js';
 import type { Account } from './account.js';
-import { decode, encode, MAX_MESSAGE_BYTES, MAX_PLAINTEXT_BYTES, requireLength } from './codec.js';
+import { decode, decodeCanonical, encode, MAX_MESSAGE_BYTES, MAX_PLAINTEXT_BYTES, requireLength } from './codec.js';
 import { concat, label, messageAssociatedData, PROTOCOL_VERSION, signedPreKeyMessage, toHex, transcriptHash, bytesEqual } from './encoding.js';
 import {
   DuplicateInviteError,
@@ -147,7 +147,7 @@ export class Session {
   complete(acceptBytes: Uint8Array): void {
     if (!this.state.initiator) throw new SessionStateError('only the initiator completes a session');
     if (this.state.responded) throw new SessionStateError('the session is already complete');
-    const accept = decode(AcceptMsgSchema, acceptBytes, 'AcceptMsg');
+    const accept = decodeCanonical(AcceptMsgSchema, acceptBytes, 'AcceptMsg');
     requireVersion(accept.version, 'AcceptMsg');
     requireSuite(this.suite, accept.suiteId, 'AcceptMsg');
     if (accept.sessionId !== this.state.sessionId) throw new SessionStateError('AcceptMsg is for another session');
@@ -181,7 +181,17 @@ export class Session {
     if (!this.state.responded) throw new SessionNotReadyError();
     const ratchet = this.state.ratchet as NonNullable<SessionState['ratchet']>;
     const { header, messageKey } = nextSendStep(this.suite, ratchet, this.limits);
-    const ad = messageAssociatedData(this.suite.params.id, this.state.sessionId, this.state.ownIdentityKey as IdentityKeyPublic, this.peerIdentityKey, header);
+    const ad = messageAssociatedData(
+      {
+        suiteId: this.suite.params.id,
+        sessionId: this.state.sessionId,
+        from: this.state.ownAddress,
+        to: this.state.peerAddress,
+        senderIdentity: this.state.ownIdentityKey as IdentityKeyPublic,
+        receiverIdentity: this.peerIdentityKey,
+      },
+      header,
+    );
     const ciphertext = this.suite.aead.encrypt(messageKey.subarray(0, 32), messageKey.subarray(32, 44), plaintext, ad);
     messageKey.fill(0);
     return encode(
@@ -199,7 +209,7 @@ export class Session {
 
   /** Decrypts a serialized E2eeMsg of this session. The state changes only if it authenticates. */
   decrypt(wire: Uint8Array): Uint8Array {
-    const message = decode(E2eeMsgSchema, wire, 'E2eeMsg', MAX_MESSAGE_BYTES);
+    const message = decodeCanonical(E2eeMsgSchema, wire, 'E2eeMsg', MAX_MESSAGE_BYTES);
     requireVersion(message.version, 'E2eeMsg');
     requireSuite(this.suite, message.suiteId, 'E2eeMsg');
     if (message.sessionId !== this.state.sessionId) throw new SessionStateError('E2eeMsg belongs to another session');
@@ -208,7 +218,18 @@ export class Session {
     const { header, ciphertext } = message.payload.value;
     const ratchet = this.state.ratchet as NonNullable<SessionState['ratchet']>;
     const step = receiveStep(this.suite, ratchet, header, this.limits);
-    const ad = messageAssociatedData(this.suite.params.id, this.state.sessionId, this.peerIdentityKey, this.state.ownIdentityKey as IdentityKeyPublic, header);
+    // The addresses as carried by the message: altering or dropping them in transit fails authentication.
+    const ad = messageAssociatedData(
+      {
+        suiteId: this.suite.params.id,
+        sessionId: this.state.sessionId,
+        from: message.from,
+        to: message.to,
+        senderIdentity: this.peerIdentityKey,
+        receiverIdentity: this.state.ownIdentityKey as IdentityKeyPublic,
+      },
+      header,
+    );
     let plaintext: Uint8Array;
     try {
       plaintext = this.suite.aead.decrypt(step.messageKey.subarray(0, 32), step.messageKey.subarray(32, 44), ciphertext, ad);
@@ -230,7 +251,7 @@ export const OutboundSession = {
    */
   initiate(account: Account, bundleBytes: Uint8Array, options: SessionOptions = {}): { session: Session; invite: Uint8Array } {
     const suite = account.suite;
-    const bundle = decode(PreKeyBundleSchema, bundleBytes, 'PreKeyBundle');
+    const bundle = decodeCanonical(PreKeyBundleSchema, bundleBytes, 'PreKeyBundle');
     requireVersion(bundle.version, 'PreKeyBundle');
     requireSuite(suite, bundle.suiteId, 'PreKeyBundle');
     const responderIdentity = requireIdentity(suite, bundle.identityKey, 'bundle identity key');
@@ -307,7 +328,7 @@ export const InboundSession = {
    */
   accept(account: Account, inviteBytes: Uint8Array, options: SessionOptions = {}): { session: Session; accept: Uint8Array } {
     const suite = account.suite;
-    const invite = decode(InviteMsgSchema, inviteBytes, 'InviteMsg');
+    const invite = decodeCanonical(InviteMsgSchema, inviteBytes, 'InviteMsg');
     requireVersion(invite.version, 'InviteMsg');
     requireSuite(suite, invite.suiteId, 'InviteMsg');
     const initiatorIdentity = requireIdentity(suite, invite.initiatorIdentityKey, 'initiator identity key');

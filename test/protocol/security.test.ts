@@ -3,6 +3,7 @@
 // self ratchet step, session separation, the signed pre-key signature and suite checks.
 import { describe, expect, it } from 'vitest';
 import {
+  Account,
   DecryptionFailedError,
   InboundSession,
   InvalidSignatureError,
@@ -121,23 +122,21 @@ describe.each(SUITES)('security, suite %i', (suite: SuiteNo) => {
   });
 
   it('every single flipped bit of an E2eeMsg (header and ciphertext) is rejected with a typed error', () => {
-    const { a, b } = establish(suite);
-    const s: Record<Side, Pair['a']> = { a, b };
-    exchange(s, 'a', 2, 'setup');
-    exchange(s, 'b', 1, 'setup');
+    const { a, b: bob } = establish(suite);
+    let b = bob;
+    exchange({ a, b }, 'a', 2, 'setup');
+    exchange({ a, b }, 'b', 1, 'setup');
     // (1) the first message of a new chain (carries a fresh ratchet key and KEM ciphertext);
-    // (2) a message in the middle of a known chain.
-    const p1 = utf8('flip me');
-    const newChain = a.encrypt(p1);
-    const p2 = utf8('and me');
-    const w2a = a.encrypt(utf8('x'));
-    const midChain = a.encrypt(p2);
-    expectDecrypts(b, w2a, utf8('x'), 'skip setup:'); // w2a lets (2) sit mid-chain once (1) is in
+    // (2) the next message of that chain (an existing receiving chain);
+    // (3) a message whose key the receiver holds as a skipped key.
+    const plains = ['flip me', 'and me', 'skipped', 'jumped ahead'].map(utf8);
+    const [w1, w2, w3, w4] = plains.map((x) => a.encrypt(x)) as [Uint8Array, Uint8Array, Uint8Array, Uint8Array];
     const failures = new Failures();
     const tryAll = (wire: Uint8Array, plain: Uint8Array, name: string): number => {
       const attempts: Array<[number, number]> = [];
       for (let i = 0; i < wire.length; i++) attempts.push([i, i % 8]);
       for (const i of structuralOffsets(wire)) for (let bit = 0; bit < 8; bit++) if (bit !== i % 8) attempts.push([i, bit]);
+      const snapshot = b.serialize();
       for (const [i, bit] of attempts) {
         const bad = flipBit(wire, i, bit);
         let got: Uint8Array | undefined;
@@ -145,25 +144,32 @@ describe.each(SUITES)('security, suite %i', (suite: SuiteNo) => {
           got = b.decrypt(bad);
           return got;
         });
-        if (err) failures.add(`${name} byte ${i} bit ${bit}`, got && equalBytes(got, plain) ? `${err} (same plaintext)` : got ? `${err} (DIFFERENT plaintext ${show(got)})` : err);
+        if (err) {
+          const what = got ? (equalBytes(got, plain) ? 'decrypted (same plaintext)' : `decrypted to DIFFERENT plaintext ${show(got)}`) : err;
+          failures.add(`${name}: byte ${i} 0x${(wire[i] as number).toString(16)}->0x${(bad[i] as number).toString(16)}`, what);
+          // An accepted forgery consumed the message key: continue from the state before it.
+          if (got) b = Session.deserialize(snapshot);
+        }
       }
       return attempts.length;
     };
-    const n1 = tryAll(newChain, p1, 'new-chain msg');
+    const n1 = tryAll(w1, plains[0]!, 'new-chain msg');
     // The tampering changed nothing: the genuine message decrypts afterwards.
-    expectDecrypts(b, newChain, p1, 'genuine new-chain message after the flips:');
-    const n2 = tryAll(midChain, p2, 'mid-chain msg');
-    expectDecrypts(b, midChain, p2, 'genuine mid-chain message after the flips:');
+    expectDecrypts(b, w1, plains[0]!, 'genuine new-chain message after the flips:');
+    const n2 = tryAll(w2, plains[1]!, 'mid-chain msg');
+    expectDecrypts(b, w2, plains[1]!, 'genuine mid-chain message after the flips:');
+    expectDecrypts(b, w4, plains[3]!, 'w4 (w3 becomes a skipped key):');
+    const n3 = tryAll(w3, plains[2]!, 'skipped-key msg');
+    expectDecrypts(b, w3, plains[2]!, 'genuine skipped message after the flips:');
+    expect(Math.min(n1, n2, n3)).toBeGreaterThan(w1.length);
     // Truncations of every length as well.
-    const p3 = utf8('truncate me');
-    const w3 = a.encrypt(p3);
-    for (let len = 0; len < w3.length; len++) failures.add(`truncated to ${len}`, checkThrow(() => b.decrypt(w3.subarray(0, len))));
-    expectDecrypts(b, w3, p3);
+    const pt = utf8('truncate me');
+    const wt = a.encrypt(pt);
+    for (let len = 0; len < wt.length; len++) failures.add(`truncated to ${len}`, checkThrow(() => b.decrypt(wt.subarray(0, len))));
+    expectDecrypts(b, wt, pt);
+    exchange({ a, b }, 'b', 2, 'after');
+    exchange({ a, b }, 'a', 2, 'after');
     failures.assertNone();
-    expect(n1).toBeGreaterThan(newChain.length);
-    expect(n2).toBeGreaterThan(midChain.length);
-    exchange(s, 'b', 2, 'after');
-    exchange(s, 'a', 2, 'after');
   });
 
   it('skip limit: more than 1000 keys ahead in one chain is refused before authentication; 999 is not', () => {
@@ -335,6 +341,8 @@ describe.each(SUITES)('security, suite %i', (suite: SuiteNo) => {
     expectThrow(() => Session.deserialize(pbSet(a.serialize(), [1], { varint: 0n })), SessionStateError);
     expect(() => Session.deserialize(pbSet(a.serialize(), [1], { varint: 1n }))).not.toThrow();
     const accState = alice.serialize();
-    expectThrow(() => (alice.constructor as unknown as { deserialize(b: Uint8Array): unknown }).deserialize(pbSet(accState, [1], { varint: 2n })));
+    expectThrow(() => Account.deserialize(pbSet(accState, [1], { varint: 2n })));
+    expectThrow(() => Account.deserialize(pbSet(accState, [1], { varint: 0n })));
+    expect(Account.deserialize(pbSet(accState, [1], { varint: 1n })).oneTimePreKeyCount).toBe(100);
   });
 });
