@@ -11,7 +11,7 @@ const root = resolve(import.meta.dirname, '..');
 
 function ensureBuilt(): void {
   const bundle = join(root, 'dist/crypto.js');
-  const newest = Math.max(...['bindings/core-wasm-base64.ts', 'src/crypto/suites.ts', 'bindings/memory.ts', 'src/protocol/session.ts', 'src/protocol/ratchet.ts', 'src/protocol/account.ts'].map((p) => statSync(join(root, p)).mtimeMs));
+  const newest = Math.max(...['bindings/core-wasm-base64.ts', 'src/crypto/suites.ts', 'bindings/memory.ts', 'src/protocol/session.ts', 'src/protocol/ratchet.ts', 'src/protocol/account.ts', 'src/protocol/group-session.ts', 'src/protocol/codec.ts', 'src/protocol/encoding.ts'].map((p) => statSync(join(root, p)).mtimeMs));
   if (!existsSync(bundle) || statSync(bundle).mtimeMs < newest) {
     execFileSync(process.execPath, [join(root, 'scripts/build.mjs')], { cwd: root, stdio: 'pipe' });
   }
@@ -44,5 +44,9 @@ describe('README', () => {
 
   it('sessions example runs and both messages arrive', () => {
     expect(runExample('### Sessions')).toBe('hi Bob\nhi Alice');
+  });
+
+  it('groups example runs', () => {
+    expect(runExample('### Groups')).toBe('alice hello group\nhi Carol');
   });
 });
