@@ -110,6 +110,7 @@ function bundleSignedBytes(bundle: GroupPreKeyBundle, suite: CipherSuite): Uint8
   return lengthPrefixed(
     label('pqe2ee/v1/group-pre-key-bundle'),
     u32(bundle.suiteId),
+    addressBytes(bundle.groupAddress),
     label(groupId),
     label(bundle.epoch.toString()),
     suite.hash(concat(label('pqe2ee/v1/group-seed'), bundle.seedSecret)),
@@ -248,6 +249,7 @@ export class GroupSession {
     requireLength(bundle.seedSecret, SEED_BYTES, 'group seed');
     if (bundle.members.length === 0 || bundle.members.length > this.limits.maxMembers) throw new MalformedMessageError('GroupPreKeyBundle member count out of range');
     for (const member of bundle.members) requireLength(member.signPublicKey, this.suite.params.sigPublicKeyBytes, 'member signature key');
+    requireDistinctMembers(bundle.members);
     const creator = bundle.members.find((m) => bytesEqual(m.signPublicKey, bundle.creatorSignPublicKey));
     if (!creator) throw new NotAMemberError('the bundle creator is not a member of its epoch');
     if (!this.suite.sig.verify(bundle.creatorSignPublicKey, bundleSignedBytes(bundle, this.suite), bundle.signature)) {
@@ -259,8 +261,20 @@ export class GroupSession {
     const digest = this.suite.hash(bundleBytes);
     const existing = this.state.epochs.find((e) => e.epoch === bundle.epoch);
     if (existing) {
-      if (bytesEqual(existing.bundleDigest, digest)) return;
-      throw new EpochConflictError(`a different bundle for epoch ${bundle.epoch} was already applied`);
+      if (bytesEqual(existing.bundleDigest, digest)) {
+        existing.proposedBySelf = false; // our own bundle, echoed back once the server ordered it
+        return;
+      }
+      const ours = bytesEqual(bundle.creatorSignPublicKey, this.ownInfo.signPublicKey);
+      if (!existing.proposedBySelf || ours || existing !== this.current) {
+        throw new EpochConflictError(`a different bundle for epoch ${bundle.epoch} was already applied`);
+      }
+      // Our proposal for this epoch lost the race at the server: drop it for the winner's.
+      wipeEpoch(existing);
+      this.membersByDigest.delete(existing.epoch);
+      this.state.epochs = this.state.epochs.filter((e) => e !== existing);
+      const previous = this.state.epochs[0];
+      if (previous) previous.supersededAtMs = 0n;
     }
     if (this.state.epochs.length > 0) {
       if (bundle.epoch < this.current.epoch) throw new EpochConflictError(`epoch ${bundle.epoch} is older than the current epoch ${this.current.epoch}`);
@@ -402,6 +416,7 @@ export class GroupSession {
       byKey.set(memberKey(m), create(GroupMemberSchema, { userId: m.userId, deviceId: m.deviceId, signPublicKey: m.signPublicKey.slice() }));
     }
     if (byKey.size > this.limits.maxMembers) throw new InvalidLengthError(`a group epoch has at most ${this.limits.maxMembers} member devices`);
+    requireDistinctMembers([...byKey.values()]);
     // A canonical order makes every member's bundle encoding (and its signature) unambiguous.
     return [...byKey.values()].sort((a, b) => (memberKey(a) < memberKey(b) ? -1 : memberKey(a) > memberKey(b) ? 1 : 0));
   }
@@ -420,6 +435,7 @@ export class GroupSession {
     bundle.signature = this.suite.sig.sign(this.account.state.identitySignKey?.secretKey as Uint8Array, bundleSignedBytes(bundle, this.suite));
     const bundleBytes = encode(GroupPreKeyBundleSchema, bundle);
     this.installEpoch(epoch, members, seed, this.suite.hash(bundleBytes), now);
+    (this.state.epochs[0] as GroupEpochState).proposedBySelf = this.state.epochs.length > 1;
     seed.fill(0);
     const own = memberKey(this.ownInfo);
     return { bundle: bundleBytes, recipients: members.filter((m) => memberKey(m) !== own).map(memberInfo) };
@@ -449,6 +465,22 @@ export class GroupSession {
     }
     this.state.epochs = [state, ...this.state.epochs].sort((a, b) => (a.epoch > b.epoch ? -1 : a.epoch < b.epoch ? 1 : 0));
     this.pruneEpochs(now);
+  }
+}
+
+/**
+ * Every member device must have its own identity key and appear once: a list with one key under two
+ * names would let its author make one member's messages look like another's.
+ */
+function requireDistinctMembers(members: GroupMember[]): void {
+  const keys = new Set<string>();
+  const names = new Set<string>();
+  for (const m of members) {
+    const key = toHex(m.signPublicKey);
+    const name = memberKey(m);
+    if (keys.has(key) || names.has(name)) throw new MalformedMessageError('a group member list names a device or an identity key twice');
+    keys.add(key);
+    names.add(name);
   }
 }
 
