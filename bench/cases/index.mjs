@@ -16,6 +16,7 @@ export const PEER_MODULES = [noblePq, liboqs, nodeCrypto, webcrypto, nobleCipher
 export async function collectCases(api, inputs, protocolApi, protocolUnavailable) {
   const peers = [];
   const cases = pqe2eeCases(api, inputs);
+  cases.push(...(await import('./group.mjs').then((m) => m.groupCases(api)))); // group sessions: bench/cases/group.mjs
   let protocol = { available: false, reason: protocolUnavailable ?? 'protocol API not loaded' };
   if (protocolApi) {
     try {

@@ -16,6 +16,7 @@ import { create } from '@bufbuild/protobuf';
 import type { CipherSuite } from '../crypto/index.js';
 import {
   OwnRatchetKeyStateSchema,
+  PeerChainSeenSchema,
   PeerRatchetKeyStateSchema,
   ReceivingChainStateSchema,
   SendingChainStateSchema,
@@ -85,6 +86,45 @@ export function initialRatchetState(
   state.ownKeys = [create(OwnRatchetKeyStateSchema, { keyId: 0, publicKey: ownInitialKey.publicKey, secretKey: ownInitialKey.secretKey, rootKey: rootKey.slice() })];
   state.peerKey = create(PeerRatchetKeyStateSchema, { keyId: 0, publicKey: peerInitialKey, rootKey: rootKey.slice() });
   state.nextOwnKeyId = 1;
+  state.peerChainWatermark = 1;
+  state.peerChainsAboveWatermark = [];
+}
+
+/** Bound on peer chains tracked above the watermark (a peer that skips ids cannot grow the state). */
+const MAX_TRACKED_PEER_CHAINS = 64;
+
+/**
+ * Records that the peer's chain `peerKeyId` (encapsulated to our key `targetKeyId`) has arrived and
+ * deletes own ratchet secrets no future message can need. The peer always encapsulates to the newest
+ * of our keys it has seen, so its chains target non-decreasing key ids in creation (= id) order:
+ * once every peer chain up to some id has arrived, own keys older than the newest target among
+ * them are never needed again. (Without this, a stolen state could still decapsulate chains that
+ * were already read, for as long as maxOwnKeys keeps their keys.)
+ */
+function notePeerChain(state: RatchetState, peerKeyId: number, targetKeyId: number): void {
+  if (state.peerChainWatermark === 0) state.peerChainWatermark = 1;
+  if (peerKeyId < state.peerChainWatermark || state.peerChainsAboveWatermark.some((c) => c.peerKeyId === peerKeyId)) return;
+  state.peerChainsAboveWatermark.push(create(PeerChainSeenSchema, { peerKeyId, targetKeyId }));
+  let newestTarget = -1;
+  for (;;) {
+    const next = state.peerChainsAboveWatermark.findIndex((c) => c.peerKeyId === state.peerChainWatermark);
+    if (next < 0) break;
+    const [seen] = state.peerChainsAboveWatermark.splice(next, 1);
+    newestTarget = Math.max(newestTarget, seen?.targetKeyId ?? -1);
+    state.peerChainWatermark += 1;
+  }
+  if (state.peerChainsAboveWatermark.length > MAX_TRACKED_PEER_CHAINS) state.peerChainsAboveWatermark.shift();
+  if (newestTarget > 0) {
+    const kept: OwnRatchetKeyState[] = [];
+    for (const key of state.ownKeys) {
+      if (key.keyId >= newestTarget) kept.push(key);
+      else {
+        key.secretKey.fill(0);
+        key.rootKey.fill(0);
+      }
+    }
+    state.ownKeys = kept;
+  }
 }
 
 /** A message key to encrypt with, and the header to send. The state has already advanced. */
@@ -253,14 +293,13 @@ export function receiveStep(suite: CipherSuite, state: RatchetState, header: Rat
         if (state.retiredPeerKeyIds.length > MAX_RETIRED_KEY_IDS) state.retiredPeerKeyIds.shift();
       }
       storeSkipped(state, peerKeyId, derived.skipped, limits);
+      notePeerChain(state, peerKeyId, header.targetKeyId);
       if (!state.peerKey || peerKeyId > state.peerKey.keyId) {
         state.peerKey?.rootKey.fill(0);
         state.peerKey = create(PeerRatchetKeyStateSchema, { keyId: peerKeyId, publicKey: header.ratchetPublicKey.slice(), rootKey: chainRoot.rootKey });
       } else {
         chainRoot.rootKey.fill(0);
       }
-      // Once the peer encapsulates to our key n, it has seen n: older own keys can only be needed
-      // by chains it started before, which are bounded by maxOwnKeys.
       derived.messageKey.fill(0);
     },
     discard() {

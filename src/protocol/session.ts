@@ -83,6 +83,42 @@ function inviteTranscript(suite: CipherSuite, invite: InviteMsg, signedPreKey: U
   });
 }
 
+/**
+ * Checks that a decoded session state hangs together, so that a damaged or hand-edited state fails
+ * here with a typed error instead of deep inside encrypt/decrypt/complete.
+ */
+function validateSessionState(suite: CipherSuite, state: SessionState): void {
+  const p = suite.params;
+  const ratchet = state.ratchet;
+  if (!ratchet || ratchet.ownKeys.length === 0) throw new MalformedMessageError('session state has no ratchet keys');
+  for (const key of ratchet.ownKeys) {
+    if (key.publicKey.length !== p.kemPublicKeyBytes || key.secretKey.length !== p.kemSecretKeyBytes || key.rootKey.length !== 32) {
+      throw new MalformedMessageError('session state has a malformed ratchet key');
+    }
+  }
+  if (state.responded) {
+    const peer = ratchet.peerKey;
+    if (!peer || peer.publicKey.length !== p.kemPublicKeyBytes || peer.rootKey.length !== 32) throw new MalformedMessageError('session state has no valid peer ratchet key');
+    const chain = ratchet.sendingChain;
+    if (chain && (chain.chainKey.length !== 32 || !ratchet.ownKeys.some((k) => k.keyId === chain.ownKeyId) || chain.kemCiphertext.length !== p.kemCiphertextBytes)) {
+      throw new MalformedMessageError('session state has a malformed sending chain');
+    }
+    if (ratchet.receivingChains.some((c) => c.chainKey.length !== 32) || ratchet.skippedKeys.some((k) => k.messageKey.length !== 44)) {
+      throw new MalformedMessageError('session state has a malformed receiving chain');
+    }
+  } else {
+    const pending = state.pending;
+    const invite = pending?.invite;
+    if (!pending || !invite || !state.initiator) throw new MalformedMessageError('session state is incomplete');
+    requireIdentity(suite, invite.initiatorIdentityKey, 'pending invite initiator identity');
+    requireIdentity(suite, invite.responderIdentityKey, 'pending invite responder identity');
+    const secrets = pending.responderSecrets.length;
+    if (secrets !== 2 * p.sharedSecretBytes && secrets !== 3 * p.sharedSecretBytes) throw new MalformedMessageError('session state has malformed pending secrets');
+    requireLength(pending.responderSignedPreKey, p.kemPublicKeyBytes, 'pending signed pre-key');
+    requireLength(state.ownIdentityKemSecretKey, p.kemSecretKeyBytes, 'pending identity secret');
+  }
+}
+
 /** A one-to-one session (either side). */
 export class Session {
   /** @internal persisted state */
@@ -134,7 +170,7 @@ export class Session {
     }
     requireIdentity(suite, state.ownIdentityKey, 'own identity key');
     requireIdentity(suite, state.peerIdentityKey, 'peer identity key');
-    if (!state.ratchet || (!state.responded && !state.pending)) throw new MalformedMessageError('session state is incomplete');
+    validateSessionState(suite, state);
     return new Session(state, options);
   }
 

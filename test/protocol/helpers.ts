@@ -448,3 +448,36 @@ export const WIRE = {
 } as const;
 
 export const asPath = (p: readonly number[]): number[] => [...p];
+
+/**
+ * Every variant of `buf` with exactly one field removed, at any nesting depth up to `maxDepth`
+ * (nested messages are found by trying to parse each LEN field). `skip(path, index)` can leave out
+ * repetitive parts (e.g. most entries of a long repeated field).
+ */
+export function pbFieldRemovals(
+  buf: Uint8Array,
+  maxDepth = 3,
+  skip: (depth: number, fieldNo: number, index: number) => boolean = () => false,
+  depth = 0,
+): Array<{ path: string; bytes: Uint8Array }> {
+  const out: Array<{ path: string; bytes: Uint8Array }> = [];
+  let fields: PbField[];
+  try {
+    fields = pbParse(buf);
+  } catch {
+    return out;
+  }
+  fields.forEach((f, i) => {
+    if (skip(depth, f.no, i)) return;
+    out.push({ path: `${f.no}@${i}`, bytes: concatBytes(buf.subarray(0, f.start), buf.subarray(f.end)) });
+    if (f.wt === 2 && depth < maxDepth) {
+      for (const r of pbFieldRemovals(buf.subarray(f.valueStart, f.end), maxDepth, skip, depth + 1)) {
+        out.push({
+          path: `${f.no}@${i}.${r.path}`,
+          bytes: concatBytes(buf.subarray(0, f.start), encodeField(f.no, { bytes: r.bytes }), buf.subarray(f.end)),
+        });
+      }
+    }
+  });
+  return out;
+}

@@ -30,6 +30,7 @@ import {
   expectThrow,
   flipBit,
   hex,
+  indexOfBytes,
   newAccount,
   pbBytesAt,
   pbFind,
@@ -76,7 +77,17 @@ describe.each(SUITES)('security, suite %i', (suite: SuiteNo) => {
     firstWires.forEach((w, i) => expectDecrypts(attacker, w, first[i]!, 'attacker copy, first leg (sanity: the copy is a working state):'));
 
     // victim → peer, then peer → victim: the newest messages use a KEM secret made after t.
-    exchange(s, victim, 2, 'second leg');
+    const secondLeg = [0, 1].map((i) => utf8(`second leg #${i}`));
+    const secondWires = secondLeg.map((m) => s[victim].encrypt(m));
+    secondWires.forEach((w, i) => expectDecrypts(s[peer], w, secondLeg[i]!, 'second leg:'));
+    // The victim's new ratchet key is fresh: its public key appears nowhere in the stolen state
+    // (a key pair derived from anything the attacker holds would give no healing).
+    for (const w of secondWires) {
+      const fresh = pbBytesAt(w, asPath(WIRE.msg.ratchetPublicKey));
+      if (!fresh || fresh.length !== s[victim].suite.params.kemPublicKeyBytes) expect.fail('no ratchet public key in the second-leg message');
+      expect(indexOfBytes(stolen, fresh), 'the post-compromise ratchet key already occurs in the stolen state').toBe(-1);
+      for (const old of firstWires) expect(equalBytes(pbBytesAt(old, asPath(WIRE.msg.ratchetPublicKey)) ?? new Uint8Array(0), fresh)).toBe(false);
+    }
     const last = [0, 1, 2].map((i) => utf8(`after the round trip #${i}`));
     const lastWires = last.map((m) => s[peer].encrypt(m));
     for (const w of lastWires) expectThrow(() => attacker.decrypt(w));

@@ -210,6 +210,23 @@ describe.each(SUITES)('sessions, suite %i', (suite: SuiteNo) => {
     c.deliverAll('b', true);
   });
 
+  it('late messages of a chain many ratchet turns old still decrypt (more turns than receiving chains kept)', () => {
+    const { a, b } = establish(suite);
+    const c = new Conversation({ a, b }, rng);
+    for (let turn = 0; turn < 8; turn++) {
+      c.send('a', 4);
+      c.deliver('b', c.inFlight.b.length - 4); // only the first of the four arrives now
+      c.send('b', 1);
+      c.deliverAll('a', false);
+    }
+    expect(c.inFlight.b).toHaveLength(24);
+    c.deliverAll('b', true);
+    c.send('a', 1);
+    c.send('b', 1);
+    c.deliverAll('a', true);
+    c.deliverAll('b', true);
+  });
+
   it('3000 messages in a row, one direction', () => {
     const { a, b } = establish(suite);
     const wires: Uint8Array[] = [];
