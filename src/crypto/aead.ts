@@ -11,7 +11,7 @@ import { aes256gcm, DecryptionFailedError, type Aes256Gcm } from '../../bindings
 import { requireBytes } from '../../bindings/memory.js';
 import type { Aead } from './suite.js';
 
-/** Payloads of at least this many bytes go to node:crypto when it is available. */
+/** Calls whose plaintext plus associated data reach this many bytes go to node:crypto when it is available. */
 export const PLATFORM_AEAD_THRESHOLD = 128;
 
 const EMPTY = new Uint8Array(0);
@@ -103,7 +103,8 @@ export function createSuiteAead(wasm: Aes256Gcm = aes256gcm, threshold = PLATFOR
   const platform = nodeCrypto;
   return {
     encrypt(key, nonce, plaintext, aad = EMPTY) {
-      if (platform && plaintext instanceof Uint8Array && plaintext.length >= threshold) {
+      // GHASH runs over the associated data too: large AAD (protocol headers) favours the platform as well.
+      if (platform && plaintext instanceof Uint8Array && plaintext.length + (aad instanceof Uint8Array ? aad.length : 0) >= threshold) {
         // Same argument checks as the core so errors do not depend on the path taken.
         requireBytes('key', key, 32);
         requireBytes('nonce', nonce, 12);
@@ -114,7 +115,7 @@ export function createSuiteAead(wasm: Aes256Gcm = aes256gcm, threshold = PLATFOR
       return wasm.encrypt(key, nonce, plaintext, aad);
     },
     decrypt(key, nonce, ciphertextAndTag, aad = EMPTY) {
-      if (platform && ciphertextAndTag instanceof Uint8Array && ciphertextAndTag.length >= 16 && ciphertextAndTag.length - 16 >= threshold) {
+      if (platform && ciphertextAndTag instanceof Uint8Array && ciphertextAndTag.length >= 16 && ciphertextAndTag.length - 16 + (aad instanceof Uint8Array ? aad.length : 0) >= threshold) {
         requireBytes('key', key, 32);
         requireBytes('nonce', nonce, 12);
         requireBytes('ciphertext', ciphertextAndTag);

@@ -109,8 +109,16 @@ export interface MessageContext {
   sessionId: string;
   from: E2eeAddress | undefined;
   to: E2eeAddress | undefined;
-  senderIdentity: IdentityKeyPublic;
-  receiverIdentity: IdentityKeyPublic;
+  /** {@link identitiesDigest} of sender and receiver, in that order. */
+  identities: Uint8Array;
+}
+
+/**
+ * SHA-256 over both identities (sender first): binds them into every message at 32 bytes instead
+ * of the 8 KiB the ML-DSA-87 and ML-KEM-1024 public keys would add to each AEAD call.
+ */
+export function identitiesDigest(suite: CipherSuite, sender: IdentityKeyPublic, receiver: IdentityKeyPublic): Uint8Array {
+  return suite.hash(lengthPrefixed(label('pqe2ee/v1/identities'), identityBytes(sender), identityBytes(receiver)));
 }
 
 /**
@@ -125,8 +133,7 @@ export function messageAssociatedData(context: MessageContext, header: RatchetHe
     label(context.sessionId),
     addressBytes(context.from),
     addressBytes(context.to),
-    identityBytes(context.senderIdentity),
-    identityBytes(context.receiverIdentity),
+    context.identities,
     header.ratchetPublicKey,
     u32(header.ratchetKeyId),
     header.kemCiphertext,
@@ -136,11 +143,13 @@ export function messageAssociatedData(context: MessageContext, header: RatchetHe
   );
 }
 
-/** Lower-case hex of bytes. */
+const HEX_BYTE = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+/** Lower-case hex of bytes (table-driven: group member lists hex hundreds of multi-KB keys). */
 export function toHex(bytes: Uint8Array): string {
-  let out = '';
-  for (const byte of bytes) out += byte.toString(16).padStart(2, '0');
-  return out;
+  const parts = new Array<string>(bytes.length);
+  for (let i = 0; i < bytes.length; i++) parts[i] = HEX_BYTE[bytes[i] as number] as string;
+  return parts.join('');
 }
 
 /** Constant-time equality of two byte arrays of public length. */

@@ -101,8 +101,9 @@ function memberInfo(member: GroupMember): GroupMemberInfo {
   return { userId: member.userId, deviceId: member.deviceId, signPublicKey: member.signPublicKey };
 }
 
+/** Unambiguous key of a member device (length-prefixed, so no user/device id pair can collide). */
 function memberKey(member: { userId: string; deviceId: string }): string {
-  return `${member.userId}\u0000${member.deviceId}`;
+  return `${member.userId.length}:${member.userId}${member.deviceId}`;
 }
 
 function bundleSignedBytes(bundle: GroupPreKeyBundle, suite: CipherSuite): Uint8Array {
@@ -189,6 +190,12 @@ export class GroupSession {
     if (state.version !== GROUP_STATE_VERSION) throw new SessionStateError(`group session state version ${state.version} is not supported`);
     if (!state.ownMember || state.epochs.length === 0 || state.groupAddress?.peer.case !== 'group') throw new MalformedMessageError('group session state is incomplete');
     if (!bytesEqual(state.ownMember.signPublicKey, account.identityPublicKey.signPublicKey)) throw new SessionStateError('the group session belongs to another account');
+    const current = state.epochs[0] as GroupEpochState;
+    const chainsOk = (chains: GroupChainState[]): boolean => chains.every((c) => c.chainKey.length === 32);
+    const valid =
+      current.sendingChain !== undefined &&
+      state.epochs.every((e) => e.members.length > 0 && chainsOk(e.receivingChains) && (!e.sendingChain || chainsOk([e.sendingChain])) && e.skippedKeys.every((k) => k.messageKey.length === 44));
+    if (!valid) throw new MalformedMessageError('group session state is damaged');
     return new GroupSession(state, account, limits);
   }
 

@@ -19,7 +19,7 @@ import {
 } from '../proto/gen/wire_pb.js';
 import type { Account } from './account.js';
 import { decode, decodeCanonical, encode, MAX_MESSAGE_BYTES, MAX_PLAINTEXT_BYTES, requireLength } from './codec.js';
-import { concat, label, messageAssociatedData, PROTOCOL_VERSION, signedPreKeyMessage, toHex, transcriptHash, bytesEqual } from './encoding.js';
+import { concat, identitiesDigest, label, messageAssociatedData, PROTOCOL_VERSION, signedPreKeyMessage, toHex, transcriptHash, bytesEqual } from './encoding.js';
 import {
   DuplicateInviteError,
   InvalidSignatureError,
@@ -125,6 +125,9 @@ export class Session {
   readonly state: SessionState;
   readonly suite: CipherSuite;
   private readonly limits: RatchetLimits;
+  /** Identity digests for associated data (derived from the state, cached). */
+  private sendingIdentities: Uint8Array | undefined;
+  private receivingIdentities: Uint8Array | undefined;
 
   /** @internal */
   constructor(state: SessionState, options: SessionOptions = {}) {
@@ -223,8 +226,7 @@ export class Session {
         sessionId: this.state.sessionId,
         from: this.state.ownAddress,
         to: this.state.peerAddress,
-        senderIdentity: this.state.ownIdentityKey as IdentityKeyPublic,
-        receiverIdentity: this.peerIdentityKey,
+        identities: (this.sendingIdentities ??= identitiesDigest(this.suite, this.state.ownIdentityKey as IdentityKeyPublic, this.peerIdentityKey)),
       },
       header,
     );
@@ -261,8 +263,7 @@ export class Session {
         sessionId: this.state.sessionId,
         from: message.from,
         to: message.to,
-        senderIdentity: this.peerIdentityKey,
-        receiverIdentity: this.state.ownIdentityKey as IdentityKeyPublic,
+        identities: (this.receivingIdentities ??= identitiesDigest(this.suite, this.peerIdentityKey, this.state.ownIdentityKey as IdentityKeyPublic)),
       },
       header,
     );

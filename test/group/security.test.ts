@@ -341,7 +341,10 @@ describe.each(SUITES)('group security, suite %i', (suite: SuiteNo) => {
       const kind = rng.int(0, 3);
       if (kind === 0) return c.subarray(0, rng.int(0, c.length - 1)); // truncate
       if (kind === 1) return concatBytes(c, rng.bytes(rng.int(1, 40))); // extend
-      for (let k = rng.int(1, 8); k > 0; k--) c[rng.int(0, c.length - 1)] ^= rng.int(1, 255); // overwrite
+      for (let k = rng.int(1, 8); k > 0; k--) {
+        const i = rng.int(0, c.length - 1);
+        c[i] = (c[i] as number) ^ rng.int(1, 255); // overwrite
+      }
       if (equalBytes(c, b)) c[0] = (c[0] as number) ^ 1; // two overwrites may cancel: always a change
       return c;
     };
