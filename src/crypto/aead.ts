@@ -9,6 +9,7 @@
  */
 import { aes256gcm, DecryptionFailedError, type Aes256Gcm } from '../../bindings/index.js';
 import { requireBytes } from '../../bindings/memory.js';
+import { concatBytes } from './bytes.js';
 import type { Aead } from './suite.js';
 
 /** Calls whose plaintext plus associated data reach this many bytes go to node:crypto when it is available. */
@@ -40,15 +41,6 @@ function loadNodeCrypto(): NodeCrypto | undefined {
 
 const nodeCrypto = loadNodeCrypto();
 
-function concat(parts: Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
 
 interface NodeBufferClass {
   allocUnsafeSlow(size: number): Uint8Array;
@@ -62,7 +54,7 @@ function platformEncrypt(platform: NodeCrypto, key: Uint8Array, nonce: Uint8Arra
   const tail = cipher.final();
   const tag = cipher.getAuthTag();
   const total = plaintext.length + 16;
-  if (!nodeBuffer || body.length + tail.length + tag.length !== total) return concat([body, tail, tag], total);
+  if (!nodeBuffer || body.length + tail.length + tag.length !== total) return concatBytes(body, tail, tag);
   // Unpooled and not zero-filled (every byte is written below): saves a page-faulting memset per MiB.
   const out = nodeBuffer.allocUnsafeSlow(total);
   out.set(body, 0);
@@ -91,7 +83,7 @@ function platformDecrypt(platform: NodeCrypto, key: Uint8Array, nonce: Uint8Arra
   const body = decipher.update(input.subarray(0, ciphertextLength));
   try {
     const tail = decipher.final(); // empty for GCM: all plaintext came from update()
-    return tail.length === 0 ? asOwnedUint8Array(body) : concat([body, tail], ciphertextLength);
+    return tail.length === 0 ? asOwnedUint8Array(body) : concatBytes(body, tail);
   } catch {
     body.fill(0); // unauthenticated plaintext never leaves
     throw new DecryptionFailedError();

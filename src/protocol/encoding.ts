@@ -38,17 +38,7 @@ export function lengthPrefixed(...parts: Uint8Array[]): Uint8Array {
 }
 
 /** Plain concatenation (for secrets of fixed, known lengths). */
-export function concat(...parts: Uint8Array[]): Uint8Array {
-  let total = 0;
-  for (const part of parts) total += part.length;
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
+export { concatBytes as concat } from '../crypto/bytes.js';
 
 /** What the identity signature key signs to certify a signed pre-key. */
 export function signedPreKeyMessage(suiteId: number, spkId: number, publicKey: Uint8Array): Uint8Array {
