@@ -54,6 +54,8 @@ export function identityBytes(identity: IdentityKeyPublic): Uint8Array {
 export interface Transcript {
   suiteId: number;
   sessionId: string;
+  from: E2eeAddress | undefined;
+  to: E2eeAddress | undefined;
   initiatorIdentity: IdentityKeyPublic;
   responderIdentity: IdentityKeyPublic;
   signedPreKey: Uint8Array;
@@ -71,6 +73,8 @@ export function transcriptHash(suite: CipherSuite, t: Transcript): Uint8Array {
       label('pqe2ee/v1/transcript'),
       u32(t.suiteId),
       label(t.sessionId),
+      addressBytes(t.from),
+      addressBytes(t.to),
       identityBytes(t.initiatorIdentity),
       identityBytes(t.responderIdentity),
       t.signedPreKey,

@@ -113,7 +113,14 @@ function notePeerChain(state: RatchetState, peerKeyId: number, targetKeyId: numb
     newestTarget = Math.max(newestTarget, seen?.targetKeyId ?? -1);
     state.peerChainWatermark += 1;
   }
-  if (state.peerChainsAboveWatermark.length > MAX_TRACKED_PEER_CHAINS) state.peerChainsAboveWatermark.shift();
+  if (state.peerChainsAboveWatermark.length > MAX_TRACKED_PEER_CHAINS) {
+    // Too many gaps: give up on the oldest missing chains (their messages become undecryptable,
+    // like keys past the skip limit) by moving the watermark past the oldest tracked chain.
+    state.peerChainsAboveWatermark.sort((a, b) => a.peerKeyId - b.peerKeyId);
+    const oldest = state.peerChainsAboveWatermark.shift() as { peerKeyId: number; targetKeyId: number };
+    state.peerChainWatermark = oldest.peerKeyId + 1;
+    newestTarget = Math.max(newestTarget, oldest.targetKeyId);
+  }
   if (newestTarget > 0) {
     const kept: OwnRatchetKeyState[] = [];
     for (const key of state.ownKeys) {
@@ -145,7 +152,11 @@ export function nextSendStep(suite: CipherSuite, state: RatchetState, limits: Ra
     sharedSecret.fill(0);
     const own = create(OwnRatchetKeyStateSchema, { keyId: state.nextOwnKeyId++, publicKey: pair.publicKey, secretKey: pair.secretKey, rootKey: derived.rootKey });
     state.ownKeys.push(own);
-    while (state.ownKeys.length > limits.maxOwnKeys) state.ownKeys.shift()?.secretKey.fill(0);
+    while (state.ownKeys.length > limits.maxOwnKeys) {
+      const evicted = state.ownKeys.shift();
+      evicted?.secretKey.fill(0);
+      evicted?.rootKey.fill(0);
+    }
     const previousChainLength = chain?.nextIndex ?? 0;
     chain?.chainKey.fill(0);
     chain = create(SendingChainStateSchema, {
@@ -254,8 +265,15 @@ export function receiveStep(suite: CipherSuite, state: RatchetState, header: Rat
     };
   }
 
-  // A new chain from the peer.
-  if (state.retiredPeerKeyIds.includes(peerKeyId)) throw new ReplayError('message of a chain whose keys were deleted');
+  // A new chain from the peer. Every chain below the watermark, and every one tracked above it,
+  // has arrived before: a "new" chain with such an id is a replay of a chain whose keys are gone.
+  if (
+    state.retiredPeerKeyIds.includes(peerKeyId) ||
+    peerKeyId < Math.max(1, state.peerChainWatermark) ||
+    state.peerChainsAboveWatermark.some((c) => c.peerKeyId === peerKeyId)
+  ) {
+    throw new ReplayError('message of a chain whose keys were deleted');
+  }
   const target = state.ownKeys.find((key) => key.keyId === header.targetKeyId);
   if (!target) throw new UnknownRatchetKeyError(`no ratchet key ${header.targetKeyId} (deleted or never made)`);
   if (header.ratchetPublicKey.length !== suite.params.kemPublicKeyBytes || header.kemCiphertext.length !== suite.params.kemCiphertextBytes) {

@@ -33,6 +33,7 @@ import { DEFAULT_RATCHET_LIMITS, initialRatchetState, nextSendStep, receiveStep,
 
 export const SESSION_STATE_VERSION = 1;
 const ROOT_INFO = label('pqe2ee/v1/root');
+const ACCEPT_CONFIRMATION_LABEL = label('pqe2ee/v1/accept-confirmation');
 const ZERO_SALT = new Uint8Array(32);
 const EMPTY = new Uint8Array(0);
 
@@ -59,18 +60,25 @@ function requireIdentity(suite: CipherSuite, identity: IdentityKeyPublic | undef
   return identity;
 }
 
-/** Root key from the four KEM secrets and the transcript (DESIGN.md §4). */
-function deriveRootKey(suite: CipherSuite, secrets: Uint8Array, transcript: Uint8Array): Uint8Array {
+/**
+ * Root key from the four KEM secrets and the transcript (DESIGN.md §4): the first half of the
+ * 64-byte HKDF output. The second half keys the AcceptMsg's key confirmation, so the initiator can
+ * tell a genuine AcceptMsg (whose sender decapsulated c2..c4) from a forged one before acting on it.
+ */
+function deriveRootKey(suite: CipherSuite, secrets: Uint8Array, transcript: Uint8Array): { rootKey: Uint8Array; confirmation: Uint8Array } {
   const out = suite.hkdf(secrets, ZERO_SALT, concat(ROOT_INFO, transcript), 64);
   const rootKey = out.slice(0, 32);
+  const confirmation = suite.hmac(out.subarray(32, 64), concat(ACCEPT_CONFIRMATION_LABEL, transcript));
   out.fill(0);
-  return rootKey;
+  return { rootKey, confirmation };
 }
 
 function inviteTranscript(suite: CipherSuite, invite: InviteMsg, signedPreKey: Uint8Array, oneTimePreKey: Uint8Array, c1: Uint8Array): Uint8Array {
   return transcriptHash(suite, {
     suiteId: invite.suiteId,
     sessionId: invite.sessionId,
+    from: invite.from,
+    to: invite.to,
     initiatorIdentity: invite.initiatorIdentityKey as IdentityKeyPublic,
     responderIdentity: invite.responderIdentityKey as IdentityKeyPublic,
     signedPreKey,
@@ -197,9 +205,14 @@ export class Session {
     const k1 = this.suite.kem.decaps(this.state.ownIdentityKemSecretKey, c1);
     const secrets = concat(k1, pending.responderSecrets);
     const transcript = inviteTranscript(this.suite, pending.invite, pending.responderSignedPreKey, pending.responderOneTimePreKey, c1);
-    const rootKey = deriveRootKey(this.suite, secrets, transcript);
+    const { rootKey, confirmation } = deriveRootKey(this.suite, secrets, transcript);
     k1.fill(0);
     secrets.fill(0);
+    if (!bytesEqual(confirmation, accept.keyConfirmation)) {
+      rootKey.fill(0);
+      // Nothing has changed: a forged AcceptMsg cannot break the session.
+      throw new InvalidSignatureError('AcceptMsg key confirmation does not verify (forged, or for another invite)');
+    }
 
     const ratchet = this.state.ratchet ?? create(RatchetStateSchema);
     const baseKey = ratchet.ownKeys[0];
@@ -396,7 +409,7 @@ export const InboundSession = {
     const toInitiator = suite.kem.encaps(initiatorIdentity.kemPublicKey);
     const secrets = concat(toInitiator.sharedSecret, k2, k3, k4);
     const transcript = inviteTranscript(suite, invite, spk.keyPair.publicKey, opk?.keyPair?.publicKey ?? EMPTY, toInitiator.ciphertext);
-    const rootKey = deriveRootKey(suite, secrets, transcript);
+    const { rootKey, confirmation } = deriveRootKey(suite, secrets, transcript);
     for (const secret of [k2, k3, k4, toInitiator.sharedSecret, secrets]) secret.fill(0);
 
     const ratchet = create(RatchetStateSchema);
@@ -411,6 +424,7 @@ export const InboundSession = {
       ...(invite.to ? { from: invite.to } : {}),
       ...(invite.from ? { to: invite.from } : {}),
       initiatorIdentityCiphertext: toInitiator.ciphertext,
+      keyConfirmation: confirmation,
     });
     const state = create(SessionStateSchema, {
       version: SESSION_STATE_VERSION,

@@ -17,6 +17,8 @@ function stripBookkeeping(serialized: Uint8Array): Uint8Array {
   ratchet.receivingChains = [];
   ratchet.skippedKeys = [];
   ratchet.retiredPeerKeyIds = [];
+  ratchet.peerChainWatermark = 1;
+  ratchet.peerChainsAboveWatermark = [];
   return toBinary(SessionStateSchema, state);
 }
 
