@@ -91,6 +91,20 @@ export interface MembershipChange {
   now: number;
 }
 
+/** Options of {@link GroupSession.applyBundle}. */
+export interface ApplyBundleOptions {
+  /** The epoch number the server ordered for this change; a bundle for any other epoch is refused. */
+  expectedEpoch?: number | bigint;
+  /** @internal join(): the joining device has no current epoch to check the creator against. */
+  allowUnknownCreator?: boolean;
+}
+
+/** Largest epoch step a bundle may take at once (a member cannot push the group to epoch 2^64). */
+const MAX_EPOCH_JUMP = 1_000_000n;
+/** Decode limit for bundles: 1000 ML-DSA-87 members are about 2.7 MB. */
+const MAX_GROUP_BUNDLE_BYTES = 8 * 1024 * 1024;
+const MAX_EPOCH = (1n << 63n) - 1n;
+
 /** A bundle to deliver (through one-to-one sessions) to each listed member device. */
 export interface EpochBundle {
   bundle: Uint8Array;
@@ -163,15 +177,20 @@ export class GroupSession {
       ownMember: own,
     });
     const session = new GroupSession(state, account, options.limits);
+    if (!Array.isArray(options.members)) throw new InvalidTypeError('members must be a list');
     const members = session.normaliseMembers([memberInfo(own), ...options.members]);
-    const epochBundle = session.startEpoch(BigInt(options.epoch ?? 0), members, 0);
+    const epochBundle = session.startEpoch(requireEpoch(options.epoch ?? 0), members, 0);
     return { session, ...epochBundle };
   }
 
   /** Joins a group from a GroupPreKeyBundle received through a one-to-one session. */
-  static join(account: Account, bundleBytes: Uint8Array, options: { userId: string; deviceId: string; now: number; limits?: Partial<GroupLimits> }): GroupSession {
+  static join(
+    account: Account,
+    bundleBytes: Uint8Array,
+    options: { userId: string; deviceId: string; now: number; expectedEpoch?: number | bigint; limits?: Partial<GroupLimits> },
+  ): GroupSession {
     const own = ownMember(account, options.userId, options.deviceId);
-    const bundle = decodeCanonical(GroupPreKeyBundleSchema, bundleBytes, 'GroupPreKeyBundle');
+    const bundle = decodeCanonical(GroupPreKeyBundleSchema, bundleBytes, 'GroupPreKeyBundle', MAX_GROUP_BUNDLE_BYTES);
     if (bundle.groupAddress?.peer.case !== 'group') throw new MalformedMessageError('GroupPreKeyBundle has no group address');
     const state = create(GroupSessionStateSchema, {
       version: GROUP_STATE_VERSION,
@@ -180,7 +199,7 @@ export class GroupSession {
       ownMember: own,
     });
     const session = new GroupSession(state, account, options.limits);
-    session.applyBundle(bundleBytes, options.now, { allowUnknownCreator: true });
+    session.applyBundle(bundleBytes, options.now, { allowUnknownCreator: true, ...(options.expectedEpoch !== undefined ? { expectedEpoch: options.expectedEpoch } : {}) });
     return session;
   }
 
@@ -190,10 +209,9 @@ export class GroupSession {
     if (state.version !== GROUP_STATE_VERSION) throw new SessionStateError(`group session state version ${state.version} is not supported`);
     if (!state.ownMember || state.epochs.length === 0 || state.groupAddress?.peer.case !== 'group') throw new MalformedMessageError('group session state is incomplete');
     if (!bytesEqual(state.ownMember.signPublicKey, account.identityPublicKey.signPublicKey)) throw new SessionStateError('the group session belongs to another account');
-    const current = state.epochs[0] as GroupEpochState;
+    // (The current epoch may lack a sending chain after abandonProposal(); encrypt then says so.)
     const chainsOk = (chains: GroupChainState[]): boolean => chains.every((c) => c.chainKey.length === 32);
     const valid =
-      current.sendingChain !== undefined &&
       state.epochs.every((e) => e.members.length > 0 && chainsOk(e.receivingChains) && (!e.sendingChain || chainsOk([e.sendingChain])) && e.skippedKeys.every((k) => k.messageKey.length === 44));
     if (!valid) throw new MalformedMessageError('group session state is damaged');
     return new GroupSession(state, account, limits);
@@ -236,7 +254,11 @@ export class GroupSession {
    * once. Deliver the returned bundle to every listed recipient through one-to-one sessions.
    */
   changeMembers(change: MembershipChange): EpochBundle {
-    const epoch = BigInt(change.epoch);
+    const epoch = requireEpoch(change.epoch);
+    if (change.remove !== undefined && (!Array.isArray(change.remove) || change.remove.some((r) => typeof r?.userId !== 'string'))) {
+      throw new InvalidTypeError('remove must be a list of { userId, deviceId? }');
+    }
+    if (change.add !== undefined && !Array.isArray(change.add)) throw new InvalidTypeError('add must be a list of members');
     if (epoch <= this.current.epoch) throw new EpochConflictError(`epoch ${epoch} is not newer than the current epoch ${this.current.epoch}`);
     const removed = change.remove ?? [];
     const kept = this.members.filter((m) => !removed.some((r) => r.userId === m.userId && (r.deviceId === undefined || r.deviceId === m.deviceId)));
@@ -245,11 +267,29 @@ export class GroupSession {
   }
 
   /**
-   * Moves to the epoch of a GroupPreKeyBundle made by another member. A bundle for an epoch already
-   * applied is ignored if identical; an older or conflicting one throws EpochConflictError.
+   * Drops this device's own epoch proposal (made by changeMembers) after the server refused the
+   * change: the session returns to the previous epoch, ready for the winner's bundle.
    */
-  applyBundle(bundleBytes: Uint8Array, now: number, options: { allowUnknownCreator?: boolean } = {}): void {
-    const bundle = decodeCanonical(GroupPreKeyBundleSchema, bundleBytes, 'GroupPreKeyBundle');
+  abandonProposal(): void {
+    const proposal = this.current;
+    if (!proposal.proposedBySelf || this.state.epochs.length < 2) throw new SessionStateError('there is no unconfirmed proposal to abandon');
+    wipeEpoch(proposal);
+    this.membersByDigest.delete(proposal.epoch);
+    this.state.epochs = this.state.epochs.slice(1);
+    // The previous epoch becomes current again, but its sending chain was deleted when the proposal
+    // was made: this device can read it, and sends again once the winner's epoch is applied.
+    (this.state.epochs[0] as GroupEpochState).supersededAtMs = 0n;
+  }
+
+  /**
+   * Moves to the epoch of a GroupPreKeyBundle made by another member. Pass the epoch the server
+   * ordered (`expectedEpoch`): bundles travel inside one-to-one sessions, so only that cross-check
+   * ties a bundle to the server's order. A bundle for an epoch already applied is ignored if
+   * identical; an older, conflicting or discontinuous one (a device changing its key, a key
+   * changing its name) throws.
+   */
+  applyBundle(bundleBytes: Uint8Array, now: number, options: ApplyBundleOptions = {}): void {
+    const bundle = decodeCanonical(GroupPreKeyBundleSchema, bundleBytes, 'GroupPreKeyBundle', MAX_GROUP_BUNDLE_BYTES);
     if (bundle.version !== PROTOCOL_VERSION) throw new MalformedMessageError(`GroupPreKeyBundle version ${bundle.version}`);
     if (bundle.suiteId !== this.suite.params.id) throw new SuiteMismatchError('GroupPreKeyBundle is for another suite');
     if (bundle.groupAddress?.peer.case !== 'group' || bundle.groupAddress.peer.value.groupId !== this.groupId) throw new MalformedMessageError('GroupPreKeyBundle is for another group');
@@ -266,28 +306,28 @@ export class GroupSession {
       throw new NotAMemberError('this device is not a member of the bundle epoch');
     }
     const digest = this.suite.hash(bundleBytes);
+    if (options.expectedEpoch !== undefined && bundle.epoch !== BigInt(options.expectedEpoch)) {
+      throw new EpochConflictError(`bundle is for epoch ${bundle.epoch}, the server ordered epoch ${options.expectedEpoch}`);
+    }
     const existing = this.state.epochs.find((e) => e.epoch === bundle.epoch);
     if (existing) {
       if (bytesEqual(existing.bundleDigest, digest)) {
-        existing.proposedBySelf = false; // our own bundle, echoed back once the server ordered it
+        existing.proposedBySelf = false; // our own bundle, confirmed once the server ordered it
         return;
       }
-      const ours = bytesEqual(bundle.creatorSignPublicKey, this.ownInfo.signPublicKey);
-      if (!existing.proposedBySelf || ours || existing !== this.current) {
-        throw new EpochConflictError(`a different bundle for epoch ${bundle.epoch} was already applied`);
-      }
-      // Our proposal for this epoch lost the race at the server: drop it for the winner's.
-      wipeEpoch(existing);
-      this.membersByDigest.delete(existing.epoch);
-      this.state.epochs = this.state.epochs.filter((e) => e !== existing);
-      const previous = this.state.epochs[0];
-      if (previous) previous.supersededAtMs = 0n;
+      throw new EpochConflictError(
+        `a different bundle for epoch ${bundle.epoch} was already applied` +
+          (existing.proposedBySelf ? ' (if the server refused your own change for this epoch, call abandonProposal() first)' : ''),
+      );
     }
     if (this.state.epochs.length > 0) {
-      if (bundle.epoch < this.current.epoch) throw new EpochConflictError(`epoch ${bundle.epoch} is older than the current epoch ${this.current.epoch}`);
-      if (!options.allowUnknownCreator && !this.current.members.some((m) => bytesEqual(m.signPublicKey, bundle.creatorSignPublicKey))) {
+      const current = this.current;
+      if (bundle.epoch < current.epoch) throw new EpochConflictError(`epoch ${bundle.epoch} is older than the current epoch ${current.epoch}`);
+      if (bundle.epoch - current.epoch > MAX_EPOCH_JUMP) throw new EpochConflictError(`epoch ${bundle.epoch} is implausibly far ahead of ${current.epoch}`);
+      if (!options.allowUnknownCreator && !current.members.some((m) => bytesEqual(m.signPublicKey, bundle.creatorSignPublicKey))) {
         throw new NotAMemberError('the bundle creator is not a member of the current epoch');
       }
+      requireContinuity(current.members, bundle.members);
     }
     this.installEpoch(bundle.epoch, bundle.members, bundle.seedSecret, digest, now);
     bundle.seedSecret.fill(0);
@@ -298,7 +338,8 @@ export class GroupSession {
     if (!(plaintext instanceof Uint8Array)) throw new InvalidTypeError('plaintext must be a Uint8Array');
     if (plaintext.length > MAX_PLAINTEXT_BYTES) throw new InvalidLengthError('plaintext is over the per-message limit');
     const epoch = this.current;
-    const chain = epoch.sendingChain as GroupChainState;
+    const chain = epoch.sendingChain;
+    if (!chain) throw new SessionStateError('this device cannot send in the current epoch (its own change was abandoned): apply the next epoch first');
     const { messageKey, nextChainKey } = chainStep(this.suite, chain.chainKey);
     const index = chain.nextIndex;
     chain.chainKey.fill(0);
@@ -414,6 +455,7 @@ export class GroupSession {
   private normaliseMembers(members: GroupMemberInfo[]): GroupMember[] {
     const byKey = new Map<string, GroupMember>();
     for (const m of members) {
+      if (typeof m !== 'object' || m === null) throw new InvalidTypeError('a member must be { userId, deviceId, signPublicKey }');
       if (typeof m.userId !== 'string' || typeof m.deviceId !== 'string' || m.userId.length === 0 || m.userId.length > 256 || m.deviceId.length > 256) {
         throw new InvalidLengthError('member user id / device id must be non-empty strings of at most 256 characters');
       }
@@ -491,10 +533,36 @@ function requireDistinctMembers(members: GroupMember[]): void {
   }
 }
 
+/**
+ * Between epochs a device keeps its identity key and a key keeps its device name: otherwise a
+ * bundle's creator could relabel its own key as another member, or slip in a "device" of someone
+ * else under a key it controls.
+ */
+function requireContinuity(previous: GroupMember[], next: GroupMember[]): void {
+  const keyByName = new Map(previous.map((m) => [memberKey(m), toHex(m.signPublicKey)]));
+  const nameByKey = new Map(previous.map((m) => [toHex(m.signPublicKey), memberKey(m)]));
+  for (const m of next) {
+    const key = toHex(m.signPublicKey);
+    const name = memberKey(m);
+    const knownKey = keyByName.get(name);
+    const knownName = nameByKey.get(key);
+    if ((knownKey !== undefined && knownKey !== key) || (knownName !== undefined && knownName !== name)) {
+      throw new NotAMemberError('the bundle changes the identity key of an existing member device');
+    }
+  }
+}
+
 function wipeEpoch(epoch: GroupEpochState): void {
   epoch.sendingChain?.chainKey.fill(0);
   for (const c of epoch.receivingChains) c.chainKey.fill(0);
   for (const k of epoch.skippedKeys) k.messageKey.fill(0);
+}
+
+function requireEpoch(epoch: unknown): bigint {
+  if ((typeof epoch !== 'number' || !Number.isSafeInteger(epoch)) && typeof epoch !== 'bigint') throw new InvalidTypeError('epoch must be an integer');
+  const value = BigInt(epoch);
+  if (value < 0n || value > MAX_EPOCH) throw new InvalidLengthError('epoch out of range');
+  return value;
 }
 
 function requireGroupId(groupId: unknown): void {
