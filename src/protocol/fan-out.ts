@@ -4,7 +4,8 @@
  * device of both users sees the conversation.
  */
 import type { E2eeAddress } from '../proto/gen/wire_pb.js';
-import type { Session } from './session.js';
+import { InvalidTypeError } from '../../bindings/errors.js';
+import { Session } from './session.js';
 
 /** One device to deliver to, and the one-to-one session with it. */
 export interface DeviceTarget {
@@ -30,7 +31,9 @@ export interface DeviceMessage {
 export function encryptForDevices(targets: DeviceTarget[], plaintext: Uint8Array): { messages: DeviceMessage[]; pending: DeviceTarget[] } {
   const messages: DeviceMessage[] = [];
   const pending: DeviceTarget[] = [];
+  if (!Array.isArray(targets)) throw new InvalidTypeError('targets must be a list of { session }');
   for (const target of targets) {
+    if (!(target?.session instanceof Session)) throw new InvalidTypeError('each target needs a session');
     if (!target.session.responded) {
       pending.push(target);
       continue;

@@ -3,6 +3,7 @@
  * Each identity contributes 30 digits from 1024 iterations of SHA-256 (slowing down a search for a
  * colliding identity); the two halves are sorted so the order of the arguments does not matter.
  */
+import { InvalidTypeError } from '../../bindings/errors.js';
 import { getSuite } from '../crypto/index.js';
 import type { IdentityKeyPublic } from '../proto/gen/wire_pb.js';
 import { identityBytes, label, lengthPrefixed, u32 } from './encoding.js';
@@ -25,6 +26,11 @@ function identityDigits(suiteId: number, identity: IdentityKeyPublic): string {
 
 /** The safety number of two identities (same for both argument orders): 12 groups of 5 digits. */
 export function fingerprint(ours: IdentityKeyPublic, theirs: IdentityKeyPublic, suiteId = 1): string {
+  for (const identity of [ours, theirs]) {
+    if (!(identity?.signPublicKey instanceof Uint8Array) || !(identity.kemPublicKey instanceof Uint8Array)) {
+      throw new InvalidTypeError('fingerprint needs two identities { signPublicKey, kemPublicKey }');
+    }
+  }
   const halves = [identityDigits(suiteId, ours), identityDigits(suiteId, theirs)].sort();
   return (halves.join('').match(/.{5}/g) ?? []).join(' ');
 }

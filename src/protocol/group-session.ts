@@ -160,6 +160,9 @@ export class GroupSession {
     this.account = account;
     this.suite = getSuite(state.suiteId);
     this.limits = { ...DEFAULT_GROUP_LIMITS, ...limits };
+    for (const [name, value] of Object.entries(this.limits)) {
+      if (!Number.isSafeInteger(value) || value < 1) throw new InvalidLengthError(`group limit ${name} must be a positive integer`);
+    }
     if (account.suite.params.id !== state.suiteId) throw new SuiteMismatchError('the account and the group session use different suites');
   }
 

@@ -26,6 +26,7 @@ import {
   type ReceivingChainState,
 } from '../proto/gen/state_pb.js';
 import { RatchetHeaderSchema, type RatchetHeader } from '../proto/gen/wire_pb.js';
+import { InvalidLengthError } from '../../bindings/errors.js';
 import { label } from './encoding.js';
 import { ReplayError, SessionNotReadyError, TooManySkippedMessagesError, UnknownRatchetKeyError } from './errors.js';
 
@@ -50,6 +51,15 @@ export const DEFAULT_RATCHET_LIMITS: RatchetLimits = Object.freeze({
   maxSendingChainLength: 512,
   maxOwnKeys: 5,
 });
+
+/** Merges and checks caller-supplied limits: each must be a positive integer (typed error otherwise). */
+export function resolveRatchetLimits(limits: Partial<RatchetLimits> | undefined): RatchetLimits {
+  const resolved = { ...DEFAULT_RATCHET_LIMITS, ...limits };
+  for (const [name, value] of Object.entries(resolved)) {
+    if (!Number.isSafeInteger(value) || value < 1) throw new InvalidLengthError(`ratchet limit ${name} must be a positive integer`);
+  }
+  return resolved;
+}
 
 /** Peer key ids of evicted chains remembered to refuse late new chains for them. */
 const MAX_RETIRED_KEY_IDS = 64;

@@ -29,7 +29,7 @@ import {
   SuiteMismatchError,
   UnknownPreKeyError,
 } from './errors.js';
-import { DEFAULT_RATCHET_LIMITS, initialRatchetState, nextSendStep, receiveStep, type RatchetLimits } from './ratchet.js';
+import { initialRatchetState, nextSendStep, receiveStep, resolveRatchetLimits, type RatchetLimits } from './ratchet.js';
 
 export const SESSION_STATE_VERSION = 1;
 const ROOT_INFO = label('pqe2ee/v1/root');
@@ -141,7 +141,7 @@ export class Session {
   constructor(state: SessionState, options: SessionOptions = {}) {
     this.state = state;
     this.suite = getSuite(state.suiteId);
-    this.limits = { ...DEFAULT_RATCHET_LIMITS, ...options.limits };
+    this.limits = resolveRatchetLimits(options.limits);
   }
 
   /** Same on both sides. */
