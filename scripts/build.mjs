@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { buildCli } from './build-cli.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = join(root, 'dist');
@@ -28,6 +29,8 @@ await build({
   legalComments: 'none',
   logLevel: 'warning',
 });
+
+await buildCli();
 
 writeFileSync(join(dist, 'index.d.ts'), "export * from './types/src/index.js';\n");
 writeFileSync(join(dist, 'crypto.d.ts'), "export * from './types/src/crypto/index.js';\n");

@@ -17,15 +17,20 @@ import {
   type SignedPreKeyState,
 } from '../proto/gen/state_pb.js';
 import {
+  E2eeAddressSchema,
   IdentityKeyPublicSchema,
   OneTimePreKeyPublicSchema,
+  PeerUserSchema,
   PreKeyBundleSchema,
   SignedPreKeyPublicSchema,
   type E2eeAddress,
   type IdentityKeyPublic,
+  type OneTimePreKeyPublic,
+  type SignedPreKeyPublic,
 } from '../proto/gen/wire_pb.js';
 import { decode, encode } from './codec.js';
 import { label, PROTOCOL_VERSION, signedPreKeyMessage } from './encoding.js';
+import { deviceLinkStatement, MAX_CHALLENGE_BYTES, serverAuthStatement } from './server-auth.js';
 import { MalformedMessageError, SessionStateError } from './errors.js';
 
 export const ACCOUNT_STATE_VERSION = 1;
@@ -191,6 +196,64 @@ export class Account {
       ...(opk ? { oneTimePreKey: create(OneTimePreKeyPublicSchema, { opkId: opk.opkId, publicKey: opk.keyPair?.publicKey ?? new Uint8Array(0) }) } : {}),
     });
     return encode(PreKeyBundleSchema, bundle);
+  }
+
+  /** This device's address (set at creation or by {@link setAddress} after the server registered it). */
+  get address(): E2eeAddress | undefined {
+    return this.state.address;
+  }
+
+  /**
+   * Sets this device's address once the server has assigned its user id. An address already set
+   * cannot be changed: sessions and bundles made under it would no longer match.
+   */
+  setAddress(domain: string, userId: string, deviceId: string): void {
+    for (const [name, value] of [['domain', domain], ['userId', userId], ['deviceId', deviceId]] as const) {
+      if (typeof value !== 'string' || value.length === 0 || value.length > 256) throw new InvalidLengthError(`${name} must be a string of 1 to 256 characters`);
+    }
+    const current = this.state.address;
+    if (current) {
+      const user = current.peer.case === 'user' ? current.peer.value : undefined;
+      if (current.domain === domain && user?.userId === userId && user.deviceId === deviceId) return;
+      throw new SessionStateError('this account already has another address');
+    }
+    this.state.address = create(E2eeAddressSchema, { domain, peer: { case: 'user', value: create(PeerUserSchema, { userId, deviceId }) } });
+  }
+
+  /** The current signed pre-key's public half with its signature (for publishing to the server). */
+  signedPreKeyPublic(): SignedPreKeyPublic {
+    const spk = this.state.signedPreKey as SignedPreKeyState;
+    return create(SignedPreKeyPublicSchema, { spkId: spk.spkId, publicKey: spk.keyPair?.publicKey ?? new Uint8Array(0), signature: spk.signature });
+  }
+
+  /** Public halves of every unused one-time pre-key (for the first upload to the server). */
+  oneTimePreKeyPublics(): OneTimePreKeyPublic[] {
+    return this.state.oneTimePreKeys.map((opk) => create(OneTimePreKeyPublicSchema, { opkId: opk.opkId, publicKey: opk.keyPair?.publicKey ?? new Uint8Array(0) }));
+  }
+
+  /**
+   * Signs a server's authentication challenge with the identity signature key. The statement binds
+   * the server domain and this device (see src/protocol/server-auth.ts).
+   */
+  signServerChallenge(domain: string, challenge: Uint8Array, userId: string, deviceId: string): Uint8Array {
+    if (!(challenge instanceof Uint8Array) || challenge.length < 16 || challenge.length > MAX_CHALLENGE_BYTES) {
+      throw new InvalidLengthError(`a challenge must be 16 to ${MAX_CHALLENGE_BYTES} bytes`);
+    }
+    return this.suite.sig.sign(this.state.identitySignKey?.secretKey as Uint8Array, serverAuthStatement(domain, challenge, userId, deviceId));
+  }
+
+  /**
+   * Vouches, as an existing device of `userId`, for a new device of the same user: the new device
+   * passes the returned signature to the server when it registers.
+   */
+  signDeviceLink(domain: string, userId: string, newDeviceId: string, newDeviceSignPublicKey: Uint8Array): Uint8Array {
+    if (!(newDeviceSignPublicKey instanceof Uint8Array) || newDeviceSignPublicKey.length !== this.suite.params.sigPublicKeyBytes) {
+      throw new InvalidLengthError(`the new device's signature key must be ${this.suite.params.sigPublicKeyBytes} bytes`);
+    }
+    return this.suite.sig.sign(
+      this.state.identitySignKey?.secretKey as Uint8Array,
+      deviceLinkStatement(domain, userId, newDeviceId, this.suite.params.id, newDeviceSignPublicKey),
+    );
   }
 
   /** Makes `count` new one-time pre-keys and returns their serialized public halves (for the server). */

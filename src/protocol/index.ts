@@ -7,3 +7,4 @@ export { MAX_HANDSHAKE_BYTES, MAX_MESSAGE_BYTES, MAX_PLAINTEXT_BYTES } from './c
 export * from './errors.js';
 export { GroupSession, DEFAULT_GROUP_LIMITS, type GroupLimits, type GroupMemberInfo, type MembershipChange, type EpochBundle, type ApplyBundleOptions } from './group-session.js';
 export { encryptForDevices, type DeviceTarget, type DeviceMessage } from './fan-out.js';
+export { serverAuthStatement, deviceLinkStatement, MAX_CHALLENGE_BYTES } from './server-auth.js';
