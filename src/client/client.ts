@@ -1,0 +1,502 @@
+/**
+ * `E2eeClient`: the runtime an app uses (DESIGN.md §5). It is built from the white paper's four
+ * plugin handlers — common (time, ids), event, database, protocol (transport) — each with a
+ * default, so `createClient({ server: 'http://127.0.0.1:8080', deviceId: 'phone' })` works in Node.
+ */
+import { create, toBinary } from '@bufbuild/protobuf';
+import { Account, fingerprint as sessionFingerprint } from '../protocol/index.js';
+import { AppMessageSchema } from '../proto/gen/client_pb.js';
+import { GroupRole, type ProtoMsg } from '../proto/gen/service_pb.js';
+import { PlaintextSchema, type E2eeAddress } from '../proto/gen/wire_pb.js';
+import type { DatabaseHandler } from '../store/database.js';
+import { encryptDatabase } from '../store/encrypted.js';
+import { createMemoryDatabase } from '../store/memory.js';
+import { createServerTransport } from '../transport/server-transport.js';
+import { callRpc } from '../transport/call.js';
+import type { ProtocolHandler } from '../transport/protocol-handler.js';
+import { defaultCommonHandler, type CommonHandler } from './common.js';
+import { RuntimeContext, type CrashPoint } from './context.js';
+import { ClientNotStartedError, GroupMembershipError, InvalidClientInputError, UnknownPeerError } from './errors.js';
+import { EventBus, type ClientEvent, type ClientEventOf, type ClientEventType, type DeviceRef, type EventHandler } from './events.js';
+import { applyOrderedChange, createGroup, loadGroup, sendGroupPlaintext } from './groups.js';
+import { deliverStored, handleProtoMsg, isTransient, purgeExpired } from './inbound.js';
+import { ensureSessionsToUser, flushOutbox, sendPlaintextToDevice } from './one2one.js';
+
+/** What a new device asks an existing device of the same user to sign (see {@link E2eeClient.approveDevice}). */
+export interface DeviceLinkRequest {
+  deviceId: string;
+  suiteId: number;
+  signPublicKey: Uint8Array;
+}
+
+/** An existing device's approval of a new device. */
+export interface DeviceLinkGrant {
+  userId: string;
+  linkingDeviceId: string;
+  signature: Uint8Array;
+}
+
+export interface ClientOptions {
+  /** The server's base URL, or a custom protocol handler. */
+  server: string | ProtocolHandler;
+  /** This device's id (chosen by the app, unique per user): 1–64 characters of [A-Za-z0-9._-]. */
+  deviceId: string;
+  /** Cipher suite of a new account: id or name (default 1, post-quantum). */
+  suite?: number | string;
+  /** Display name sent at registration. */
+  userName?: string;
+  /** Database handler (default: in memory, lost when the process ends). */
+  database?: DatabaseHandler;
+  /** Encrypts the database at rest: a 32-byte key from the app, or a passphrase (PBKDF2-SHA256). */
+  storage?: { key: Uint8Array } | { passphrase: string; iterations?: number };
+  /** Event handler plugin (in addition to `client.on`). */
+  events?: EventHandler;
+  /** Common handler plugin (time and ids). */
+  common?: CommonHandler;
+  /**
+   * For a new device of an existing user: obtains an existing device's approval (the app carries
+   * the request to that device out of band, e.g. a QR code, and returns its `approveDevice` answer).
+   */
+  linkDevice?: (request: DeviceLinkRequest) => Promise<DeviceLinkGrant>;
+  /** @internal test hook: called at each step of the receive path (crash-safety tests). */
+  crashHook?: (point: CrashPoint) => void;
+}
+
+/** Options of a sent message. */
+export interface SendOptions {
+  /** Disappearing message: receivers delete it this long after delivery. */
+  expiresInMs?: number;
+}
+
+/** What a one-to-one send did. */
+export interface SendResult {
+  messageId: string;
+  /** Device copies encrypted and sent now. */
+  sent: number;
+  /** Device copies waiting for their session's AcceptMsg (sent automatically when it arrives). */
+  pending: number;
+  /** Bytes of the largest encrypted copy. */
+  wireBytes: number;
+}
+
+const DEVICE_ID = /^[A-Za-z0-9._-]{1,64}$/;
+/** Largest message body; the protocol limit is higher, this keeps one message per request well under the server's. */
+export const MAX_BODY_BYTES = 1024 * 1024;
+const ID_LIMIT = 256;
+
+function requireId(value: unknown, what: string): string {
+  if (typeof value !== 'string' || value.length === 0 || value.length > ID_LIMIT) throw new InvalidClientInputError(`${what} must be a string of 1 to ${ID_LIMIT} characters`);
+  return value;
+}
+
+function bodyBytes(body: unknown): Uint8Array {
+  const bytes = typeof body === 'string' ? new TextEncoder().encode(body) : body;
+  if (!(bytes instanceof Uint8Array)) throw new InvalidClientInputError('body must be a string or a Uint8Array');
+  if (bytes.length > MAX_BODY_BYTES) throw new InvalidClientInputError(`body is over ${MAX_BODY_BYTES} bytes`);
+  return bytes;
+}
+
+function expiry(options: SendOptions): bigint {
+  const ms = options.expiresInMs ?? 0;
+  if (!Number.isSafeInteger(ms) || ms < 0) throw new InvalidClientInputError('expiresInMs must be a non-negative integer');
+  return BigInt(ms);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Creates a client; call `start()` to register (first run) or sign in, and to begin receiving. */
+export function createClient(options: ClientOptions): E2eeClient {
+  return new E2eeClient(options);
+}
+
+export class E2eeClient {
+  private readonly options: ClientOptions;
+  private readonly bus: EventBus;
+  private readonly protocol: ProtocolHandler;
+  private ctx: RuntimeContext | undefined;
+  private running = false;
+  private streamAbort: AbortController | undefined;
+  private streamDone: Promise<void> | undefined;
+  private timer: ReturnType<typeof setInterval> | undefined;
+
+  constructor(options: ClientOptions) {
+    if (!options || typeof options !== 'object') throw new InvalidClientInputError('options are required');
+    if (typeof options.deviceId !== 'string' || !DEVICE_ID.test(options.deviceId)) throw new InvalidClientInputError('deviceId must be 1-64 characters of [A-Za-z0-9._-]');
+    if (typeof options.server !== 'string' && (typeof options.server !== 'object' || options.server === null)) throw new InvalidClientInputError('server must be a URL or a protocol handler');
+    this.options = options;
+    this.bus = new EventBus(options.events);
+    this.protocol = typeof options.server === 'string' ? createServerTransport(options.server) : options.server;
+  }
+
+  /** This device's address (after start). */
+  get address(): DeviceRef {
+    return this.context.self;
+  }
+
+  /** The account's cipher suite id (after start). */
+  get suiteId(): number {
+    return this.context.account.suite.params.id;
+  }
+
+  /** Listens to one event type; returns a function that removes the listener. */
+  on<T extends ClientEventType>(type: T, listener: (event: ClientEventOf<T>) => void | Promise<void>): () => void {
+    return this.bus.on(type, listener);
+  }
+
+  /** Resolves with the next event of `type` that passes `filter` (rejects after `timeoutMs`). */
+  waitFor<T extends ClientEventType>(type: T, filter: (event: ClientEventOf<T>) => boolean = () => true, timeoutMs = 30_000): Promise<ClientEventOf<T>> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        off();
+        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${type}`));
+      }, timeoutMs);
+      const off = this.bus.on(type, (event) => {
+        if (!filter(event)) return;
+        clearTimeout(timer);
+        off();
+        resolve(event);
+      });
+    });
+  }
+
+  /**
+   * Opens the database, registers this device on first use (identity keys, signed pre-key, 100
+   * one-time pre-keys) or signs in, renews the signed pre-key when due, sends what the last run left
+   * in the outbox, hands undelivered messages to the app, and starts receiving.
+   */
+  async start(): Promise<void> {
+    if (this.running) return;
+    let db = this.options.database ?? createMemoryDatabase();
+    if (this.options.storage) db = await encryptDatabase(db, this.options.storage);
+    const ctx = new RuntimeContext(db, this.protocol.service, this.options.common ?? defaultCommonHandler, this.bus, () => this.authenticate(), this.options.crashHook);
+    this.ctx = ctx;
+    const stored = await ctx.transaction((r) => r.getAccount());
+    if (stored) {
+      ctx.account = Account.deserialize(stored);
+      const address = ctx.account.address;
+      if (address?.peer.case !== 'user') throw new UnknownPeerError('the stored account was never registered; remove the database to register again');
+      ctx.self = { userId: address.peer.value.userId, deviceId: address.peer.value.deviceId };
+      ctx.domain = address.domain;
+      await this.authenticate();
+      if (ctx.account.renewSignedPreKeyIfDue(ctx.common.now())) {
+        await ctx.transaction((r) => r.putAccount(ctx.account.serialize()));
+        await ctx.rpc('PublishSpk', () => ctx.service.publishSpk({ signedPreKey: ctx.account.signedPreKeyPublic() }));
+      }
+    } else {
+      await this.register();
+    }
+    this.running = true;
+    await flushOutbox(ctx);
+    await deliverStored(ctx);
+    await purgeExpired(ctx);
+    this.timer = setInterval(() => {
+      void ctx.locked(async () => {
+        await purgeExpired(ctx);
+        await flushOutbox(ctx);
+      }).catch((error: unknown) => this.bus.emit({ type: 'error', error: error as Error, context: 'background maintenance' }));
+    }, 1000);
+    (this.timer as { unref?: () => void }).unref?.();
+    this.streamDone = this.receiveLoop();
+  }
+
+  /** Stops receiving and closes the database. State is already persisted after every step. */
+  async stop(): Promise<void> {
+    if (!this.ctx) return;
+    this.running = false;
+    if (this.timer) clearInterval(this.timer);
+    this.streamAbort?.abort();
+    await this.streamDone?.catch(() => undefined);
+    const ctx = this.ctx;
+    await ctx.locked(async () => undefined);
+    await ctx.db.close();
+    this.ctx = undefined;
+  }
+
+  private get context(): RuntimeContext {
+    if (!this.ctx || !this.ctx.account) throw new ClientNotStartedError();
+    return this.ctx;
+  }
+
+  private async register(): Promise<void> {
+    const ctx = this.ctx as RuntimeContext;
+    const deviceId = this.options.deviceId;
+    const account = Account.create({ suite: this.options.suite ?? 1, now: ctx.common.now() });
+    const challenge = await ctx.rpc('GetChallenge', () => ctx.service.getChallenge({}));
+    let grant: DeviceLinkGrant | undefined;
+    if (this.options.linkDevice) {
+      grant = await this.options.linkDevice({ deviceId, suiteId: account.suite.params.id, signPublicKey: account.identityPublicKey.signPublicKey });
+    }
+    const userId = grant?.userId ?? '';
+    const signature = account.signServerChallenge(challenge.domain, challenge.challenge, userId, deviceId);
+    const response = await ctx.rpc('RegisterUser', () =>
+      ctx.service.registerUser({
+        suiteId: account.suite.params.id,
+        userId,
+        deviceId,
+        userName: this.options.userName ?? '',
+        identityKey: account.identityPublicKey,
+        signedPreKey: account.signedPreKeyPublic(),
+        oneTimePreKeys: account.oneTimePreKeyPublics(),
+        challengeId: challenge.challengeId,
+        challengeSignature: signature,
+        ...(grant ? { deviceLink: { linkingDeviceId: grant.linkingDeviceId, signature: grant.signature } } : {}),
+      }),
+    );
+    const address = response.address;
+    if (address?.peer.case !== 'user') throw new UnknownPeerError('the server registered this device without an address');
+    account.setAddress(challenge.domain, address.peer.value.userId, deviceId);
+    ctx.account = account;
+    ctx.self = { userId: address.peer.value.userId, deviceId };
+    ctx.domain = challenge.domain;
+    await ctx.transaction((r) => r.putAccount(account.serialize()));
+    this.protocol.setToken(response.token);
+    // Sessions to this user's other devices, so sent messages reach them too.
+    if (response.otherDevices.length > 0) await ensureSessionsToUser(ctx, ctx.self.userId);
+    await this.bus.emit({ type: 'registered', address: ctx.self });
+  }
+
+  private async authenticate(): Promise<void> {
+    const ctx = this.ctx as RuntimeContext;
+    this.protocol.setToken(undefined);
+    const challenge = await callRpc('GetChallenge', () => ctx.service.getChallenge({}));
+    if (challenge.domain !== ctx.domain) throw new UnknownPeerError(`this account belongs to server domain ${ctx.domain}, not ${challenge.domain}`);
+    const signature = ctx.account.signServerChallenge(challenge.domain, challenge.challenge, ctx.self.userId, ctx.self.deviceId);
+    const response = await callRpc('Authenticate', () =>
+      ctx.service.authenticate({ address: ctx.account.address as E2eeAddress, challengeId: challenge.challengeId, signature }),
+    );
+    this.protocol.setToken(response.token);
+  }
+
+  /** Receives the server's stream until stopped; reconnects (signing in again) with backoff. */
+  private async receiveLoop(): Promise<void> {
+    const ctx = this.context;
+    let backoff = 100;
+    while (this.running) {
+      const abort = new AbortController();
+      this.streamAbort = abort;
+      try {
+        for await (const msg of ctx.service.subscribe({}, { signal: abort.signal, timeoutMs: 0 })) {
+          backoff = 100;
+          if (msg.payload.case === 'serverHeartbeatMsg') continue;
+          await ctx.locked(() => this.process(msg));
+        }
+      } catch (error) {
+        if (!this.running) return;
+        if (!ctx.isRetryable(error)) await this.bus.emit({ type: 'error', error: error as Error, context: 'message stream' });
+      }
+      if (!this.running) return;
+      await sleep(backoff);
+      backoff = Math.min(backoff * 2, 5000);
+      await ctx.locked(() => this.authenticate()).catch(() => undefined);
+    }
+  }
+
+  /** One ProtoMsg: handled, delivered, consumed. A transient failure leaves it queued for the next attempt. */
+  private async process(msg: ProtoMsg): Promise<void> {
+    const ctx = this.context;
+    try {
+      await handleProtoMsg(ctx, msg);
+    } catch (error) {
+      await this.reloadAccount();
+      if (isTransient(ctx, error)) throw error;
+      // A message that can never be processed (forged, for a session this device never had) is
+      // reported and dropped, so one bad message cannot block the queue.
+      await this.bus.emit({ type: 'error', error: error as Error, context: `processing ${msg.payload.case ?? 'message'} ${msg.id}` });
+      await ctx.transaction((r) => r.markProcessed(msg.id));
+    }
+    await deliverStored(ctx);
+    await flushOutbox(ctx);
+    await ctx.rpc('ConsumeProtoMsg', () => ctx.service.consumeProtoMsg({ protoMsgId: msg.id }));
+    await ctx.transaction((r) => r.forgetProcessed(msg.id));
+  }
+
+  /** After a failed step the in-memory account may be ahead of the stored one: the stored one wins. */
+  private async reloadAccount(): Promise<void> {
+    const ctx = this.context;
+    const stored = await ctx.transaction((r) => r.getAccount());
+    if (stored) ctx.account = Account.deserialize(stored);
+  }
+
+  private async run<T>(fn: (ctx: RuntimeContext) => Promise<T>): Promise<T> {
+    const ctx = this.context;
+    if (!this.running) throw new ClientNotStartedError();
+    return ctx.locked(async () => {
+      try {
+        const result = await fn(ctx);
+        await flushOutbox(ctx);
+        return result;
+      } catch (error) {
+        await this.reloadAccount();
+        throw error;
+      }
+    });
+  }
+
+  /**
+   * Sends `body` to every device of `userId`, and a copy to this user's other devices. Devices
+   * whose session is not accepted yet get it when their AcceptMsg arrives.
+   */
+  async sendMessage(userId: string, body: Uint8Array | string, options: SendOptions = {}): Promise<SendResult> {
+    requireId(userId, 'userId');
+    const bytes = bodyBytes(body);
+    const expiresInMs = expiry(options);
+    return this.run(async (ctx) => {
+      const peers = await ensureSessionsToUser(ctx, userId);
+      if (peers.length === 0) throw new UnknownPeerError(`user ${userId} has no devices`);
+      const own = userId === ctx.self.userId ? [] : await ensureSessionsToUser(ctx, ctx.self.userId);
+      const messageId = ctx.common.randomUuid();
+      const app = (copyFor: string) =>
+        create(PlaintextSchema, {
+          version: 1,
+          payload: { case: 'commonMsg', value: toAppBytes({ messageId, sentAt: BigInt(ctx.common.now()), expiresInMs, body: bytes, conversationUserId: copyFor }) },
+        });
+      const result: SendResult = { messageId, sent: 0, pending: 0, wireBytes: 0 };
+      await ctx.transaction(async (r) => {
+        const targets = [...peers.map((d) => ({ d, copyFor: '' })), ...own.map((d) => ({ d, copyFor: userId }))];
+        for (const { d, copyFor } of targets) {
+          const sent = await sendPlaintextToDevice(ctx, r, d.userId, d.deviceId, app(copyFor));
+          if (sent.status === 'sent') {
+            result.sent++;
+            result.wireBytes = Math.max(result.wireBytes, sent.bytes);
+          } else result.pending++;
+        }
+      });
+      return result;
+    });
+  }
+
+  /** Creates a group with this device's user as manager and the listed users as members. */
+  async createGroup(groupName: string, userIds: string[]): Promise<{ groupId: string; epoch: bigint }> {
+    requireId(groupName, 'groupName');
+    if (!Array.isArray(userIds)) throw new InvalidClientInputError('userIds must be a list');
+    userIds.forEach((u) => requireId(u, 'userId'));
+    const result = await this.run((ctx) => createGroup(ctx, groupName, userIds));
+    await this.bus.emit({ type: 'group-created', groupId: result.groupId, groupName, epoch: result.epoch });
+    return result;
+  }
+
+  /** Adds users to a group (needs the manager role): a new epoch that they can read and earlier ones they cannot. */
+  async addGroupMembers(groupId: string, userIds: string[]): Promise<{ epoch: bigint }> {
+    requireId(groupId, 'groupId');
+    userIds.forEach((u) => requireId(u, 'userId'));
+    return this.run(async (ctx) => {
+      for (const userId of userIds) await ensureSessionsToUser(ctx, userId);
+      const group = await ctx.transaction((r) => loadGroup(ctx, r, groupId));
+      const response = await ctx.rpc('AddGroupMembers', () =>
+        ctx.service.addGroupMembers({ groupAddress: group.state.groupAddress, expectedEpoch: group.epoch, members: userIds.map((userId) => ({ userId, role: GroupRole.MEMBER })) }),
+      );
+      await applyOrderedChange(ctx, groupId, response.epoch, response.memberDevices);
+      return { epoch: response.epoch };
+    });
+  }
+
+  /** Removes users from a group (needs the manager role): they cannot read the new epoch. */
+  async removeGroupMembers(groupId: string, userIds: string[]): Promise<{ epoch: bigint }> {
+    requireId(groupId, 'groupId');
+    userIds.forEach((u) => requireId(u, 'userId'));
+    return this.run(async (ctx) => {
+      if (userIds.includes(ctx.self.userId)) throw new GroupMembershipError('to leave a group use leaveGroup()');
+      const group = await ctx.transaction((r) => loadGroup(ctx, r, groupId));
+      const response = await ctx.rpc('RemoveGroupMembers', () => ctx.service.removeGroupMembers({ groupAddress: group.state.groupAddress, expectedEpoch: group.epoch, userIds }));
+      await applyOrderedChange(ctx, groupId, response.epoch, response.memberDevices);
+      return { epoch: response.epoch };
+    });
+  }
+
+  /** Leaves a group: the server stops routing it here, and a manager's device starts a new epoch without this user. */
+  async leaveGroup(groupId: string): Promise<void> {
+    requireId(groupId, 'groupId');
+    await this.run(async (ctx) => {
+      const group = await ctx.transaction((r) => loadGroup(ctx, r, groupId));
+      await ctx.rpc('LeaveGroup', () => ctx.service.leaveGroup({ groupAddress: group.state.groupAddress }));
+      await ctx.transaction(async (r) => {
+        await r.deleteGroupSession(groupId);
+        const record = await r.getGroup(groupId);
+        if (record) {
+          record.left = true;
+          await r.putGroup(groupId, record);
+        }
+      });
+    });
+    await this.bus.emit({ type: 'group-left', groupId });
+  }
+
+  /** Sends `body` to a group's current epoch. */
+  async sendGroupMessage(groupId: string, body: Uint8Array | string, options: SendOptions = {}): Promise<{ messageId: string; wireBytes: number }> {
+    requireId(groupId, 'groupId');
+    const bytes = bodyBytes(body);
+    const expiresInMs = expiry(options);
+    return this.run(async (ctx) => {
+      const messageId = ctx.common.randomUuid();
+      const plaintext = create(PlaintextSchema, {
+        version: 1,
+        payload: { case: 'commonMsg', value: toAppBytes({ messageId, sentAt: BigInt(ctx.common.now()), expiresInMs, body: bytes, conversationUserId: '' }) },
+      });
+      const wireBytes = await sendGroupPlaintext(ctx, groupId, plaintext);
+      return { messageId, wireBytes };
+    });
+  }
+
+  /** The group's epoch and member devices as this device holds them. */
+  async groupInfo(groupId: string): Promise<{ epoch: bigint; members: DeviceRef[] }> {
+    const ctx = this.context;
+    return ctx.locked(async () => {
+      const group = await ctx.transaction((r) => loadGroup(ctx, r, groupId));
+      return { epoch: group.epoch, members: group.members.map((m) => ({ userId: m.userId, deviceId: m.deviceId })) };
+    });
+  }
+
+  /** Approves a new device of this user (see ClientOptions.linkDevice): signs its identity key. */
+  async approveDevice(request: DeviceLinkRequest): Promise<DeviceLinkGrant> {
+    const ctx = this.context;
+    if (!request || typeof request.deviceId !== 'string' || !DEVICE_ID.test(request.deviceId)) throw new InvalidClientInputError('the request needs a valid deviceId');
+    if (request.suiteId !== ctx.account.suite.params.id) throw new InvalidClientInputError('the new device must use the same suite');
+    const signature = ctx.account.signDeviceLink(ctx.domain, ctx.self.userId, request.deviceId, request.signPublicKey);
+    return { userId: ctx.self.userId, linkingDeviceId: ctx.self.deviceId, signature };
+  }
+
+  /** The 60-digit safety number of this device and a peer device (compare it out of band). */
+  async fingerprint(userId: string, deviceId: string): Promise<string> {
+    const ctx = this.context;
+    const device = await ctx.locked(() => ctx.transaction((r) => r.getDevice(userId, deviceId)));
+    if (!device?.identityKey) throw new UnknownPeerError('no session with that device');
+    return sessionFingerprint(ctx.account.identityPublicKey, device.identityKey, ctx.account.suite.params.id);
+  }
+
+  /** Messages received and kept (disappearing ones until they expire), oldest first. */
+  async messages(): Promise<Array<ClientEventOf<'one2one-message'>['message'] & { kind: string; groupId: string; conversationUserId: string }>> {
+    const ctx = this.context;
+    const rows = await ctx.locked(() => ctx.transaction((r) => r.listStoredMessages()));
+    const now = BigInt(ctx.common.now());
+    return rows
+      .filter(({ value }) => value.delivered && (value.expiresAt === 0n || value.expiresAt > now))
+      .map(({ value }) => ({
+        messageId: value.messageId,
+        from: value.from?.peer.case === 'user' ? { userId: value.from.peer.value.userId, deviceId: value.from.peer.value.deviceId } : { userId: '', deviceId: '' },
+        body: value.body,
+        sentAt: Number(value.sentAt),
+        receivedAt: Number(value.receivedAt),
+        expiresAt: Number(value.expiresAt),
+        kind: value.kind,
+        groupId: value.groupId,
+        conversationUserId: value.conversationUserId,
+      }));
+  }
+
+  /** Updates this user's display name; users who invited it are told. */
+  async updateUser(userName: string): Promise<void> {
+    requireId(userName, 'userName');
+    await this.run((ctx) => ctx.rpc('UpdateUser', () => ctx.service.updateUser({ userName })));
+  }
+
+  /** @internal emits an event (used by the runtime's parts). */
+  emit(event: ClientEvent): Promise<void> {
+    return this.bus.emit(event);
+  }
+}
+
+function toAppBytes(fields: { messageId: string; sentAt: bigint; expiresInMs: bigint; body: Uint8Array; conversationUserId: string }): Uint8Array {
+  return toBinary(AppMessageSchema, create(AppMessageSchema, fields));
+}

@@ -1,0 +1,30 @@
+/** Errors of the client runtime; all extend Pqe2eeError with a stable `code`. */
+import { Pqe2eeError } from '../../bindings/errors.js';
+
+/** A call needs a started client (after `start()` and before `stop()`). */
+export class ClientNotStartedError extends Pqe2eeError {
+  constructor(message = 'the client is not started: call start() first') {
+    super('ERR_CLIENT_NOT_STARTED', message);
+  }
+}
+
+/** Bad arguments to a client call (ids, bodies, options). */
+export class InvalidClientInputError extends Pqe2eeError {
+  constructor(message: string) {
+    super('ERR_INVALID_CLIENT_INPUT', message);
+  }
+}
+
+/** The named user, device or group is unknown to this device or to the server. */
+export class UnknownPeerError extends Pqe2eeError {
+  constructor(message: string) {
+    super('ERR_UNKNOWN_PEER', message);
+  }
+}
+
+/** This device is not (or no longer) a member of the group, or may not make the change asked for. */
+export class GroupMembershipError extends Pqe2eeError {
+  constructor(message: string) {
+    super('ERR_GROUP_MEMBERSHIP', message);
+  }
+}

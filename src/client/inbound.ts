@@ -1,0 +1,321 @@
+/**
+ * Processing of server-sent ProtoMsgs, one at a time, in the order DESIGN.md §5 requires:
+ * decrypt → persist the new state (with the plaintext, marked undelivered) → hand it to the app →
+ * mark delivered → consume at the server. The ProtoMsg id is recorded as processed in the same
+ * transaction as the new state, so a replay after a crash changes nothing and delivers nothing
+ * twice; undelivered messages are handed over again at start-up.
+ */
+import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
+import { Pqe2eeError } from '../../bindings/errors.js';
+import { GroupSession, InboundSession, ONE_TIME_PRE_KEY_BATCH, Session, UnknownEpochError } from '../protocol/index.js';
+import { AcceptRequestSchema, type ProtoMsg } from '../proto/gen/service_pb.js';
+import { AppMessageSchema, HeldGroupMessageSchema, KnownDeviceSchema, StoredMessageSchema, type StoredMessage } from '../proto/gen/client_pb.js';
+import { AcceptMsgSchema, E2eeMsgSchema, InviteMsgSchema, OneTimePreKeyPublicSchema, PlaintextSchema, type E2eeAddress } from '../proto/gen/wire_pb.js';
+import type { RuntimeContext } from './context.js';
+import type { ClientEvent, DeviceRef, ReceivedMessage } from './events.js';
+import { GroupMembershipError, UnknownPeerError } from './errors.js';
+import { actingManagerDevice, applyOrderedChange, devicesOf, loadGroup, MAX_HELD_PER_GROUP, noteGroupInfo, receiveBundle } from './groups.js';
+import { ensureSessionToDevice, flushPendingFor } from './one2one.js';
+import type { Records } from './records.js';
+
+function deviceRef(address: E2eeAddress | undefined): DeviceRef {
+  if (address?.peer.case !== 'user') throw new UnknownPeerError('a message without a device address');
+  return { userId: address.peer.value.userId, deviceId: address.peer.value.deviceId };
+}
+
+function toReceived(m: StoredMessage): ReceivedMessage {
+  return {
+    messageId: m.messageId,
+    from: deviceRef(m.from),
+    body: m.body,
+    sentAt: Number(m.sentAt),
+    receivedAt: Number(m.receivedAt),
+    expiresAt: Number(m.expiresAt),
+  };
+}
+
+/** The event that hands a stored message to the app. */
+export function messageEvent(m: StoredMessage): ClientEvent {
+  const message = toReceived(m);
+  if (m.kind === 'group') return { type: 'group-message', groupId: m.groupId, message };
+  if (m.kind === 'other-device') return { type: 'other-device-message', message, conversationUserId: m.conversationUserId };
+  return { type: 'one2one-message', message };
+}
+
+/** Hands stored, undelivered messages to the app and marks them delivered (at start-up and after each ProtoMsg). */
+export async function deliverStored(ctx: RuntimeContext): Promise<void> {
+  const rows = await ctx.transaction((r) => r.listStoredMessages());
+  for (const { key, value } of rows) {
+    if (value.delivered) continue;
+    await ctx.events.emit(messageEvent(value));
+    const deliveredAt = ctx.common.now();
+    await ctx.transaction(async (r) => {
+      const expiresIn = value.expiresAt; // holds expires_in until delivery
+      value.delivered = true;
+      value.expiresAt = expiresIn > 0n ? BigInt(deliveredAt) + expiresIn : 0n;
+      await r.updateMessage(key, value);
+    });
+    ctx.crash('delivered');
+  }
+}
+
+/** Deletes disappearing messages whose time is up. */
+export async function purgeExpired(ctx: RuntimeContext): Promise<number> {
+  const now = BigInt(ctx.common.now());
+  return ctx.transaction(async (r) => {
+    let purged = 0;
+    for (const { key, value } of await r.listStoredMessages()) {
+      if (value.delivered && value.expiresAt > 0n && value.expiresAt <= now) {
+        await r.deleteMessage(key);
+        purged++;
+      }
+    }
+    return purged;
+  });
+}
+
+/** Decodes an AppMessage plaintext into a stored (undelivered) message. */
+function storedFrom(ctx: RuntimeContext, protoMsg: ProtoMsg, kind: string, common: Uint8Array, groupId = ''): StoredMessage {
+  const app = fromBinary(AppMessageSchema, common);
+  const from = protoMsg.from as E2eeAddress;
+  const fromUser = from.peer.case === 'user' ? from.peer.value.userId : '';
+  const effectiveKind = kind === 'one2one' && fromUser === ctx.self.userId && app.conversationUserId ? 'other-device' : kind;
+  return create(StoredMessageSchema, {
+    messageId: app.messageId,
+    protoMsgId: protoMsg.id,
+    kind: effectiveKind,
+    from,
+    groupId,
+    conversationUserId: app.conversationUserId,
+    body: app.body,
+    sentAt: app.sentAt,
+    receivedAt: BigInt(ctx.common.now()),
+    // Until delivery this holds the relative expiry; deliverStored turns it into a time.
+    expiresAt: app.expiresInMs,
+    delivered: false,
+  });
+}
+
+/** Handles one ProtoMsg; returns events to emit after its state is stored (messages are delivered separately). */
+export async function handleProtoMsg(ctx: RuntimeContext, msg: ProtoMsg): Promise<void> {
+  if (await ctx.transaction((r) => r.isProcessed(msg.id))) return;
+  const events: ClientEvent[] = [];
+  const payload = msg.payload;
+  switch (payload.case) {
+    case 'inviteMsg': {
+      const inviteBytes = toBinary(InviteMsgSchema, payload.value);
+      const peer = deviceRef(payload.value.from);
+      await ctx.transaction(async (r) => {
+        const { session, accept } = InboundSession.accept(ctx.account, inviteBytes);
+        await r.putAccount(ctx.account.serialize());
+        await r.putSession(session.sessionId, session.serialize());
+        const previous = await r.getDevice(peer.userId, peer.deviceId);
+        await r.putDevice(create(KnownDeviceSchema, { userId: peer.userId, deviceId: peer.deviceId, identityKey: session.peerIdentityKey, sendingSessionId: session.sessionId }));
+        await r.addOutbox({ case: 'accept', value: create(AcceptRequestSchema, { msg: fromBinary(AcceptMsgSchema, accept) }) });
+        if (previous?.sendingSessionId !== session.sessionId) await flushPendingFor(ctx, r, peer.userId, peer.deviceId);
+        await r.markProcessed(msg.id);
+        events.push({ type: 'inbound-session-invited', peer, sessionId: session.sessionId }, { type: 'inbound-session-ready', peer, sessionId: session.sessionId });
+      });
+      break;
+    }
+    case 'acceptMsg': {
+      const acceptBytes = toBinary(AcceptMsgSchema, payload.value);
+      const peer = deviceRef(payload.value.from);
+      await ctx.transaction(async (r) => {
+        const bytes = await r.getSession(payload.value.sessionId);
+        if (!bytes) throw new UnknownPeerError('an AcceptMsg for a session this device does not have');
+        const session = Session.deserialize(bytes);
+        session.complete(acceptBytes);
+        await r.putSession(session.sessionId, session.serialize());
+        await r.putDevice(create(KnownDeviceSchema, { userId: peer.userId, deviceId: peer.deviceId, identityKey: session.peerIdentityKey, sendingSessionId: session.sessionId }));
+        await flushPendingFor(ctx, r, peer.userId, peer.deviceId);
+        await r.markProcessed(msg.id);
+        events.push({ type: 'outbound-session-ready', peer, sessionId: session.sessionId });
+      });
+      break;
+    }
+    case 'e2eeMsg': {
+      const wire = toBinary(E2eeMsgSchema, payload.value);
+      if (payload.value.payload.case === 'groupMsg') await receiveGroupMessage(ctx, msg, wire, payload.value.payload.value.groupId);
+      else await receiveOne2one(ctx, msg, wire, payload.value.sessionId, events);
+      break;
+    }
+    case 'supplyOpkMsg': {
+      // The upload happens before the message counts as processed: a crash re-runs it.
+      const supplied = ctx.account.publishOneTimePreKeys(ONE_TIME_PRE_KEY_BATCH);
+      await ctx.transaction((r) => r.putAccount(ctx.account.serialize()));
+      await ctx.rpc('SupplyOpks', () => ctx.service.supplyOpks({ oneTimePreKeys: supplied.map((b) => fromBinary(OneTimePreKeyPublicSchema, b)) }));
+      await ctx.transaction((r) => r.markProcessed(msg.id));
+      events.push({ type: 'pre-keys-low', available: payload.value.available, supplied: supplied.length });
+      break;
+    }
+    case 'newUserDeviceMsg': {
+      const device = deviceRef(payload.value.userAddress);
+      await ensureSessionToDevice(ctx, device.userId, device.deviceId);
+      if (device.userId === ctx.self.userId && (await isLowestOwnDevice(ctx, device.deviceId))) {
+        // This user's new device joins every group this device is in (the server requires a device of the same user to ask).
+        for (const groupId of await ctx.transaction((r) => r.listGroupIds())) {
+          try {
+            const group = await ctx.transaction((r) => loadGroup(ctx, r, groupId));
+            const response = await ctx.rpc('AddGroupMemberDevice', () =>
+              ctx.service.addGroupMemberDevice({ groupAddress: group.state.groupAddress, expectedEpoch: group.epoch, device: payload.value.userAddress }),
+            );
+            await applyOrderedChange(ctx, groupId, response.epoch, response.memberDevices);
+          } catch (error) {
+            if (ctx.isRetryable(error)) throw error;
+            events.push({ type: 'error', error: error as Error, context: `adding the new device to group ${groupId}` });
+          }
+        }
+      }
+      await ctx.transaction((r) => r.markProcessed(msg.id));
+      break;
+    }
+    case 'createGroupMsg':
+    case 'addGroupMembersMsg':
+    case 'removeGroupMembersMsg':
+    case 'addGroupMemberDeviceMsg': {
+      const info = payload.value.group;
+      const groupId = info?.groupAddress?.peer.case === 'group' ? info.groupAddress.peer.value.groupId : '';
+      const stillMember = devicesOf(info?.memberDevices ?? []).some((d) => d.userId === ctx.self.userId && d.deviceId === ctx.self.deviceId);
+      await ctx.transaction(async (r) => {
+        await noteGroupInfo(r, info);
+        if (!stillMember && (await r.getGroupSession(groupId))) {
+          await r.deleteGroupSession(groupId);
+          events.push({ type: 'group-left', groupId });
+        }
+        await r.markProcessed(msg.id);
+      });
+      const epoch = info?.epoch ?? 0n;
+      if (payload.case === 'addGroupMembersMsg') events.push({ type: 'group-members-added', groupId, epoch, userIds: payload.value.added.map((m) => m.userId) });
+      if (payload.case === 'removeGroupMembersMsg') events.push({ type: 'group-members-removed', groupId, epoch, userIds: payload.value.removedUserIds });
+      break;
+    }
+    case 'leaveGroupMsg': {
+      const groupId = payload.value.groupAddress?.peer.case === 'group' ? payload.value.groupAddress.peer.value.groupId : '';
+      const leaver = deviceRef(payload.value.senderAddress);
+      const record = await ctx.transaction((r) => r.getGroup(groupId));
+      const acting = record?.info ? actingManagerDevice(record.info, leaver.userId) : undefined;
+      if (acting && acting.userId === ctx.self.userId && acting.deviceId === ctx.self.deviceId && leaver.userId !== ctx.self.userId) {
+        try {
+          const group = await ctx.transaction((r) => loadGroup(ctx, r, groupId));
+          const response = await ctx.rpc('RemoveGroupMembers', () =>
+            ctx.service.removeGroupMembers({ groupAddress: group.state.groupAddress, expectedEpoch: group.epoch, userIds: [leaver.userId] }),
+          );
+          await applyOrderedChange(ctx, groupId, response.epoch, response.memberDevices);
+        } catch (error) {
+          if (ctx.isRetryable(error)) throw error;
+          events.push({ type: 'error', error: error as Error, context: `removing a member who left group ${groupId}` });
+        }
+      }
+      await ctx.transaction((r) => r.markProcessed(msg.id));
+      break;
+    }
+    case 'updateUserMsg': {
+      events.push({ type: 'user-updated', userId: deviceRefOrUser(payload.value.userAddress), userName: payload.value.userName });
+      await ctx.transaction((r) => r.markProcessed(msg.id));
+      break;
+    }
+    case 'groupManagerMsg':
+    case 'systemManagerMsg':
+    case 'friendManagerMsg': {
+      const kind = payload.case === 'groupManagerMsg' ? 'group' : payload.case === 'systemManagerMsg' ? 'system' : 'friend';
+      events.push({ type: 'notice', kind, text: payload.value.notice });
+      await ctx.transaction((r) => r.markProcessed(msg.id));
+      break;
+    }
+    default:
+      await ctx.transaction((r) => r.markProcessed(msg.id));
+  }
+  for (const event of events) await ctx.events.emit(event);
+}
+
+function deviceRefOrUser(address: E2eeAddress | undefined): string {
+  return address?.peer.case === 'user' ? address.peer.value.userId : '';
+}
+
+async function isLowestOwnDevice(ctx: RuntimeContext, newDeviceId: string): Promise<boolean> {
+  const own = await ctx.transaction((r) => r.listDevices(ctx.self.userId));
+  const ids = [ctx.self.deviceId, ...own.map((d) => d.deviceId)].filter((id) => id !== newDeviceId).sort();
+  return ids[0] === ctx.self.deviceId;
+}
+
+async function receiveOne2one(ctx: RuntimeContext, msg: ProtoMsg, wire: Uint8Array, sessionId: string, events: ClientEvent[]): Promise<void> {
+  const bytes = await ctx.transaction((r) => r.getSession(sessionId));
+  if (!bytes) throw new UnknownPeerError('a message for a session this device does not have');
+  const session = Session.deserialize(bytes);
+  const plaintextBytes = session.decrypt(wire);
+  const plaintext = fromBinary(PlaintextSchema, plaintextBytes);
+  plaintextBytes.fill(0);
+  ctx.crash('decrypted');
+  await ctx.transaction(async (r) => {
+    await r.putSession(session.sessionId, session.serialize());
+    if (plaintext.payload.case === 'commonMsg') {
+      await r.putMessage(storedFrom(ctx, msg, 'one2one', plaintext.payload.value));
+    } else if (plaintext.payload.case === 'groupPreKeyBundle') {
+      const result = await receiveBundle(ctx, r, session, plaintext.payload.value);
+      if (result.applied) await releaseHeld(ctx, r, result.groupId);
+      if (result.joined) {
+        const record = await r.getGroup(result.groupId);
+        events.push({ type: 'group-created', groupId: result.groupId, groupName: record?.info?.groupName ?? '', epoch: plaintext.payload.value.epoch });
+      }
+    }
+    await r.markProcessed(msg.id);
+  });
+  ctx.crash('persisted');
+}
+
+/** Decrypts group messages that waited for the bundle just applied; those still undecryptable wait on. */
+async function releaseHeld(ctx: RuntimeContext, r: Records, groupId: string): Promise<void> {
+  const held = await r.takeHeld(groupId);
+  if (held.length === 0) return;
+  const group = await loadGroup(ctx, r, groupId);
+  for (const item of held) {
+    const proto = item.protoMsg;
+    if (proto?.payload.case !== 'e2eeMsg') continue;
+    try {
+      const { plaintext } = group.decrypt(toBinary(E2eeMsgSchema, proto.payload.value));
+      const decoded = fromBinary(PlaintextSchema, plaintext);
+      if (decoded.payload.case === 'commonMsg') await r.putMessage(storedFrom(ctx, proto, 'group', decoded.payload.value, groupId));
+    } catch (error) {
+      if (error instanceof UnknownEpochError) await r.hold(groupId, item);
+      // Anything else (forged, replayed) is dropped, as it would have been on arrival.
+    }
+  }
+  await r.putGroupSession(groupId, group.serialize());
+}
+
+async function receiveGroupMessage(ctx: RuntimeContext, msg: ProtoMsg, wire: Uint8Array, groupId: string): Promise<void> {
+  await ctx.transaction(async (r) => {
+    const bytes = await r.getGroupSession(groupId);
+    let group: GroupSession | undefined = bytes ? GroupSession.deserialize(bytes, ctx.account) : undefined;
+    let decrypted: { plaintext: Uint8Array; epoch: bigint } | undefined;
+    if (group) {
+      try {
+        decrypted = group.decrypt(wire);
+      } catch (error) {
+        if (!(error instanceof UnknownEpochError) || (msg.payload.case === 'e2eeMsg' && msg.payload.value.payload.case === 'groupMsg' && msg.payload.value.payload.value.epoch <= group.epoch)) throw error;
+        group = undefined;
+      }
+    }
+    if (!decrypted) {
+      // Its epoch's bundle has not arrived yet (it travels through a one-to-one session): hold it.
+      if ((await r.countHeld(groupId)) >= MAX_HELD_PER_GROUP) throw new GroupMembershipError(`too many messages wait for a bundle of group ${groupId}`);
+      await r.hold(groupId, create(HeldGroupMessageSchema, { protoMsg: msg, heldAt: BigInt(ctx.common.now()) }));
+      await r.markProcessed(msg.id);
+      return;
+    }
+    ctx.crash('decrypted');
+    const plaintext = fromBinary(PlaintextSchema, decrypted.plaintext);
+    decrypted.plaintext.fill(0);
+    await r.putGroupSession(groupId, (group as GroupSession).serialize());
+    if (plaintext.payload.case === 'commonMsg') await r.putMessage(storedFrom(ctx, msg, 'group', plaintext.payload.value, groupId));
+    await r.markProcessed(msg.id);
+  });
+  ctx.crash('persisted');
+}
+
+/** Whether an error while handling a ProtoMsg means "try again later" rather than "drop it". */
+export function isTransient(ctx: RuntimeContext, error: unknown): boolean {
+  return ctx.isRetryable(error) || (error instanceof Pqe2eeError && error.code.startsWith('ERR_STORAGE'));
+}
+

@@ -1,0 +1,149 @@
+/**
+ * One-to-one sessions in the runtime: opening sessions from the server's pre-key bundles, sending
+ * (or queueing until the AcceptMsg) plaintexts per device, and the outbox that makes every send
+ * survive a crash between encrypting and sending.
+ */
+import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
+import { OutboundSession, Session } from '../protocol/index.js';
+import { KnownDeviceSchema, type OutboxEntry } from '../proto/gen/client_pb.js';
+import type { PreKeyBundle } from '../proto/gen/wire_pb.js';
+import { InviteRequestSchema, SendOne2oneMsgRequestSchema } from '../proto/gen/service_pb.js';
+import { E2eeMsgSchema, InviteMsgSchema, PlaintextSchema, PreKeyBundleSchema, type Plaintext } from '../proto/gen/wire_pb.js';
+import type { RuntimeContext } from './context.js';
+import { UnknownPeerError } from './errors.js';
+import type { Records } from './records.js';
+
+/** Pending plaintexts per device are bounded: a device that never accepts cannot grow the store forever. */
+export const MAX_PENDING_PER_DEVICE = 1000;
+
+/** Outcome of handing one plaintext to one device. */
+export type DeviceSendResult = { status: 'sent'; bytes: number } | { status: 'pending' };
+
+/**
+ * Opens an outbound session from a bundle the server returned (sends an InviteMsg through the
+ * outbox). The bundle's address must be the device asked for.
+ */
+export async function openSession(ctx: RuntimeContext, records: Records, bundle: PreKeyBundle): Promise<void> {
+  const user = bundle.address?.peer.case === 'user' ? bundle.address.peer.value : undefined;
+  if (!user) throw new UnknownPeerError('the server returned a pre-key bundle without a device address');
+  const { session, invite } = OutboundSession.initiate(ctx.account, toBinary(PreKeyBundleSchema, bundle));
+  await records.putSession(session.sessionId, session.serialize());
+  const previous = await records.getDevice(user.userId, user.deviceId);
+  await records.putDevice(
+    create(KnownDeviceSchema, {
+      userId: user.userId,
+      deviceId: user.deviceId,
+      ...(bundle.identityKey ? { identityKey: bundle.identityKey } : {}),
+      // A ready session stays the sending one until this new one is accepted.
+      sendingSessionId: previous?.sendingSessionId && (await isReady(records, previous.sendingSessionId)) ? previous.sendingSessionId : session.sessionId,
+    }),
+  );
+  await records.addOutbox({ case: 'invite', value: create(InviteRequestSchema, { msg: fromBinary(InviteMsgSchema, invite) }) });
+}
+
+async function isReady(records: Records, sessionId: string): Promise<boolean> {
+  const bytes = await records.getSession(sessionId);
+  return bytes !== undefined && Session.deserialize(bytes).responded;
+}
+
+/**
+ * Makes sure this device has a session (ready or pending) with every device of `userId` (except
+ * itself). Devices are learnt from the server once; later devices arrive as NewUserDeviceMsg.
+ * Returns the devices of the user.
+ */
+export async function ensureSessionsToUser(ctx: RuntimeContext, userId: string, options: { refresh?: boolean } = {}): Promise<Array<{ userId: string; deviceId: string }>> {
+  const known = await ctx.transaction((r) => r.listDevices(userId));
+  const isSelf = (d: { userId: string; deviceId: string }) => d.userId === ctx.self.userId && d.deviceId === ctx.self.deviceId;
+  if (known.length > 0 && known.every((d) => d.sendingSessionId !== '') && !options.refresh) return known.filter((d) => !isSelf(d));
+  const response = await ctx.rpc('GetPreKeyBundle', () => ctx.service.getPreKeyBundle({ userId }));
+  await ctx.transaction(async (r) => {
+    for (const bundle of response.preKeyBundles) {
+      const user = bundle.address?.peer.case === 'user' ? bundle.address.peer.value : undefined;
+      if (!user || user.userId !== userId || isSelf(user)) continue;
+      const device = await r.getDevice(user.userId, user.deviceId);
+      if (device?.sendingSessionId) continue;
+      await openSession(ctx, r, bundle);
+    }
+  });
+  return (await ctx.transaction((r) => r.listDevices(userId))).filter((d) => !isSelf(d));
+}
+
+/** Opens a session to one named device (e.g. after NewUserDeviceMsg), unless one exists. */
+export async function ensureSessionToDevice(ctx: RuntimeContext, userId: string, deviceId: string): Promise<void> {
+  if (userId === ctx.self.userId && deviceId === ctx.self.deviceId) return;
+  const existing = await ctx.transaction((r) => r.getDevice(userId, deviceId));
+  if (existing?.sendingSessionId) return;
+  const response = await ctx.rpc('GetPreKeyBundle', () => ctx.service.getPreKeyBundle({ userId, deviceId }));
+  const bundle = response.preKeyBundles.find((b) => b.address?.peer.case === 'user' && b.address.peer.value.userId === userId && b.address.peer.value.deviceId === deviceId);
+  if (!bundle) throw new UnknownPeerError(`the server has no pre-key bundle for that device of user ${userId}`);
+  await ctx.transaction((r) => openSession(ctx, r, bundle));
+}
+
+/**
+ * Encrypts `plaintext` for one device into the outbox, or queues it until that device's session is
+ * accepted. Runs inside the caller's transaction.
+ */
+export async function sendPlaintextToDevice(ctx: RuntimeContext, records: Records, userId: string, deviceId: string, plaintext: Plaintext): Promise<DeviceSendResult> {
+  const device = await records.getDevice(userId, deviceId);
+  const sessionBytes = device?.sendingSessionId ? await records.getSession(device.sendingSessionId) : undefined;
+  const session = sessionBytes ? Session.deserialize(sessionBytes) : undefined;
+  if (!session?.responded) {
+    const waiting = (await records.listPendingFor(userId, deviceId)).length;
+    if (waiting >= MAX_PENDING_PER_DEVICE) throw new UnknownPeerError(`more than ${MAX_PENDING_PER_DEVICE} messages wait for a session to that device of user ${userId}`);
+    await records.addPending({ userId, deviceId, plaintext, queuedAt: BigInt(ctx.common.now()) });
+    return { status: 'pending' };
+  }
+  const bytes = toBinary(PlaintextSchema, plaintext);
+  const wire = session.encrypt(bytes);
+  bytes.fill(0);
+  await records.putSession(session.sessionId, session.serialize());
+  await records.addOutbox({ case: 'one2one', value: create(SendOne2oneMsgRequestSchema, { msg: fromBinary(E2eeMsgSchema, wire) }) });
+  return { status: 'sent', bytes: wire.length };
+}
+
+/** Sends what waited for this device's session (after its AcceptMsg, or an accepted invite from it). */
+export async function flushPendingFor(ctx: RuntimeContext, records: Records, userId: string, deviceId: string): Promise<number> {
+  const pending = await records.takePending(userId, deviceId);
+  for (const item of pending) {
+    if (item.plaintext) await sendPlaintextToDevice(ctx, records, userId, deviceId, item.plaintext);
+  }
+  return pending.length;
+}
+
+async function sendOutboxEntry(ctx: RuntimeContext, request: OutboxEntry['request']): Promise<void> {
+  switch (request.case) {
+    case 'invite':
+      await ctx.rpc('Invite', () => ctx.service.invite(request.value));
+      return;
+    case 'accept':
+      await ctx.rpc('Accept', () => ctx.service.accept(request.value));
+      return;
+    case 'one2one':
+      await ctx.rpc('SendOne2oneMsg', () => ctx.service.sendOne2oneMsg(request.value));
+      return;
+    case 'group':
+      await ctx.rpc('SendGroupMsg', () => ctx.service.sendGroupMsg(request.value));
+      return;
+    default:
+      return;
+  }
+}
+
+/**
+ * Sends every outbox entry in order. An entry is deleted once the server took it, or when the
+ * server refused it for good (reported as an 'error' event); a retryable failure stops the flush
+ * and leaves the rest for the next one. Returns false if entries remain.
+ */
+export async function flushOutbox(ctx: RuntimeContext): Promise<boolean> {
+  const entries = await ctx.transaction((r) => r.listOutbox());
+  for (const { key, value } of entries) {
+    try {
+      await sendOutboxEntry(ctx, value.request);
+    } catch (error) {
+      if (ctx.isRetryable(error)) return false;
+      await ctx.events.emit({ type: 'error', error: error as Error, context: `sending ${value.request.case ?? 'request'}` });
+    }
+    await ctx.transaction((r) => r.deleteOutbox(key));
+  }
+  return true;
+}

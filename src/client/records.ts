@@ -1,0 +1,180 @@
+/**
+ * Typed access to what the runtime stores through the database handler. One namespace per kind of
+ * state; every record is protobuf (src/proto/client.proto, state.proto) so it is versionable.
+ * Everything here runs inside one database transaction passed in by the caller.
+ */
+import { create, fromBinary, toBinary, type DescMessage, type MessageShape } from '@bufbuild/protobuf';
+import type { KeyValueTransaction } from '../store/database.js';
+import {
+  GroupRecordSchema,
+  HeldGroupMessageSchema,
+  KnownDeviceSchema,
+  OutboxEntrySchema,
+  PendingPlaintextSchema,
+  StoredMessageSchema,
+  type GroupRecord,
+  type HeldGroupMessage,
+  type KnownDevice,
+  type OutboxEntry,
+  type PendingPlaintext,
+  type StoredMessage,
+} from '../proto/gen/client_pb.js';
+
+const NS = {
+  account: 'account',
+  meta: 'meta',
+  sessions: 'sessions',
+  devices: 'devices',
+  groupSessions: 'group-sessions',
+  groups: 'groups',
+  pending: 'pending',
+  outbox: 'outbox',
+  processed: 'processed',
+  messages: 'messages',
+  held: 'held',
+} as const;
+
+/** Key of a device record: both parts escaped so no id can collide with another pair. */
+export function deviceKey(userId: string, deviceId: string): string {
+  return `${encodeURIComponent(userId)}/${encodeURIComponent(deviceId)}`;
+}
+
+/** A zero-padded decimal so keys sort in numeric order. */
+function sortable(n: number | bigint): string {
+  return n.toString().padStart(20, '0');
+}
+
+async function getMessage<D extends DescMessage>(tx: KeyValueTransaction, schema: D, ns: string, key: string): Promise<MessageShape<D> | undefined> {
+  const bytes = await tx.get(ns, key);
+  return bytes ? fromBinary(schema, bytes) : undefined;
+}
+
+async function listMessages<D extends DescMessage>(tx: KeyValueTransaction, schema: D, ns: string, prefix = ''): Promise<Array<{ key: string; value: MessageShape<D> }>> {
+  const rows = await tx.list(ns);
+  return rows.filter((r) => r.key.startsWith(prefix)).map((r) => ({ key: r.key, value: fromBinary(schema, r.value) }));
+}
+
+/** Typed records of one transaction. */
+export class Records {
+  constructor(readonly tx: KeyValueTransaction) {}
+
+  getAccount(): Promise<Uint8Array | undefined> {
+    return this.tx.get(NS.account, 'current');
+  }
+  putAccount(bytes: Uint8Array): Promise<void> {
+    return this.tx.put(NS.account, 'current', bytes);
+  }
+
+  async getMeta(key: string): Promise<string | undefined> {
+    const bytes = await this.tx.get(NS.meta, key);
+    return bytes ? new TextDecoder().decode(bytes) : undefined;
+  }
+  putMeta(key: string, value: string): Promise<void> {
+    return this.tx.put(NS.meta, key, new TextEncoder().encode(value));
+  }
+  private async nextSequence(): Promise<bigint> {
+    const next = BigInt((await this.getMeta('sequence')) ?? '1');
+    await this.putMeta('sequence', (next + 1n).toString());
+    return next;
+  }
+
+  getSession(sessionId: string): Promise<Uint8Array | undefined> {
+    return this.tx.get(NS.sessions, sessionId);
+  }
+  putSession(sessionId: string, bytes: Uint8Array): Promise<void> {
+    return this.tx.put(NS.sessions, sessionId, bytes);
+  }
+
+  getDevice(userId: string, deviceId: string): Promise<KnownDevice | undefined> {
+    return getMessage(this.tx, KnownDeviceSchema, NS.devices, deviceKey(userId, deviceId));
+  }
+  putDevice(device: KnownDevice): Promise<void> {
+    return this.tx.put(NS.devices, deviceKey(device.userId, device.deviceId), toBinary(KnownDeviceSchema, device));
+  }
+  async listDevices(userId: string): Promise<KnownDevice[]> {
+    return (await listMessages(this.tx, KnownDeviceSchema, NS.devices, `${encodeURIComponent(userId)}/`)).map((r) => r.value);
+  }
+
+  getGroupSession(groupId: string): Promise<Uint8Array | undefined> {
+    return this.tx.get(NS.groupSessions, groupId);
+  }
+  putGroupSession(groupId: string, bytes: Uint8Array): Promise<void> {
+    return this.tx.put(NS.groupSessions, groupId, bytes);
+  }
+  deleteGroupSession(groupId: string): Promise<void> {
+    return this.tx.delete(NS.groupSessions, groupId);
+  }
+  async listGroupIds(): Promise<string[]> {
+    return (await this.tx.list(NS.groupSessions)).map((r) => r.key);
+  }
+
+  getGroup(groupId: string): Promise<GroupRecord | undefined> {
+    return getMessage(this.tx, GroupRecordSchema, NS.groups, groupId);
+  }
+  putGroup(groupId: string, record: GroupRecord): Promise<void> {
+    return this.tx.put(NS.groups, groupId, toBinary(GroupRecordSchema, record));
+  }
+
+  async addPending(pending: Omit<PendingPlaintext, '$typeName' | '$unknown'>): Promise<void> {
+    const seq = await this.nextSequence();
+    const record = create(PendingPlaintextSchema, pending);
+    await this.tx.put(NS.pending, `${deviceKey(pending.userId, pending.deviceId)}/${sortable(seq)}`, toBinary(PendingPlaintextSchema, record));
+  }
+  /** Removes and returns the plaintexts waiting for this device, oldest first. */
+  async takePending(userId: string, deviceId: string): Promise<PendingPlaintext[]> {
+    const rows = await listMessages(this.tx, PendingPlaintextSchema, NS.pending, `${deviceKey(userId, deviceId)}/`);
+    for (const row of rows) await this.tx.delete(NS.pending, row.key);
+    return rows.map((r) => r.value);
+  }
+  async listPendingFor(userId: string, deviceId: string): Promise<PendingPlaintext[]> {
+    return (await listMessages(this.tx, PendingPlaintextSchema, NS.pending, `${deviceKey(userId, deviceId)}/`)).map((r) => r.value);
+  }
+
+  async addOutbox(entry: OutboxEntry['request']): Promise<void> {
+    const seq = await this.nextSequence();
+    await this.tx.put(NS.outbox, sortable(seq), toBinary(OutboxEntrySchema, create(OutboxEntrySchema, { request: entry })));
+  }
+  listOutbox(): Promise<Array<{ key: string; value: OutboxEntry }>> {
+    return listMessages(this.tx, OutboxEntrySchema, NS.outbox);
+  }
+  deleteOutbox(key: string): Promise<void> {
+    return this.tx.delete(NS.outbox, key);
+  }
+
+  async isProcessed(protoMsgId: string): Promise<boolean> {
+    return (await this.tx.get(NS.processed, protoMsgId)) !== undefined;
+  }
+  markProcessed(protoMsgId: string): Promise<void> {
+    return this.tx.put(NS.processed, protoMsgId, new Uint8Array(0));
+  }
+  forgetProcessed(protoMsgId: string): Promise<void> {
+    return this.tx.delete(NS.processed, protoMsgId);
+  }
+
+  async putMessage(message: StoredMessage): Promise<string> {
+    const key = `${sortable(message.receivedAt)}-${message.messageId}-${message.protoMsgId}`;
+    await this.tx.put(NS.messages, key, toBinary(StoredMessageSchema, message));
+    return key;
+  }
+  updateMessage(key: string, message: StoredMessage): Promise<void> {
+    return this.tx.put(NS.messages, key, toBinary(StoredMessageSchema, message));
+  }
+  listStoredMessages(): Promise<Array<{ key: string; value: StoredMessage }>> {
+    return listMessages(this.tx, StoredMessageSchema, NS.messages);
+  }
+  deleteMessage(key: string): Promise<void> {
+    return this.tx.delete(NS.messages, key);
+  }
+
+  async hold(groupId: string, held: HeldGroupMessage): Promise<void> {
+    await this.tx.put(NS.held, `${encodeURIComponent(groupId)}/${sortable(await this.nextSequence())}`, toBinary(HeldGroupMessageSchema, held));
+  }
+  async takeHeld(groupId: string): Promise<HeldGroupMessage[]> {
+    const rows = await listMessages(this.tx, HeldGroupMessageSchema, NS.held, `${encodeURIComponent(groupId)}/`);
+    for (const row of rows) await this.tx.delete(NS.held, row.key);
+    return rows.map((r) => r.value);
+  }
+  async countHeld(groupId: string): Promise<number> {
+    return (await this.tx.list(NS.held)).filter((r) => r.key.startsWith(`${encodeURIComponent(groupId)}/`)).length;
+  }
+}
