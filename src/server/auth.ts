@@ -1,0 +1,83 @@
+/**
+ * Challenges and bearer tokens, kept in memory only: a restart invalidates every token (clients
+ * authenticate again) and every outstanding challenge. Tokens are stored as SHA-256 digests.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+
+export const CHALLENGE_BYTES = 32;
+export const TOKEN_BYTES = 32;
+
+export interface DeviceIdentity {
+  userId: string;
+  deviceId: string;
+}
+
+interface ChallengeEntry {
+  challenge: Uint8Array;
+  expiresAt: number;
+}
+
+interface TokenEntry extends DeviceIdentity {
+  expiresAt: number;
+}
+
+const digest = (token: string): string => createHash('sha256').update(token, 'utf8').digest('base64');
+
+export interface AuthOptions {
+  challengeTtlMs: number;
+  tokenTtlMs: number;
+  /** Outstanding challenges kept at most (oldest dropped first). */
+  maxChallenges: number;
+}
+
+export class AuthState {
+  private readonly challenges = new Map<string, ChallengeEntry>();
+  private readonly tokens = new Map<string, TokenEntry>();
+
+  constructor(private readonly options: AuthOptions) {}
+
+  issueChallenge(now: number): { challengeId: string; challenge: Uint8Array } {
+    this.prune(now);
+    while (this.challenges.size >= this.options.maxChallenges) {
+      const oldest = this.challenges.keys().next().value as string;
+      this.challenges.delete(oldest);
+    }
+    const challengeId = randomBytes(16).toString('hex');
+    const challenge = new Uint8Array(randomBytes(CHALLENGE_BYTES));
+    this.challenges.set(challengeId, { challenge, expiresAt: now + this.options.challengeTtlMs });
+    return { challengeId, challenge: Uint8Array.from(challenge) };
+  }
+
+  /** Removes and returns a challenge: each is usable once, whatever the outcome. */
+  takeChallenge(challengeId: string, now: number): Uint8Array | undefined {
+    const entry = this.challenges.get(challengeId);
+    if (!entry) return undefined;
+    this.challenges.delete(challengeId);
+    return entry.expiresAt > now ? entry.challenge : undefined;
+  }
+
+  issueToken(identity: DeviceIdentity, now: number): { token: string; expiresAt: number } {
+    const token = randomBytes(TOKEN_BYTES).toString('base64url');
+    const expiresAt = now + this.options.tokenTtlMs;
+    this.tokens.set(digest(token), { userId: identity.userId, deviceId: identity.deviceId, expiresAt });
+    return { token, expiresAt };
+  }
+
+  /** The device a token belongs to, if it is known and unexpired. */
+  verifyToken(token: string, now: number): DeviceIdentity | undefined {
+    if (token.length === 0 || token.length > 128) return undefined;
+    const key = digest(token);
+    const entry = this.tokens.get(key);
+    if (!entry) return undefined;
+    if (entry.expiresAt <= now) {
+      this.tokens.delete(key);
+      return undefined;
+    }
+    return { userId: entry.userId, deviceId: entry.deviceId };
+  }
+
+  prune(now: number): void {
+    for (const [id, entry] of this.challenges) if (entry.expiresAt <= now) this.challenges.delete(id);
+    for (const [key, entry] of this.tokens) if (entry.expiresAt <= now) this.tokens.delete(key);
+  }
+}

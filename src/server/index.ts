@@ -1,0 +1,173 @@
+/**
+ * The reference E2EE server (Node only): `startServer(options)` serves E2eeService over Connect
+ * (HTTP/1.1) with SQLite storage. See docs/server.md.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createContextValues } from '@connectrpc/connect';
+import { connectNodeAdapter } from '@connectrpc/connect-node';
+import { E2eeService } from '../proto/gen/service_pb.js';
+import type { E2eeAddress } from '../proto/gen/wire_pb.js';
+import { E2eeServer, remoteAddressKey, type ServiceConfig } from './service.js';
+import type { RateLimit } from './rate-limit.js';
+import { openSqliteStore } from './store/sqlite.js';
+import type { ServerStore } from './store/types.js';
+
+export type { RateLimit } from './rate-limit.js';
+export type { ServerStore } from './store/types.js';
+export { openSqliteStore, SqliteUnavailableError, MIGRATIONS } from './store/sqlite.js';
+
+/** Options of {@link startServer}; every field has a default. */
+export interface ServerOptions {
+  /** TCP port (default 8080); 0 picks a free one (see {@link RunningServer.port}). */
+  port?: number;
+  /** Interface to listen on (default '127.0.0.1'). */
+  host?: string;
+  /** SQLite file (default './pqe2ee.sqlite'); ':memory:' for a throwaway store. Ignored when `store` is given. */
+  dbPath?: string;
+  /** Use this store instead of opening SQLite (e.g. another backend). It is closed by `close()`. */
+  store?: ServerStore;
+  /** The server's domain, part of addresses and of the signed auth statement (default 'localhost'). */
+  domain?: string;
+  /** Interval of ServerHeartbeatMsg on open streams (default 15 000 ms). */
+  heartbeatMs?: number;
+  /** Time-to-live of undelivered messages (default 30 days). */
+  ttlMs?: number;
+  /** Lifetime of an auth token (default 24 h). Tokens live in memory: a restart invalidates them. */
+  tokenTtlMs?: number;
+  /** Validity of a challenge (default 60 000 ms). */
+  challengeTtlMs?: number;
+  /** A device with fewer one-time pre-keys than this gets one SupplyOpkMsg (default 10). */
+  opkLowThreshold?: number;
+  /** Most one-time pre-keys stored per device (default 1000). */
+  maxOpksPerDevice?: number;
+  /** Most queued messages per device before client messages to it are refused (default 10 000). */
+  queueLimit?: number;
+  /** Largest InviteMsg / AcceptMsg / E2eeMsg accepted, encoded (default 1 MiB). */
+  maxMessageBytes?: number;
+  /** Largest request body Connect reads (default 4 MiB). */
+  maxRequestBytes?: number;
+  /** Most members listed in one group request (default 1000). */
+  maxGroupMembers?: number;
+  /** Per authenticated device (default 50/s, burst 100); perSecond 0 disables. */
+  rateLimit?: RateLimit;
+  /** Per remote address, for calls without a valid token (default 20/s, burst 100); perSecond 0 disables. */
+  ipRateLimit?: RateLimit;
+  /** Receives one line per start and stop (never secrets). Default: nothing is logged. */
+  log?: (line: string) => void;
+}
+
+/** A running server. */
+export interface RunningServer {
+  /** Base URL for Connect clients, e.g. 'http://127.0.0.1:8080'. */
+  readonly url: string;
+  readonly port: number;
+  readonly host: string;
+  readonly domain: string;
+  /** Stops accepting connections, ends open streams, closes the store. Idempotent. */
+  close(): Promise<void>;
+  /** Admin: queues a SystemManagerMsg to every device; returns how many were queued. */
+  notifySystem(notice: string): Promise<number>;
+  /** Admin: queues a GroupManagerMsg to every member device of a group; returns how many. */
+  notifyGroup(groupId: string, notice: string): Promise<number>;
+  /** Admin: queues a FriendManagerMsg about `about` to every device of `userId`; returns how many. */
+  notifyFriend(userId: string, about: E2eeAddress, notice: string): Promise<number>;
+  /** Deletes expired messages now (also runs periodically); returns how many. */
+  sweep(): Promise<number>;
+}
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+function resolveConfig(options: ServerOptions): ServiceConfig & { maxRequestBytes: number } {
+  const config = {
+    domain: options.domain ?? 'localhost',
+    heartbeatMs: options.heartbeatMs ?? 15_000,
+    ttlMs: options.ttlMs ?? 30 * DAY_MS,
+    tokenTtlMs: options.tokenTtlMs ?? DAY_MS,
+    challengeTtlMs: options.challengeTtlMs ?? 60_000,
+    opkLowThreshold: options.opkLowThreshold ?? 10,
+    maxOpksPerDevice: options.maxOpksPerDevice ?? 1000,
+    queueLimit: options.queueLimit ?? 10_000,
+    maxMessageBytes: options.maxMessageBytes ?? 1024 * 1024,
+    maxRequestBytes: options.maxRequestBytes ?? 4 * 1024 * 1024,
+    maxGroupMembers: options.maxGroupMembers ?? 1000,
+    rateLimit: options.rateLimit ?? { perSecond: 50, burst: 100 },
+    ipRateLimit: options.ipRateLimit ?? { perSecond: 20, burst: 100 },
+  };
+  const positive = ['heartbeatMs', 'ttlMs', 'tokenTtlMs', 'challengeTtlMs', 'maxOpksPerDevice', 'queueLimit', 'maxMessageBytes', 'maxRequestBytes', 'maxGroupMembers'] as const;
+  for (const key of positive) {
+    if (!Number.isSafeInteger(config[key]) || config[key] <= 0) throw new RangeError(`${key} must be a positive integer`);
+  }
+  if (!Number.isSafeInteger(config.opkLowThreshold) || config.opkLowThreshold < 0) throw new RangeError('opkLowThreshold must be a non-negative integer');
+  for (const key of ['rateLimit', 'ipRateLimit'] as const) {
+    const limit = config[key];
+    if (!(limit.perSecond >= 0) || !(limit.burst >= 1)) throw new RangeError(`${key} needs perSecond >= 0 and burst >= 1`);
+  }
+  if (config.domain.length === 0 || config.domain.length > 256) throw new RangeError('domain must be 1 to 256 characters');
+  return config;
+}
+
+/** Starts the server; resolves once it listens. */
+export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
+  const config = resolveConfig(options);
+  const host = options.host ?? '127.0.0.1';
+  const requestedPort = options.port ?? 8080;
+  if (!Number.isInteger(requestedPort) || requestedPort < 0 || requestedPort > 65535) throw new RangeError('port must be 0 to 65535');
+  const store = options.store ?? (await openSqliteStore(options.dbPath ?? './pqe2ee.sqlite'));
+  const server = new E2eeServer(store, config);
+  const shutdown = new AbortController();
+  const handler = connectNodeAdapter({
+    routes: (router) => router.service(E2eeService, server.implementation()),
+    readMaxBytes: config.maxRequestBytes,
+    shutdownSignal: shutdown.signal,
+    contextValues: (req) => createContextValues().set(remoteAddressKey, req.socket.remoteAddress ?? 'unknown'),
+  });
+  const http: Server = createServer(handler);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      http.once('error', reject);
+      http.listen(requestedPort, host, () => {
+        http.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+  const port = (http.address() as AddressInfo).port;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const sweepTimer = setInterval(() => void server.sweep().catch(() => undefined), Math.min(config.ttlMs, 60_000));
+  sweepTimer.unref();
+  options.log?.(`pqe2ee server listening on ${url} (db ${options.store ? 'custom store' : (options.dbPath ?? './pqe2ee.sqlite')})`);
+
+  let closed: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closed ??= (async () => {
+      clearInterval(sweepTimer);
+      const stopped = new Promise<void>((resolve) => http.close(() => resolve()));
+      server.shutdown();
+      shutdown.abort();
+      http.closeIdleConnections();
+      // Streams end on their own once woken; give them a moment, then cut what is left.
+      const timer = setTimeout(() => http.closeAllConnections(), 1000);
+      await stopped;
+      clearTimeout(timer);
+      await store.close();
+      options.log?.('pqe2ee server stopped');
+    })();
+    return closed;
+  };
+
+  return {
+    url,
+    port,
+    host,
+    domain: config.domain,
+    close,
+    notifySystem: (notice) => server.notifySystem(notice),
+    notifyGroup: (groupId, notice) => server.notifyGroup(groupId, notice),
+    notifyFriend: (userId, about, notice) => server.notifyFriend(userId, about, notice),
+    sweep: () => server.sweep(),
+  };
+}

@@ -1,0 +1,149 @@
+/**
+ * The reference server's storage interface (docs/server.md, "Storage"). Every method is one atomic
+ * unit of work, so a backend other than SQLite (e.g. Postgres) implements each as one transaction;
+ * the protocol code (src/server/service.ts) never sees SQL. Only public keys and opaque, already
+ * encrypted messages are stored.
+ */
+
+/** A device's public keys as registered. */
+export interface DeviceRecord {
+  userId: string;
+  deviceId: string;
+  suiteId: number;
+  signPublicKey: Uint8Array;
+  kemPublicKey: Uint8Array;
+  signedPreKey: SignedPreKeyRecord;
+  createdAt: number;
+}
+
+export interface SignedPreKeyRecord {
+  spkId: number;
+  publicKey: Uint8Array;
+  signature: Uint8Array;
+}
+
+export interface OneTimePreKeyRecord {
+  opkId: number;
+  publicKey: Uint8Array;
+}
+
+export interface UserRecord {
+  userId: string;
+  userName: string;
+  createdAt: number;
+}
+
+/** A group member: `left` members get nothing routed to them until a manager removes them. */
+export interface GroupMemberRecord {
+  userId: string;
+  role: 'manager' | 'member';
+  state: 'active' | 'left';
+  /** Order of joining within the group (smaller joined earlier). */
+  joinedOrder: number;
+}
+
+export interface GroupDeviceRecord {
+  userId: string;
+  deviceId: string;
+}
+
+export interface GroupRecord {
+  groupId: string;
+  groupName: string;
+  /** The membership epoch (changes with AddGroupMembers, RemoveGroupMembers, AddGroupMemberDevice). */
+  epoch: number;
+  /** Internal write counter for compare-and-set of every change (including LeaveGroup). */
+  version: number;
+  createdAt: number;
+  members: GroupMemberRecord[];
+  /** Devices in the group (devices of members; a user's later devices join via AddGroupMemberDevice). */
+  devices: GroupDeviceRecord[];
+}
+
+/** A message to put in one device's queue. `body` is an encoded ProtoMsg without its id. */
+export interface NewQueuedMessage {
+  userId: string;
+  deviceId: string;
+  body: Uint8Array;
+  queuedAt: number;
+  expiresAt: number;
+  /** Subject to the per-device queue limit (client-sent messages); server notices are not. */
+  limited: boolean;
+}
+
+export interface QueuedMessage {
+  /** Increasing per recipient device (and globally, for this backend). */
+  seq: number;
+  userId: string;
+  deviceId: string;
+  body: Uint8Array;
+  queuedAt: number;
+}
+
+export interface QueuedRef {
+  seq: number;
+  userId: string;
+  deviceId: string;
+}
+
+export type EnqueueResult = { ok: true; queued: QueuedRef[] } | { ok: false; fullDevice: GroupDeviceRecord };
+
+export interface EnqueueOptions {
+  /** Per-device limit for `limited` messages; if any recipient would exceed it nothing is queued. */
+  queueLimit: number;
+  now: number;
+}
+
+export type SupplyResult = { ok: true; available: number } | { ok: false; reason: 'duplicate' | 'too-many'; available: number };
+
+export interface TakeOpkResult {
+  opk: OneTimePreKeyRecord | undefined;
+  /** One-time pre-keys left after this one. */
+  remaining: number;
+  /** True exactly once when the device fell below the threshold since its last resupply. */
+  supplyRequested: boolean;
+}
+
+export type SaveGroupResult = { ok: true; queued: QueuedRef[] } | { ok: false; current: GroupRecord | undefined };
+
+export interface ServerStore {
+  /** Creates a user with its first device and pre-keys; false if the user id exists. */
+  createUser(user: UserRecord, device: DeviceRecord, opks: OneTimePreKeyRecord[]): Promise<boolean>;
+  /** Adds a device to an existing user; false if that device id exists. Queues `messages` with it. */
+  addDevice(device: DeviceRecord, opks: OneTimePreKeyRecord[], messages: NewQueuedMessage[]): Promise<{ ok: boolean; queued: QueuedRef[] }>;
+  getUser(userId: string): Promise<UserRecord | undefined>;
+  setUserName(userId: string, userName: string): Promise<void>;
+  getDevice(userId: string, deviceId: string): Promise<DeviceRecord | undefined>;
+  listDevices(userId: string): Promise<DeviceRecord[]>;
+  /** Every device of every user (for system notices). */
+  listAllDevices(): Promise<GroupDeviceRecord[]>;
+  replaceSignedPreKey(userId: string, deviceId: string, spk: SignedPreKeyRecord): Promise<void>;
+  /**
+   * Adds one-time pre-keys: all or none. Refuses ids already stored ('duplicate') and a total above
+   * `maxTotal` ('too-many'). Clears the "supply requested" mark once `lowThreshold` keys are available.
+   */
+  addOneTimePreKeys(userId: string, deviceId: string, opks: OneTimePreKeyRecord[], maxTotal: number, lowThreshold: number): Promise<SupplyResult>;
+  /** Removes and returns one one-time pre-key (each is handed out at most once). */
+  takeOneTimePreKey(userId: string, deviceId: string, lowThreshold: number): Promise<TakeOpkResult>;
+  countOneTimePreKeys(userId: string, deviceId: string): Promise<number>;
+  /** Records that `watcherUserId` learns about `watchedUserId`'s new devices and name changes. */
+  addContact(watcherUserId: string, watchedUserId: string, now: number): Promise<void>;
+  listWatchers(watchedUserId: string): Promise<string[]>;
+  getGroup(groupId: string): Promise<GroupRecord | undefined>;
+  /** Creates a group (version 1) and queues `messages`; false if the id exists. */
+  createGroup(group: GroupRecord, messages: NewQueuedMessage[]): Promise<{ ok: boolean; queued: QueuedRef[] }>;
+  /**
+   * Replaces a group's state if its stored version is still `expectedVersion` (then stores
+   * version + 1) and queues `messages` in the same transaction.
+   */
+  saveGroup(group: GroupRecord, expectedVersion: number, messages: NewQueuedMessage[]): Promise<SaveGroupResult>;
+  /** Queues messages atomically (see {@link EnqueueOptions}). */
+  enqueue(messages: NewQueuedMessage[], options: EnqueueOptions): Promise<EnqueueResult>;
+  /** Unexpired queued messages of a device with seq > afterSeq, in order, at most `limit`. */
+  listQueued(userId: string, deviceId: string, afterSeq: number, now: number, limit: number): Promise<QueuedMessage[]>;
+  /** Deletes a message of that device's queue; false if there was none. */
+  consume(userId: string, deviceId: string, seq: number): Promise<boolean>;
+  /** Deletes messages whose time-to-live is over; returns how many. */
+  deleteExpired(now: number): Promise<number>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,45 @@
+/** Input checks shared by the RPC handlers: bounded strings, addresses and per-suite key sizes. */
+import { getSuite, type CipherSuite } from '../crypto/index.js';
+import type { E2eeAddress } from '../proto/gen/wire_pb.js';
+
+export const MAX_STRING_LENGTH = 256;
+
+// No control characters (which also keeps NUL, used as a key separator, out).
+const CONTROL = /[\u0000-\u001f\u007f]/u;
+
+/** An id or name: at most 256 characters, no control characters; ids must not be empty. */
+export function checkString(value: string, name: string, options: { allowEmpty?: boolean } = {}): string | undefined {
+  if (value.length === 0) return options.allowEmpty ? undefined : `${name} must not be empty`;
+  if (value.length > MAX_STRING_LENGTH) return `${name} is longer than ${MAX_STRING_LENGTH} characters`;
+  if (CONTROL.test(value)) return `${name} contains control characters`;
+  return undefined;
+}
+
+export function suiteOf(suiteId: number): CipherSuite | undefined {
+  try {
+    return getSuite(suiteId);
+  } catch {
+    return undefined;
+  }
+}
+
+export type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string; foreign?: boolean };
+
+/** The user/device an address names; `foreign` when it names another domain. */
+export function parseDeviceAddress(address: E2eeAddress | undefined, domain: string, name: string): Parsed<{ userId: string; deviceId: string }> {
+  if (!address || address.peer.case !== 'user') return { ok: false, reason: `${name} must be a device address` };
+  const { userId, deviceId } = address.peer.value;
+  const bad = checkString(address.domain, `${name} domain`) ?? checkString(userId, `${name} user id`) ?? checkString(deviceId, `${name} device id`);
+  if (bad) return { ok: false, reason: bad };
+  if (address.domain !== domain) return { ok: false, reason: `${name} is in another domain (${address.domain})`, foreign: true };
+  return { ok: true, value: { userId, deviceId } };
+}
+
+export function parseGroupAddress(address: E2eeAddress | undefined, domain: string, name: string): Parsed<string> {
+  if (!address || address.peer.case !== 'group') return { ok: false, reason: `${name} must be a group address` };
+  const groupId = address.peer.value.groupId;
+  const bad = checkString(address.domain, `${name} domain`) ?? checkString(groupId, `${name} group id`);
+  if (bad) return { ok: false, reason: bad };
+  if (address.domain !== domain) return { ok: false, reason: `${name} is in another domain (${address.domain})`, foreign: true };
+  return { ok: true, value: groupId };
+}
