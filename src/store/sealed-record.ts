@@ -27,7 +27,7 @@ function lengthPrefixed(parts: readonly Uint8Array[]): Uint8Array {
   return out;
 }
 
-/** The associated data of a record: domain ‖ version ‖ len(namespace) ‖ namespace ‖ len(key) ‖ key (UTF-8, 32-bit big-endian lengths). */
+/** The associated data of a record: domain, version, namespace and key (UTF-8), each prefixed by its 32-bit big-endian length. */
 export function recordAssociatedData(namespace: string, key: string): Uint8Array {
   return lengthPrefixed([DOMAIN, Uint8Array.of(SEALED_RECORD_VERSION), encoder.encode(namespace), encoder.encode(key)]);
 }

@@ -58,6 +58,8 @@ describe('sqlite: file format and lifecycle', () => {
     await expect(openSqliteDatabase(path)).rejects.toBeInstanceOf(StorageLockedError);
     await first.close();
     const again = await openSqliteDatabase(path);
+    // The lock is held from open, even by a handler that has not read or written yet.
+    await expect(openSqliteDatabase(path)).rejects.toMatchObject({ code: 'ERR_STORAGE_LOCKED' });
     expect(await again.transaction(async (tx) => tx.get('ns', 'k'))).toEqual(Uint8Array.of(1));
     await again.close();
   });
