@@ -1,4 +1,5 @@
 import { pbkdf2Sync } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   createMemoryDatabase,
@@ -116,6 +117,18 @@ describe('encryption at rest', () => {
     const header = await raw.transaction(async (tx) => tx.get(META, 'encryption'));
     expect(containsBytes(header!, key)).toBe(false);
     await db.close();
+  });
+
+  it('the SQLite file and its WAL do not contain the plaintext (record names are plaintext, as documented)', async () => {
+    const path = temp.nextPath();
+    const db = await encryptDatabase(await openSqliteDatabase(path), { key: appKey(9) });
+    const plaintext = text('a secret message body that must not reach the disk');
+    await db.transaction(async (tx) => tx.put('messages', 'message-0001', plaintext));
+    const onDisk = Buffer.concat([readFileSync(path), readFileSync(`${path}-wal`)]);
+    expect(containsBytes(onDisk, plaintext.subarray(0, 16))).toBe(false);
+    expect(containsBytes(onDisk, text('message-0001'))).toBe(true);
+    await db.close();
+    expect(containsBytes(readFileSync(path), plaintext.subarray(0, 16))).toBe(false); // after the checkpoint on close
   });
 
   it('a flipped byte anywhere in a stored value gives StorageCorruptedError, never wrong data', async () => {
