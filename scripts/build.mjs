@@ -30,8 +30,23 @@ await build({
   logLevel: 'warning',
 });
 
+// Node-only entry (SQLite handler, reference server): better-sqlite3 stays a run-time import.
+await build({
+  absWorkingDir: root,
+  entryPoints: { node: 'src/node.ts' },
+  outdir: 'dist',
+  bundle: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  sourcemap: true,
+  legalComments: 'none',
+  logLevel: 'warning',
+  external: ['better-sqlite3'],
+});
 await buildCli();
 
 writeFileSync(join(dist, 'index.d.ts'), "export * from './types/src/index.js';\n");
 writeFileSync(join(dist, 'crypto.d.ts'), "export * from './types/src/crypto/index.js';\n");
+writeFileSync(join(dist, 'node.d.ts'), "export * from './types/src/node.js';\n");
 console.log('build: dist/index.js, dist/crypto.js and declarations written');

@@ -4,3 +4,6 @@
  */
 export * from './crypto/index.js';
 export * from './protocol/index.js';
+export * from './client/index.js';
+export * from './transport/index.js';
+export * from './store/index.js';

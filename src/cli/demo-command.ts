@@ -105,8 +105,9 @@ export async function runDemoCommand(args: string[]): Promise<number> {
     out(`bob → alice: ${reply.sent + reply.pending} device copies, ${size(reply.wireBytes)} each on the wire`);
     out(`alice/phone  received "${text((await replyAtPhone).message.body)}"`);
     out(`alice/laptop received "${text((await replyAtLaptop).message.body)}"`);
+    const secondAtBob = bob.waitFor('one2one-message');
     const second = await alicePhone.sendMessage(bob.address.userId, 'Sessions are ready: this one went out at once.');
-    await bob.waitFor('one2one-message');
+    await secondAtBob;
     out(`alice/phone → bob: ${size(second.wireBytes)} on the wire for a ${'Sessions are ready: this one went out at once.'.length}-byte text`);
     out(`fingerprint alice/phone ↔ bob/desktop: ${await alicePhone.fingerprint(bob.address.userId, 'desktop')}`);
     out(`  (bob sees: ${await bob.fingerprint(alice, 'phone')})`);
@@ -128,12 +129,10 @@ export async function runDemoCommand(args: string[]): Promise<number> {
     const added = await alicePhone.addGroupMembers(groupId, [carol.address.userId]);
     await carolJoins;
     out(`alice/phone added carol → epoch ${added.epoch}; carol joined (she cannot read epoch 0)`);
-    const bobAtEpoch1 = bob.waitFor('group-message');
     const carolGets = carol.waitFor('group-message');
     await waitForEpoch(bob, groupId, added.epoch);
     const sent2 = await bob.sendGroupMessage(groupId, 'Hi Carol!');
     out(`bob/desktop → group: carol received "${text((await carolGets).message.body)}" (${size(sent2.wireBytes)})`);
-    void bobAtEpoch1;
 
     const bobLeaves = bob.waitFor('group-left');
     const removed = await alicePhone.removeGroupMembers(groupId, [bob.address.userId]);

@@ -171,7 +171,11 @@ export async function sendGroupPlaintext(ctx: RuntimeContext, groupId: string, p
     const wire = group.encrypt(bytes);
     bytes.fill(0);
     await r.putGroupSession(groupId, group.serialize());
-    await r.addOutbox({ case: 'group', value: create(SendGroupMsgRequestSchema, { msg: fromBinary(E2eeMsgSchema, wire) }) });
+    const msg = fromBinary(E2eeMsgSchema, wire);
+    // The sender's address is routing data for the server (it checks it against the signed-in
+    // device); receivers identify the sender by the signed key digest, not by this field.
+    if (ctx.account.address) msg.from = ctx.account.address;
+    await r.addOutbox({ case: 'group', value: create(SendGroupMsgRequestSchema, { msg }) });
     return wire.length;
   });
 }

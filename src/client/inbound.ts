@@ -10,7 +10,7 @@ import { Pqe2eeError } from '../../bindings/errors.js';
 import { GroupSession, InboundSession, ONE_TIME_PRE_KEY_BATCH, Session, UnknownEpochError } from '../protocol/index.js';
 import { AcceptRequestSchema, type ProtoMsg } from '../proto/gen/service_pb.js';
 import { AppMessageSchema, HeldGroupMessageSchema, KnownDeviceSchema, StoredMessageSchema, type StoredMessage } from '../proto/gen/client_pb.js';
-import { AcceptMsgSchema, E2eeMsgSchema, InviteMsgSchema, OneTimePreKeyPublicSchema, PlaintextSchema, type E2eeAddress } from '../proto/gen/wire_pb.js';
+import { AcceptMsgSchema, E2eeMsgSchema, InviteMsgSchema, OneTimePreKeyPublicSchema, PlaintextSchema, type E2eeAddress, type Plaintext } from '../proto/gen/wire_pb.js';
 import type { RuntimeContext } from './context.js';
 import type { ClientEvent, DeviceRef, ReceivedMessage } from './events.js';
 import { GroupMembershipError, UnknownPeerError } from './errors.js';
@@ -135,6 +135,11 @@ export async function handleProtoMsg(ctx: RuntimeContext, msg: ProtoMsg): Promis
       break;
     }
     case 'e2eeMsg': {
+      if (payload.value.payload.case === 'groupMsg') {
+        // `from` on a group message is routing data for the server only (see groups.ts); the
+        // signed group payload is what identifies the sender.
+        payload.value.from = undefined;
+      }
       const wire = toBinary(E2eeMsgSchema, payload.value);
       if (payload.value.payload.case === 'groupMsg') await receiveGroupMessage(ctx, msg, wire, payload.value.payload.value.groupId);
       else await receiveOne2one(ctx, msg, wire, payload.value.sessionId, events);
@@ -244,9 +249,18 @@ async function receiveOne2one(ctx: RuntimeContext, msg: ProtoMsg, wire: Uint8Arr
   if (!bytes) throw new UnknownPeerError('a message for a session this device does not have');
   const session = Session.deserialize(bytes);
   const plaintextBytes = session.decrypt(wire);
+  // Decoded bytes fields are views into plaintextBytes: it is zeroed only once they are stored.
   const plaintext = fromBinary(PlaintextSchema, plaintextBytes);
-  plaintextBytes.fill(0);
   ctx.crash('decrypted');
+  try {
+    await storeOne2one(ctx, msg, session, plaintext, events);
+  } finally {
+    plaintextBytes.fill(0);
+  }
+  ctx.crash('persisted');
+}
+
+async function storeOne2one(ctx: RuntimeContext, msg: ProtoMsg, session: Session, plaintext: Plaintext, events: ClientEvent[]): Promise<void> {
   await ctx.transaction(async (r) => {
     await r.putSession(session.sessionId, session.serialize());
     if (plaintext.payload.case === 'commonMsg') {
@@ -261,7 +275,6 @@ async function receiveOne2one(ctx: RuntimeContext, msg: ProtoMsg, wire: Uint8Arr
     }
     await r.markProcessed(msg.id);
   });
-  ctx.crash('persisted');
 }
 
 /** Decrypts group messages that waited for the bundle just applied; those still undecryptable wait on. */
@@ -276,6 +289,7 @@ async function releaseHeld(ctx: RuntimeContext, r: Records, groupId: string): Pr
       const { plaintext } = group.decrypt(toBinary(E2eeMsgSchema, proto.payload.value));
       const decoded = fromBinary(PlaintextSchema, plaintext);
       if (decoded.payload.case === 'commonMsg') await r.putMessage(storedFrom(ctx, proto, 'group', decoded.payload.value, groupId));
+      plaintext.fill(0);
     } catch (error) {
       if (error instanceof UnknownEpochError) await r.hold(groupId, item);
       // Anything else (forged, replayed) is dropped, as it would have been on arrival.
@@ -305,11 +319,14 @@ async function receiveGroupMessage(ctx: RuntimeContext, msg: ProtoMsg, wire: Uin
       return;
     }
     ctx.crash('decrypted');
-    const plaintext = fromBinary(PlaintextSchema, decrypted.plaintext);
-    decrypted.plaintext.fill(0);
-    await r.putGroupSession(groupId, (group as GroupSession).serialize());
-    if (plaintext.payload.case === 'commonMsg') await r.putMessage(storedFrom(ctx, msg, 'group', plaintext.payload.value, groupId));
-    await r.markProcessed(msg.id);
+    try {
+      const plaintext = fromBinary(PlaintextSchema, decrypted.plaintext);
+      await r.putGroupSession(groupId, (group as GroupSession).serialize());
+      if (plaintext.payload.case === 'commonMsg') await r.putMessage(storedFrom(ctx, msg, 'group', plaintext.payload.value, groupId));
+      await r.markProcessed(msg.id);
+    } finally {
+      decrypted.plaintext.fill(0);
+    }
   });
   ctx.crash('persisted');
 }

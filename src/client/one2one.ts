@@ -52,9 +52,10 @@ async function isReady(records: Records, sessionId: string): Promise<boolean> {
  * Returns the devices of the user.
  */
 export async function ensureSessionsToUser(ctx: RuntimeContext, userId: string, options: { refresh?: boolean } = {}): Promise<Array<{ userId: string; deviceId: string }>> {
-  const known = await ctx.transaction((r) => r.listDevices(userId));
   const isSelf = (d: { userId: string; deviceId: string }) => d.userId === ctx.self.userId && d.deviceId === ctx.self.deviceId;
-  if (known.length > 0 && known.every((d) => d.sendingSessionId !== '') && !options.refresh) return known.filter((d) => !isSelf(d));
+  // Devices learnt from invites may be only some of the user's: the full list is asked for once.
+  const { known, listed } = await ctx.transaction(async (r) => ({ known: await r.listDevices(userId), listed: (await r.getMeta(`devices-listed/${userId}`)) === '1' }));
+  if (listed && known.every((d) => d.sendingSessionId !== '') && !options.refresh) return known.filter((d) => !isSelf(d));
   const response = await ctx.rpc('GetPreKeyBundle', () => ctx.service.getPreKeyBundle({ userId }));
   await ctx.transaction(async (r) => {
     for (const bundle of response.preKeyBundles) {
@@ -64,6 +65,7 @@ export async function ensureSessionsToUser(ctx: RuntimeContext, userId: string, 
       if (device?.sendingSessionId) continue;
       await openSession(ctx, r, bundle);
     }
+    await r.putMeta(`devices-listed/${userId}`, '1');
   });
   return (await ctx.transaction((r) => r.listDevices(userId))).filter((d) => !isSelf(d));
 }
