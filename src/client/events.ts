@@ -32,6 +32,8 @@ export type ClientEvent =
   | { type: 'inbound-session-invited'; peer: DeviceRef; sessionId: string }
   | { type: 'inbound-session-ready'; peer: DeviceRef; sessionId: string }
   | { type: 'outbound-session-ready'; peer: DeviceRef; sessionId: string }
+  /** A known device invited this one with a different identity key: compare the new fingerprint. */
+  | { type: 'peer-identity-changed'; peer: DeviceRef }
   | { type: 'one2one-message'; message: ReceivedMessage }
   /** A copy of what this user's other device sent to `conversationUserId`. */
   | { type: 'other-device-message'; message: ReceivedMessage; conversationUserId: string }

@@ -44,34 +44,21 @@ export function messageEvent(m: StoredMessage): ClientEvent {
 
 /** Hands stored, undelivered messages to the app and marks them delivered (at start-up and after each ProtoMsg). */
 export async function deliverStored(ctx: RuntimeContext): Promise<void> {
-  const rows = await ctx.transaction((r) => r.listStoredMessages());
+  const rows = await ctx.transaction((r) => r.listUndelivered());
   for (const { key, value } of rows) {
-    if (value.delivered) continue;
     await ctx.events.emit(messageEvent(value));
-    const deliveredAt = ctx.common.now();
-    await ctx.transaction(async (r) => {
-      const expiresIn = value.expiresAt; // holds expires_in until delivery
-      value.delivered = true;
-      value.expiresAt = expiresIn > 0n ? BigInt(deliveredAt) + expiresIn : 0n;
-      await r.updateMessage(key, value);
-    });
+    const deliveredAt = BigInt(ctx.common.now());
+    // Until delivery expiresAt holds the relative expiry; from delivery on, the time to purge.
+    value.expiresAt = value.expiresAt > 0n ? deliveredAt + value.expiresAt : 0n;
+    await ctx.transaction((r) => r.markDelivered(key, value));
     ctx.crash('delivered');
   }
 }
 
 /** Deletes disappearing messages whose time is up. */
-export async function purgeExpired(ctx: RuntimeContext): Promise<number> {
+export function purgeExpired(ctx: RuntimeContext): Promise<number> {
   const now = BigInt(ctx.common.now());
-  return ctx.transaction(async (r) => {
-    let purged = 0;
-    for (const { key, value } of await r.listStoredMessages()) {
-      if (value.delivered && value.expiresAt > 0n && value.expiresAt <= now) {
-        await r.deleteMessage(key);
-        purged++;
-      }
-    }
-    return purged;
-  });
+  return ctx.transaction((r) => r.purgeExpired(now));
 }
 
 /** Decodes an AppMessage plaintext into a stored (undelivered) message. */
@@ -110,6 +97,11 @@ export async function handleProtoMsg(ctx: RuntimeContext, msg: ProtoMsg): Promis
         await r.putAccount(ctx.account.serialize());
         await r.putSession(session.sessionId, session.serialize());
         const previous = await r.getDevice(peer.userId, peer.deviceId);
+        if (previous?.identityKey && !samePublicKey(previous.identityKey.signPublicKey, session.peerIdentityKey.signPublicKey)) {
+          // The device re-appeared with another identity (reinstall, or someone else): the app should
+          // ask the user to compare the new safety number.
+          events.push({ type: 'peer-identity-changed', peer });
+        }
         await r.putDevice(create(KnownDeviceSchema, { userId: peer.userId, deviceId: peer.deviceId, identityKey: session.peerIdentityKey, sendingSessionId: session.sessionId }));
         await r.addOutbox({ case: 'accept', value: create(AcceptRequestSchema, { msg: fromBinary(AcceptMsgSchema, accept) }) });
         if (previous?.sendingSessionId !== session.sessionId) await flushPendingFor(ctx, r, peer.userId, peer.deviceId);
@@ -232,6 +224,10 @@ export async function handleProtoMsg(ctx: RuntimeContext, msg: ProtoMsg): Promis
       await ctx.transaction((r) => r.markProcessed(msg.id));
   }
   for (const event of events) await ctx.events.emit(event);
+}
+
+function samePublicKey(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 function deviceRefOrUser(address: E2eeAddress | undefined): string {

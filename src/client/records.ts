@@ -31,6 +31,8 @@ const NS = {
   outbox: 'outbox',
   processed: 'processed',
   messages: 'messages',
+  undelivered: 'undelivered',
+  expiring: 'expiring',
   held: 'held',
 } as const;
 
@@ -151,19 +153,50 @@ export class Records {
     return this.tx.delete(NS.processed, protoMsgId);
   }
 
+  /** Stores a received message, not yet delivered (indexed so delivery does not scan the history). */
   async putMessage(message: StoredMessage): Promise<string> {
     const key = `${sortable(message.receivedAt)}-${message.messageId}-${message.protoMsgId}`;
     await this.tx.put(NS.messages, key, toBinary(StoredMessageSchema, message));
+    await this.tx.put(NS.undelivered, key, new Uint8Array(0));
     return key;
   }
-  updateMessage(key: string, message: StoredMessage): Promise<void> {
-    return this.tx.put(NS.messages, key, toBinary(StoredMessageSchema, message));
+  /** Messages stored but not yet handed to the app, oldest first. */
+  async listUndelivered(): Promise<Array<{ key: string; value: StoredMessage }>> {
+    const out: Array<{ key: string; value: StoredMessage }> = [];
+    for (const { key } of await this.tx.list(NS.undelivered)) {
+      const message = await getMessage(this.tx, StoredMessageSchema, NS.messages, key);
+      if (message) out.push({ key, value: message });
+      else await this.tx.delete(NS.undelivered, key);
+    }
+    return out;
+  }
+  /** Marks a message delivered; a disappearing one is indexed by its expiry time. */
+  async markDelivered(key: string, message: StoredMessage): Promise<void> {
+    message.delivered = true;
+    await this.tx.put(NS.messages, key, toBinary(StoredMessageSchema, message));
+    await this.tx.delete(NS.undelivered, key);
+    if (message.expiresAt > 0n) await this.tx.put(NS.expiring, `${sortable(message.expiresAt)}/${key}`, new Uint8Array(0));
+  }
+  /** Deletes delivered disappearing messages whose time is up; returns how many. */
+  async purgeExpired(now: bigint): Promise<number> {
+    let purged = 0;
+    for (const { key } of await this.tx.list(NS.expiring)) {
+      const slash = key.indexOf('/');
+      if (BigInt(key.slice(0, slash)) > now) break;
+      await this.tx.delete(NS.messages, key.slice(slash + 1));
+      await this.tx.delete(NS.expiring, key);
+      purged++;
+    }
+    return purged;
   }
   listStoredMessages(): Promise<Array<{ key: string; value: StoredMessage }>> {
     return listMessages(this.tx, StoredMessageSchema, NS.messages);
   }
-  deleteMessage(key: string): Promise<void> {
-    return this.tx.delete(NS.messages, key);
+  /** Deletes a stored message (and its indexes). */
+  async deleteMessage(key: string, message: StoredMessage): Promise<void> {
+    await this.tx.delete(NS.messages, key);
+    await this.tx.delete(NS.undelivered, key);
+    if (message.expiresAt > 0n) await this.tx.delete(NS.expiring, `${sortable(message.expiresAt)}/${key}`);
   }
 
   async hold(groupId: string, held: HeldGroupMessage): Promise<void> {
