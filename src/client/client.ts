@@ -169,36 +169,56 @@ export class E2eeClient {
   async start(): Promise<void> {
     if (this.running) return;
     let db = this.options.database ?? createMemoryDatabase();
-    if (this.options.storage) db = await encryptDatabase(db, this.options.storage);
-    const ctx = new RuntimeContext(db, this.protocol.service, this.options.common ?? defaultCommonHandler, this.bus, () => this.authenticate(), this.options.crashHook);
-    this.ctx = ctx;
-    const stored = await ctx.transaction((r) => r.getAccount());
-    if (stored) {
-      ctx.account = Account.deserialize(stored);
-      const address = ctx.account.address;
-      if (address?.peer.case !== 'user') throw new UnknownPeerError('the stored account was never registered; remove the database to register again');
-      ctx.self = { userId: address.peer.value.userId, deviceId: address.peer.value.deviceId };
-      ctx.domain = address.domain;
-      await this.authenticate();
-      if (ctx.account.renewSignedPreKeyIfDue(ctx.common.now())) {
-        await ctx.transaction((r) => r.putAccount(ctx.account.serialize()));
-        await ctx.rpc('PublishSpk', () => ctx.service.publishSpk({ signedPreKey: ctx.account.signedPreKeyPublic() }));
+    try {
+      if (this.options.storage) db = await encryptDatabase(db, this.options.storage);
+      const ctx = new RuntimeContext(db, this.protocol.service, this.options.common ?? defaultCommonHandler, this.bus, () => this.authenticate(), this.options.crashHook);
+      this.ctx = ctx;
+      const stored = await ctx.transaction((r) => r.getAccount());
+      const account = stored ? Account.deserialize(stored) : undefined;
+      const address = account?.address;
+      if (account && address?.peer.case === 'user') {
+        ctx.account = account;
+        ctx.self = { userId: address.peer.value.userId, deviceId: address.peer.value.deviceId };
+        ctx.domain = address.domain;
+        await this.authenticate();
+        await this.renewSignedPreKeyIfDue();
+      } else {
+        // No account, or one stored by a run that stopped before the server answered: register it.
+        await this.register(account);
       }
-    } else {
-      await this.register();
+      this.running = true;
+      await flushOutbox(ctx);
+      await deliverStored(ctx);
+      await purgeExpired(ctx);
+      this.timer = setInterval(() => {
+        void ctx
+          .locked(async () => {
+            await purgeExpired(ctx);
+            await flushOutbox(ctx);
+            await this.renewSignedPreKeyIfDue();
+          })
+          .catch((error: unknown) => this.bus.emit({ type: 'error', error: error as Error, context: 'background maintenance' }));
+      }, 1000);
+      (this.timer as { unref?: () => void }).unref?.();
+      this.streamDone = this.receiveLoop();
+    } catch (error) {
+      // A failed start leaves nothing open (the database handler is closed: pass a new one to retry).
+      this.running = false;
+      this.ctx = undefined;
+      await db.close().catch(() => undefined);
+      throw error;
     }
-    this.running = true;
-    await flushOutbox(ctx);
-    await deliverStored(ctx);
-    await purgeExpired(ctx);
-    this.timer = setInterval(() => {
-      void ctx.locked(async () => {
-        await purgeExpired(ctx);
-        await flushOutbox(ctx);
-      }).catch((error: unknown) => this.bus.emit({ type: 'error', error: error as Error, context: 'background maintenance' }));
-    }, 1000);
-    (this.timer as { unref?: () => void }).unref?.();
-    this.streamDone = this.receiveLoop();
+  }
+
+  /** Renews and publishes the signed pre-key when it is older than 7 days (at start-up and while running). */
+  private async renewSignedPreKeyIfDue(): Promise<void> {
+    const ctx = this.ctx as RuntimeContext;
+    if (ctx.account.renewSignedPreKeyIfDue(ctx.common.now())) await ctx.transaction((r) => r.putAccount(ctx.account.serialize()));
+    // Publishing is tracked apart from renewing, so a failed upload is retried on the next tick.
+    const current = String(ctx.account.signedPreKeyId);
+    if ((await ctx.transaction((r) => r.getMeta('published-spk'))) === current) return;
+    await ctx.rpc('PublishSpk', () => ctx.service.publishSpk({ signedPreKey: ctx.account.signedPreKeyPublic() }));
+    await ctx.transaction((r) => r.putMeta('published-spk', current));
   }
 
   /** Stops receiving and closes the database. State is already persisted after every step. */
@@ -219,10 +239,12 @@ export class E2eeClient {
     return this.ctx;
   }
 
-  private async register(): Promise<void> {
+  private async register(existing?: Account): Promise<void> {
     const ctx = this.ctx as RuntimeContext;
     const deviceId = this.options.deviceId;
-    const account = Account.create({ suite: this.options.suite ?? 1, now: ctx.common.now() });
+    const account = existing ?? Account.create({ suite: this.options.suite ?? 1, now: ctx.common.now() });
+    // Stored before the server hears of it: a crash after the server registered it cannot lose the keys.
+    if (!existing) await ctx.transaction((r) => r.putAccount(account.serialize()));
     const challenge = await ctx.rpc('GetChallenge', () => ctx.service.getChallenge({}));
     let grant: DeviceLinkGrant | undefined;
     if (this.options.linkDevice) {
@@ -250,7 +272,10 @@ export class E2eeClient {
     ctx.account = account;
     ctx.self = { userId: address.peer.value.userId, deviceId };
     ctx.domain = challenge.domain;
-    await ctx.transaction((r) => r.putAccount(account.serialize()));
+    await ctx.transaction(async (r) => {
+      await r.putAccount(account.serialize());
+      await r.putMeta('published-spk', String(account.signedPreKeyId));
+    });
     this.protocol.setToken(response.token);
     // Sessions to this user's other devices, so sent messages reach them too.
     if (response.otherDevices.length > 0) await ensureSessionsToUser(ctx, ctx.self.userId);
