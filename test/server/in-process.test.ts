@@ -1,6 +1,9 @@
 // The programmatic API (startServer) in-process: admin notices (SystemManagerMsg, GroupManagerMsg,
 // FriendManagerMsg), message time-to-live, and the SQLite file's schema version and pragmas.
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { repoRoot } from '../helpers.js';
 import { startServer, MIGRATIONS, type RunningServer } from '../../src/server/index.js';
 import { cleanupDirs, connect, one2one, registerUser, sleep, StreamReader, tempDb } from './helpers.js';
 
@@ -67,5 +70,24 @@ describe('startServer', () => {
   it('rejects bad options', async () => {
     await expect(startServer({ port: 0, dbPath: ':memory:', heartbeatMs: 0 })).rejects.toThrow(RangeError);
     await expect(startServer({ port: 70000, dbPath: ':memory:' })).rejects.toThrow(RangeError);
+  });
+});
+
+describe('pqe2ee server command line', () => {
+  const cli = (...args: string[]) => spawnSync(process.execPath, [path.join(repoRoot, 'dist/cli.js'), 'server', ...args], { encoding: 'utf8', timeout: 10_000 });
+
+  it('--help prints the options and exits 0; unknown options and bad values exit 2', () => {
+    const help = cli('--help');
+    expect(help.status).toBe(0);
+    expect(help.stdout).toMatch(/--port N/);
+    expect(help.stdout).toMatch(/--heartbeat-ms/);
+    const unknown = cli('--bogus', '1');
+    expect(unknown.status).toBe(2);
+    expect(unknown.stderr).toMatch(/unknown option --bogus/);
+    const bad = cli('--port', 'abc');
+    expect(bad.status).toBe(2);
+    const range = cli('--port', '0', '--db', ':memory:', '--heartbeat-ms', '0');
+    expect(range.status).toBe(1);
+    expect(range.stderr).toMatch(/heartbeatMs/);
   });
 });
