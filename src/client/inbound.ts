@@ -7,8 +7,8 @@
  */
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { Pqe2eeError } from '../../bindings/errors.js';
-import { GroupSession, InboundSession, ONE_TIME_PRE_KEY_BATCH, Session, UnknownEpochError } from '../protocol/index.js';
-import { AcceptRequestSchema, type ProtoMsg } from '../proto/gen/service_pb.js';
+import { deviceLinkStatement, GroupSession, InboundSession, ONE_TIME_PRE_KEY_BATCH, Session, UnknownEpochError } from '../protocol/index.js';
+import { AcceptRequestSchema, type NewUserDeviceMsg, type ProtoMsg } from '../proto/gen/service_pb.js';
 import { AppMessageSchema, HeldGroupMessageSchema, KnownDeviceSchema, StoredMessageSchema, type StoredMessage } from '../proto/gen/client_pb.js';
 import { AcceptMsgSchema, E2eeMsgSchema, InviteMsgSchema, OneTimePreKeyPublicSchema, PlaintextSchema, type E2eeAddress, type Plaintext } from '../proto/gen/wire_pb.js';
 import type { RuntimeContext } from './context.js';
@@ -148,7 +148,14 @@ export async function handleProtoMsg(ctx: RuntimeContext, msg: ProtoMsg): Promis
     }
     case 'newUserDeviceMsg': {
       const device = deviceRef(payload.value.userAddress);
-      await ensureSessionToDevice(ctx, device.userId, device.deviceId);
+      const vouched = await checkDeviceLink(ctx, device, payload.value);
+      if (vouched === 'forged') {
+        // Nobody this device knows signed for it: no session, and never into this user's groups.
+        events.push({ type: 'error', error: new UnknownPeerError(`a new device of user ${device.userId} is not vouched for by a device this device knows`), context: 'new device' });
+        await ctx.transaction((r) => r.markProcessed(msg.id));
+        break;
+      }
+      await ensureSessionToDevice(ctx, device.userId, device.deviceId, payload.value.identityKey);
       if (device.userId === ctx.self.userId && (await isLowestOwnDevice(ctx, device.deviceId))) {
         // This user's new device joins every group this device is in (the server requires a device of the same user to ask).
         for (const groupId of await ctx.transaction((r) => r.listGroupIds())) {
@@ -224,6 +231,24 @@ export async function handleProtoMsg(ctx: RuntimeContext, msg: ProtoMsg): Promis
       await ctx.transaction((r) => r.markProcessed(msg.id));
   }
   for (const event of events) await ctx.events.emit(event);
+}
+
+/**
+ * Checks the device link carried by a NewUserDeviceMsg: the signature of an existing device of the
+ * same user over the new device's identity key. 'verified' when the linking device is known and
+ * signed it; 'unknown' when this device does not know the linking device (only acceptable for other
+ * users: trust on first use); 'forged' otherwise.
+ */
+async function checkDeviceLink(ctx: RuntimeContext, device: DeviceRef, msg: NewUserDeviceMsg): Promise<'verified' | 'unknown' | 'forged'> {
+  const link = msg.deviceLink;
+  const identity = msg.identityKey;
+  if (!link || !identity || msg.suiteId !== ctx.account.suite.params.id) return 'forged';
+  let linkingKey: Uint8Array | undefined;
+  if (device.userId === ctx.self.userId && link.linkingDeviceId === ctx.self.deviceId) linkingKey = ctx.account.identityPublicKey.signPublicKey;
+  else linkingKey = (await ctx.transaction((r) => r.getDevice(device.userId, link.linkingDeviceId)))?.identityKey?.signPublicKey;
+  if (!linkingKey) return device.userId === ctx.self.userId ? 'forged' : 'unknown';
+  const statement = deviceLinkStatement(ctx.domain, device.userId, device.deviceId, msg.suiteId, identity.signPublicKey);
+  return ctx.account.suite.sig.verify(linkingKey, statement, link.signature) ? 'verified' : 'forged';
 }
 
 function samePublicKey(a: Uint8Array, b: Uint8Array): boolean {

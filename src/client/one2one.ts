@@ -6,7 +6,7 @@
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { OutboundSession, Session } from '../protocol/index.js';
 import { KnownDeviceSchema, type OutboxEntry } from '../proto/gen/client_pb.js';
-import type { PreKeyBundle } from '../proto/gen/wire_pb.js';
+import type { IdentityKeyPublic, PreKeyBundle } from '../proto/gen/wire_pb.js';
 import { InviteRequestSchema, SendOne2oneMsgRequestSchema } from '../proto/gen/service_pb.js';
 import { E2eeMsgSchema, InviteMsgSchema, PlaintextSchema, PreKeyBundleSchema, type Plaintext } from '../proto/gen/wire_pb.js';
 import type { RuntimeContext } from './context.js';
@@ -41,6 +41,11 @@ export async function openSession(ctx: RuntimeContext, records: Records, bundle:
   await records.addOutbox({ case: 'invite', value: create(InviteRequestSchema, { msg: fromBinary(InviteMsgSchema, invite) }) });
 }
 
+function sameIdentity(a: IdentityKeyPublic | undefined, b: IdentityKeyPublic): boolean {
+  const eq = (x: Uint8Array, y: Uint8Array) => x.length === y.length && x.every((v, i) => v === y[i]);
+  return a !== undefined && eq(a.signPublicKey, b.signPublicKey) && eq(a.kemPublicKey, b.kemPublicKey);
+}
+
 async function isReady(records: Records, sessionId: string): Promise<boolean> {
   const bytes = await records.getSession(sessionId);
   return bytes !== undefined && Session.deserialize(bytes).responded;
@@ -71,13 +76,16 @@ export async function ensureSessionsToUser(ctx: RuntimeContext, userId: string, 
 }
 
 /** Opens a session to one named device (e.g. after NewUserDeviceMsg), unless one exists. */
-export async function ensureSessionToDevice(ctx: RuntimeContext, userId: string, deviceId: string): Promise<void> {
+export async function ensureSessionToDevice(ctx: RuntimeContext, userId: string, deviceId: string, expectedIdentity?: IdentityKeyPublic): Promise<void> {
   if (userId === ctx.self.userId && deviceId === ctx.self.deviceId) return;
   const existing = await ctx.transaction((r) => r.getDevice(userId, deviceId));
   if (existing?.sendingSessionId) return;
   const response = await ctx.rpc('GetPreKeyBundle', () => ctx.service.getPreKeyBundle({ userId, deviceId }));
   const bundle = response.preKeyBundles.find((b) => b.address?.peer.case === 'user' && b.address.peer.value.userId === userId && b.address.peer.value.deviceId === deviceId);
   if (!bundle) throw new UnknownPeerError(`the server has no pre-key bundle for that device of user ${userId}`);
+  if (expectedIdentity && !sameIdentity(bundle.identityKey, expectedIdentity)) {
+    throw new UnknownPeerError(`the server's bundle for a device of user ${userId} has another identity key than the one vouched for`);
+  }
   await ctx.transaction((r) => openSession(ctx, r, bundle));
 }
 

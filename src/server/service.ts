@@ -417,7 +417,7 @@ export class E2eeServer {
           if (await this.store.getDevice(userId, request.deviceId)) return fail(ResponseCode.REQUEST_CONFLICT, 'device id already registered');
           const newAddress = deviceAddress(domain, userId, request.deviceId);
           const recipients = await this.watcherDevices(userId, request.deviceId);
-          const messages = recipients.map((d) => this.message(d, newAddress, { case: 'newUserDeviceMsg', value: { userAddress: newAddress } }, false, now));
+          const messages = recipients.map((d) => this.message(d, newAddress, { case: 'newUserDeviceMsg', value: { userAddress: newAddress, suiteId: p.id, identityKey: identity, deviceLink: link } }, false, now));
           const added = await this.store.addDevice(makeDevice(userId), opks, messages);
           if (!added.ok) return fail(ResponseCode.REQUEST_CONFLICT, 'device id already registered');
           this.delivered(added.queued);
