@@ -24,10 +24,11 @@ options:
   --rate-burst N        burst per device (default 100)
   --ip-rate-limit N     unauthenticated requests per second per address (default 20; 0 disables)
   --ip-rate-burst N     burst per address (default 100)
+  --cors-origin ORIGIN  allow browser pages of ORIGIN (repeatable; '*' for any; default none)
   -h, --help            show this help
 `;
 
-type NumericFlag = Exclude<keyof ServerOptions, 'host' | 'dbPath' | 'domain' | 'store' | 'log' | 'rateLimit' | 'ipRateLimit'>;
+type NumericFlag = Exclude<keyof ServerOptions, 'host' | 'dbPath' | 'domain' | 'store' | 'log' | 'rateLimit' | 'ipRateLimit' | 'corsOrigins'>;
 
 const NUMERIC: Record<string, NumericFlag | 'rate' | 'burst' | 'ipRate' | 'ipBurst'> = {
   '--port': 'port',
@@ -59,6 +60,7 @@ function parseArgs(args: string[]): ServerOptions | string {
     if (flag === '--host') options.host = value;
     else if (flag === '--db') options.dbPath = value;
     else if (flag === '--domain') options.domain = value;
+    else if (flag === '--cors-origin') options.corsOrigins = [...(options.corsOrigins ?? []), value];
     else if (flag in NUMERIC) {
       const n = Number(value);
       if (!/^[0-9]+(\.[0-9]+)?$/.test(value) || !Number.isFinite(n)) return `${flag} needs a non-negative number, got '${value}'`;

@@ -2,6 +2,7 @@
  * The reference E2EE server (Node only): `startServer(options)` serves E2eeService over Connect
  * (HTTP/1.1) with SQLite storage. See docs/server.md.
  */
+import { withCors } from './cors.js';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createContextValues } from '@connectrpc/connect';
@@ -53,6 +54,11 @@ export interface ServerOptions {
   rateLimit?: RateLimit;
   /** Per remote address, for calls without a valid token (default 20/s, burst 100); perSecond 0 disables. */
   ipRateLimit?: RateLimit;
+  /**
+   * Origins allowed to call the server from a browser page (CORS), e.g. ['http://127.0.0.1:5173'];
+   * ['*'] allows any. Default: none (same-origin pages and non-browser clients only).
+   */
+  corsOrigins?: string[];
   /** Receives one line per start and stop (never secrets). Default: nothing is logged. */
   log?: (line: string) => void;
 }
@@ -122,7 +128,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     shutdownSignal: shutdown.signal,
     contextValues: (req) => createContextValues().set(remoteAddressKey, req.socket.remoteAddress ?? 'unknown'),
   });
-  const http: Server = createServer(handler);
+  const http: Server = createServer(withCors(options.corsOrigins ?? [], handler));
   try {
     await new Promise<void>((resolve, reject) => {
       http.once('error', reject);
