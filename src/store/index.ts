@@ -5,6 +5,7 @@
 export type { DatabaseHandler, KeyValueTransaction } from './database.js';
 export { MAX_NAME_BYTES, RESERVED_NAMESPACE_PREFIX } from './database.js';
 export { createMemoryDatabase } from './memory.js';
+export { openIndexedDbDatabase } from './indexeddb.js';
 export { encryptDatabase, type EncryptDatabaseOptions } from './encrypted.js';
 export {
   DEFAULT_PBKDF2_ITERATIONS,
