@@ -1,6 +1,6 @@
 // Child process of crash.test.ts (bundled with esbuild, run with node): a receiving client with a
 // SQLite database that SIGKILLs itself at a receive-path point (CRASH_AT) the CRASH_NTH-th time it
-// gets there, and appends every delivered one-to-one message to OUT_FILE (fsync'd) from its
+// gets there (or the nth time after an 'arm' message), and appends every delivered one-to-one and group message to OUT_FILE (fsync'd) from its
 // listener. Talks to the test over IPC: 'ready', 'error', 'sent' out; 'send' in.
 import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
 import { createClient } from '../../src/client/index.js';
@@ -10,8 +10,10 @@ type Outgoing =
   | { type: 'ready'; userId: string; deviceId: string }
   | { type: 'error'; context: string; message: string }
   | { type: 'sent'; messageId: string }
+  | { type: 'joined'; groupId: string }
+  | { type: 'armed' }
   | { type: 'fatal'; message: string };
-type Incoming = { type: 'send'; userId: string; body: string } | { type: 'stop' };
+type Incoming = { type: 'send'; userId: string; body: string } | { type: 'arm'; nth: number } | { type: 'stop' };
 
 const env = (name: string): string => {
   const value = process.env[name];
@@ -24,7 +26,7 @@ const send = (message: Outgoing): void => {
 };
 
 const crashAt = process.env.CRASH_AT ?? '';
-const crashNth = Number(process.env.CRASH_NTH ?? '0');
+let crashNth = Number(process.env.CRASH_NTH ?? '0');
 let hits = 0;
 const shouldCrashNow = (): boolean => crashNth > 0 && ++hits === crashNth;
 
@@ -52,6 +54,10 @@ async function main(): Promise<void> {
   client.on('one2one-message', (event) => {
     append(outFile, JSON.stringify({ messageId: event.message.messageId, body: new TextDecoder().decode(event.message.body) }));
   });
+  client.on('group-message', (event) => {
+    append(outFile, JSON.stringify({ messageId: event.message.messageId, body: new TextDecoder().decode(event.message.body), groupId: event.groupId }));
+  });
+  client.on('group-created', (event) => send({ type: 'joined', groupId: event.groupId }));
   client.on('error', (event) => send({ type: 'error', context: event.context, message: `${event.error.name}: ${event.error.message}` }));
   process.on('message', (raw) => {
     const message = raw as Incoming;
@@ -60,6 +66,11 @@ async function main(): Promise<void> {
         .sendMessage(message.userId, message.body)
         .then((r) => send({ type: 'sent', messageId: r.messageId }))
         .catch((error: Error) => send({ type: 'error', context: 'send', message: error.message }));
+    } else if (message.type === 'arm') {
+      // Counting starts now (e.g. once the group is joined, so the bundle's own steps do not count).
+      hits = 0;
+      crashNth = message.nth;
+      send({ type: 'armed' });
     } else if (message.type === 'stop') {
       void client.stop().finally(() => process.exit(0));
     }

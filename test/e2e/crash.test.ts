@@ -47,6 +47,8 @@ type ChildMessage =
   | { type: 'ready'; userId: string; deviceId: string }
   | { type: 'error'; context: string; message: string }
   | { type: 'sent'; messageId: string }
+  | { type: 'joined'; groupId: string }
+  | { type: 'armed' }
   | { type: 'fatal'; message: string };
 
 interface Child {
@@ -55,6 +57,8 @@ interface Child {
   exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   errors: string[];
   sent: string[];
+  joined: string[];
+  armed: () => boolean;
   output: () => string;
 }
 
@@ -68,6 +72,13 @@ function runChild(env: Record<string, string>): Child {
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const errors: string[] = [];
   const sent: string[] = [];
+  const joined: string[] = [];
+  let armed = false;
+  child.on('message', (raw) => {
+    const message = raw as ChildMessage;
+    if (message.type === 'joined') joined.push(message.groupId);
+    if (message.type === 'armed') armed = true;
+  });
   const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   const ready = new Promise<{ userId: string; deviceId: string }>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`child not ready within 20 s: ${output}`)), 20_000);
@@ -89,7 +100,7 @@ function runChild(env: Record<string, string>): Child {
     });
   });
   ready.catch(() => undefined);
-  return { process: child, ready, exit, errors, sent, output: () => output };
+  return { process: child, ready, exit, errors, sent, joined, armed: () => armed, output: () => output };
 }
 
 async function killChild(child: Child): Promise<void> {
@@ -97,12 +108,12 @@ async function killChild(child: Child): Promise<void> {
   await child.exit;
 }
 
-function delivered(file: string): Array<{ messageId: string; body: string }> {
+function delivered(file: string): Array<{ messageId: string; body: string; groupId?: string }> {
   if (!existsSync(file)) return [];
   return readFileSync(file, 'utf8')
     .split('\n')
     .filter((line) => line !== '')
-    .map((line) => JSON.parse(line) as { messageId: string; body: string });
+    .map((line) => JSON.parse(line) as { messageId: string; body: string; groupId?: string });
 }
 
 const N = 6;
@@ -148,6 +159,52 @@ describe('crash safety of the receive path (child process, SQLite, SIGKILL)', ()
       expect(new Set(all.map((m) => m.messageId)).size).toBe(all.length);
       expect(all.map((m) => m.body)).toEqual([...Array.from({ length: N }, (_, i) => `message ${i}`), 'after the crash']);
       expect(sender.one2oneTexts()).toEqual(['reply after the crash']);
+      expect(second.errors).toEqual([]);
+      expect(errorsOf(sender)).toEqual([]);
+    } finally {
+      for (const child of children) await killChild(child);
+      await sender.stop().catch(() => undefined);
+    }
+  });
+});
+
+describe('crash safety of the group receive path (child process, SQLite, SIGKILL)', () => {
+  it.each(['decrypted', 'persisted', 'delivered'])('killed at %s for group message 2 of 4: restart delivers every group message exactly once, the group still works', async (point) => {
+    const K = 2;
+    const GN = 4;
+    const dir = tempDir('pqe2ee-e2e-crash-group-');
+    const outFile = path.join(dir, 'delivered.jsonl');
+    const base = { SERVER_URL: server.url, DB_PATH: path.join(dir, 'receiver.sqlite'), DEVICE_ID: `group-receiver-${point}`, OUT_FILE: outFile, SUITE: '2', CRASH_AT: point };
+    const sender: TestClient = await makeClient(server, `group-sender-${point}`);
+    const children: Child[] = [];
+    try {
+      const first = runChild(base);
+      children.push(first);
+      const receiver = await first.ready;
+      const { groupId } = await sender.client.createGroup(`crash-${point}`, [receiver.userId]);
+      await waitUntil(() => first.joined.includes(groupId), 'the child joining the group', 20_000);
+      first.process.send({ type: 'arm', nth: K });
+      await waitUntil(() => first.armed(), 'the child arming its crash hook', 10_000);
+      const ids: string[] = [];
+      for (let i = 0; i < GN; i++) ids.push((await sender.client.sendGroupMessage(groupId, `group message ${i}`)).messageId);
+      const killed = await Promise.race([first.exit, new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), 20_000))]);
+      expect(killed).toEqual({ code: null, signal: 'SIGKILL' });
+      expect(delivered(outFile).map((m) => m.body)).toEqual(Array.from({ length: point === 'delivered' ? K : K - 1 }, (_, i) => `group message ${i}`));
+      expect(first.errors).toEqual([]);
+
+      const second = runChild({ ...base, CRASH_AT: '' });
+      children.push(second);
+      expect(await second.ready).toEqual(receiver);
+      await waitUntil(() => delivered(outFile).length >= GN, `all ${GN} group messages delivered after the restart`, 20_000);
+      await sender.client.sendGroupMessage(groupId, 'group after the crash');
+      await waitUntil(() => delivered(outFile).some((m) => m.body === 'group after the crash'), 'the post-crash group message', 20_000);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+
+      const all = delivered(outFile);
+      expect(all.map((m) => m.body)).toEqual([...Array.from({ length: GN }, (_, i) => `group message ${i}`), 'group after the crash']);
+      expect(all.slice(0, GN).map((m) => m.messageId)).toEqual(ids);
+      expect(all.every((m) => m.groupId === groupId)).toBe(true);
+      expect(new Set(all.map((m) => m.messageId)).size).toBe(all.length);
       expect(second.errors).toEqual([]);
       expect(errorsOf(sender)).toEqual([]);
     } finally {
