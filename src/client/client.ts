@@ -4,6 +4,7 @@
  * default, so `createClient({ server: 'http://127.0.0.1:8080', deviceId: 'phone' })` works in Node.
  */
 import { create, toBinary } from '@bufbuild/protobuf';
+import { ConnectError } from '@connectrpc/connect';
 import { Account, fingerprint as sessionFingerprint } from '../protocol/index.js';
 import { AppMessageSchema } from '../proto/gen/client_pb.js';
 import { GroupRole, type ProtoMsg } from '../proto/gen/service_pb.js';
@@ -278,7 +279,8 @@ export class E2eeClient {
     });
     this.protocol.setToken(response.token);
     // Sessions to this user's other devices, so sent messages reach them too.
-    if (response.otherDevices.length > 0) await ensureSessionsToUser(ctx, ctx.self.userId);
+    // At registration the server's list of this user's devices is taken as is (trust on first use).
+    if (response.otherDevices.length > 0) await ensureSessionsToUser(ctx, ctx.self.userId, { vouch: true });
     await this.bus.emit({ type: 'registered', address: ctx.self });
   }
 
@@ -309,7 +311,9 @@ export class E2eeClient {
         }
       } catch (error) {
         if (!this.running) return;
-        if (!ctx.isRetryable(error)) await this.bus.emit({ type: 'error', error: error as Error, context: 'message stream' });
+        // A broken stream (server restart, network loss, expired token) is the normal case the loop
+        // recovers from by reconnecting; only failures of the runtime itself are reported.
+        if (!(error instanceof ConnectError) && !ctx.isRetryable(error)) await this.bus.emit({ type: 'error', error: error as Error, context: 'message stream' });
       }
       if (!this.running) return;
       await sleep(backoff);

@@ -46,6 +46,7 @@ async function memberInfos(ctx: RuntimeContext, devices: DeviceAddress[]): Promi
       if (d.userId === ctx.self.userId && d.deviceId === ctx.self.deviceId) continue;
       const known = await r.getDevice(d.userId, d.deviceId);
       if (!known?.identityKey) throw new UnknownPeerError(`no identity key known for a device of user ${d.userId}`);
+      if (d.userId === ctx.self.userId && !known.vouched) throw new GroupMembershipError('the server lists a device of this user that no device vouched for');
       infos.push({ userId: d.userId, deviceId: d.deviceId, signPublicKey: known.identityKey.signPublicKey });
     }
     return infos;

@@ -97,12 +97,17 @@ export async function handleProtoMsg(ctx: RuntimeContext, msg: ProtoMsg): Promis
         await r.putAccount(ctx.account.serialize());
         await r.putSession(session.sessionId, session.serialize());
         const previous = await r.getDevice(peer.userId, peer.deviceId);
+        if (peer.userId === ctx.self.userId && !(previous?.vouched && previous.identityKey && samePublicKey(previous.identityKey.signPublicKey, session.peerIdentityKey.signPublicKey))) {
+          // A device of this very user that none of its devices vouched for: refuse it, or it would
+          // receive copies of everything this device sends.
+          throw new UnknownPeerError('an invite from a device of this user that no device vouched for');
+        }
         if (previous?.identityKey && !samePublicKey(previous.identityKey.signPublicKey, session.peerIdentityKey.signPublicKey)) {
           // The device re-appeared with another identity (reinstall, or someone else): the app should
           // ask the user to compare the new safety number.
           events.push({ type: 'peer-identity-changed', peer });
         }
-        await r.putDevice(create(KnownDeviceSchema, { userId: peer.userId, deviceId: peer.deviceId, identityKey: session.peerIdentityKey, sendingSessionId: session.sessionId }));
+        await r.putDevice(create(KnownDeviceSchema, { userId: peer.userId, deviceId: peer.deviceId, identityKey: session.peerIdentityKey, sendingSessionId: session.sessionId, vouched: previous?.vouched === true }));
         await r.addOutbox({ case: 'accept', value: create(AcceptRequestSchema, { msg: fromBinary(AcceptMsgSchema, accept) }) });
         if (previous?.sendingSessionId !== session.sessionId) await flushPendingFor(ctx, r, peer.userId, peer.deviceId);
         await r.markProcessed(msg.id);
@@ -119,7 +124,8 @@ export async function handleProtoMsg(ctx: RuntimeContext, msg: ProtoMsg): Promis
         const session = Session.deserialize(bytes);
         session.complete(acceptBytes);
         await r.putSession(session.sessionId, session.serialize());
-        await r.putDevice(create(KnownDeviceSchema, { userId: peer.userId, deviceId: peer.deviceId, identityKey: session.peerIdentityKey, sendingSessionId: session.sessionId }));
+        const known = await r.getDevice(peer.userId, peer.deviceId);
+        await r.putDevice(create(KnownDeviceSchema, { userId: peer.userId, deviceId: peer.deviceId, identityKey: session.peerIdentityKey, sendingSessionId: session.sessionId, vouched: known?.vouched === true }));
         await flushPendingFor(ctx, r, peer.userId, peer.deviceId);
         await r.markProcessed(msg.id);
         events.push({ type: 'outbound-session-ready', peer, sessionId: session.sessionId });
@@ -154,6 +160,13 @@ export async function handleProtoMsg(ctx: RuntimeContext, msg: ProtoMsg): Promis
         events.push({ type: 'error', error: new UnknownPeerError(`a new device of user ${device.userId} is not vouched for by a device this device knows`), context: 'new device' });
         await ctx.transaction((r) => r.markProcessed(msg.id));
         break;
+      }
+      if (vouched === 'verified' && device.userId === ctx.self.userId && payload.value.identityKey) {
+        const identityKey = payload.value.identityKey;
+        await ctx.transaction(async (r) => {
+          const previous = await r.getDevice(device.userId, device.deviceId);
+          await r.putDevice(create(KnownDeviceSchema, { userId: device.userId, deviceId: device.deviceId, identityKey, sendingSessionId: previous?.sendingSessionId ?? '', vouched: true }));
+        });
       }
       await ensureSessionToDevice(ctx, device.userId, device.deviceId, payload.value.identityKey);
       if (device.userId === ctx.self.userId && (await isLowestOwnDevice(ctx, device.deviceId))) {

@@ -23,7 +23,7 @@ export type DeviceSendResult = { status: 'sent'; bytes: number } | { status: 'pe
  * Opens an outbound session from a bundle the server returned (sends an InviteMsg through the
  * outbox). The bundle's address must be the device asked for.
  */
-export async function openSession(ctx: RuntimeContext, records: Records, bundle: PreKeyBundle): Promise<void> {
+export async function openSession(ctx: RuntimeContext, records: Records, bundle: PreKeyBundle, options: { vouched?: boolean } = {}): Promise<void> {
   const user = bundle.address?.peer.case === 'user' ? bundle.address.peer.value : undefined;
   if (!user) throw new UnknownPeerError('the server returned a pre-key bundle without a device address');
   const { session, invite } = OutboundSession.initiate(ctx.account, toBinary(PreKeyBundleSchema, bundle));
@@ -36,6 +36,7 @@ export async function openSession(ctx: RuntimeContext, records: Records, bundle:
       ...(bundle.identityKey ? { identityKey: bundle.identityKey } : {}),
       // A ready session stays the sending one until this new one is accepted.
       sendingSessionId: previous?.sendingSessionId && (await isReady(records, previous.sendingSessionId)) ? previous.sendingSessionId : session.sessionId,
+      vouched: options.vouched === true || previous?.vouched === true,
     }),
   );
   await records.addOutbox({ case: 'invite', value: create(InviteRequestSchema, { msg: fromBinary(InviteMsgSchema, invite) }) });
@@ -53,26 +54,38 @@ async function isReady(records: Records, sessionId: string): Promise<boolean> {
 
 /**
  * Makes sure this device has a session (ready or pending) with every device of `userId` (except
- * itself). Devices are learnt from the server once; later devices arrive as NewUserDeviceMsg.
- * Returns the devices of the user.
+ * itself) and returns those devices. Another user's devices are learnt from the server once; later
+ * ones arrive as NewUserDeviceMsg. This user's own devices are taken from the server only at
+ * registration (`vouch`); after that only devices announced with a verified device link count.
  */
-export async function ensureSessionsToUser(ctx: RuntimeContext, userId: string, options: { refresh?: boolean } = {}): Promise<Array<{ userId: string; deviceId: string }>> {
+export async function ensureSessionsToUser(ctx: RuntimeContext, userId: string, options: { vouch?: boolean } = {}): Promise<Array<{ userId: string; deviceId: string }>> {
   const isSelf = (d: { userId: string; deviceId: string }) => d.userId === ctx.self.userId && d.deviceId === ctx.self.deviceId;
-  // Devices learnt from invites may be only some of the user's: the full list is asked for once.
   const { known, listed } = await ctx.transaction(async (r) => ({ known: await r.listDevices(userId), listed: (await r.getMeta(`devices-listed/${userId}`)) === '1' }));
-  if (listed && known.every((d) => d.sendingSessionId !== '') && !options.refresh) return known.filter((d) => !isSelf(d));
+  if (userId === ctx.self.userId && !options.vouch) {
+    const vouched = known.filter((d) => d.vouched && !isSelf(d));
+    for (const d of vouched) if (!d.sendingSessionId) await ensureSessionToDevice(ctx, d.userId, d.deviceId, d.identityKey);
+    return vouched.map((d) => ({ userId: d.userId, deviceId: d.deviceId }));
+  }
+  // Devices learnt from invites may be only some of the user's: the full list is asked for once.
+  if (listed && known.every((d) => d.sendingSessionId !== '')) return known.filter((d) => !isSelf(d)).map((d) => ({ userId: d.userId, deviceId: d.deviceId }));
   const response = await ctx.rpc('GetPreKeyBundle', () => ctx.service.getPreKeyBundle({ userId }));
   await ctx.transaction(async (r) => {
     for (const bundle of response.preKeyBundles) {
       const user = bundle.address?.peer.case === 'user' ? bundle.address.peer.value : undefined;
       if (!user || user.userId !== userId || isSelf(user)) continue;
       const device = await r.getDevice(user.userId, user.deviceId);
-      if (device?.sendingSessionId) continue;
-      await openSession(ctx, r, bundle);
+      if (device?.sendingSessionId) {
+        if (options.vouch && !device.vouched) {
+          device.vouched = true;
+          await r.putDevice(device);
+        }
+        continue;
+      }
+      await openSession(ctx, r, bundle, { vouched: options.vouch === true });
     }
     await r.putMeta(`devices-listed/${userId}`, '1');
   });
-  return (await ctx.transaction((r) => r.listDevices(userId))).filter((d) => !isSelf(d));
+  return (await ctx.transaction((r) => r.listDevices(userId))).filter((d) => !isSelf(d)).map((d) => ({ userId: d.userId, deviceId: d.deviceId }));
 }
 
 /** Opens a session to one named device (e.g. after NewUserDeviceMsg), unless one exists. */
