@@ -5,7 +5,7 @@
  */
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { GroupSession, type GroupMemberInfo, type Session } from '../protocol/index.js';
-import { GroupRecordSchema } from '../proto/gen/client_pb.js';
+import { EpochAuthorSchema, GroupRecordSchema } from '../proto/gen/client_pb.js';
 import { GroupInfoSchema, GroupRole, SendGroupMsgRequestSchema, type GroupInfo } from '../proto/gen/service_pb.js';
 import { E2eeMsgSchema, GroupPreKeyBundleSchema, PlaintextSchema, type E2eeAddress, type GroupPreKeyBundle, type Plaintext } from '../proto/gen/wire_pb.js';
 import type { RuntimeContext } from './context.js';
@@ -121,12 +121,24 @@ export async function applyOrderedChange(ctx: RuntimeContext, groupId: string, e
   });
 }
 
-/** Records what the server says a group looks like now (from a server-sent group message). */
-export async function noteGroupInfo(records: Records, info: GroupInfo | undefined): Promise<void> {
+/** Epoch authors remembered per group (enough for bursts of changes whose bundles arrive late). */
+const MAX_EPOCH_AUTHORS = 16;
+
+/**
+ * Records what the server says a group looks like now (from a server-sent group message), and which
+ * device made that epoch.
+ */
+export async function noteGroupInfo(records: Records, info: GroupInfo | undefined, author?: E2eeAddress): Promise<void> {
   const groupId = info?.groupAddress?.peer.case === 'group' ? info.groupAddress.peer.value.groupId : undefined;
   if (!info || !groupId) return;
   const record = (await records.getGroup(groupId)) ?? create(GroupRecordSchema, {});
   if (!record.info || record.info.epoch <= info.epoch) record.info = info;
+  if (author?.peer.case === 'user') {
+    const { userId, deviceId } = author.peer.value;
+    record.authors = [...record.authors.filter((a) => a.epoch !== info.epoch), create(EpochAuthorSchema, { epoch: info.epoch, userId, deviceId })]
+      .sort((a, b) => (a.epoch < b.epoch ? -1 : 1))
+      .slice(-MAX_EPOCH_AUTHORS);
+  }
   await records.putGroup(groupId, record);
 }
 
@@ -142,7 +154,14 @@ export async function receiveBundle(ctx: RuntimeContext, records: Records, from:
   const groupId = bundle.groupAddress?.peer.case === 'group' ? bundle.groupAddress.peer.value.groupId : '';
   const bytes = toBinary(GroupPreKeyBundleSchema, bundle);
   const record = await records.getGroup(groupId);
-  const expected = record?.info && record.info.epoch === bundle.epoch ? { expectedEpoch: bundle.epoch } : {};
+  // The server orders membership changes; a bundle counts only for an epoch it ordered, and only
+  // from the device it names as the author (so a member being removed cannot race the remover).
+  const author = record?.authors.find((a) => a.epoch === bundle.epoch);
+  const sender = from.peerAddress?.peer.case === 'user' ? from.peerAddress.peer.value : undefined;
+  if (!author || !sender || author.userId !== sender.userId || author.deviceId !== sender.deviceId) {
+    throw new GroupMembershipError(`a bundle for epoch ${bundle.epoch} of group ${groupId} that the server did not order from its sender`);
+  }
+  const expected = { expectedEpoch: bundle.epoch };
   const existing = await records.getGroupSession(groupId);
   const now = ctx.common.now();
   if (existing) {

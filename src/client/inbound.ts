@@ -195,7 +195,7 @@ export async function handleProtoMsg(ctx: RuntimeContext, msg: ProtoMsg): Promis
       const groupId = info?.groupAddress?.peer.case === 'group' ? info.groupAddress.peer.value.groupId : '';
       const stillMember = devicesOf(info?.memberDevices ?? []).some((d) => d.userId === ctx.self.userId && d.deviceId === ctx.self.deviceId);
       await ctx.transaction(async (r) => {
-        await noteGroupInfo(r, info);
+        await noteGroupInfo(r, info, payload.value.senderAddress);
         if (!stillMember && (await r.getGroupSession(groupId))) {
           await r.deleteGroupSession(groupId);
           events.push({ type: 'group-left', groupId });

@@ -18,7 +18,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file client.proto.
  */
 export const file_client: GenFile = /*@__PURE__*/
-  fileDesc("CgxjbGllbnQucHJvdG8SCXBxZTJlZS52MSJ0CgpBcHBNZXNzYWdlEhIKCm1lc3NhZ2VfaWQYASABKAkSDwoHc2VudF9hdBgCIAEoBBIVCg1leHBpcmVzX2luX21zGAMgASgEEgwKBGJvZHkYBCABKAwSHAoUY29udmVyc2F0aW9uX3VzZXJfaWQYBSABKAki+AEKDVN0b3JlZE1lc3NhZ2USEgoKbWVzc2FnZV9pZBgBIAEoCRIUCgxwcm90b19tc2dfaWQYAiABKAkSDAoEa2luZBgDIAEoCRIkCgRmcm9tGAQgASgLMhYucHFlMmVlLnYxLkUyZWVBZGRyZXNzEhAKCGdyb3VwX2lkGAUgASgJEhwKFGNvbnZlcnNhdGlvbl91c2VyX2lkGAYgASgJEgwKBGJvZHkYByABKAwSDwoHc2VudF9hdBgIIAEoBBITCgtyZWNlaXZlZF9hdBgJIAEoBBISCgpleHBpcmVzX2F0GAogASgEEhEKCWRlbGl2ZXJlZBgLIAEoCCLWAQoLT3V0Ym94RW50cnkSKgoGaW52aXRlGAEgASgLMhgucHFlMmVlLnYxLkludml0ZVJlcXVlc3RIABIqCgZhY2NlcHQYAiABKAsyGC5wcWUyZWUudjEuQWNjZXB0UmVxdWVzdEgAEjMKB29uZTJvbmUYAyABKAsyIC5wcWUyZWUudjEuU2VuZE9uZTJvbmVNc2dSZXF1ZXN0SAASLwoFZ3JvdXAYBCABKAsyHi5wcWUyZWUudjEuU2VuZEdyb3VwTXNnUmVxdWVzdEgAQgkKB3JlcXVlc3QicgoQUGVuZGluZ1BsYWludGV4dBIPCgd1c2VyX2lkGAEgASgJEhEKCWRldmljZV9pZBgCIAEoCRInCglwbGFpbnRleHQYAyABKAsyFC5wcWUyZWUudjEuUGxhaW50ZXh0EhEKCXF1ZXVlZF9hdBgEIAEoBCKSAQoLS25vd25EZXZpY2USDwoHdXNlcl9pZBgBIAEoCRIRCglkZXZpY2VfaWQYAiABKAkSMgoMaWRlbnRpdHlfa2V5GAMgASgLMhwucHFlMmVlLnYxLklkZW50aXR5S2V5UHVibGljEhoKEnNlbmRpbmdfc2Vzc2lvbl9pZBgEIAEoCRIPCgd2b3VjaGVkGAUgASgIIlgKC0dyb3VwUmVjb3JkEiIKBGluZm8YASABKAsyFC5wcWUyZWUudjEuR3JvdXBJbmZvEhcKD2Fubm91bmNlZF9lcG9jaBgCIAEoBBIMCgRsZWZ0GAMgASgIIksKEEhlbGRHcm91cE1lc3NhZ2USJgoJcHJvdG9fbXNnGAEgASgLMhMucHFlMmVlLnYxLlByb3RvTXNnEg8KB2hlbGRfYXQYAiABKARiBnByb3RvMw", [file_service, file_wire]);
+  fileDesc("CgxjbGllbnQucHJvdG8SCXBxZTJlZS52MSJ0CgpBcHBNZXNzYWdlEhIKCm1lc3NhZ2VfaWQYASABKAkSDwoHc2VudF9hdBgCIAEoBBIVCg1leHBpcmVzX2luX21zGAMgASgEEgwKBGJvZHkYBCABKAwSHAoUY29udmVyc2F0aW9uX3VzZXJfaWQYBSABKAki+AEKDVN0b3JlZE1lc3NhZ2USEgoKbWVzc2FnZV9pZBgBIAEoCRIUCgxwcm90b19tc2dfaWQYAiABKAkSDAoEa2luZBgDIAEoCRIkCgRmcm9tGAQgASgLMhYucHFlMmVlLnYxLkUyZWVBZGRyZXNzEhAKCGdyb3VwX2lkGAUgASgJEhwKFGNvbnZlcnNhdGlvbl91c2VyX2lkGAYgASgJEgwKBGJvZHkYByABKAwSDwoHc2VudF9hdBgIIAEoBBITCgtyZWNlaXZlZF9hdBgJIAEoBBISCgpleHBpcmVzX2F0GAogASgEEhEKCWRlbGl2ZXJlZBgLIAEoCCLWAQoLT3V0Ym94RW50cnkSKgoGaW52aXRlGAEgASgLMhgucHFlMmVlLnYxLkludml0ZVJlcXVlc3RIABIqCgZhY2NlcHQYAiABKAsyGC5wcWUyZWUudjEuQWNjZXB0UmVxdWVzdEgAEjMKB29uZTJvbmUYAyABKAsyIC5wcWUyZWUudjEuU2VuZE9uZTJvbmVNc2dSZXF1ZXN0SAASLwoFZ3JvdXAYBCABKAsyHi5wcWUyZWUudjEuU2VuZEdyb3VwTXNnUmVxdWVzdEgAQgkKB3JlcXVlc3QicgoQUGVuZGluZ1BsYWludGV4dBIPCgd1c2VyX2lkGAEgASgJEhEKCWRldmljZV9pZBgCIAEoCRInCglwbGFpbnRleHQYAyABKAsyFC5wcWUyZWUudjEuUGxhaW50ZXh0EhEKCXF1ZXVlZF9hdBgEIAEoBCKSAQoLS25vd25EZXZpY2USDwoHdXNlcl9pZBgBIAEoCRIRCglkZXZpY2VfaWQYAiABKAkSMgoMaWRlbnRpdHlfa2V5GAMgASgLMhwucHFlMmVlLnYxLklkZW50aXR5S2V5UHVibGljEhoKEnNlbmRpbmdfc2Vzc2lvbl9pZBgEIAEoCRIPCgd2b3VjaGVkGAUgASgIIoEBCgtHcm91cFJlY29yZBIiCgRpbmZvGAEgASgLMhQucHFlMmVlLnYxLkdyb3VwSW5mbxIXCg9hbm5vdW5jZWRfZXBvY2gYAiABKAQSDAoEbGVmdBgDIAEoCBInCgdhdXRob3JzGAQgAygLMhYucHFlMmVlLnYxLkVwb2NoQXV0aG9yIkAKC0Vwb2NoQXV0aG9yEg0KBWVwb2NoGAEgASgEEg8KB3VzZXJfaWQYAiABKAkSEQoJZGV2aWNlX2lkGAMgASgJIksKEEhlbGRHcm91cE1lc3NhZ2USJgoJcHJvdG9fbXNnGAEgASgLMhMucHFlMmVlLnYxLlByb3RvTXNnEg8KB2hlbGRfYXQYAiABKARiBnByb3RvMw", [file_service, file_wire]);
 
 /**
  * What an application message decrypts to (Plaintext.common_msg).
@@ -284,6 +284,14 @@ export type GroupRecord = Message<"pqe2ee.v1.GroupRecord"> & {
    * @generated from field: bool left = 3;
    */
   left: boolean;
+
+  /**
+   * Who the server says made each recent epoch (from CreateGroupMsg, AddGroupMembersMsg, ...):
+   * a bundle is accepted only for an epoch the server ordered, from the device that ordered it.
+   *
+   * @generated from field: repeated pqe2ee.v1.EpochAuthor authors = 4;
+   */
+  authors: EpochAuthor[];
 };
 
 /**
@@ -292,6 +300,33 @@ export type GroupRecord = Message<"pqe2ee.v1.GroupRecord"> & {
  */
 export const GroupRecordSchema: GenMessage<GroupRecord> = /*@__PURE__*/
   messageDesc(file_client, 5);
+
+/**
+ * @generated from message pqe2ee.v1.EpochAuthor
+ */
+export type EpochAuthor = Message<"pqe2ee.v1.EpochAuthor"> & {
+  /**
+   * @generated from field: uint64 epoch = 1;
+   */
+  epoch: bigint;
+
+  /**
+   * @generated from field: string user_id = 2;
+   */
+  userId: string;
+
+  /**
+   * @generated from field: string device_id = 3;
+   */
+  deviceId: string;
+};
+
+/**
+ * Describes the message pqe2ee.v1.EpochAuthor.
+ * Use `create(EpochAuthorSchema)` to create a new message.
+ */
+export const EpochAuthorSchema: GenMessage<EpochAuthor> = /*@__PURE__*/
+  messageDesc(file_client, 6);
 
 /**
  * A group message that arrived before the bundle of its epoch; retried when a bundle is applied.
@@ -315,5 +350,5 @@ export type HeldGroupMessage = Message<"pqe2ee.v1.HeldGroupMessage"> & {
  * Use `create(HeldGroupMessageSchema)` to create a new message.
  */
 export const HeldGroupMessageSchema: GenMessage<HeldGroupMessage> = /*@__PURE__*/
-  messageDesc(file_client, 6);
+  messageDesc(file_client, 7);
 
