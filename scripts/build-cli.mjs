@@ -6,11 +6,11 @@ import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
-/** Writes dist/cli.js (and its source map); better-sqlite3 stays an import resolved at run time. */
-export async function buildCli() {
-  await build({
+/** esbuild options of the Node-only bundles (the CLI and `pqe2ee/node`). */
+export function nodeBundleOptions(entryPoints) {
+  return {
     absWorkingDir: root,
-    entryPoints: { cli: 'src/cli/main.ts' },
+    entryPoints,
     outdir: 'dist',
     bundle: true,
     format: 'esm',
@@ -19,9 +19,14 @@ export async function buildCli() {
     sourcemap: true,
     legalComments: 'none',
     logLevel: 'warning',
+    // A native addon: resolved from node_modules at run time, never bundled.
     external: ['better-sqlite3'],
-    banner: { js: '#!/usr/bin/env node' },
-  });
+  };
+}
+
+/** Writes dist/cli.js (and its source map). */
+export async function buildCli() {
+  await build({ ...nodeBundleOptions({ cli: 'src/cli/main.ts' }), banner: { js: '#!/usr/bin/env node' } });
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

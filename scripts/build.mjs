@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildCli } from './build-cli.mjs';
+import { buildCli, nodeBundleOptions } from './build-cli.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = join(root, 'dist');
@@ -30,20 +30,8 @@ await build({
   logLevel: 'warning',
 });
 
-// Node-only entry (SQLite handler, reference server): better-sqlite3 stays a run-time import.
-await build({
-  absWorkingDir: root,
-  entryPoints: { node: 'src/node.ts' },
-  outdir: 'dist',
-  bundle: true,
-  format: 'esm',
-  platform: 'node',
-  target: 'node20',
-  sourcemap: true,
-  legalComments: 'none',
-  logLevel: 'warning',
-  external: ['better-sqlite3'],
-});
+// Node-only entry (SQLite handler, reference server).
+await build(nodeBundleOptions({ node: 'src/node.ts' }));
 await buildCli();
 
 writeFileSync(join(dist, 'index.d.ts'), "export * from './types/src/index.js';\n");

@@ -13,6 +13,24 @@ export function concatBytes(...parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
+/**
+ * Concatenation of each part prefixed with its 4-byte big-endian length: the unambiguous encoding
+ * of everything the protocol and the store sign, MAC or bind as associated data.
+ */
+export function lengthPrefixed(...parts: Uint8Array[]): Uint8Array {
+  let total = 0;
+  for (const part of parts) total += 4 + part.length;
+  const out = new Uint8Array(total);
+  const view = new DataView(out.buffer);
+  let offset = 0;
+  for (const part of parts) {
+    view.setUint32(offset, part.length);
+    out.set(part, offset + 4);
+    offset += 4 + part.length;
+  }
+  return out;
+}
+
 /** UTF-8 bytes of an ASCII label. */
 export function label(text: string): Uint8Array {
   return new TextEncoder().encode(text);

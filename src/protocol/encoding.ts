@@ -5,6 +5,7 @@
  */
 import type { CipherSuite } from '../crypto/index.js';
 import type { E2eeAddress, IdentityKeyPublic, RatchetHeader } from '../proto/gen/wire_pb.js';
+import { lengthPrefixed } from '../crypto/bytes.js';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -23,19 +24,7 @@ export function u32(value: number): Uint8Array {
 }
 
 /** Concatenation of each part prefixed with its 4-byte big-endian length. */
-export function lengthPrefixed(...parts: Uint8Array[]): Uint8Array {
-  let total = 0;
-  for (const part of parts) total += 4 + part.length;
-  const out = new Uint8Array(total);
-  const view = new DataView(out.buffer);
-  let offset = 0;
-  for (const part of parts) {
-    view.setUint32(offset, part.length);
-    out.set(part, offset + 4);
-    offset += 4 + part.length;
-  }
-  return out;
-}
+export { lengthPrefixed };
 
 /** Plain concatenation (for secrets of fixed, known lengths). */
 export { concatBytes as concat } from '../crypto/bytes.js';

@@ -3,6 +3,7 @@
  * and tag. The associated data binds the version, namespace and key (each length-prefixed), so a
  * sealed value moved to another record no longer opens.
  */
+import { lengthPrefixed } from '../crypto/bytes.js';
 import { getSuite, randomBytes } from '../crypto/index.js';
 import { StorageCorruptedError } from './errors.js';
 
@@ -14,22 +15,9 @@ const HEADER_BYTES = 1 + NONCE_BYTES;
 const DOMAIN = new TextEncoder().encode('pqe2ee/v1/store/record');
 const encoder = new TextEncoder();
 
-function lengthPrefixed(parts: readonly Uint8Array[]): Uint8Array {
-  const total = parts.reduce((sum, part) => sum + 4 + part.length, 0);
-  const out = new Uint8Array(total);
-  const view = new DataView(out.buffer);
-  let offset = 0;
-  for (const part of parts) {
-    view.setUint32(offset, part.length);
-    out.set(part, offset + 4);
-    offset += 4 + part.length;
-  }
-  return out;
-}
-
 /** The associated data of a record: domain, version, namespace and key (UTF-8), each prefixed by its 32-bit big-endian length. */
 export function recordAssociatedData(namespace: string, key: string): Uint8Array {
-  return lengthPrefixed([DOMAIN, Uint8Array.of(SEALED_RECORD_VERSION), encoder.encode(namespace), encoder.encode(key)]);
+  return lengthPrefixed(DOMAIN, Uint8Array.of(SEALED_RECORD_VERSION), encoder.encode(namespace), encoder.encode(key));
 }
 
 /** Seals a value for the record (namespace, key) under a fresh random nonce. */
