@@ -1,0 +1,164 @@
+// Security review (test/review): a malicious or compromised server must not be able to make the
+// client runtime attribute a message to the wrong sender, or send one peer's messages into another
+// peer's session. These tests FAIL while the bugs exist (see the report in the commit message).
+//
+// Setup: in-process server; the tampering sits in a wrapped protocol handler between one client
+// and the server (what a malicious server could send).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { create } from '@bufbuild/protobuf';
+import { createClient, createServerTransport, type E2eeClient, type ProtocolHandler } from '../../src/index.js';
+import { startServer, type RunningServer } from '../../src/server/index.js';
+import type { ProtoMsg } from '../../src/proto/gen/service_pb.js';
+import { E2eeAddressSchema, type E2eeAddress } from '../../src/proto/gen/wire_pb.js';
+
+let server: RunningServer;
+const clients: E2eeClient[] = [];
+const text = (b: Uint8Array): string => new TextDecoder().decode(b);
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+beforeAll(async () => {
+  server = await startServer({ port: 0, dbPath: ':memory:', heartbeatMs: 500 });
+});
+
+afterAll(async () => {
+  for (const c of clients) await c.stop().catch(() => undefined);
+  await server?.close();
+});
+
+/** A protocol handler whose stream passes every ProtoMsg through `edit` first (a malicious server). */
+function tamperingHandler(url: string, edit: (msg: ProtoMsg) => void): ProtocolHandler {
+  const inner = createServerTransport(url);
+  const service = new Proxy(inner.service, {
+    get(target, prop, receiver) {
+      if (prop !== 'subscribe') return Reflect.get(target, prop, receiver);
+      return async function* (request: Parameters<typeof target.subscribe>[0], options: Parameters<typeof target.subscribe>[1]) {
+        for await (const msg of target.subscribe(request, options)) {
+          edit(msg);
+          yield msg;
+        }
+      };
+    },
+  });
+  return { service, setToken: (token) => inner.setToken(token) };
+}
+
+async function started(client: E2eeClient): Promise<E2eeClient> {
+  clients.push(client);
+  await client.start();
+  return client;
+}
+
+function addr(domain: string, userId: string, deviceId: string): E2eeAddress {
+  return create(E2eeAddressSchema, { domain, peer: { case: 'user', value: { userId, deviceId } } });
+}
+
+const fromUser = (msg: ProtoMsg): string => (msg.from?.peer.case === 'user' ? msg.from.peer.value.userId : '');
+
+describe('REVIEW client: sender attribution and session routing under a malicious server', () => {
+  it('REVIEW-C1 (FAILS while bug exists): a one-to-one message whose ProtoMsg.from the server rewrites is attributed to the forged sender', async () => {
+    // The relabelling target: Carol, a user Alice knows.
+    let carol: { userId: string; deviceId: string } | undefined;
+    let bobUser = '';
+    const alice = await started(
+      createClient({
+        server: tamperingHandler(server.url, (msg) => {
+          if (!carol || msg.payload.case !== 'e2eeMsg' || msg.payload.value.payload.case !== 'one2oneMsg') return;
+          if (fromUser(msg) !== bobUser) return;
+          // Only the routing field is rewritten; the ciphertext is Bob's, untouched.
+          msg.from = addr(server.domain, carol.userId, carol.deviceId);
+        }),
+        deviceId: 'alice',
+        suite: 2,
+      }),
+    );
+    const bob = await started(createClient({ server: server.url, deviceId: 'bob', suite: 2 }));
+    const carolClient = await started(createClient({ server: server.url, deviceId: 'carol', suite: 2 }));
+    bobUser = bob.address.userId;
+    carol = carolClient.address;
+
+    const got = alice.waitFor('one2one-message', (e) => text(e.message.body) === 'hello from bob', 15_000);
+    await bob.sendMessage(alice.address.userId, 'hello from bob');
+    const event = await got;
+    // The message was decrypted in Alice's session with BOB: it must be attributed to Bob.
+    expect(event.message.from.userId).toBe(bob.address.userId);
+  }, 30_000);
+
+  it('REVIEW-C2 (FAILS while bug exists): an AcceptMsg relabelled as coming from Carol makes Alice encrypt her pending message for Carol into Bob\'s session (Bob reads it)', async () => {
+    let carol: { userId: string; deviceId: string } | undefined;
+    let bobUser = '';
+    const alice = await started(
+      createClient({
+        server: tamperingHandler(server.url, (msg) => {
+          if (!carol || msg.payload.case !== 'acceptMsg') return;
+          if (fromUser(msg) !== bobUser) return;
+          const forged = addr(server.domain, carol.userId, carol.deviceId);
+          msg.from = forged;
+          msg.payload.value.from = forged;
+        }),
+        deviceId: 'alice2',
+        suite: 2,
+      }),
+    );
+    const bob = await started(createClient({ server: server.url, deviceId: 'bob2', suite: 2 }));
+    bobUser = bob.address.userId;
+    // Carol registers, then goes offline: she never accepts Alice's invite.
+    const carolClient = await started(createClient({ server: server.url, deviceId: 'carol2', suite: 2 }));
+    carol = carolClient.address;
+    await carolClient.stop();
+
+    const secrets: string[] = [];
+    bob.on('one2one-message', (e) => {
+      secrets.push(text(e.message.body));
+    });
+    const aliceErrors: string[] = [];
+    alice.on('error', (e) => {
+      aliceErrors.push(`${e.context}: ${e.error.message}`);
+    });
+
+    // Alice writes to Carol first (pending: no accept yet), then to Bob.
+    const toCarol = await alice.sendMessage(carol.userId, 'for carol only');
+    expect(toCarol.pending).toBe(1);
+    const ready = alice.waitFor('outbound-session-ready', () => true, 15_000);
+    await alice.sendMessage(bob.address.userId, 'for bob');
+    await ready;
+    await sleep(1500);
+
+    // Bob must never be able to read what Alice wrote to Carol.
+    expect(secrets).not.toContain('for carol only');
+    // And Alice's record of Carol's device must not carry Bob's identity key.
+    const aliceCarol = await alice.fingerprint(carol.userId, carol.deviceId);
+    const aliceBob = await alice.fingerprint(bob.address.userId, bob.address.deviceId).catch(() => 'none');
+    expect(aliceCarol).not.toBe(aliceBob);
+  }, 30_000);
+
+  it('REVIEW-C3 (FAILS while bug exists): a group message whose ProtoMsg.from the server rewrites is attributed to another group member', async () => {
+    let carol: { userId: string; deviceId: string } | undefined;
+    let bobUser = '';
+    const alice = await started(
+      createClient({
+        server: tamperingHandler(server.url, (msg) => {
+          if (!carol || msg.payload.case !== 'e2eeMsg' || msg.payload.value.payload.case !== 'groupMsg') return;
+          if (fromUser(msg) !== bobUser) return;
+          msg.from = addr(server.domain, carol.userId, carol.deviceId);
+        }),
+        deviceId: 'alice3',
+        suite: 2,
+      }),
+    );
+    const bob = await started(createClient({ server: server.url, deviceId: 'bob3', suite: 2 }));
+    const carolClient = await started(createClient({ server: server.url, deviceId: 'carol3', suite: 2 }));
+    bobUser = bob.address.userId;
+    carol = carolClient.address;
+
+    const bobJoined = bob.waitFor('group-created', () => true, 15_000);
+    const carolJoined = carolClient.waitFor('group-created', () => true, 15_000);
+    const { groupId } = await alice.createGroup('g', [bob.address.userId, carol.userId]);
+    await Promise.all([bobJoined, carolJoined]);
+
+    const got = alice.waitFor('group-message', (e) => text(e.message.body) === 'bob says hi', 15_000);
+    await bob.sendGroupMessage(groupId, 'bob says hi');
+    const event = await got;
+    // The group message is signed by Bob's identity key; the signature, not the routing field, names the sender.
+    expect(event.message.from.userId).toBe(bob.address.userId);
+  }, 30_000);
+});
