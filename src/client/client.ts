@@ -27,7 +27,9 @@ import { ensureSessionsToUser, flushOutbox, sendPlaintextToDevice } from './one2
 export interface DeviceLinkRequest {
   deviceId: string;
   suiteId: number;
+  /** The new device's identity public keys. */
   signPublicKey: Uint8Array;
+  kemPublicKey: Uint8Array;
 }
 
 /** An existing device's approval of a new device. */
@@ -59,6 +61,11 @@ export interface ClientOptions {
    * the request to that device out of band, e.g. a QR code, and returns its `approveDevice` answer).
    */
   linkDevice?: (request: DeviceLinkRequest) => Promise<DeviceLinkGrant>;
+  /**
+   * Accept a known device presenting a new identity key (default false: the invite or bundle is
+   * refused and a 'peer-identity-changed' event tells the app to have the user compare fingerprints).
+   */
+  acceptIdentityChanges?: boolean;
   /** @internal test hook: called at each step of the receive path (crash-safety tests). */
   crashHook?: (point: CrashPoint) => void;
 }
@@ -173,6 +180,7 @@ export class E2eeClient {
     try {
       if (this.options.storage) db = await encryptDatabase(db, this.options.storage);
       const ctx = new RuntimeContext(db, this.protocol.service, this.options.common ?? defaultCommonHandler, this.bus, () => this.authenticate(), this.options.crashHook);
+      ctx.acceptIdentityChanges = this.options.acceptIdentityChanges === true;
       this.ctx = ctx;
       const stored = await ctx.transaction((r) => r.getAccount());
       const account = stored ? Account.deserialize(stored) : undefined;
@@ -249,7 +257,7 @@ export class E2eeClient {
     const challenge = await ctx.rpc('GetChallenge', () => ctx.service.getChallenge({}));
     let grant: DeviceLinkGrant | undefined;
     if (this.options.linkDevice) {
-      grant = await this.options.linkDevice({ deviceId, suiteId: account.suite.params.id, signPublicKey: account.identityPublicKey.signPublicKey });
+      grant = await this.options.linkDevice({ deviceId, suiteId: account.suite.params.id, signPublicKey: account.identityPublicKey.signPublicKey, kemPublicKey: account.identityPublicKey.kemPublicKey });
     }
     const userId = grant?.userId ?? '';
     const signature = account.signServerChallenge(challenge.domain, challenge.challenge, userId, deviceId);
@@ -482,7 +490,7 @@ export class E2eeClient {
     const ctx = this.context;
     if (!request || typeof request.deviceId !== 'string' || !DEVICE_ID.test(request.deviceId)) throw new InvalidClientInputError('the request needs a valid deviceId');
     if (request.suiteId !== ctx.account.suite.params.id) throw new InvalidClientInputError('the new device must use the same suite');
-    const signature = ctx.account.signDeviceLink(ctx.domain, ctx.self.userId, request.deviceId, request.signPublicKey);
+    const signature = ctx.account.signDeviceLink(ctx.domain, ctx.self.userId, request.deviceId, { signPublicKey: request.signPublicKey, kemPublicKey: request.kemPublicKey });
     return { userId: ctx.self.userId, linkingDeviceId: ctx.self.deviceId, signature };
   }
 

@@ -19,6 +19,8 @@ export class RuntimeContext {
   account!: Account;
   self!: DeviceRef;
   domain = '';
+  /** Accept a known device's new identity key (default false: refuse, emit peer-identity-changed). */
+  acceptIdentityChanges = false;
   private chain: Promise<unknown> = Promise.resolve();
 
   constructor(

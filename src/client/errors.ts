@@ -28,3 +28,21 @@ export class GroupMembershipError extends Pqe2eeError {
     super('ERR_GROUP_MEMBERSHIP', message);
   }
 }
+
+/**
+ * A known device presented another identity key (or the server's address for a message does not
+ * match the session it decrypted in). Refused unless the client was created with
+ * `acceptIdentityChanges: true`; compare the new fingerprint out of band.
+ */
+export class PeerIdentityChangedError extends Pqe2eeError {
+  constructor(message: string) {
+    super('ERR_PEER_IDENTITY_CHANGED', message);
+  }
+}
+
+/** The server's routing data for a message contradicts what the message authenticates. */
+export class ForgedRoutingError extends Pqe2eeError {
+  constructor(message: string) {
+    super('ERR_FORGED_ROUTING', message);
+  }
+}

@@ -20,6 +20,10 @@ function bytesEqualPublic(a: Uint8Array, b: Uint8Array): boolean {
 
 /** Group messages held while waiting for their epoch's bundle, per group. */
 export const MAX_HELD_PER_GROUP = 1000;
+/** Group messages held in all groups together. */
+export const MAX_HELD_TOTAL = 2000;
+/** A held message whose bundle has not come within this time is dropped. */
+export const HELD_LIFETIME_MS = 7 * 24 * 60 * 60 * 1000;
 
 type DeviceAddress = { userId: string; deviceId: string };
 
@@ -200,10 +204,14 @@ export async function sendGroupPlaintext(ctx: RuntimeContext, groupId: string, p
   });
 }
 
-/** The manager device that acts on a LeaveGroupMsg: lowest (user id, device id) among managers' devices. */
-export function actingManagerDevice(info: GroupInfo, excludeUserId: string): DeviceAddress | undefined {
-  const managers = new Set(info.members.filter((m) => m.role === GroupRole.MANAGER && m.userId !== excludeUserId).map((m) => m.userId));
-  const candidates = devicesOf(info.memberDevices).filter((d) => managers.has(d.userId));
-  candidates.sort((a, b) => (a.userId === b.userId ? (a.deviceId < b.deviceId ? -1 : 1) : a.userId < b.userId ? -1 : 1));
-  return candidates[0];
+/**
+ * Whether this device is the one that acts on a LeaveGroupMsg: the lowest user id among the
+ * remaining managers, and of that user's devices the lowest device id this device knows of.
+ */
+export async function isActingManagerDevice(ctx: RuntimeContext, info: GroupInfo, leaverUserId: string): Promise<boolean> {
+  const managers = info.members.filter((m) => m.role === GroupRole.MANAGER && m.userId !== leaverUserId).map((m) => m.userId).sort();
+  if (managers[0] !== ctx.self.userId) return false;
+  const own = await ctx.transaction((r) => r.listDevices(ctx.self.userId));
+  const ids = [ctx.self.deviceId, ...own.filter((d) => d.vouched).map((d) => d.deviceId)].sort();
+  return ids[0] === ctx.self.deviceId;
 }

@@ -10,11 +10,11 @@ import { Pqe2eeError } from '../../bindings/errors.js';
 import { deviceLinkStatement, GroupSession, InboundSession, ONE_TIME_PRE_KEY_BATCH, Session, UnknownEpochError } from '../protocol/index.js';
 import { AcceptRequestSchema, type NewUserDeviceMsg, type ProtoMsg } from '../proto/gen/service_pb.js';
 import { AppMessageSchema, HeldGroupMessageSchema, KnownDeviceSchema, StoredMessageSchema, type StoredMessage } from '../proto/gen/client_pb.js';
-import { AcceptMsgSchema, E2eeMsgSchema, InviteMsgSchema, OneTimePreKeyPublicSchema, PlaintextSchema, type E2eeAddress, type Plaintext } from '../proto/gen/wire_pb.js';
+import { AcceptMsgSchema, E2eeAddressSchema, E2eeMsgSchema, InviteMsgSchema, OneTimePreKeyPublicSchema, PeerUserSchema, PlaintextSchema, type E2eeAddress, type Plaintext } from '../proto/gen/wire_pb.js';
 import type { RuntimeContext } from './context.js';
 import type { ClientEvent, DeviceRef, ReceivedMessage } from './events.js';
-import { GroupMembershipError, UnknownPeerError } from './errors.js';
-import { actingManagerDevice, applyOrderedChange, devicesOf, loadGroup, MAX_HELD_PER_GROUP, noteGroupInfo, receiveBundle } from './groups.js';
+import { ForgedRoutingError, GroupMembershipError, PeerIdentityChangedError, UnknownPeerError } from './errors.js';
+import { applyOrderedChange, HELD_LIFETIME_MS, isActingManagerDevice, loadGroup, MAX_HELD_PER_GROUP, MAX_HELD_TOTAL, noteGroupInfo, receiveBundle } from './groups.js';
 import { ensureSessionToDevice, flushPendingFor } from './one2one.js';
 import type { Records } from './records.js';
 
@@ -55,16 +55,16 @@ export async function deliverStored(ctx: RuntimeContext): Promise<void> {
   }
 }
 
-/** Deletes disappearing messages whose time is up. */
+/** Deletes disappearing messages whose time is up, and held group messages whose bundle never came. */
 export function purgeExpired(ctx: RuntimeContext): Promise<number> {
   const now = BigInt(ctx.common.now());
-  return ctx.transaction((r) => r.purgeExpired(now));
+  return ctx.transaction(async (r) => (await r.purgeExpired(now)) + (await r.purgeHeld(now - BigInt(HELD_LIFETIME_MS))));
 }
 
 /** Decodes an AppMessage plaintext into a stored (undelivered) message. */
-function storedFrom(ctx: RuntimeContext, protoMsg: ProtoMsg, kind: string, common: Uint8Array, groupId = ''): StoredMessage {
+/** `from` is the authenticated sender: the session's peer, or the group member whose signature verified. */
+function storedFrom(ctx: RuntimeContext, protoMsg: ProtoMsg, from: E2eeAddress, kind: string, common: Uint8Array, groupId = ''): StoredMessage {
   const app = fromBinary(AppMessageSchema, common);
-  const from = protoMsg.from as E2eeAddress;
   const fromUser = from.peer.case === 'user' ? from.peer.value.userId : '';
   const effectiveKind = kind === 'one2one' && fromUser === ctx.self.userId && app.conversationUserId ? 'other-device' : kind;
   return create(StoredMessageSchema, {
@@ -92,6 +92,15 @@ export async function handleProtoMsg(ctx: RuntimeContext, msg: ProtoMsg): Promis
     case 'inviteMsg': {
       const inviteBytes = toBinary(InviteMsgSchema, payload.value);
       const peer = deviceRef(payload.value.from);
+      requireSameDevice(peer, msg.from, 'InviteMsg');
+      const known = await ctx.transaction((r) => r.getDevice(peer.userId, peer.deviceId));
+      const offered = payload.value.initiatorIdentityKey?.signPublicKey ?? new Uint8Array(0);
+      if (known?.identityKey && !samePublicKey(known.identityKey.signPublicKey, offered)) {
+        // The device re-appeared with another identity (reinstall, or someone in the middle): the
+        // app should have the user compare the new safety number before anything is sent to it.
+        await ctx.events.emit({ type: 'peer-identity-changed', peer });
+        if (!ctx.acceptIdentityChanges) throw new PeerIdentityChangedError(`device ${peer.deviceId} of user ${peer.userId} invited this device with a different identity key`);
+      }
       await ctx.transaction(async (r) => {
         const { session, accept } = InboundSession.accept(ctx.account, inviteBytes);
         await r.putAccount(ctx.account.serialize());
@@ -101,11 +110,6 @@ export async function handleProtoMsg(ctx: RuntimeContext, msg: ProtoMsg): Promis
           // A device of this very user that none of its devices vouched for: refuse it, or it would
           // receive copies of everything this device sends.
           throw new UnknownPeerError('an invite from a device of this user that no device vouched for');
-        }
-        if (previous?.identityKey && !samePublicKey(previous.identityKey.signPublicKey, session.peerIdentityKey.signPublicKey)) {
-          // The device re-appeared with another identity (reinstall, or someone else): the app should
-          // ask the user to compare the new safety number.
-          events.push({ type: 'peer-identity-changed', peer });
         }
         await r.putDevice(create(KnownDeviceSchema, { userId: peer.userId, deviceId: peer.deviceId, identityKey: session.peerIdentityKey, sendingSessionId: session.sessionId, vouched: previous?.vouched === true }));
         await r.addOutbox({ case: 'accept', value: create(AcceptRequestSchema, { msg: fromBinary(AcceptMsgSchema, accept) }) });
@@ -117,11 +121,15 @@ export async function handleProtoMsg(ctx: RuntimeContext, msg: ProtoMsg): Promis
     }
     case 'acceptMsg': {
       const acceptBytes = toBinary(AcceptMsgSchema, payload.value);
-      const peer = deviceRef(payload.value.from);
       await ctx.transaction(async (r) => {
         const bytes = await r.getSession(payload.value.sessionId);
         if (!bytes) throw new UnknownPeerError('an AcceptMsg for a session this device does not have');
         const session = Session.deserialize(bytes);
+        // The peer is the one the session was opened to (its address is bound into the key
+        // agreement), never the server's say-so; routing that disagrees is refused.
+        const peer = deviceRef(session.peerAddress);
+        requireSameDevice(peer, payload.value.from, 'AcceptMsg');
+        requireSameDevice(peer, msg.from, 'AcceptMsg');
         session.complete(acceptBytes);
         await r.putSession(session.sessionId, session.serialize());
         const known = await r.getDevice(peer.userId, peer.deviceId);
@@ -193,7 +201,7 @@ export async function handleProtoMsg(ctx: RuntimeContext, msg: ProtoMsg): Promis
     case 'addGroupMemberDeviceMsg': {
       const info = payload.value.group;
       const groupId = info?.groupAddress?.peer.case === 'group' ? info.groupAddress.peer.value.groupId : '';
-      const stillMember = devicesOf(info?.memberDevices ?? []).some((d) => d.userId === ctx.self.userId && d.deviceId === ctx.self.deviceId);
+      const stillMember = !(payload.case === 'removeGroupMembersMsg' && payload.value.removedUserIds.includes(ctx.self.userId));
       await ctx.transaction(async (r) => {
         await noteGroupInfo(r, info, payload.value.senderAddress);
         if (!stillMember && (await r.getGroupSession(groupId))) {
@@ -211,8 +219,7 @@ export async function handleProtoMsg(ctx: RuntimeContext, msg: ProtoMsg): Promis
       const groupId = payload.value.groupAddress?.peer.case === 'group' ? payload.value.groupAddress.peer.value.groupId : '';
       const leaver = deviceRef(payload.value.senderAddress);
       const record = await ctx.transaction((r) => r.getGroup(groupId));
-      const acting = record?.info ? actingManagerDevice(record.info, leaver.userId) : undefined;
-      if (acting && acting.userId === ctx.self.userId && acting.deviceId === ctx.self.deviceId && leaver.userId !== ctx.self.userId) {
+      if (record?.info && leaver.userId !== ctx.self.userId && (await isActingManagerDevice(ctx, record.info, leaver.userId))) {
         try {
           const group = await ctx.transaction((r) => loadGroup(ctx, r, groupId));
           const response = await ctx.rpc('RemoveGroupMembers', () =>
@@ -260,8 +267,20 @@ async function checkDeviceLink(ctx: RuntimeContext, device: DeviceRef, msg: NewU
   if (device.userId === ctx.self.userId && link.linkingDeviceId === ctx.self.deviceId) linkingKey = ctx.account.identityPublicKey.signPublicKey;
   else linkingKey = (await ctx.transaction((r) => r.getDevice(device.userId, link.linkingDeviceId)))?.identityKey?.signPublicKey;
   if (!linkingKey) return device.userId === ctx.self.userId ? 'forged' : 'unknown';
-  const statement = deviceLinkStatement(ctx.domain, device.userId, device.deviceId, msg.suiteId, identity.signPublicKey);
+  const statement = deviceLinkStatement(ctx.domain, device.userId, device.deviceId, msg.suiteId, identity.signPublicKey, identity.kemPublicKey);
   return ctx.account.suite.sig.verify(linkingKey, statement, link.signature) ? 'verified' : 'forged';
+}
+
+/** A group member's address as the signed member list names it. */
+function memberAddress(ctx: RuntimeContext, member: { userId: string; deviceId: string }): E2eeAddress {
+  return create(E2eeAddressSchema, { domain: ctx.domain, peer: { case: 'user', value: create(PeerUserSchema, { userId: member.userId, deviceId: member.deviceId }) } });
+}
+
+/** Refuses routing data (set by the server) that names another device than the authenticated one. */
+function requireSameDevice(expected: DeviceRef, claimed: E2eeAddress | undefined, what: string): void {
+  if (claimed?.peer.case !== 'user' || claimed.peer.value.userId !== expected.userId || claimed.peer.value.deviceId !== expected.deviceId) {
+    throw new ForgedRoutingError(`${what} routed as coming from another device than the one it authenticates`);
+  }
 }
 
 function samePublicKey(a: Uint8Array, b: Uint8Array): boolean {
@@ -282,6 +301,7 @@ async function receiveOne2one(ctx: RuntimeContext, msg: ProtoMsg, wire: Uint8Arr
   const bytes = await ctx.transaction((r) => r.getSession(sessionId));
   if (!bytes) throw new UnknownPeerError('a message for a session this device does not have');
   const session = Session.deserialize(bytes);
+  requireSameDevice(deviceRef(session.peerAddress), msg.from, 'E2eeMsg');
   const plaintextBytes = session.decrypt(wire);
   // Decoded bytes fields are views into plaintextBytes: it is zeroed only once they are stored.
   const plaintext = fromBinary(PlaintextSchema, plaintextBytes);
@@ -298,7 +318,7 @@ async function storeOne2one(ctx: RuntimeContext, msg: ProtoMsg, session: Session
   await ctx.transaction(async (r) => {
     await r.putSession(session.sessionId, session.serialize());
     if (plaintext.payload.case === 'commonMsg') {
-      await r.putMessage(storedFrom(ctx, msg, 'one2one', plaintext.payload.value));
+      await r.putMessage(storedFrom(ctx, msg, session.peerAddress as E2eeAddress, 'one2one', plaintext.payload.value));
     } else if (plaintext.payload.case === 'groupPreKeyBundle') {
       const result = await receiveBundle(ctx, r, session, plaintext.payload.value);
       if (result.applied) await releaseHeld(ctx, r, result.groupId);
@@ -320,9 +340,9 @@ async function releaseHeld(ctx: RuntimeContext, r: Records, groupId: string): Pr
     const proto = item.protoMsg;
     if (proto?.payload.case !== 'e2eeMsg') continue;
     try {
-      const { plaintext } = group.decrypt(toBinary(E2eeMsgSchema, proto.payload.value));
+      const { plaintext, sender } = group.decrypt(toBinary(E2eeMsgSchema, proto.payload.value));
       const decoded = fromBinary(PlaintextSchema, plaintext);
-      if (decoded.payload.case === 'commonMsg') await r.putMessage(storedFrom(ctx, proto, 'group', decoded.payload.value, groupId));
+      if (decoded.payload.case === 'commonMsg') await r.putMessage(storedFrom(ctx, proto, memberAddress(ctx, sender), 'group', decoded.payload.value, groupId));
       plaintext.fill(0);
     } catch (error) {
       if (error instanceof UnknownEpochError) await r.hold(groupId, item);
@@ -336,7 +356,7 @@ async function receiveGroupMessage(ctx: RuntimeContext, msg: ProtoMsg, wire: Uin
   await ctx.transaction(async (r) => {
     const bytes = await r.getGroupSession(groupId);
     let group: GroupSession | undefined = bytes ? GroupSession.deserialize(bytes, ctx.account) : undefined;
-    let decrypted: { plaintext: Uint8Array; epoch: bigint } | undefined;
+    let decrypted: { plaintext: Uint8Array; epoch: bigint; sender: { userId: string; deviceId: string } } | undefined;
     if (group) {
       try {
         decrypted = group.decrypt(wire);
@@ -346,8 +366,14 @@ async function receiveGroupMessage(ctx: RuntimeContext, msg: ProtoMsg, wire: Uin
       }
     }
     if (!decrypted) {
-      // Its epoch's bundle has not arrived yet (it travels through a one-to-one session): hold it.
+      // Its epoch's bundle has not arrived yet (it travels through a one-to-one session): hold it,
+      // but only for an epoch the server announced to this device, and within bounds, so nobody can
+      // fill this device's storage with messages for groups or epochs that will never come.
+      const epoch = msg.payload.case === 'e2eeMsg' && msg.payload.value.payload.case === 'groupMsg' ? msg.payload.value.payload.value.epoch : -1n;
+      const record = await r.getGroup(groupId);
+      if (!record?.info || record.left || epoch < 0n || epoch > record.info.epoch) throw new GroupMembershipError(`a message for an epoch of group ${groupId} the server did not announce to this device`);
       if ((await r.countHeld(groupId)) >= MAX_HELD_PER_GROUP) throw new GroupMembershipError(`too many messages wait for a bundle of group ${groupId}`);
+      if ((await r.countAllHeld()) >= MAX_HELD_TOTAL) throw new GroupMembershipError('too many group messages wait for bundles');
       await r.hold(groupId, create(HeldGroupMessageSchema, { protoMsg: msg, heldAt: BigInt(ctx.common.now()) }));
       await r.markProcessed(msg.id);
       return;
@@ -356,7 +382,7 @@ async function receiveGroupMessage(ctx: RuntimeContext, msg: ProtoMsg, wire: Uin
     try {
       const plaintext = fromBinary(PlaintextSchema, decrypted.plaintext);
       await r.putGroupSession(groupId, (group as GroupSession).serialize());
-      if (plaintext.payload.case === 'commonMsg') await r.putMessage(storedFrom(ctx, msg, 'group', plaintext.payload.value, groupId));
+      if (plaintext.payload.case === 'commonMsg') await r.putMessage(storedFrom(ctx, msg, memberAddress(ctx, decrypted.sender), 'group', plaintext.payload.value, groupId));
       await r.markProcessed(msg.id);
     } finally {
       decrypted.plaintext.fill(0);

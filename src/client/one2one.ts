@@ -10,7 +10,7 @@ import type { IdentityKeyPublic, PreKeyBundle } from '../proto/gen/wire_pb.js';
 import { InviteRequestSchema, SendOne2oneMsgRequestSchema } from '../proto/gen/service_pb.js';
 import { E2eeMsgSchema, InviteMsgSchema, PlaintextSchema, PreKeyBundleSchema, type Plaintext } from '../proto/gen/wire_pb.js';
 import type { RuntimeContext } from './context.js';
-import { UnknownPeerError } from './errors.js';
+import { PeerIdentityChangedError, UnknownPeerError } from './errors.js';
 import type { Records } from './records.js';
 
 /** Pending plaintexts per device are bounded: a device that never accepts cannot grow the store forever. */
@@ -26,9 +26,12 @@ export type DeviceSendResult = { status: 'sent'; bytes: number } | { status: 'pe
 export async function openSession(ctx: RuntimeContext, records: Records, bundle: PreKeyBundle, options: { vouched?: boolean } = {}): Promise<void> {
   const user = bundle.address?.peer.case === 'user' ? bundle.address.peer.value : undefined;
   if (!user) throw new UnknownPeerError('the server returned a pre-key bundle without a device address');
+  const previous = await records.getDevice(user.userId, user.deviceId);
+  if (previous?.identityKey && bundle.identityKey && !sameIdentity(previous.identityKey, bundle.identityKey) && !ctx.acceptIdentityChanges) {
+    throw new PeerIdentityChangedError(`the server's bundle for device ${user.deviceId} of user ${user.userId} has another identity key than the one this device knows`);
+  }
   const { session, invite } = OutboundSession.initiate(ctx.account, toBinary(PreKeyBundleSchema, bundle));
   await records.putSession(session.sessionId, session.serialize());
-  const previous = await records.getDevice(user.userId, user.deviceId);
   await records.putDevice(
     create(KnownDeviceSchema, {
       userId: user.userId,

@@ -207,6 +207,20 @@ export class Records {
     for (const row of rows) await this.tx.delete(NS.held, row.key);
     return rows.map((r) => r.value);
   }
+  async countAllHeld(): Promise<number> {
+    return (await this.tx.list(NS.held)).length;
+  }
+  /** Drops held messages older than `before` (ms since the epoch); returns how many. */
+  async purgeHeld(before: bigint): Promise<number> {
+    let purged = 0;
+    for (const { key, value } of await listMessages(this.tx, HeldGroupMessageSchema, NS.held)) {
+      if (value.heldAt < before) {
+        await this.tx.delete(NS.held, key);
+        purged++;
+      }
+    }
+    return purged;
+  }
   async countHeld(groupId: string): Promise<number> {
     return (await this.tx.list(NS.held)).filter((r) => r.key.startsWith(`${encodeURIComponent(groupId)}/`)).length;
   }

@@ -243,16 +243,21 @@ export class Account {
   }
 
   /**
-   * Vouches, as an existing device of `userId`, for a new device of the same user: the new device
-   * passes the returned signature to the server when it registers.
+   * Vouches, as an existing device of `userId`, for a new device of the same user and suite with
+   * identity key `newDevice`: the new device passes the returned signature to the server when it
+   * registers, and the user's other devices check it when the server announces the device.
    */
-  signDeviceLink(domain: string, userId: string, newDeviceId: string, newDeviceSignPublicKey: Uint8Array): Uint8Array {
-    if (!(newDeviceSignPublicKey instanceof Uint8Array) || newDeviceSignPublicKey.length !== this.suite.params.sigPublicKeyBytes) {
-      throw new InvalidLengthError(`the new device's signature key must be ${this.suite.params.sigPublicKeyBytes} bytes`);
+  signDeviceLink(domain: string, userId: string, newDeviceId: string, newDevice: Pick<IdentityKeyPublic, 'signPublicKey' | 'kemPublicKey'>): Uint8Array {
+    const p = this.suite.params;
+    if (!(newDevice?.signPublicKey instanceof Uint8Array) || newDevice.signPublicKey.length !== p.sigPublicKeyBytes) {
+      throw new InvalidLengthError(`the new device's signature key must be ${p.sigPublicKeyBytes} bytes`);
+    }
+    if (!(newDevice.kemPublicKey instanceof Uint8Array) || newDevice.kemPublicKey.length !== p.kemPublicKeyBytes) {
+      throw new InvalidLengthError(`the new device's KEM key must be ${p.kemPublicKeyBytes} bytes`);
     }
     return this.suite.sig.sign(
       this.state.identitySignKey?.secretKey as Uint8Array,
-      deviceLinkStatement(domain, userId, newDeviceId, this.suite.params.id, newDeviceSignPublicKey),
+      deviceLinkStatement(domain, userId, newDeviceId, p.id, newDevice.signPublicKey, newDevice.kemPublicKey),
     );
   }
 

@@ -20,9 +20,17 @@ export function serverAuthStatement(domain: string, challenge: Uint8Array, userI
 }
 
 /**
- * The statement an existing device of `userId` signs to vouch for a new device with identity
- * signature key `newDeviceSignPublicKey` (suite `suiteId`).
+ * The statement an existing device of `userId` signs to vouch for a new device: both halves of
+ * the new device's identity key (suite `suiteId`), so neither can be swapped after approval.
  */
-export function deviceLinkStatement(domain: string, userId: string, newDeviceId: string, suiteId: number, newDeviceSignPublicKey: Uint8Array): Uint8Array {
-  return lengthPrefixed(label('pqe2ee/v1/device-link'), encoder.encode(domain), encoder.encode(userId), encoder.encode(newDeviceId), u32(suiteId), newDeviceSignPublicKey);
+export function deviceLinkStatement(domain: string, userId: string, newDeviceId: string, suiteId: number, newDeviceSignPublicKey: Uint8Array, newDeviceKemPublicKey: Uint8Array): Uint8Array {
+  return lengthPrefixed(
+    label('pqe2ee/v1/device-link'),
+    encoder.encode(domain),
+    encoder.encode(userId),
+    encoder.encode(newDeviceId),
+    u32(suiteId),
+    newDeviceSignPublicKey,
+    newDeviceKemPublicKey,
+  );
 }

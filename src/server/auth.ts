@@ -30,9 +30,17 @@ export interface AuthOptions {
   maxChallenges: number;
 }
 
+/** Live tokens per device: signing in again retires the oldest beyond this. */
+export const MAX_TOKENS_PER_DEVICE = 8;
+/** How often expired entries are swept (not on every call: the maps can be large). */
+const PRUNE_INTERVAL_MS = 10_000;
+
 export class AuthState {
   private readonly challenges = new Map<string, ChallengeEntry>();
   private readonly tokens = new Map<string, TokenEntry>();
+  /** Token digests per device, oldest first. */
+  private readonly tokensByDevice = new Map<string, string[]>();
+  private lastPrune = 0;
 
   constructor(private readonly options: AuthOptions) {}
 
@@ -59,7 +67,13 @@ export class AuthState {
   issueToken(identity: DeviceIdentity, now: number): { token: string; expiresAt: number } {
     const token = randomBytes(TOKEN_BYTES).toString('base64url');
     const expiresAt = now + this.options.tokenTtlMs;
-    this.tokens.set(digest(token), { userId: identity.userId, deviceId: identity.deviceId, expiresAt });
+    const key = digest(token);
+    this.tokens.set(key, { userId: identity.userId, deviceId: identity.deviceId, expiresAt });
+    const device = `${identity.userId}\u0000${identity.deviceId}`;
+    const owned = (this.tokensByDevice.get(device) ?? []).filter((k) => this.tokens.has(k));
+    owned.push(key);
+    while (owned.length > MAX_TOKENS_PER_DEVICE) this.tokens.delete(owned.shift() as string);
+    this.tokensByDevice.set(device, owned);
     return { token, expiresAt };
   }
 
@@ -77,7 +91,14 @@ export class AuthState {
   }
 
   prune(now: number): void {
+    if (now - this.lastPrune < PRUNE_INTERVAL_MS) return;
+    this.lastPrune = now;
     for (const [id, entry] of this.challenges) if (entry.expiresAt <= now) this.challenges.delete(id);
     for (const [key, entry] of this.tokens) if (entry.expiresAt <= now) this.tokens.delete(key);
+    for (const [device, keys] of this.tokensByDevice) {
+      const live = keys.filter((k) => this.tokens.has(k));
+      if (live.length === 0) this.tokensByDevice.delete(device);
+      else this.tokensByDevice.set(device, live);
+    }
   }
 }

@@ -38,6 +38,14 @@ export class RateLimiter {
     for (const [key, bucket] of this.buckets) {
       if (bucket.tokens + ((now - bucket.updatedAt) / 1000) * this.limit.perSecond >= this.limit.burst) this.buckets.delete(key);
     }
-    if (this.buckets.size >= this.maxKeys) this.buckets.clear();
+    // Still full of drained buckets (many senders at once): drop the oldest half rather than all,
+    // so flooding with new addresses cannot reset everyone's limit.
+    if (this.buckets.size >= this.maxKeys) {
+      let drop = this.buckets.size - Math.floor(this.maxKeys / 2);
+      for (const key of this.buckets.keys()) {
+        if (drop-- <= 0) break;
+        this.buckets.delete(key);
+      }
+    }
   }
 }

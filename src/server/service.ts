@@ -259,14 +259,39 @@ export class E2eeServer {
     return undefined;
   }
 
+  /**
+   * The group as server-sent messages describe it: its managers only and no device list. Every
+   * member device gets one such message per change, so anything listing all members would make one
+   * request queue storage growing with the square of the group size; the device that made the
+   * change gets the full device list in its response instead.
+   */
   private groupInfo(group: GroupRecord): MessageInitShape<typeof GroupInfoSchema> {
     return {
       groupAddress: groupAddress(this.config.domain, group.groupId),
       groupName: group.groupName,
       epoch: BigInt(group.epoch),
-      members: group.members.filter((m) => m.state === 'active').map((m) => ({ userId: m.userId, role: roleOf(m.role) })),
-      memberDevices: this.memberDevices(group),
+      members: group.members.filter((m) => m.state === 'active' && m.role === 'manager').map((m) => ({ userId: m.userId, role: roleOf(m.role) })),
     };
+  }
+
+  /**
+   * Group notices are queued even past `queueLimit` (group state must reach members), so a user
+   * could flood a stranger's queue by adding them to many groups: users whose devices already hold
+   * twice the limit cannot be added until they catch up.
+   */
+  private async checkNewMembersQueues(devices: GroupDeviceRecord[], now: number): Promise<Outcome | undefined> {
+    for (const d of devices) {
+      if ((await this.store.countQueued(d.userId, d.deviceId, now)) >= 2 * this.config.queueLimit) {
+        return fail(ResponseCode.SERVICE_UNAVAILABLE, `the queue of user ${d.userId} is full`);
+      }
+    }
+    return undefined;
+  }
+
+  /** REQUEST_CONFLICT-free size check: a group may never have more than maxGroupMembers active members. */
+  private checkGroupSize(group: GroupRecord): Outcome | undefined {
+    const active = group.members.filter((m) => m.state === 'active').length;
+    return active > this.config.maxGroupMembers ? fail(ResponseCode.BAD_REQUEST, `a group has at most ${this.config.maxGroupMembers} members`) : undefined;
   }
 
   private memberDevices(group: GroupRecord): E2eeAddress[] {
@@ -352,10 +377,11 @@ export class E2eeServer {
         if (!challenge) return fail(ResponseCode.UNAUTHORIZED, 'unknown, used or expired challenge');
         const { userId, deviceId } = address.value;
         const device = await this.store.getDevice(userId, deviceId);
-        if (!device) return fail(ResponseCode.UNAUTHORIZED, 'unknown device');
+        // Same answer as a bad signature: an unauthenticated caller learns nothing about which devices exist.
+        if (!device) return fail(ResponseCode.UNAUTHORIZED, 'authentication failed');
         const suite = suiteOf(device.suiteId);
         if (!suite || !verify(suite, device.signPublicKey, serverAuthStatement(domain, challenge, userId, deviceId), request.signature)) {
-          return fail(ResponseCode.UNAUTHORIZED, 'invalid signature');
+          return fail(ResponseCode.UNAUTHORIZED, 'authentication failed');
         }
         const { token, expiresAt } = this.auth.issueToken({ userId, deviceId }, now);
         return { ...ok(), token, expiresAt: BigInt(expiresAt) };
@@ -411,7 +437,7 @@ export class E2eeServer {
           const linking = await this.store.getDevice(userId, link.linkingDeviceId);
           if (!linking) return fail(ResponseCode.UNAUTHORIZED, 'unknown linking device');
           const linkingSuite = suiteOf(linking.suiteId);
-          if (!linkingSuite || !verify(linkingSuite, linking.signPublicKey, deviceLinkStatement(domain, userId, request.deviceId, p.id, identity.signPublicKey), link.signature)) {
+          if (!linkingSuite || !verify(linkingSuite, linking.signPublicKey, deviceLinkStatement(domain, userId, request.deviceId, p.id, identity.signPublicKey, identity.kemPublicKey), link.signature)) {
             return fail(ResponseCode.UNAUTHORIZED, 'invalid device link signature');
           }
           if (await this.store.getDevice(userId, request.deviceId)) return fail(ResponseCode.REQUEST_CONFLICT, 'device id already registered');
@@ -565,6 +591,8 @@ export class E2eeServer {
           members: [{ userId: caller.userId, role: 'manager', state: 'active', joinedOrder: 0 }, ...members.value.map((m, i) => ({ ...m, state: 'active' as const, joinedOrder: i + 1 }))],
           devices: devices.value,
         };
+        const tooLarge = this.checkGroupSize(group) ?? (await this.checkNewMembersQueues(devices.value.filter((d) => d.userId !== caller.userId), now));
+        if (tooLarge) return tooLarge;
         const sender = deviceAddress(domain, caller.userId, caller.deviceId);
         const info = this.groupInfo(group);
         const messages = routedDevices(group).map((d) => this.message(d, sender, { case: 'createGroupMsg', value: { senderAddress: sender, group: info } }, false, now));
@@ -597,6 +625,8 @@ export class E2eeServer {
             members: [...group.members.filter((g) => !members.value.some((m) => m.userId === g.userId)), ...members.value.map((m) => ({ ...m, state: 'active' as const, joinedOrder: order++ }))],
             devices: [...group.devices.filter((d) => !members.value.some((m) => m.userId === d.userId)), ...devices.value],
           };
+          const tooLarge = this.checkGroupSize(next) ?? (await this.checkNewMembersQueues(devices.value, now));
+          if (tooLarge) return tooLarge;
           const sender = deviceAddress(domain, caller.userId, caller.deviceId);
           const info = this.groupInfo(next);
           const added = members.value.map((m) => ({ userId: m.userId, role: roleOf(m.role) }));

@@ -4,14 +4,15 @@ import type { E2eeAddress } from '../proto/gen/wire_pb.js';
 
 export const MAX_STRING_LENGTH = 256;
 
-// No control characters (which also keeps NUL, used as a key separator, out).
-const CONTROL = /[\u0000-\u001f\u007f]/u;
+// No C0/C1 control characters (which also keeps NUL, used as a key separator, out), and no bidi
+// controls or invisible formatting that let one name display as another.
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff]/u;
 
 /** An id or name: at most 256 characters, no control characters; ids must not be empty. */
 export function checkString(value: string, name: string, options: { allowEmpty?: boolean } = {}): string | undefined {
   if (value.length === 0) return options.allowEmpty ? undefined : `${name} must not be empty`;
   if (value.length > MAX_STRING_LENGTH) return `${name} is longer than ${MAX_STRING_LENGTH} characters`;
-  if (CONTROL.test(value)) return `${name} contains control characters`;
+  if (CONTROL.test(value)) return `${name} contains control or bidi formatting characters`;
   return undefined;
 }
 

@@ -1,7 +1,9 @@
 /**
- * A DatabaseHandler over a synchronous backend (memory, better-sqlite3): each transaction buffers its
- * writes in an overlay that its own reads consult first, and hands them to the backend in one atomic
- * commit when fn resolves. A per-handler serial queue runs transactions one at a time.
+ * A DatabaseHandler over a backend that cannot keep a transaction open across the caller's async fn
+ * (memory, better-sqlite3, IndexedDB): each transaction buffers its writes in an overlay that its own
+ * reads consult first, and hands them to the backend in one atomic commit when fn resolves. A
+ * per-handler serial queue runs transactions one at a time. Backend operations may be synchronous or
+ * return promises.
  */
 import type { DatabaseHandler, KeyValueTransaction } from './database.js';
 import { StorageClosedError, TransactionFinishedError } from './errors.js';
@@ -15,12 +17,22 @@ export interface BufferedWrite {
   readonly value: Uint8Array | undefined;
 }
 
-/** The synchronous storage a buffered handler commits to. Reads return buffers the caller owns. */
-export interface SyncBackend {
-  read(namespace: string, key: string): Uint8Array | undefined;
+/** The storage a buffered handler reads from and commits to. Reads return buffers the caller owns. */
+export interface BufferedBackend {
+  read(namespace: string, key: string): Uint8Array | undefined | Promise<Uint8Array | undefined>;
   /** Every record of the namespace, in any order. */
+  readAll(namespace: string): Array<{ key: string; value: Uint8Array }> | Promise<Array<{ key: string; value: Uint8Array }>>;
+  /** Applies all writes atomically (all or none), in order; never called with no writes. */
+  commit(writes: readonly BufferedWrite[]): void | Promise<void>;
+  /** Called when each transaction starts: throws (e.g. StorageClosedError) when the backend can no longer be used. */
+  assertOpen?(): void;
+  close(): void | Promise<void>;
+}
+
+/** A backend whose operations all complete synchronously (memory, better-sqlite3). */
+export interface SyncBackend extends BufferedBackend {
+  read(namespace: string, key: string): Uint8Array | undefined;
   readAll(namespace: string): Array<{ key: string; value: Uint8Array }>;
-  /** Applies all writes atomically (all or none), in order. */
   commit(writes: readonly BufferedWrite[]): void;
   close(): void;
 }
@@ -42,7 +54,7 @@ function zeroOverlay(overlay: Overlay): void {
   overlay.clear();
 }
 
-function createTransaction(backend: SyncBackend, overlay: Overlay, isActive: () => boolean): KeyValueTransaction {
+function createTransaction(backend: BufferedBackend, overlay: Overlay, isActive: () => boolean): KeyValueTransaction {
   const requireActive = (): void => {
     if (!isActive()) throw new TransactionFinishedError();
   };
@@ -79,7 +91,8 @@ function createTransaction(backend: SyncBackend, overlay: Overlay, isActive: () 
       requireActive();
       requireName('namespace', namespace);
       const merged = new Map<string, Uint8Array>();
-      for (const record of backend.readAll(namespace)) merged.set(record.key, record.value);
+      for (const record of await backend.readAll(namespace)) merged.set(record.key, record.value);
+      // fn may have written while an asynchronous read was pending: the overlay is consulted after it.
       for (const [key, value] of overlay.get(namespace) ?? []) {
         merged.get(key)?.fill(0);
         if (value === undefined) merged.delete(key);
@@ -90,13 +103,14 @@ function createTransaction(backend: SyncBackend, overlay: Overlay, isActive: () 
   };
 }
 
-/** Wraps a synchronous backend as an async, transactional, serialised DatabaseHandler. */
-export function createBufferedHandler(backend: SyncBackend): DatabaseHandler {
+/** Wraps a backend as an async, transactional, serialised DatabaseHandler. */
+export function createBufferedHandler(backend: BufferedBackend): DatabaseHandler {
   const queue = createSerialQueue();
   let closing = false;
   let closed: Promise<void> | undefined;
 
   async function runTransaction<T>(fn: (tx: KeyValueTransaction) => Promise<T>): Promise<T> {
+    backend.assertOpen?.();
     const overlay: Overlay = new Map();
     let active = true;
     try {
@@ -106,7 +120,7 @@ export function createBufferedHandler(backend: SyncBackend): DatabaseHandler {
       for (const [namespace, records] of overlay) {
         for (const [key, value] of records) writes.push({ namespace, key, value });
       }
-      if (writes.length > 0) backend.commit(writes);
+      if (writes.length > 0) await backend.commit(writes);
       return result;
     } finally {
       active = false;

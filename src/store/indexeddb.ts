@@ -3,15 +3,16 @@
  * store of records keyed by [namespace, key].
  *
  * IndexedDB transactions commit on their own as soon as the event loop has no request pending for
- * them, so one cannot stay open across the caller's async fn. The handler therefore works like
- * buffered.ts, with asynchronous reads: a transaction's writes are buffered in an overlay its own
- * reads consult first; other reads go to a short read-only IndexedDB transaction; when fn resolves,
- * every write is applied in one readwrite IndexedDB transaction (durability 'strict') and the
- * handler waits for its `complete` event. A per-handler serial queue runs transactions one at a time,
- * and a Web Lock (where the browser has `navigator.locks`) keeps other handlers, in this tab or
+ * them, so one cannot stay open across the caller's async fn. The handler is therefore a
+ * buffered.ts handler with an asynchronous backend: a transaction's writes are buffered in an overlay
+ * its own reads consult first; other reads go to a short read-only IndexedDB transaction; when fn
+ * resolves, every write is applied in one readwrite IndexedDB transaction (durability 'strict') and
+ * the handler waits for its `complete` event. A per-handler serial queue runs transactions one at a
+ * time, and a Web Lock (where the browser has `navigator.locks`) keeps other handlers, in this tab or
  * another, off the same database while this one is open. See docs/store.md.
  */
-import type { DatabaseHandler, KeyValueTransaction } from './database.js';
+import { createBufferedHandler, type BufferedBackend } from './buffered.js';
+import type { DatabaseHandler } from './database.js';
 import {
   InvalidStorageInputError,
   StorageClosedError,
@@ -19,11 +20,8 @@ import {
   StorageIoError,
   StorageLockedError,
   StorageUnavailableError,
-  TransactionFinishedError,
   UnsupportedStorageVersionError,
 } from './errors.js';
-import { createSerialQueue } from './serial-queue.js';
-import { compareKeys, requireName, requireValue } from './validate.js';
 
 /** IndexedDB version of the schema this code writes: 1 = one object store `records`, keys [namespace, key]. */
 export const INDEXEDDB_SCHEMA_VERSION = 1;
@@ -44,23 +42,6 @@ const MIGRATIONS: ReadonlyArray<(db: IDBDatabase) => void> = [
 ];
 
 type RecordKey = [namespace: string, key: string];
-
-/** The writes of one transaction, by namespace then key; undefined marks a deletion. */
-type Overlay = Map<string, Map<string, Uint8Array | undefined>>;
-
-function overlayOf(overlay: Overlay, namespace: string): Map<string, Uint8Array | undefined> {
-  let records = overlay.get(namespace);
-  if (!records) {
-    records = new Map();
-    overlay.set(namespace, records);
-  }
-  return records;
-}
-
-function zeroOverlay(overlay: Overlay): void {
-  for (const records of overlay.values()) for (const value of records.values()) value?.fill(0);
-  overlay.clear();
-}
 
 /** Every key [namespace, key] with a string key: arrays sort after strings in IndexedDB's key order. */
 function namespaceRange(namespace: string): IDBKeyRange {
@@ -98,15 +79,6 @@ function transactionDone(transaction: IDBTransaction, what: string): Promise<voi
   return done;
 }
 
-/** The database's IndexedDB operations, each in its own IndexedDB transaction; failures become StorageIoError. */
-interface IndexedDbBackend {
-  read(namespace: string, key: string): Promise<Uint8Array | undefined>;
-  /** Every record of the namespace, in any order. */
-  readAll(namespace: string): Promise<Array<{ key: string; value: Uint8Array }>>;
-  /** Applies all writes in one readwrite IndexedDB transaction; resolves once it is complete. */
-  commit(writes: Overlay): Promise<void>;
-}
-
 function startTransaction(db: IDBDatabase, mode: IDBTransactionMode): IDBTransaction {
   try {
     return mode === 'readwrite' ? db.transaction(RECORDS_STORE, mode, { durability: 'strict' }) : db.transaction(RECORDS_STORE, mode);
@@ -115,7 +87,20 @@ function startTransaction(db: IDBDatabase, mode: IDBTransactionMode): IDBTransac
   }
 }
 
-function createBackend(db: IDBDatabase): IndexedDbBackend {
+/**
+ * The database's IndexedDB operations, each in its own IndexedDB transaction; failures become
+ * StorageIoError. Closing closes the database and releases the Web Lock.
+ */
+function createBackend(db: IDBDatabase, lock: HeldLock): BufferedBackend {
+  let closedReason: string | undefined;
+  // Another connection wants to upgrade or delete the database: let it, and refuse further work.
+  db.onversionchange = () => {
+    closedReason = 'the IndexedDB database was upgraded or deleted by another connection; this handler is closed';
+    db.close();
+  };
+  db.onclose = () => {
+    closedReason ??= 'the browser closed the IndexedDB database (storage cleared or failed); this handler is closed';
+  };
   return {
     async read(namespace, key) {
       const transaction = startTransaction(db, 'readonly');
@@ -144,13 +129,11 @@ function createBackend(db: IDBDatabase): IndexedDbBackend {
       const done = transactionDone(transaction, 'commit');
       try {
         const store = transaction.objectStore(RECORDS_STORE);
-        for (const [namespace, records] of writes) {
-          for (const [key, value] of records) {
-            const recordKey: RecordKey = [namespace, key];
-            // The overlay holds owned, exact-size copies: structured clone copies only these bytes.
-            if (value === undefined) store.delete(recordKey);
-            else store.put(value, recordKey);
-          }
+        for (const { namespace, key, value } of writes) {
+          const recordKey: RecordKey = [namespace, key];
+          // The overlay holds owned, exact-size copies: structured clone copies only these bytes.
+          if (value === undefined) store.delete(recordKey);
+          else store.put(value, recordKey);
         }
         transaction.commit?.(); // older browsers commit when the requests are done
       } catch (error) {
@@ -164,54 +147,12 @@ function createBackend(db: IDBDatabase): IndexedDbBackend {
       }
       await done;
     },
-  };
-}
-
-function createTransaction(backend: IndexedDbBackend, overlay: Overlay, isActive: () => boolean): KeyValueTransaction {
-  const requireActive = (): void => {
-    if (!isActive()) throw new TransactionFinishedError();
-  };
-  return {
-    async get(namespace, key) {
-      requireActive();
-      requireName('namespace', namespace);
-      requireName('key', key);
-      const records = overlay.get(namespace);
-      if (records?.has(key)) {
-        const value = records.get(key);
-        return value === undefined ? undefined : value.slice();
-      }
-      return backend.read(namespace, key);
+    assertOpen() {
+      if (closedReason !== undefined) throw new StorageClosedError(closedReason);
     },
-    async put(namespace, key, value) {
-      requireActive();
-      requireName('namespace', namespace);
-      requireName('key', key);
-      requireValue(value);
-      const records = overlayOf(overlay, namespace);
-      records.get(key)?.fill(0);
-      records.set(key, new Uint8Array(value));
-    },
-    async delete(namespace, key) {
-      requireActive();
-      requireName('namespace', namespace);
-      requireName('key', key);
-      const records = overlayOf(overlay, namespace);
-      records.get(key)?.fill(0);
-      records.set(key, undefined);
-    },
-    async list(namespace) {
-      requireActive();
-      requireName('namespace', namespace);
-      const merged = new Map<string, Uint8Array>();
-      for (const record of await backend.readAll(namespace)) merged.set(record.key, record.value);
-      // fn may have written while the read was pending: the overlay is consulted after it.
-      for (const [key, value] of overlay.get(namespace) ?? []) {
-        merged.get(key)?.fill(0);
-        if (value === undefined) merged.delete(key);
-        else merged.set(key, value.slice());
-      }
-      return [...merged].sort(([a], [b]) => compareKeys(a, b)).map(([key, value]) => ({ key, value }));
+    close() {
+      db.close();
+      lock.release();
     },
   };
 }
@@ -308,48 +249,5 @@ export async function openIndexedDbDatabase(name: string): Promise<DatabaseHandl
     throw error;
   }
 
-  const backend = createBackend(db);
-  const queue = createSerialQueue();
-  let closing = false;
-  let closedReason: string | undefined;
-  let closed: Promise<void> | undefined;
-
-  // Another connection wants to upgrade or delete the database: let it, and refuse further work.
-  db.onversionchange = () => {
-    closedReason = 'the IndexedDB database was upgraded or deleted by another connection; this handler is closed';
-    db.close();
-  };
-  db.onclose = () => {
-    closedReason ??= 'the browser closed the IndexedDB database (storage cleared or failed); this handler is closed';
-  };
-
-  async function runTransaction<T>(fn: (tx: KeyValueTransaction) => Promise<T>): Promise<T> {
-    if (closedReason !== undefined) throw new StorageClosedError(closedReason);
-    const overlay: Overlay = new Map();
-    let active = true;
-    try {
-      const result = await fn(createTransaction(backend, overlay, () => active));
-      active = false;
-      if ([...overlay.values()].some((records) => records.size > 0)) await backend.commit(overlay);
-      return result;
-    } finally {
-      active = false;
-      zeroOverlay(overlay);
-    }
-  }
-
-  return {
-    transaction<T>(fn: (tx: KeyValueTransaction) => Promise<T>): Promise<T> {
-      if (closing) return Promise.reject(new StorageClosedError());
-      return queue.run(() => runTransaction(fn));
-    },
-    close(): Promise<void> {
-      closing = true;
-      closed ??= queue.drain().then(() => {
-        db.close();
-        lock.release();
-      });
-      return closed;
-    },
-  };
+  return createBufferedHandler(createBackend(db, lock));
 }

@@ -25,7 +25,7 @@ afterAll(async () => {
 });
 
 describe('REVIEW client: held group messages', () => {
-  it('REVIEW-C4 (FAILS while bug exists): a stranger makes the client hold more than MAX_HELD_PER_GROUP messages in total, for epochs the server never ordered', async () => {
+  it('REVIEW-C4 a stranger cannot make the client hold group messages for epochs the server never announced', async () => {
     const db = createMemoryDatabase();
     victim = createClient({ server: server.url, deviceId: 'victim', suite: 2, database: db });
     await victim.start();

@@ -194,14 +194,14 @@ describe('new devices of a user', () => {
     let { request, challenge } = await registrationRequest(account, 2, alice.userId, deviceId);
     expect((await client.registerUser(request)).code).toBe(ResponseCode.UNAUTHORIZED); // no link
     ({ request, challenge } = await registrationRequest(account, 2, alice.userId, deviceId));
-    const forged = mallory.account.signDeviceLink(challenge.domain, alice.userId, deviceId, account.identityPublicKey.signPublicKey);
+    const forged = mallory.account.signDeviceLink(challenge.domain, alice.userId, deviceId, account.identityPublicKey);
     expect((await client.registerUser({ ...request, deviceLink: { linkingDeviceId: alice.deviceId, signature: forged } })).code).toBe(ResponseCode.UNAUTHORIZED);
     ({ request, challenge } = await registrationRequest(account, 2, 'no-such-user', deviceId));
-    const link = alice.account.signDeviceLink(challenge.domain, 'no-such-user', deviceId, account.identityPublicKey.signPublicKey);
+    const link = alice.account.signDeviceLink(challenge.domain, 'no-such-user', deviceId, account.identityPublicKey);
     expect((await client.registerUser({ ...request, deviceLink: { linkingDeviceId: alice.deviceId, signature: link } })).code).toBe(ResponseCode.NOT_FOUND);
     // Linking with the device id of an existing device is a conflict.
     ({ request, challenge } = await registrationRequest(account, 2, alice.userId, alice.deviceId));
-    const dup = alice.account.signDeviceLink(challenge.domain, alice.userId, alice.deviceId, account.identityPublicKey.signPublicKey);
+    const dup = alice.account.signDeviceLink(challenge.domain, alice.userId, alice.deviceId, account.identityPublicKey);
     expect((await client.registerUser({ ...request, deviceLink: { linkingDeviceId: alice.deviceId, signature: dup } })).code).toBe(ResponseCode.REQUEST_CONFLICT);
     // None of this added a device.
     const bundles = await client.getPreKeyBundle({ userId: alice.userId, deviceId: '' }, mallory.auth);

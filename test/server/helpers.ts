@@ -136,7 +136,7 @@ export async function registerDevice(client: ServiceClient, owner: Device, suite
     oneTimePreKeys: account.oneTimePreKeyPublics(),
     challengeId: challenge.challengeId,
     challengeSignature: account.signServerChallenge(challenge.domain, challenge.challenge, owner.userId, deviceId),
-    deviceLink: { linkingDeviceId: owner.deviceId, signature: owner.account.signDeviceLink(challenge.domain, owner.userId, deviceId, account.identityPublicKey.signPublicKey) },
+    deviceLink: { linkingDeviceId: owner.deviceId, signature: owner.account.signDeviceLink(challenge.domain, owner.userId, deviceId, account.identityPublicKey) },
   });
   if (response.code !== ResponseCode.CREATED || !response.address) throw new Error(`device registration failed: ${response.code} ${response.reason}`);
   return { account, suite, userId: owner.userId, deviceId, token: response.token, address: response.address, auth: bearer(response.token) };

@@ -1026,6 +1026,10 @@ export const NewUserDeviceMsgSchema: GenMessage<NewUserDeviceMsg> = /*@__PURE__*
   messageDesc(file_service, 38);
 
 /**
+ * A group as server-sent group messages describe it. To keep what one change queues linear in the
+ * group size, it lists the managers only and no devices; the device that made a change gets every
+ * member device in its RPC response.
+ *
  * @generated from message pqe2ee.v1.GroupInfo
  */
 export type GroupInfo = Message<"pqe2ee.v1.GroupInfo"> & {
@@ -1045,12 +1049,14 @@ export type GroupInfo = Message<"pqe2ee.v1.GroupInfo"> & {
   epoch: bigint;
 
   /**
+   * The group's managers (GROUP_ROLE_MANAGER).
+   *
    * @generated from field: repeated pqe2ee.v1.GroupMemberUser members = 4;
    */
   members: GroupMemberUser[];
 
   /**
-   * Every member device after the change.
+   * Empty in server-sent messages (kept for records the client stores).
    *
    * @generated from field: repeated pqe2ee.v1.E2eeAddress member_devices = 5;
    */

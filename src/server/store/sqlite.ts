@@ -351,6 +351,10 @@ export class SqliteStore implements ServerStore {
     return result ?? { ok: false, current: await this.getGroup(group.groupId) };
   }
 
+  async countQueued(userId: string, deviceId: string, now: number): Promise<number> {
+    return (this.stmt.countLimited.get(userId, deviceId, now) as { n: number }).n;
+  }
+
   async enqueue(messages: NewQueuedMessage[], options: EnqueueOptions): Promise<EnqueueResult> {
     return this.db.transaction((): EnqueueResult => {
       const extra = new Map<string, { device: { userId: string; deviceId: string }; n: number }>();

@@ -138,6 +138,8 @@ export interface ServerStore {
    */
   saveGroup(group: GroupRecord, expectedVersion: number, messages: NewQueuedMessage[]): Promise<SaveGroupResult>;
   /** Queues messages atomically (see {@link EnqueueOptions}). */
+  /** Messages queued (not expired) for one device, of every kind. */
+  countQueued(userId: string, deviceId: string, now: number): Promise<number>;
   enqueue(messages: NewQueuedMessage[], options: EnqueueOptions): Promise<EnqueueResult>;
   /** Unexpired queued messages of a device with seq > afterSeq, in order, at most `limit`. */
   listQueued(userId: string, deviceId: string, afterSeq: number, now: number, limit: number): Promise<QueuedMessage[]>;
