@@ -2,58 +2,39 @@
 // the browser by esbuild) register with the reference server on another origin, exchange one-to-one
 // and group messages, and compare fingerprints. The server allows the page's origin through its
 // CORS option; a second server without it must refuse the page.
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer } from '../../src/server/index.js';
+import { bundleForBrowser, launchChromium } from './chromium.js';
 import type { ClientScenarioResult } from './client-page.js';
+import { htmlPage, scriptPage, startPageServer, type LocalServer } from './static-server.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const CHROMIUM = process.env.PQE2EE_CHROMIUM ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
-let pageServer: Server;
+let pageServer: LocalServer;
 let origin: string;
 let allowing: RunningServer;
 let refusing: RunningServer;
 let browser: Browser;
 
 beforeAll(async () => {
-  const bundle = await build({
-    entryPoints: [path.join(here, 'client-page.ts')],
-    bundle: true,
-    write: false,
-    format: 'esm',
-    platform: 'browser',
-    target: 'es2022',
-    logLevel: 'silent',
+  pageServer = await startPageServer({
+    '/': htmlPage('<!doctype html><html><head><meta charset="utf-8"><script type="module" src="/client-page.js"></script></head><body></body></html>'),
+    '/client-page.js': scriptPage(await bundleForBrowser(path.join(here, 'client-page.ts'))),
   });
-  const script = bundle.outputFiles[0]?.text ?? '';
-  pageServer = createServer((req, res) => {
-    if (req.url === '/client-page.js') {
-      res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' });
-      res.end(script);
-    } else {
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-      res.end('<!doctype html><html><head><meta charset="utf-8"><script type="module" src="/client-page.js"></script></head><body></body></html>');
-    }
-  });
-  await new Promise<void>((resolve) => pageServer.listen(0, '127.0.0.1', resolve));
-  origin = `http://127.0.0.1:${(pageServer.address() as AddressInfo).port}`;
+  origin = pageServer.origin;
   allowing = await startServer({ port: 0, dbPath: ':memory:', corsOrigins: [origin] });
   refusing = await startServer({ port: 0, dbPath: ':memory:' });
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000 });
+  browser = await launchChromium();
 }, 60_000);
 
 afterAll(async () => {
   await browser?.close();
   await allowing?.close();
   await refusing?.close();
-  await new Promise<void>((resolve) => (pageServer ? pageServer.close(() => resolve()) : resolve()));
+  await pageServer?.close();
 });
 
 async function openPage() {

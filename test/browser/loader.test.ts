@@ -23,44 +23,22 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ml_dsa87 } from '@noble/post-quantum/ml-dsa.js';
 import { ml_kem1024 } from '@noble/post-quantum/ml-kem.js';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as nodeApi from '../../src/crypto/index.js';
+import { launchChromium, requireChromium, within } from './chromium.js';
 import { deterministicVectors, fixedInputs, toHex, type FirstUse, type Outcome, type SuiteRoundtrip } from './in-page.js';
 import { startStaticServer, type StaticServer } from './static-server.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, '../..');
 const distEntry = path.join(repoRoot, 'dist', 'crypto.js');
-const CHROMIUM = process.env.PQE2EE_CHROMIUM ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--disable-quic',
-];
 /** Bound on any single step in the page (page.evaluate has no timeout of its own). */
 const STEP_MS = 25_000;
 const TEST_MS = 40_000;
 
 // ---------------------------------------------------------------------------------------------------
 // Helpers
-
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: timed out after ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 function sourceFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
@@ -169,13 +147,7 @@ describe('pqe2ee/crypto (dist/crypto.js) in headless Chromium', () => {
   }, 120_000);
 
   async function setUp(): Promise<void> {
-    if (!existsSync(CHROMIUM)) {
-      throw new Error(
-        `Chromium not found at ${CHROMIUM}. This browser test needs it: install Debian's chromium with ` +
-          '`apt-get update && apt-get install -y chromium` (or set PQE2EE_CHROMIUM to a Chromium binary). ' +
-          '`npx playwright install` is not needed (and cannot work offline).',
-      );
-    }
+    requireChromium();
     const reason = staleReason();
     if (reason) {
       console.info(`browser test: building the package (${reason})`);
@@ -195,7 +167,7 @@ describe('pqe2ee/crypto (dist/crypto.js) in headless Chromium', () => {
       if (still) throw new Error(`node scripts/build.mjs ran but dist/ is still not usable: ${still}`);
     }
     server = await startStaticServer(repoRoot, path.join(here, 'in-page.ts'));
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000 });
+    browser = await launchChromium();
   }
 
   afterAll(async () => {

@@ -1,6 +1,7 @@
-// A tiny static HTTP server for the browser test: the repo's dist/ and wasm/ directories, a blank
-// HTML page, and test/browser/in-page.ts transpiled to /in-page.js. Bound to 127.0.0.1 on an
-// ephemeral port; every request is logged so tests can check what the page fetched.
+// Tiny HTTP servers for the browser tests, bound to 127.0.0.1 on an ephemeral port:
+// startStaticServer serves the repo's dist/ and wasm/ directories, a blank HTML page, and
+// test/browser/in-page.ts transpiled to /in-page.js, logging every request so tests can check what the
+// page fetched; startPageServer serves a few fixed pages (a bundled page script and its HTML).
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
@@ -26,10 +27,8 @@ export interface RequestRecord {
   contentType?: string;
 }
 
-export interface StaticServer {
-  origin: string;
+export interface StaticServer extends LocalServer {
   requests: RequestRecord[];
-  close(): Promise<void>;
 }
 
 /** Transpiles the in-page module for the browser, refusing it if it would import anything at run time. */
@@ -78,6 +77,36 @@ export async function startStaticServer(repoRoot: string, inPageFile: string): P
     );
   });
 
+  return { ...(await listenLocal(server)), requests };
+}
+
+/** One fixed response of {@link startPageServer}. */
+export interface PageResponse {
+  contentType: string;
+  body: string;
+}
+
+export const htmlPage = (body: string): PageResponse => ({ contentType: CONTENT_TYPES['.html'] as string, body });
+export const scriptPage = (body: string): PageResponse => ({ contentType: CONTENT_TYPES['.js'] as string, body });
+
+/** Serves `pages` by path (GET and HEAD); anything else is 404. */
+export async function startPageServer(pages: Record<string, PageResponse>): Promise<LocalServer> {
+  const server: Server = createServer((req, res) => {
+    const page = pages[new URL(req.url ?? '/', 'http://x').pathname];
+    const headers = { 'Cache-Control': 'no-store' };
+    if (!page) res.writeHead(404, headers).end();
+    else res.writeHead(200, { ...headers, 'Content-Type': page.contentType }).end(req.method === 'HEAD' ? undefined : page.body);
+  });
+  return listenLocal(server);
+}
+
+export interface LocalServer {
+  origin: string;
+  close(): Promise<void>;
+}
+
+/** Listens on 127.0.0.1, ephemeral port; close() drops the open connections and waits for the server to close. */
+async function listenLocal(server: Server): Promise<LocalServer> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => resolve());
@@ -85,7 +114,6 @@ export async function startStaticServer(repoRoot: string, inPageFile: string): P
   const { port } = server.address() as AddressInfo;
   return {
     origin: `http://127.0.0.1:${port}`,
-    requests,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

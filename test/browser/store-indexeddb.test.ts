@@ -3,83 +3,20 @@
 // and the wasm core included) and served with a blank page by a small server on 127.0.0.1.
 //
 // Needs Debian's chromium at /usr/bin/chromium (or PQE2EE_CHROMIUM). Without it the tests fail.
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openIndexedDbDatabase, StorageUnavailableError } from '../../src/store/index.js';
+import { bundleForBrowser, launchChromium, launchPersistentChromium, within } from './chromium.js';
 import { behaviourChecks, type CheckResult } from './store-page.js';
-import { PAGE_HTML } from './static-server.js';
+import { htmlPage, PAGE_HTML, scriptPage, startPageServer, type LocalServer } from './static-server.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const CHROMIUM = process.env.PQE2EE_CHROMIUM ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 /** Bound on any single step in the page (page.evaluate has no timeout of its own). */
 const STEP_MS = 20_000;
-
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: timed out after ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** store-page.ts and everything it imports, as one ES module for the browser. */
-async function bundlePage(): Promise<string> {
-  const result = await build({
-    entryPoints: [path.join(here, 'store-page.ts')],
-    bundle: true,
-    write: false,
-    format: 'esm',
-    platform: 'browser',
-    target: 'es2022',
-    logLevel: 'silent',
-  });
-  const output = result.outputFiles[0];
-  if (!output) throw new Error('esbuild produced no bundle for store-page.ts');
-  return output.text;
-}
-
-async function startServer(script: string): Promise<{ origin: string; close(): Promise<void> }> {
-  const server: Server = createServer((req, res) => {
-    const urlPath = new URL(req.url ?? '/', 'http://x').pathname;
-    const headers = { 'Cache-Control': 'no-store' };
-    if (urlPath === '/') res.writeHead(200, { ...headers, 'Content-Type': 'text/html; charset=utf-8' }).end(PAGE_HTML);
-    else if (urlPath === '/store-page.js') res.writeHead(200, { ...headers, 'Content-Type': 'text/javascript; charset=utf-8' }).end(script);
-    else res.writeHead(404, headers).end();
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-  return {
-    origin: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
 
 describe('openIndexedDbDatabase outside a browser', () => {
   it('rejects with StorageUnavailableError where there is no indexedDB (Node)', async () => {
@@ -91,7 +28,7 @@ describe('openIndexedDbDatabase outside a browser', () => {
 });
 
 describe('IndexedDB database handler in Chromium', () => {
-  let server: Awaited<ReturnType<typeof startServer>> | undefined;
+  let server: LocalServer | undefined;
   let browser: Browser | undefined;
   let context: BrowserContext | undefined;
   let page: Page | undefined;
@@ -108,11 +45,9 @@ describe('IndexedDB database handler in Chromium', () => {
 
   beforeAll(async () => {
     try {
-      if (!existsSync(CHROMIUM)) {
-        throw new Error(`Chromium not found at ${CHROMIUM}: \`apt-get install -y chromium\` (or set PQE2EE_CHROMIUM).`);
-      }
-      server = await startServer(await bundlePage());
-      browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000 });
+      const script = await bundleForBrowser(path.join(here, 'store-page.ts'));
+      server = await startPageServer({ '/': htmlPage(PAGE_HTML), '/store-page.js': scriptPage(script) });
+      browser = await launchChromium();
       context = await browser.newContext();
       context.setDefaultTimeout(STEP_MS);
       page = await context.newPage();
@@ -200,7 +135,7 @@ describe('IndexedDB database handler in Chromium', () => {
     const profile = mkdtempSync(path.join(tmpdir(), 'pqe2ee-idb-'));
     profiles.push(profile);
     const name = 'restart';
-    const launch = () => chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000 });
+    const launch = () => launchPersistentChromium(profile);
     const first = await launch();
     try {
       const target = await first.newPage();

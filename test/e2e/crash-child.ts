@@ -1,19 +1,11 @@
 // Child process of crash.test.ts (bundled with esbuild, run with node): a receiving client with a
 // SQLite database that SIGKILLs itself at a receive-path point (CRASH_AT) the CRASH_NTH-th time it
 // gets there (or the nth time after an 'arm' message), and appends every delivered one-to-one and group message to OUT_FILE (fsync'd) from its
-// listener. Talks to the test over IPC: 'ready', 'error', 'sent' out; 'send' in.
+// listener. Talks to the test over IPC (crash-messages.ts): 'ready', 'error', 'sent' out; 'send' in.
 import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
 import { createClient } from '../../src/client/index.js';
 import { openSqliteDatabase } from '../../src/store/node.js';
-
-type Outgoing =
-  | { type: 'ready'; userId: string; deviceId: string }
-  | { type: 'error'; context: string; message: string }
-  | { type: 'sent'; messageId: string }
-  | { type: 'joined'; groupId: string }
-  | { type: 'armed' }
-  | { type: 'fatal'; message: string };
-type Incoming = { type: 'send'; userId: string; body: string } | { type: 'arm'; nth: number } | { type: 'stop' };
+import type { ChildMessage, ParentMessage } from './crash-messages.js';
 
 const env = (name: string): string => {
   const value = process.env[name];
@@ -21,7 +13,7 @@ const env = (name: string): string => {
   return value;
 };
 
-const send = (message: Outgoing): void => {
+const send = (message: ChildMessage): void => {
   process.send?.(message);
 };
 
@@ -60,7 +52,7 @@ async function main(): Promise<void> {
   client.on('group-created', (event) => send({ type: 'joined', groupId: event.groupId }));
   client.on('error', (event) => send({ type: 'error', context: event.context, message: `${event.error.name}: ${event.error.message}` }));
   process.on('message', (raw) => {
-    const message = raw as Incoming;
+    const message = raw as ParentMessage;
     if (message.type === 'send') {
       client
         .sendMessage(message.userId, message.body)

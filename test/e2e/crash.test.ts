@@ -9,9 +9,10 @@ import path from 'node:path';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot } from '../helpers.js';
-import { cleanupTempDirs, errorsOf, makeClient, startServerProcess, stopAllClients, tempDir, text, waitUntil, type ServerHandle, type TestClient } from './harness.js';
+import type { ChildMessage } from './crash-messages.js';
+import { errorsOf, makeClient, tempDir, text, useServerProcess, waitUntil, type TestClient } from './harness.js';
 
-let server: ServerHandle;
+const server = useServerProcess();
 let bundleDir: string;
 let childScript: string;
 
@@ -33,23 +34,11 @@ beforeAll(async () => {
     external: ['better-sqlite3'],
     logLevel: 'warning',
   });
-  server = await startServerProcess();
 });
 
-afterAll(async () => {
-  await stopAllClients();
-  await server?.stop();
+afterAll(() => {
   if (bundleDir) rmSync(bundleDir, { recursive: true, force: true });
-  cleanupTempDirs();
 });
-
-type ChildMessage =
-  | { type: 'ready'; userId: string; deviceId: string }
-  | { type: 'error'; context: string; message: string }
-  | { type: 'sent'; messageId: string }
-  | { type: 'joined'; groupId: string }
-  | { type: 'armed' }
-  | { type: 'fatal'; message: string };
 
 interface Child {
   process: ChildProcess;

@@ -2,35 +2,10 @@
 // every suite, leave (the acting manager device removes the leaver), and a member whose session
 // is not accepted yet when the group is created (pending group pre-key bundle).
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  cleanupTempDirs,
-  errorsOf,
-  key,
-  makeClient,
-  memberKeys,
-  sleep,
-  sorted,
-  startServerProcess,
-  stopAllClients,
-  tempDir,
-  waitForEpoch,
-  waitUntil,
-  type ServerHandle,
-  type TestClient,
-} from './harness.js';
+import { describe, expect, it } from 'vitest';
+import { errorsOf, key, makeClient, memberKeys, sleep, sorted, tempDir, useServerProcess, waitForEpoch, waitUntil, type TestClient } from './harness.js';
 
-let server: ServerHandle;
-
-beforeAll(async () => {
-  server = await startServerProcess();
-});
-
-afterAll(async () => {
-  await stopAllClients();
-  await server?.stop();
-  cleanupTempDirs();
-});
+const server = useServerProcess();
 
 /** Waits until each client has received `count` group messages of `groupId`. */
 async function groupMessages(clients: TestClient[], groupId: string, count: number): Promise<void> {

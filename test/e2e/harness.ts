@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 import { createClient, type ClientOptions, type E2eeClient, type ReceivedMessage } from '../../src/client/index.js';
 import { createMemoryDatabase } from '../../src/store/index.js';
 import { openSqliteDatabase } from '../../src/store/node.js';
@@ -121,6 +122,42 @@ export async function startServerProcess(extraArgs: string[] = [], dbPath = path
       }
       alive = true;
     },
+  };
+}
+
+/**
+ * Registers the usual hooks of an e2e test file: beforeAll starts a server process, afterAll stops
+ * every client made by {@link makeClient}, the server, and removes the temporary directories. The
+ * returned handle forwards to that server (use it inside tests and hooks, once beforeAll has run).
+ */
+export function useServerProcess(): ServerHandle {
+  let started: ServerHandle | undefined;
+  const current = (): ServerHandle => {
+    if (!started) throw new Error('the e2e server is not started yet (use it inside tests)');
+    return started;
+  };
+  beforeAll(async () => {
+    started = await startServerProcess();
+  });
+  afterAll(async () => {
+    await stopAllClients();
+    await started?.stop();
+    cleanupTempDirs();
+  });
+  return {
+    get url() {
+      return current().url;
+    },
+    get port() {
+      return current().port;
+    },
+    get dbPath() {
+      return current().dbPath;
+    },
+    output: () => current().output(),
+    running: () => current().running(),
+    stop: (signal) => current().stop(signal),
+    start: () => current().start(),
   };
 }
 

@@ -2,37 +2,11 @@
 // one-to-one in every suite, one_to_many, many_to_one, many_to_many, adding a device, a session
 // without one-time pre-key, invites crossing / from two initiators, disappearing messages.
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { connect, registerUser, ResponseCode } from '../server/helpers.js';
-import {
-  cleanupTempDirs,
-  errorsOf,
-  key,
-  makeClient,
-  memberKeys,
-  sleep,
-  sorted,
-  startServerProcess,
-  stopAllClients,
-  tempDir,
-  text,
-  waitForEpoch,
-  waitUntil,
-  type ServerHandle,
-  type TestClient,
-} from './harness.js';
+import { errorsOf, key, makeClient, memberKeys, sleep, sorted, tempDir, text, useServerProcess, waitForEpoch, waitUntil, type TestClient } from './harness.js';
 
-let server: ServerHandle;
-
-beforeAll(async () => {
-  server = await startServerProcess();
-});
-
-afterAll(async () => {
-  await stopAllClients();
-  await server?.stop();
-  cleanupTempDirs();
-});
+const server = useServerProcess();
 
 /** Links `count - 1` more devices to a new user; returns all its devices (first one first). */
 async function userWithDevices(name: string, count: number, suite = 2): Promise<TestClient[]> {

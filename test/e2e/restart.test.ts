@@ -1,20 +1,10 @@
 // Server restart mid-conversation: the real server process is stopped (SIGTERM or SIGKILL) and
 // started again on the same SQLite file and port; the clients reconnect and sign in again by
 // themselves; messages sent before, during and after the outage arrive, each exactly once.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cleanupTempDirs, errorsOf, makeClient, sleep, startServerProcess, stopAllClients, waitForEpoch, waitUntil, type ServerHandle } from './harness.js';
+import { describe, expect, it } from 'vitest';
+import { errorsOf, makeClient, sleep, useServerProcess, waitForEpoch, waitUntil } from './harness.js';
 
-let server: ServerHandle;
-
-beforeAll(async () => {
-  server = await startServerProcess();
-});
-
-afterAll(async () => {
-  await stopAllClients();
-  await server?.stop();
-  cleanupTempDirs();
-});
+const server = useServerProcess();
 
 describe.each(['SIGTERM', 'SIGKILL'] as const)('server restart (%s)', (signal) => {
   it('one-to-one and group conversations continue; nothing is lost or duplicated', async () => {
