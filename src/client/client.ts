@@ -88,6 +88,8 @@ export interface SendResult {
 }
 
 const DEVICE_ID = /^[A-Za-z0-9._-]{1,64}$/;
+/** Processed ProtoMsg ids remembered after consuming (replays of recent messages are recognised). */
+const PROCESSED_IDS_KEPT = 1000;
 /** Largest message body; the protocol limit is higher, this keeps one message per request well under the server's. */
 export const MAX_BODY_BYTES = 1024 * 1024;
 const ID_LIMIT = 256;
@@ -128,6 +130,7 @@ export class E2eeClient {
   private streamAbort: AbortController | undefined;
   private streamDone: Promise<void> | undefined;
   private timer: ReturnType<typeof setInterval> | undefined;
+  private processedSincePrune = 0;
 
   constructor(options: ClientOptions) {
     if (!options || typeof options !== 'object') throw new InvalidClientInputError('options are required');
@@ -346,7 +349,10 @@ export class E2eeClient {
     await deliverStored(ctx);
     await flushOutbox(ctx);
     await ctx.rpc('ConsumeProtoMsg', () => ctx.service.consumeProtoMsg({ protoMsgId: msg.id }));
-    await ctx.transaction((r) => r.forgetProcessed(msg.id));
+    if (++this.processedSincePrune >= 100) {
+      this.processedSincePrune = 0;
+      await ctx.transaction((r) => r.pruneProcessed(PROCESSED_IDS_KEPT));
+    }
   }
 
   /** After a failed step the in-memory account may be ahead of the stored one: the stored one wins. */

@@ -41,6 +41,11 @@ export function deviceKey(userId: string, deviceId: string): string {
   return `${encodeURIComponent(userId)}/${encodeURIComponent(deviceId)}`;
 }
 
+/** Processed-id keys sort in id order when ids are decimal (the reference server's are). */
+function processedKey(protoMsgId: string): string {
+  return /^[0-9]{1,20}$/.test(protoMsgId) ? protoMsgId.padStart(20, '0') : `~${protoMsgId}`;
+}
+
 /** A zero-padded decimal so keys sort in numeric order. */
 function sortable(n: number | bigint): string {
   return n.toString().padStart(20, '0');
@@ -144,13 +149,19 @@ export class Records {
   }
 
   async isProcessed(protoMsgId: string): Promise<boolean> {
-    return (await this.tx.get(NS.processed, protoMsgId)) !== undefined;
+    return (await this.tx.get(NS.processed, processedKey(protoMsgId))) !== undefined;
   }
   markProcessed(protoMsgId: string): Promise<void> {
-    return this.tx.put(NS.processed, protoMsgId, new Uint8Array(0));
+    return this.tx.put(NS.processed, processedKey(protoMsgId), new Uint8Array(0));
   }
-  forgetProcessed(protoMsgId: string): Promise<void> {
-    return this.tx.delete(NS.processed, protoMsgId);
+  /**
+   * Keeps the newest `keep` processed ids. They outlive the consume on purpose: a stream that
+   * reconnects while a consume is on its way can replay a message once more, and it must be
+   * recognised then too.
+   */
+  async pruneProcessed(keep: number): Promise<void> {
+    const rows = await this.tx.list(NS.processed);
+    for (const row of rows.slice(0, Math.max(0, rows.length - keep))) await this.tx.delete(NS.processed, row.key);
   }
 
   /** Stores a received message, not yet delivered (indexed so delivery does not scan the history). */

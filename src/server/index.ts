@@ -3,6 +3,7 @@
  * (HTTP/1.1) with SQLite storage. See docs/server.md.
  */
 import { withCors } from './cors.js';
+import { setMaxListeners } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createContextValues } from '@connectrpc/connect';
@@ -122,6 +123,9 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const store = options.store ?? (await openSqliteStore(options.dbPath ?? './pqe2ee.sqlite'));
   const server = new E2eeServer(store, config);
   const shutdown = new AbortController();
+  // Connect links every open call to this signal (one abort listener per call): thousands of open
+  // streams are normal here, not a leak, so Node's default warning at 11 listeners is lifted.
+  setMaxListeners(0, shutdown.signal);
   const handler = connectNodeAdapter({
     routes: (router) => router.service(E2eeService, server.implementation()),
     readMaxBytes: config.maxRequestBytes,
