@@ -172,7 +172,7 @@ async function runOne(opts, { suite, n }) {
   // Hard bound per configuration: setup + window + drain + stop, whatever happens.
   const hardLimitMs = 240000;
   log(`▶ suite ${suite}, N = ${n}: server ${server.url} (pid ${pid}), window ${workerCfg.durationMs} ms / ${workerCfg.maxMessages} messages`);
-  const worker = spawn(process.execPath, ['--max-old-space-size=4096', path.join(HERE, 'clients.mjs'), JSON.stringify(workerCfg)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const worker = spawn(process.execPath, [...(process.env.LOAD_PROFILE ? ['--cpu-prof', '--cpu-prof-dir=' + process.env.LOAD_PROFILE] : []), '--max-old-space-size=4096', path.join(HERE, 'clients.mjs'), JSON.stringify(workerCfg)], { stdio: ['ignore', 'pipe', 'inherit'] });
   const killTimer = setTimeout(() => {
     log(`  !! configuration exceeded ${hardLimitMs / 1000} s: killing the client process`);
     worker.kill('SIGKILL');
