@@ -3,9 +3,9 @@
 // signature against the linking device it knows. Runs an in-process server; the tampering sits in
 // a wrapped protocol handler between one client and the server.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createClient, createServerTransport, type E2eeClient, type ProtocolHandler } from '../../src/index.js';
+import { createClient, type E2eeClient } from '../../src/index.js';
 import { startServer, type RunningServer } from '../../src/server/index.js';
-import type { ProtoMsg } from '../../src/proto/gen/service_pb.js';
+import { tamperingHandler } from './tampering.js';
 
 let server: RunningServer;
 const clients: E2eeClient[] = [];
@@ -19,22 +19,6 @@ afterAll(async () => {
   await server?.close();
 });
 
-/** A protocol handler whose stream passes every ProtoMsg through `edit` first. */
-function tamperingHandler(url: string, edit: (msg: ProtoMsg) => void): ProtocolHandler {
-  const inner = createServerTransport(url);
-  const service = new Proxy(inner.service, {
-    get(target, prop, receiver) {
-      if (prop !== 'subscribe') return Reflect.get(target, prop, receiver);
-      return async function* (request: Parameters<typeof target.subscribe>[0], options: Parameters<typeof target.subscribe>[1]) {
-        for await (const msg of target.subscribe(request, options)) {
-          edit(msg);
-          yield msg;
-        }
-      };
-    },
-  });
-  return { service, setToken: (token) => inner.setToken(token) };
-}
 
 function flip(bytes: Uint8Array): void {
   bytes[0] = (bytes[0] ?? 0) ^ 1;

@@ -6,10 +6,11 @@
 // and the server (what a malicious server could send).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { create } from '@bufbuild/protobuf';
-import { createClient, createServerTransport, type E2eeClient, type ProtocolHandler } from '../../src/index.js';
+import { createClient, type E2eeClient } from '../../src/index.js';
 import { startServer, type RunningServer } from '../../src/server/index.js';
 import type { ProtoMsg } from '../../src/proto/gen/service_pb.js';
 import { E2eeAddressSchema, type E2eeAddress } from '../../src/proto/gen/wire_pb.js';
+import { tamperingHandler } from '../client/tampering.js';
 
 let server: RunningServer;
 const clients: E2eeClient[] = [];
@@ -25,22 +26,6 @@ afterAll(async () => {
   await server?.close();
 });
 
-/** A protocol handler whose stream passes every ProtoMsg through `edit` first (a malicious server). */
-function tamperingHandler(url: string, edit: (msg: ProtoMsg) => void): ProtocolHandler {
-  const inner = createServerTransport(url);
-  const service = new Proxy(inner.service, {
-    get(target, prop, receiver) {
-      if (prop !== 'subscribe') return Reflect.get(target, prop, receiver);
-      return async function* (request: Parameters<typeof target.subscribe>[0], options: Parameters<typeof target.subscribe>[1]) {
-        for await (const msg of target.subscribe(request, options)) {
-          edit(msg);
-          yield msg;
-        }
-      };
-    },
-  });
-  return { service, setToken: (token) => inner.setToken(token) };
-}
 
 async function started(client: E2eeClient): Promise<E2eeClient> {
   clients.push(client);
