@@ -19,7 +19,7 @@ import { defaultCommonHandler, type CommonHandler } from './common.js';
 import { RuntimeContext, type CrashPoint } from './context.js';
 import { ClientNotStartedError, GroupMembershipError, InvalidClientInputError, UnknownPeerError } from './errors.js';
 import { EventBus, type ClientEvent, type ClientEventOf, type ClientEventType, type DeviceRef, type EventHandler } from './events.js';
-import { applyOrderedChange, createGroup, loadGroup, sendGroupPlaintext } from './groups.js';
+import { applyOrderedChange, createGroup, loadGroup, orderedEpoch, sendGroupPlaintext } from './groups.js';
 import { deliverStored, handleProtoMsg, isTransient, purgeExpired } from './inbound.js';
 import { ensureSessionsToUser, flushOutbox, sendPlaintextToDevice } from './one2one.js';
 
@@ -427,8 +427,9 @@ export class E2eeClient {
     return this.run(async (ctx) => {
       for (const userId of userIds) await ensureSessionsToUser(ctx, userId);
       const group = await ctx.transaction((r) => loadGroup(ctx, r, groupId));
+      const expectedEpoch = await orderedEpoch(ctx, group);
       const response = await ctx.rpc('AddGroupMembers', () =>
-        ctx.service.addGroupMembers({ groupAddress: group.state.groupAddress, expectedEpoch: group.epoch, members: userIds.map((userId) => ({ userId, role: GroupRole.MEMBER })) }),
+        ctx.service.addGroupMembers({ groupAddress: group.state.groupAddress, expectedEpoch, members: userIds.map((userId) => ({ userId, role: GroupRole.MEMBER })) }),
       );
       await applyOrderedChange(ctx, groupId, response.epoch, response.memberDevices);
       return { epoch: response.epoch };
@@ -442,7 +443,8 @@ export class E2eeClient {
     return this.run(async (ctx) => {
       if (userIds.includes(ctx.self.userId)) throw new GroupMembershipError('to leave a group use leaveGroup()');
       const group = await ctx.transaction((r) => loadGroup(ctx, r, groupId));
-      const response = await ctx.rpc('RemoveGroupMembers', () => ctx.service.removeGroupMembers({ groupAddress: group.state.groupAddress, expectedEpoch: group.epoch, userIds }));
+      const expectedEpoch = await orderedEpoch(ctx, group);
+      const response = await ctx.rpc('RemoveGroupMembers', () => ctx.service.removeGroupMembers({ groupAddress: group.state.groupAddress, expectedEpoch, userIds }));
       await applyOrderedChange(ctx, groupId, response.epoch, response.memberDevices);
       return { epoch: response.epoch };
     });

@@ -33,6 +33,18 @@ export function devicesOf(addresses: E2eeAddress[]): DeviceAddress[] {
   return out;
 }
 
+/**
+ * The epoch to name as `expected_epoch` in a change: the newest the server announced to this device,
+ * or the session's own if newer. When a change was ordered but its author never delivered the bundle
+ * (it crashed in between), the group can still move on: the next change builds on the session's
+ * epoch and jumps over the lost one.
+ */
+export async function orderedEpoch(ctx: RuntimeContext, group: GroupSession): Promise<bigint> {
+  const record = await ctx.transaction((r) => r.getGroup(group.groupId));
+  const announced = record?.info?.epoch ?? 0n;
+  return announced > group.epoch ? announced : group.epoch;
+}
+
 export async function loadGroup(ctx: RuntimeContext, records: Records, groupId: string): Promise<GroupSession> {
   const bytes = await records.getGroupSession(groupId);
   if (!bytes) throw new GroupMembershipError(`this device is not in group ${groupId}`);

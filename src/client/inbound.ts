@@ -14,7 +14,7 @@ import { AcceptMsgSchema, E2eeAddressSchema, E2eeMsgSchema, InviteMsgSchema, One
 import type { RuntimeContext } from './context.js';
 import type { ClientEvent, DeviceRef, ReceivedMessage } from './events.js';
 import { ForgedRoutingError, GroupMembershipError, PeerIdentityChangedError, UnknownPeerError } from './errors.js';
-import { applyOrderedChange, HELD_LIFETIME_MS, isActingManagerDevice, loadGroup, MAX_HELD_PER_GROUP, MAX_HELD_TOTAL, noteGroupInfo, receiveBundle } from './groups.js';
+import { applyOrderedChange, HELD_LIFETIME_MS, isActingManagerDevice, loadGroup, orderedEpoch, MAX_HELD_PER_GROUP, MAX_HELD_TOTAL, noteGroupInfo, receiveBundle } from './groups.js';
 import { ensureSessionToDevice, flushPendingFor } from './one2one.js';
 import type { Records } from './records.js';
 
@@ -182,8 +182,9 @@ export async function handleProtoMsg(ctx: RuntimeContext, msg: ProtoMsg): Promis
         for (const groupId of await ctx.transaction((r) => r.listGroupIds())) {
           try {
             const group = await ctx.transaction((r) => loadGroup(ctx, r, groupId));
+            const expectedEpoch = await orderedEpoch(ctx, group);
             const response = await ctx.rpc('AddGroupMemberDevice', () =>
-              ctx.service.addGroupMemberDevice({ groupAddress: group.state.groupAddress, expectedEpoch: group.epoch, device: payload.value.userAddress }),
+              ctx.service.addGroupMemberDevice({ groupAddress: group.state.groupAddress, expectedEpoch, device: payload.value.userAddress }),
             );
             await applyOrderedChange(ctx, groupId, response.epoch, response.memberDevices);
           } catch (error) {
@@ -222,8 +223,9 @@ export async function handleProtoMsg(ctx: RuntimeContext, msg: ProtoMsg): Promis
       if (record?.info && leaver.userId !== ctx.self.userId && (await isActingManagerDevice(ctx, record.info, leaver.userId))) {
         try {
           const group = await ctx.transaction((r) => loadGroup(ctx, r, groupId));
+          const expectedEpoch = await orderedEpoch(ctx, group);
           const response = await ctx.rpc('RemoveGroupMembers', () =>
-            ctx.service.removeGroupMembers({ groupAddress: group.state.groupAddress, expectedEpoch: group.epoch, userIds: [leaver.userId] }),
+            ctx.service.removeGroupMembers({ groupAddress: group.state.groupAddress, expectedEpoch, userIds: [leaver.userId] }),
           );
           await applyOrderedChange(ctx, groupId, response.epoch, response.memberDevices);
         } catch (error) {

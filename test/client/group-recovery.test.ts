@@ -1,0 +1,78 @@
+// A membership change the server ordered but whose bundle never went out (the author crashed, or
+// lost the response, between the RPC and the distribution) must not wedge the group: the next
+// change names the epoch the server announced and builds on top of it.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createClient, createServerTransport, type E2eeClient, type ProtocolHandler } from '../../src/index.js';
+import { startServer, type RunningServer } from '../../src/server/index.js';
+
+let server: RunningServer;
+const clients: E2eeClient[] = [];
+const text = (b: Uint8Array): string => new TextDecoder().decode(b);
+
+beforeAll(async () => {
+  server = await startServer({ port: 0, dbPath: ':memory:' });
+});
+
+afterAll(async () => {
+  for (const c of clients) await c.stop().catch(() => undefined);
+  await server?.close();
+});
+
+/** A handler whose first AddGroupMembers reaches the server but whose answer is lost. */
+function losingFirstAddAnswer(url: string): ProtocolHandler {
+  const inner = createServerTransport(url);
+  let lost = false;
+  const service = new Proxy(inner.service, {
+    get(target, prop, receiver) {
+      if (prop !== 'addGroupMembers') return Reflect.get(target, prop, receiver);
+      return async (...args: Parameters<typeof target.addGroupMembers>) => {
+        const response = await target.addGroupMembers(...args);
+        if (!lost) {
+          lost = true;
+          throw new Error('connection lost before the answer arrived');
+        }
+        return response;
+      };
+    },
+  });
+  return { service, setToken: (token) => inner.setToken(token) };
+}
+
+async function started(client: E2eeClient): Promise<E2eeClient> {
+  clients.push(client);
+  await client.start();
+  return client;
+}
+
+describe('group recovery', () => {
+  it('an epoch whose bundle was never sent is skipped by the next change; everyone converges', async () => {
+    const alice = await started(createClient({ server: losingFirstAddAnswer(server.url), deviceId: 'alice', suite: 2 }));
+    const bob = await started(createClient({ server: server.url, deviceId: 'bob', suite: 2 }));
+    const carol = await started(createClient({ server: server.url, deviceId: 'carol', suite: 2 }));
+    const dave = await started(createClient({ server: server.url, deviceId: 'dave', suite: 2 }));
+    const bobJoins = bob.waitFor('group-created');
+    const { groupId } = await alice.createGroup('g', [bob.address.userId]);
+    await bobJoins;
+
+    // The server orders epoch 1 (carol added), but alice never learns it and sends no bundle.
+    await expect(alice.addGroupMembers(groupId, [carol.address.userId])).rejects.toThrow(/connection lost/);
+    expect((await alice.groupInfo(groupId)).epoch).toBe(0n);
+
+    // The next change names epoch 1 (announced to alice by the server) and makes epoch 2 with
+    // every member the server lists, carol included.
+    const carolJoins = carol.waitFor('group-created', () => true, 15_000);
+    const daveJoins = dave.waitFor('group-created', () => true, 15_000);
+    const next = await alice.addGroupMembers(groupId, [dave.address.userId]);
+    expect(next.epoch).toBe(2n);
+    await Promise.all([carolJoins, daveJoins]);
+    for (const member of [bob, carol, dave]) {
+      const deadline = Date.now() + 15_000;
+      while ((await member.groupInfo(groupId)).epoch < 2n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect((await member.groupInfo(groupId)).epoch).toBe(2n);
+    }
+    const arrivals = [bob, carol, dave].map((m) => m.waitFor('group-message', () => true, 15_000));
+    await alice.sendGroupMessage(groupId, 'after the lost epoch');
+    for (const arrival of arrivals) expect(text((await arrival).message.body)).toBe('after the lost epoch');
+    expect((await alice.groupInfo(groupId)).members.map((m) => m.deviceId).sort()).toEqual(['alice', 'bob', 'carol', 'dave']);
+  }, 60_000);
+});
