@@ -7,13 +7,14 @@ import { create, toBinary } from '@bufbuild/protobuf';
 import { ConnectError } from '@connectrpc/connect';
 import { Account, fingerprint as sessionFingerprint } from '../protocol/index.js';
 import { AppMessageSchema } from '../proto/gen/client_pb.js';
-import { GroupRole, type ProtoMsg } from '../proto/gen/service_pb.js';
+import { GroupRole, ResponseCode, type ProtoMsg } from '../proto/gen/service_pb.js';
 import { PlaintextSchema, type E2eeAddress } from '../proto/gen/wire_pb.js';
 import type { DatabaseHandler } from '../store/database.js';
 import { encryptDatabase } from '../store/encrypted.js';
 import { createMemoryDatabase } from '../store/memory.js';
 import { createServerTransport } from '../transport/server-transport.js';
 import { callRpc } from '../transport/call.js';
+import { ServerResponseError } from '../transport/errors.js';
 import type { ProtocolHandler } from '../transport/protocol-handler.js';
 import { defaultCommonHandler, type CommonHandler } from './common.js';
 import { RuntimeContext, type CrashPoint } from './context.js';
@@ -410,12 +411,14 @@ export class E2eeClient {
     });
   }
 
-  /** Creates a group with this device's user as manager and the listed users as members. */
-  async createGroup(groupName: string, userIds: string[]): Promise<{ groupId: string; epoch: bigint }> {
+  /** Creates a group with this device's user as manager and the listed users as members (`managers`: those of them who are managers too). */
+  async createGroup(groupName: string, userIds: string[], options: { managers?: string[] } = {}): Promise<{ groupId: string; epoch: bigint }> {
     requireId(groupName, 'groupName');
     if (!Array.isArray(userIds)) throw new InvalidClientInputError('userIds must be a list');
     userIds.forEach((u) => requireId(u, 'userId'));
-    const result = await this.run((ctx) => createGroup(ctx, groupName, userIds));
+    const managers = options.managers ?? [];
+    if (!Array.isArray(managers) || managers.some((m) => !userIds.includes(m))) throw new InvalidClientInputError('managers must be a subset of userIds');
+    const result = await this.run((ctx) => createGroup(ctx, groupName, userIds, managers));
     await this.bus.emit({ type: 'group-created', groupId: result.groupId, groupName, epoch: result.epoch });
     return result;
   }
@@ -424,7 +427,7 @@ export class E2eeClient {
   async addGroupMembers(groupId: string, userIds: string[]): Promise<{ epoch: bigint }> {
     requireId(groupId, 'groupId');
     userIds.forEach((u) => requireId(u, 'userId'));
-    return this.run(async (ctx) => {
+    return this.retryOnConflict(groupId, () => this.run(async (ctx) => {
       for (const userId of userIds) await ensureSessionsToUser(ctx, userId);
       const group = await ctx.transaction((r) => loadGroup(ctx, r, groupId));
       const expectedEpoch = await orderedEpoch(ctx, group);
@@ -433,21 +436,44 @@ export class E2eeClient {
       );
       await applyOrderedChange(ctx, groupId, response.epoch, response.memberDevices);
       return { epoch: response.epoch };
-    });
+    }));
+  }
+
+  /**
+   * Runs a membership change; when another change won the epoch (REQUEST_CONFLICT), waits briefly
+   * for the server's announcement of it to be processed (outside the lock, so the stream can run)
+   * and tries again on top of it, at most 3 times.
+   */
+  private async retryOnConflict<T>(groupId: string, change: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await change();
+      } catch (error) {
+        if (!(error instanceof ServerResponseError) || error.responseCode !== ResponseCode.REQUEST_CONFLICT || attempt >= 3) throw error;
+        const ctx = this.context;
+        const before = (await ctx.locked(() => ctx.transaction((r) => r.getGroup(groupId))))?.info?.epoch ?? 0n;
+        const deadline = Date.now() + 2000;
+        while (Date.now() < deadline) {
+          await sleep(25);
+          const now = (await ctx.locked(() => ctx.transaction((r) => r.getGroup(groupId))))?.info?.epoch ?? 0n;
+          if (now > before) break;
+        }
+      }
+    }
   }
 
   /** Removes users from a group (needs the manager role): they cannot read the new epoch. */
   async removeGroupMembers(groupId: string, userIds: string[]): Promise<{ epoch: bigint }> {
     requireId(groupId, 'groupId');
     userIds.forEach((u) => requireId(u, 'userId'));
-    return this.run(async (ctx) => {
+    return this.retryOnConflict(groupId, () => this.run(async (ctx) => {
       if (userIds.includes(ctx.self.userId)) throw new GroupMembershipError('to leave a group use leaveGroup()');
       const group = await ctx.transaction((r) => loadGroup(ctx, r, groupId));
       const expectedEpoch = await orderedEpoch(ctx, group);
       const response = await ctx.rpc('RemoveGroupMembers', () => ctx.service.removeGroupMembers({ groupAddress: group.state.groupAddress, expectedEpoch, userIds }));
       await applyOrderedChange(ctx, groupId, response.epoch, response.memberDevices);
       return { epoch: response.epoch };
-    });
+    }));
   }
 
   /** Leaves a group: the server stops routing it here, and a manager's device starts a new epoch without this user. */

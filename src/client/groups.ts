@@ -78,10 +78,9 @@ async function distribute(ctx: RuntimeContext, records: Records, bundle: Uint8Ar
 }
 
 /** Creates a group on the server and distributes epoch 0. */
-export async function createGroup(ctx: RuntimeContext, groupName: string, userIds: string[]): Promise<{ groupId: string; epoch: bigint }> {
-  const response = await ctx.rpc('CreateGroup', () =>
-    ctx.service.createGroup({ groupName, members: userIds.map((userId) => ({ userId, role: GroupRole.MEMBER })) }),
-  );
+export async function createGroup(ctx: RuntimeContext, groupName: string, userIds: string[], managers: readonly string[] = []): Promise<{ groupId: string; epoch: bigint }> {
+  const roleOf = (userId: string) => (managers.includes(userId) ? GroupRole.MANAGER : GroupRole.MEMBER);
+  const response = await ctx.rpc('CreateGroup', () => ctx.service.createGroup({ groupName, members: userIds.map((userId) => ({ userId, role: roleOf(userId) })) }));
   const groupId = response.groupAddress?.peer.case === 'group' ? response.groupAddress.peer.value.groupId : '';
   if (!groupId) throw new UnknownPeerError('the server created a group without an address');
   const members = await memberInfos(ctx, devicesOf(response.memberDevices));
@@ -99,7 +98,7 @@ export async function createGroup(ctx: RuntimeContext, groupName: string, userId
       ...(response.groupAddress ? { groupAddress: response.groupAddress } : {}),
       groupName,
       epoch: response.epoch,
-      members: [{ userId: ctx.self.userId, role: GroupRole.MANAGER }, ...userIds.map((userId) => ({ userId, role: GroupRole.MEMBER }))],
+      members: [{ userId: ctx.self.userId, role: GroupRole.MANAGER }, ...userIds.map((userId) => ({ userId, role: roleOf(userId) }))],
       memberDevices: response.memberDevices,
     });
     await r.putGroup(groupId, create(GroupRecordSchema, { info }));

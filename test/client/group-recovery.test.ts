@@ -76,3 +76,30 @@ describe('group recovery', () => {
     expect((await alice.groupInfo(groupId)).members.map((m) => m.deviceId).sort()).toEqual(['alice', 'bob', 'carol', 'dave']);
   }, 60_000);
 });
+
+describe('concurrent membership changes through the runtime', () => {
+  it('two managers add members at the same time: the loser retries on top of the winner, all converge', async () => {
+    const alice = await started(createClient({ server: server.url, deviceId: 'alice', suite: 2 }));
+    const bob = await started(createClient({ server: server.url, deviceId: 'bob', suite: 2 }));
+    const carol = await started(createClient({ server: server.url, deviceId: 'carol', suite: 2 }));
+    const dave = await started(createClient({ server: server.url, deviceId: 'dave', suite: 2 }));
+    const bobJoins = bob.waitFor('group-created');
+    const { groupId } = await alice.createGroup('g', [bob.address.userId], { managers: [bob.address.userId] });
+    await bobJoins;
+
+    const joins = [carol, dave].map((m) => m.waitFor('group-created', () => true, 15_000));
+    const [byAlice, byBob] = await Promise.all([alice.addGroupMembers(groupId, [carol.address.userId]), bob.addGroupMembers(groupId, [dave.address.userId])]);
+    expect([byAlice.epoch, byBob.epoch].sort()).toEqual([1n, 2n]);
+    await Promise.all(joins);
+
+    const everyone = [alice, bob, carol, dave];
+    for (const member of everyone) {
+      const deadline = Date.now() + 15_000;
+      while ((await member.groupInfo(groupId)).epoch < 2n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect((await member.groupInfo(groupId)).members.map((m) => m.deviceId).sort()).toEqual(['alice', 'bob', 'carol', 'dave']);
+    }
+    const arrivals = [alice, bob, dave].map((m) => m.waitFor('group-message', () => true, 15_000));
+    await carol.sendGroupMessage(groupId, 'after the race');
+    for (const arrival of arrivals) expect(text((await arrival).message.body)).toBe('after the race');
+  }, 60_000);
+});
