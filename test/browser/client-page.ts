@@ -1,6 +1,6 @@
 // Runs in Chromium: the client runtime (bundled for the browser) talks to the reference server on
 // another origin, over fetch (Connect), with the memory database encrypted under a passphrase.
-import { createClient, createMemoryDatabase } from '../../src/index.js';
+import { createClient, createMemoryDatabase, openIndexedDbDatabase } from '../../src/index.js';
 
 export interface ClientScenarioResult {
   oneToOne: string;
@@ -10,14 +10,14 @@ export interface ClientScenarioResult {
   errors: string[];
 }
 
-async function runClientScenario(server: string, suite: number): Promise<ClientScenarioResult> {
+async function runClientScenario(server: string, suite: number, store: 'memory' | 'indexeddb'): Promise<ClientScenarioResult> {
   const errors: string[] = [];
-  const make = (deviceId: string) => {
+  const make = async (deviceId: string) => {
     const client = createClient({
       server,
       deviceId,
       suite,
-      database: createMemoryDatabase(),
+      database: store === 'indexeddb' ? await openIndexedDbDatabase(`${deviceId}-suite${suite}`) : createMemoryDatabase(),
       storage: { passphrase: `passphrase of ${deviceId}`, iterations: 1000 },
     });
     client.on('error', (event) => {
@@ -25,8 +25,8 @@ async function runClientScenario(server: string, suite: number): Promise<ClientS
     });
     return client;
   };
-  const alice = make('browser-alice');
-  const bob = make('browser-bob');
+  const alice = await make('browser-alice');
+  const bob = await make('browser-bob');
   await alice.start();
   await bob.start();
   const decode = (b: Uint8Array) => new TextDecoder().decode(b);

@@ -45,12 +45,12 @@ async function openPage() {
 }
 
 describe('client runtime in Chromium', () => {
-  for (const suite of [1, 2]) {
-    it(`suite ${suite}: register, one-to-one both ways, group message, matching fingerprints`, async () => {
+  for (const [suite, store] of [[1, 'indexeddb'], [2, 'memory']] as const) {
+    it(`suite ${suite}, ${store} database: register, one-to-one both ways, group message, matching fingerprints`, async () => {
       const page = await openPage();
       const result = (await page.evaluate(
-        ([server, s]) => (globalThis as unknown as { pqe2eeClientTest: { runClientScenario(u: string, s: number): Promise<unknown> } }).pqe2eeClientTest.runClientScenario(server as string, s as number),
-        [allowing.url, suite] as const,
+        ([server, s, d]) => (globalThis as unknown as { pqe2eeClientTest: { runClientScenario(u: string, s: number, d: string): Promise<unknown> } }).pqe2eeClientTest.runClientScenario(server as string, s as number, d as string),
+        [allowing.url, suite, store] as const,
       )) as ClientScenarioResult;
       await page.close();
       expect(result).toEqual({ oneToOne: 'hello from a browser tab', reply: 'and back', group: 'group hello', fingerprintsMatch: true, errors: [] });
