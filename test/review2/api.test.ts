@@ -1,0 +1,66 @@
+// Second review: the public API's contract — lifecycle calls and input validation. Bad input must
+// give typed errors (InvalidClientInputError), not TypeErrors from inside the runtime.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ClientNotStartedError, createClient, createMemoryDatabase, InvalidClientInputError } from '../../src/index.js';
+import { startServer, type RunningServer } from '../../src/server/index.js';
+import { Pool } from './helpers.js';
+
+let server: RunningServer;
+const pool = new Pool(() => server.url);
+
+beforeAll(async () => {
+  server = await startServer({ port: 0, dbPath: ':memory:', rateLimit: { perSecond: 0, burst: 1 } });
+});
+
+afterAll(async () => {
+  await pool.stopAll();
+  await server?.close();
+});
+
+describe('REVIEW2 API contract', () => {
+  it('R2-5 start() called twice at once registers one account, not two', async () => {
+    const registered: string[] = [];
+    const client = createClient({ server: server.url, deviceId: 'twice', suite: 2, database: createMemoryDatabase() });
+    pool.clients.push(client);
+    client.on('registered', (e) => {
+      registered.push(e.address.userId);
+    });
+    await Promise.all([client.start(), client.start()]);
+    expect(registered, 'two accounts were registered (and two receive loops run) for one client').toHaveLength(1);
+  }, 30_000);
+
+  it('R2-6 list arguments that are not lists give InvalidClientInputError, not a TypeError', async () => {
+    const alice = await pool.start('alice-api');
+    const bob = await pool.start('bob-api');
+    const joined = bob.waitFor('group-created');
+    const { groupId } = await alice.createGroup('g', [bob.address.userId]);
+    await joined;
+    const notAList = bob.address.userId as unknown as string[];
+    await expect(alice.addGroupMembers(groupId, notAList)).rejects.toBeInstanceOf(InvalidClientInputError);
+    await expect(alice.removeGroupMembers(groupId, notAList)).rejects.toBeInstanceOf(InvalidClientInputError);
+    await expect(alice.addGroupMembers(groupId, undefined as unknown as string[])).rejects.toBeInstanceOf(InvalidClientInputError);
+  }, 30_000);
+
+  it('R2-7 sendMessage with null options gives InvalidClientInputError, not a TypeError', async () => {
+    const alice = await pool.start('alice-opt');
+    const bob = await pool.start('bob-opt');
+    await expect(alice.sendMessage(bob.address.userId, 'x', null as unknown as object)).rejects.toBeInstanceOf(InvalidClientInputError);
+    await expect(alice.sendGroupMessage('g', 'x', null as unknown as object)).rejects.toBeInstanceOf(InvalidClientInputError);
+  }, 30_000);
+
+  it('lifecycle: start twice, stop twice, calls before start and after stop give ClientNotStartedError (passes)', async () => {
+    const db = createMemoryDatabase();
+    const client = createClient({ server: server.url, deviceId: 'life', suite: 2, database: db });
+    pool.clients.push(client);
+    await expect(client.sendMessage('u', 'x')).rejects.toBeInstanceOf(ClientNotStartedError);
+    await client.start();
+    await client.start();
+    const userId = client.address.userId;
+    await client.stop();
+    await client.stop();
+    await expect(client.sendMessage(userId, 'x')).rejects.toBeInstanceOf(ClientNotStartedError);
+    await expect(client.messages()).rejects.toBeInstanceOf(ClientNotStartedError);
+    await expect(client.groupInfo('g')).rejects.toBeInstanceOf(ClientNotStartedError);
+    await expect(client.fingerprint(userId, 'x')).rejects.toBeInstanceOf(ClientNotStartedError);
+  }, 30_000);
+});

@@ -1,0 +1,53 @@
+// Second review: what another user can make a client store without limit. Every InviteMsg is
+// accepted automatically and stores a new session; the session it replaces as the device's
+// sending session is never deleted. One peer device can therefore grow a victim's database by one
+// session per invite, forever (the server's only limits are its rate limit and the queue length,
+// which the victim drains).
+import { toBinary } from '@bufbuild/protobuf';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createClient, createMemoryDatabase, OutboundSession, type E2eeClient } from '../../src/index.js';
+import { startServer, type RunningServer } from '../../src/server/index.js';
+import { InviteMsgSchema, PreKeyBundleSchema } from '../../src/proto/gen/wire_pb.js';
+import { fromBinary } from '@bufbuild/protobuf';
+import { connect, registerUser, ResponseCode } from '../server/helpers.js';
+import { until } from './helpers.js';
+
+let server: RunningServer;
+let victim: E2eeClient | undefined;
+
+beforeAll(async () => {
+  server = await startServer({ port: 0, dbPath: ':memory:', rateLimit: { perSecond: 0, burst: 1 }, ipRateLimit: { perSecond: 0, burst: 1 } });
+});
+
+afterAll(async () => {
+  await victim?.stop().catch(() => undefined);
+  await server?.close();
+});
+
+describe('REVIEW2 resource bounds', () => {
+  it('R2-8 repeated invites from one peer device do not grow the stored sessions without bound', async () => {
+    const db = createMemoryDatabase();
+    victim = createClient({ server: server.url, deviceId: 'victim', suite: 2, database: db });
+    await victim.start();
+    const rpc = connect(server.url);
+    const attacker = await registerUser(rpc, 2);
+    const invites = 60;
+    let accepted = 0;
+    victim.on('inbound-session-ready', () => {
+      accepted++;
+    });
+    for (let i = 0; i < invites; i++) {
+      const bundles = await rpc.getPreKeyBundle({ userId: victim.address.userId }, attacker.auth);
+      const bundle = bundles.preKeyBundles[0];
+      if (!bundle) throw new Error('no bundle');
+      const { invite } = OutboundSession.initiate(attacker.account, toBinary(PreKeyBundleSchema, bundle));
+      const sent = await rpc.invite({ msg: fromBinary(InviteMsgSchema, invite) }, attacker.auth);
+      expect(sent.code).toBe(ResponseCode.OK);
+    }
+    await until(() => accepted >= invites, 20_000);
+    expect(accepted).toBe(invites);
+    const sessions = await db.transaction(async (tx) => (await tx.list('sessions')).length);
+    expect(sessions, `${invites} invites from one device left ${sessions} sessions in the victim's database`).toBeLessThanOrEqual(10);
+  }, 30_000);
+});
+

@@ -1,0 +1,75 @@
+// Second review: group ordering under bursts. A later device of a member joins every group; a
+// burst of membership changes with messages sent straight after each one converges, and every
+// member gets every message of the epochs it belongs to exactly once.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startServer, type RunningServer } from '../../src/server/index.js';
+import { collect, Pool, sleep, until } from './helpers.js';
+
+let server: RunningServer;
+const pool = new Pool(() => server.url);
+
+beforeAll(async () => {
+  server = await startServer({ port: 0, dbPath: ':memory:', rateLimit: { perSecond: 0, burst: 1 } });
+});
+
+afterAll(async () => {
+  await pool.stopAll();
+  await server?.close();
+});
+
+describe('REVIEW2 group bursts', () => {
+  it('a device linked later joins both of its user\'s groups and reads what is sent there afterwards', async () => {
+    const alice = await pool.start('alice');
+    const bob = await pool.start('bob-phone');
+    const joins = [bob.waitFor('group-created'), bob.waitFor('group-created')];
+    const g1 = (await alice.createGroup('g1', [bob.address.userId])).groupId;
+    const g2 = (await alice.createGroup('g2', [bob.address.userId])).groupId;
+    await Promise.all(joins);
+    const joined = new Set<string>();
+    const laptopPromise = pool.link(bob, 'bob-laptop');
+    const laptop = await laptopPromise;
+    laptop.on('group-created', (e) => {
+      joined.add(e.groupId);
+    });
+    const got = collect(laptop);
+    await until(() => joined.size === 2, 10_000);
+    expect([...joined].sort()).toEqual([g1, g2].sort());
+    await until(async () => (await alice.groupInfo(g1)).members.length === 3 && (await alice.groupInfo(g2)).members.length === 3);
+    await alice.sendGroupMessage(g1, 'one');
+    await alice.sendGroupMessage(g2, 'two');
+    await until(() => got.group.length >= 2);
+    await sleep(200);
+    expect(got.group.sort()).toEqual(['one', 'two']);
+  }, 30_000);
+
+  it('back-to-back adds and removes with a message after each: members converge, each message once', async () => {
+    const alice = await pool.start('alice-b');
+    const others = await Promise.all(['u1', 'u2', 'u3', 'u4'].map((d) => pool.start(d)));
+    const [u1, u2, u3, u4] = others as [typeof others[0], typeof others[0], typeof others[0], typeof others[0]];
+    const got = new Map(others.map((c) => [c, collect(c)]));
+    const { groupId } = await alice.createGroup('burst', [u1.address.userId]);
+    await alice.sendGroupMessage(groupId, 'e0');
+    await alice.addGroupMembers(groupId, [u2.address.userId]);
+    await alice.sendGroupMessage(groupId, 'e1');
+    await alice.addGroupMembers(groupId, [u3.address.userId]);
+    await alice.sendGroupMessage(groupId, 'e2');
+    await alice.removeGroupMembers(groupId, [u2.address.userId]);
+    await alice.sendGroupMessage(groupId, 'e3');
+    await alice.addGroupMembers(groupId, [u4.address.userId]);
+    await alice.sendGroupMessage(groupId, 'e4');
+    await alice.removeGroupMembers(groupId, [u1.address.userId]);
+    await alice.sendGroupMessage(groupId, 'e5');
+    const expected = new Map([
+      [u1, ['e0', 'e1', 'e2', 'e3', 'e4']],
+      [u2, ['e1', 'e2']],
+      [u3, ['e2', 'e3', 'e4', 'e5']],
+      [u4, ['e4', 'e5']],
+    ]);
+    await until(() => [...expected].every(([c, want]) => (got.get(c)?.group.length ?? 0) >= want.length), 15_000);
+    await sleep(300);
+    for (const [c, want] of expected) expect(got.get(c)?.group, c.address.deviceId).toEqual(want);
+    const final = (await u3.groupInfo(groupId)).members.map((m) => m.deviceId).sort();
+    expect(final).toEqual(['alice-b', 'u3', 'u4']);
+    expect((await u4.groupInfo(groupId)).epoch).toBe((await alice.groupInfo(groupId)).epoch);
+  }, 30_000);
+});
