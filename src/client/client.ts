@@ -18,7 +18,7 @@ import { ServerResponseError } from '../transport/errors.js';
 import type { ProtocolHandler } from '../transport/protocol-handler.js';
 import { defaultCommonHandler, type CommonHandler } from './common.js';
 import { RuntimeContext, type CrashPoint } from './context.js';
-import { ClientNotStartedError, GroupMembershipError, InvalidClientInputError, UnknownPeerError } from './errors.js';
+import { ClientNotStartedError, GroupMembershipError, InvalidClientInputError, UnknownPeerError, WaitTimeoutError } from './errors.js';
 import { EventBus, type ClientEvent, type ClientEventOf, type ClientEventType, type DeviceRef, type EventHandler } from './events.js';
 import { applyOrderedChange, createGroup, loadGroup, orderedEpoch, sendGroupPlaintext } from './groups.js';
 import { deliverStored, handleProtoMsg, isTransient, purgeExpired } from './inbound.js';
@@ -100,6 +100,18 @@ function requireId(value: unknown, what: string): string {
   return value;
 }
 
+function requireIds(value: unknown, what: string): string[] {
+  if (!Array.isArray(value) || value.length === 0) throw new InvalidClientInputError(`${what} must be a non-empty list`);
+  if (value.length > 1000) throw new InvalidClientInputError(`${what} lists more than 1000 entries`);
+  return value.map((v) => requireId(v, what));
+}
+
+function requireOptions<T extends object>(options: T | undefined): T | Record<string, never> {
+  if (options === undefined) return {};
+  if (typeof options !== 'object' || options === null) throw new InvalidClientInputError('options must be an object (or left out)');
+  return options;
+}
+
 function bodyBytes(body: unknown): Uint8Array {
   const bytes = typeof body === 'string' ? new TextEncoder().encode(body) : body;
   if (!(bytes instanceof Uint8Array)) throw new InvalidClientInputError('body must be a string or a Uint8Array');
@@ -107,8 +119,8 @@ function bodyBytes(body: unknown): Uint8Array {
   return bytes;
 }
 
-function expiry(options: SendOptions): bigint {
-  const ms = options.expiresInMs ?? 0;
+function expiry(options: SendOptions | undefined): bigint {
+  const ms = (requireOptions(options) as SendOptions).expiresInMs ?? 0;
   if (!Number.isSafeInteger(ms) || ms < 0) throw new InvalidClientInputError('expiresInMs must be a non-negative integer');
   return BigInt(ms);
 }
@@ -132,6 +144,8 @@ export class E2eeClient {
   private streamDone: Promise<void> | undefined;
   private timer: ReturnType<typeof setInterval> | undefined;
   private processedSincePrune = 0;
+  private starting: Promise<void> | undefined;
+  private lastAddress: DeviceRef | undefined;
 
   constructor(options: ClientOptions) {
     if (!options || typeof options !== 'object') throw new InvalidClientInputError('options are required');
@@ -144,6 +158,8 @@ export class E2eeClient {
 
   /** This device's address (after start). */
   get address(): DeviceRef {
+    // After stop() the address stays readable (it is needed to restart or to tell others).
+    if (!this.ctx?.account && this.lastAddress) return this.lastAddress;
     return this.context.self;
   }
 
@@ -162,7 +178,7 @@ export class E2eeClient {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         off();
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${type}`));
+        reject(new WaitTimeoutError(`timed out after ${timeoutMs} ms waiting for ${type}`));
       }, timeoutMs);
       const off = this.bus.on(type, (event) => {
         if (!filter(event)) return;
@@ -178,7 +194,15 @@ export class E2eeClient {
    * one-time pre-keys) or signs in, renews the signed pre-key when due, sends what the last run left
    * in the outbox, hands undelivered messages to the app, and starts receiving.
    */
-  async start(): Promise<void> {
+  start(): Promise<void> {
+    // Concurrent calls share one start: two would register two accounts.
+    this.starting ??= this.startOnce().finally(() => {
+      this.starting = undefined;
+    });
+    return this.starting;
+  }
+
+  private async startOnce(): Promise<void> {
     if (this.running) return;
     let db = this.options.database ?? createMemoryDatabase();
     try {
@@ -236,7 +260,9 @@ export class E2eeClient {
 
   /** Stops receiving and closes the database. State is already persisted after every step. */
   async stop(): Promise<void> {
+    await this.starting?.catch(() => undefined);
     if (!this.ctx) return;
+    if (this.ctx.account) this.lastAddress = this.ctx.self;
     this.running = false;
     if (this.timer) clearInterval(this.timer);
     this.streamAbort?.abort();
@@ -416,7 +442,7 @@ export class E2eeClient {
     requireId(groupName, 'groupName');
     if (!Array.isArray(userIds)) throw new InvalidClientInputError('userIds must be a list');
     userIds.forEach((u) => requireId(u, 'userId'));
-    const managers = options.managers ?? [];
+    const managers = requireOptions(options).managers ?? [];
     if (!Array.isArray(managers) || managers.some((m) => !userIds.includes(m))) throw new InvalidClientInputError('managers must be a subset of userIds');
     const result = await this.run((ctx) => createGroup(ctx, groupName, userIds, managers));
     await this.bus.emit({ type: 'group-created', groupId: result.groupId, groupName, epoch: result.epoch });
@@ -426,7 +452,7 @@ export class E2eeClient {
   /** Adds users to a group (needs the manager role): a new epoch that they can read and earlier ones they cannot. */
   async addGroupMembers(groupId: string, userIds: string[]): Promise<{ epoch: bigint }> {
     requireId(groupId, 'groupId');
-    userIds.forEach((u) => requireId(u, 'userId'));
+    requireIds(userIds, 'userIds');
     return this.retryOnConflict(groupId, () => this.run(async (ctx) => {
       for (const userId of userIds) await ensureSessionsToUser(ctx, userId);
       const group = await ctx.transaction((r) => loadGroup(ctx, r, groupId));
@@ -465,7 +491,7 @@ export class E2eeClient {
   /** Removes users from a group (needs the manager role): they cannot read the new epoch. */
   async removeGroupMembers(groupId: string, userIds: string[]): Promise<{ epoch: bigint }> {
     requireId(groupId, 'groupId');
-    userIds.forEach((u) => requireId(u, 'userId'));
+    requireIds(userIds, 'userIds');
     return this.retryOnConflict(groupId, () => this.run(async (ctx) => {
       if (userIds.includes(ctx.self.userId)) throw new GroupMembershipError('to leave a group use leaveGroup()');
       const group = await ctx.transaction((r) => loadGroup(ctx, r, groupId));
@@ -512,6 +538,7 @@ export class E2eeClient {
 
   /** The group's epoch and member devices as this device holds them. */
   async groupInfo(groupId: string): Promise<{ epoch: bigint; members: DeviceRef[] }> {
+    requireId(groupId, 'groupId');
     const ctx = this.context;
     return ctx.locked(async () => {
       const group = await ctx.transaction((r) => loadGroup(ctx, r, groupId));
@@ -530,6 +557,8 @@ export class E2eeClient {
 
   /** The 60-digit safety number of this device and a peer device (compare it out of band). */
   async fingerprint(userId: string, deviceId: string): Promise<string> {
+    requireId(userId, 'userId');
+    requireId(deviceId, 'deviceId');
     const ctx = this.context;
     const device = await ctx.locked(() => ctx.transaction((r) => r.getDevice(userId, deviceId)));
     if (!device?.identityKey) throw new UnknownPeerError('no session with that device');

@@ -21,6 +21,8 @@ export class RuntimeContext {
   domain = '';
   /** Accept a known device's new identity key (default false: refuse, emit peer-identity-changed). */
   acceptIdentityChanges = false;
+  /** Outbox entries whose temporary refusal the app was already told about. */
+  readonly reportedOutbox = new Set<string>();
   private chain: Promise<unknown> = Promise.resolve();
 
   constructor(

@@ -46,3 +46,10 @@ export class ForgedRoutingError extends Pqe2eeError {
     super('ERR_FORGED_ROUTING', message);
   }
 }
+
+/** `waitFor` saw no matching event in time. */
+export class WaitTimeoutError extends Pqe2eeError {
+  constructor(message: string) {
+    super('ERR_WAIT_TIMEOUT', message);
+  }
+}

@@ -15,7 +15,7 @@ import type { RuntimeContext } from './context.js';
 import type { ClientEvent, DeviceRef, ReceivedMessage } from './events.js';
 import { ForgedRoutingError, GroupMembershipError, PeerIdentityChangedError, UnknownPeerError } from './errors.js';
 import { applyOrderedChange, HELD_LIFETIME_MS, isActingManagerDevice, loadGroup, orderedEpoch, MAX_HELD_PER_GROUP, MAX_HELD_TOTAL, noteGroupInfo, receiveBundle } from './groups.js';
-import { ensureSessionToDevice, flushPendingFor } from './one2one.js';
+import { ensureSessionToDevice, flushPendingFor, MAX_SESSIONS_PER_DEVICE } from './one2one.js';
 import type { Records } from './records.js';
 
 function deviceRef(address: E2eeAddress | undefined): DeviceRef {
@@ -111,7 +111,11 @@ export async function handleProtoMsg(ctx: RuntimeContext, msg: ProtoMsg): Promis
           // receive copies of everything this device sends.
           throw new UnknownPeerError('an invite from a device of this user that no device vouched for');
         }
-        await r.putDevice(create(KnownDeviceSchema, { userId: peer.userId, deviceId: peer.deviceId, identityKey: session.peerIdentityKey, sendingSessionId: session.sessionId, vouched: previous?.vouched === true }));
+        await r.putDeviceWithSession(
+          create(KnownDeviceSchema, { userId: peer.userId, deviceId: peer.deviceId, identityKey: session.peerIdentityKey, sendingSessionId: session.sessionId, vouched: previous?.vouched === true, sessionIds: previous?.sessionIds ?? [] }),
+          session.sessionId,
+          MAX_SESSIONS_PER_DEVICE,
+        );
         await r.addOutbox({ case: 'accept', value: create(AcceptRequestSchema, { msg: fromBinary(AcceptMsgSchema, accept) }) });
         if (previous?.sendingSessionId !== session.sessionId) await flushPendingFor(ctx, r, peer.userId, peer.deviceId);
         await r.markProcessed(msg.id);
@@ -133,7 +137,7 @@ export async function handleProtoMsg(ctx: RuntimeContext, msg: ProtoMsg): Promis
         session.complete(acceptBytes);
         await r.putSession(session.sessionId, session.serialize());
         const known = await r.getDevice(peer.userId, peer.deviceId);
-        await r.putDevice(create(KnownDeviceSchema, { userId: peer.userId, deviceId: peer.deviceId, identityKey: session.peerIdentityKey, sendingSessionId: session.sessionId, vouched: known?.vouched === true }));
+        await r.putDevice(create(KnownDeviceSchema, { userId: peer.userId, deviceId: peer.deviceId, identityKey: session.peerIdentityKey, sendingSessionId: session.sessionId, vouched: known?.vouched === true, sessionIds: known?.sessionIds ?? [] }));
         await flushPendingFor(ctx, r, peer.userId, peer.deviceId);
         await r.markProcessed(msg.id);
         events.push({ type: 'outbound-session-ready', peer, sessionId: session.sessionId });
@@ -173,7 +177,7 @@ export async function handleProtoMsg(ctx: RuntimeContext, msg: ProtoMsg): Promis
         const identityKey = payload.value.identityKey;
         await ctx.transaction(async (r) => {
           const previous = await r.getDevice(device.userId, device.deviceId);
-          await r.putDevice(create(KnownDeviceSchema, { userId: device.userId, deviceId: device.deviceId, identityKey, sendingSessionId: previous?.sendingSessionId ?? '', vouched: true }));
+          await r.putDevice(create(KnownDeviceSchema, { userId: device.userId, deviceId: device.deviceId, identityKey, sendingSessionId: previous?.sendingSessionId ?? '', vouched: true, sessionIds: previous?.sessionIds ?? [] }));
         });
       }
       await ensureSessionToDevice(ctx, device.userId, device.deviceId, payload.value.identityKey);
@@ -219,8 +223,27 @@ export async function handleProtoMsg(ctx: RuntimeContext, msg: ProtoMsg): Promis
     case 'leaveGroupMsg': {
       const groupId = payload.value.groupAddress?.peer.case === 'group' ? payload.value.groupAddress.peer.value.groupId : '';
       const leaver = deviceRef(payload.value.senderAddress);
-      const record = await ctx.transaction((r) => r.getGroup(groupId));
-      if (record?.info && leaver.userId !== ctx.self.userId && (await isActingManagerDevice(ctx, record.info, leaver.userId))) {
+      if (leaver.userId === ctx.self.userId) {
+        // Another device of this user left: the user is out, so this device is too.
+        await ctx.transaction(async (r) => {
+          const hadSession = (await r.getGroupSession(groupId)) !== undefined;
+          await r.deleteGroupSession(groupId);
+          const record = await r.getGroup(groupId);
+          if (record) {
+            record.left = true;
+            await r.putGroup(groupId, record);
+          }
+          await r.markProcessed(msg.id);
+          if (hadSession) events.push({ type: 'group-left', groupId });
+        });
+        break;
+      }
+      // The server's view after the leave decides who acts (it may have promoted a new manager).
+      const record = await ctx.transaction(async (r) => {
+        await noteGroupInfo(r, payload.value.group);
+        return r.getGroup(groupId);
+      });
+      if (record?.info && (await isActingManagerDevice(ctx, record.info, leaver.userId))) {
         try {
           const group = await ctx.transaction((r) => loadGroup(ctx, r, groupId));
           const expectedEpoch = await orderedEpoch(ctx, group);

@@ -11,7 +11,11 @@ import { InviteRequestSchema, SendOne2oneMsgRequestSchema } from '../proto/gen/s
 import { E2eeMsgSchema, InviteMsgSchema, PlaintextSchema, PreKeyBundleSchema, type Plaintext } from '../proto/gen/wire_pb.js';
 import type { RuntimeContext } from './context.js';
 import { PeerIdentityChangedError, UnknownPeerError } from './errors.js';
-import type { Records } from './records.js';
+import { TransportError } from '../transport/errors.js';
+import { deviceKey, type Records } from './records.js';
+
+/** Sessions kept per peer device (each accepted invite makes one; older ones are deleted). */
+export const MAX_SESSIONS_PER_DEVICE = 5;
 
 /** Pending plaintexts per device are bounded: a device that never accepts cannot grow the store forever. */
 export const MAX_PENDING_PER_DEVICE = 1000;
@@ -32,7 +36,7 @@ export async function openSession(ctx: RuntimeContext, records: Records, bundle:
   }
   const { session, invite } = OutboundSession.initiate(ctx.account, toBinary(PreKeyBundleSchema, bundle));
   await records.putSession(session.sessionId, session.serialize());
-  await records.putDevice(
+  await records.putDeviceWithSession(
     create(KnownDeviceSchema, {
       userId: user.userId,
       deviceId: user.deviceId,
@@ -40,7 +44,10 @@ export async function openSession(ctx: RuntimeContext, records: Records, bundle:
       // A ready session stays the sending one until this new one is accepted.
       sendingSessionId: previous?.sendingSessionId && (await isReady(records, previous.sendingSessionId)) ? previous.sendingSessionId : session.sessionId,
       vouched: options.vouched === true || previous?.vouched === true,
+      sessionIds: previous?.sessionIds ?? [],
     }),
+    session.sessionId,
+    MAX_SESSIONS_PER_DEVICE,
   );
   await records.addOutbox({ case: 'invite', value: create(InviteRequestSchema, { msg: fromBinary(InviteMsgSchema, invite) }) });
 }
@@ -155,21 +162,42 @@ async function sendOutboxEntry(ctx: RuntimeContext, request: OutboxEntry['reques
   }
 }
 
+/** Where an outbox entry goes: order is kept per destination, not across destinations. */
+function destinationOf(request: OutboxEntry['request']): string {
+  const to = request.value?.msg?.to;
+  if (!to) return 'unknown';
+  return to.peer.case === 'user' ? `device:${deviceKey(to.peer.value.userId, to.peer.value.deviceId)}` : to.peer.case === 'group' ? `group:${to.peer.value.groupId}` : 'unknown';
+}
+
 /**
- * Sends every outbox entry in order. An entry is deleted once the server took it, or when the
- * server refused it for good (reported as an 'error' event); a retryable failure stops the flush
- * and leaves the rest for the next one. Returns false if entries remain.
+ * Sends the outbox, oldest first. An entry is deleted once the server took it, or when the server
+ * refused it for good (reported as an 'error' event). When the server refuses an entry for now
+ * (a full recipient queue, a rate limit), later entries to the same destination wait behind it but
+ * other destinations go on, so one unreachable recipient cannot silence the client; the app hears
+ * of it once. A network failure stops the flush. Returns false if entries remain.
  */
 export async function flushOutbox(ctx: RuntimeContext): Promise<boolean> {
   const entries = await ctx.transaction((r) => r.listOutbox());
+  const waiting = new Set<string>();
   for (const { key, value } of entries) {
+    const destination = destinationOf(value.request);
+    if (waiting.has(destination)) continue;
     try {
       await sendOutboxEntry(ctx, value.request);
     } catch (error) {
-      if (ctx.isRetryable(error)) return false;
+      if (error instanceof TransportError && ctx.isRetryable(error)) return false;
+      if (ctx.isRetryable(error)) {
+        waiting.add(destination);
+        if (!ctx.reportedOutbox.has(key)) {
+          ctx.reportedOutbox.add(key);
+          await ctx.events.emit({ type: 'error', error: error as Error, context: `sending ${value.request.case ?? 'request'} (kept, retried every second)` });
+        }
+        continue;
+      }
       await ctx.events.emit({ type: 'error', error: error as Error, context: `sending ${value.request.case ?? 'request'}` });
     }
+    ctx.reportedOutbox.delete(key);
     await ctx.transaction((r) => r.deleteOutbox(key));
   }
-  return true;
+  return waiting.size === 0;
 }

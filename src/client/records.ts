@@ -92,6 +92,23 @@ export class Records {
     return this.tx.put(NS.sessions, sessionId, bytes);
   }
 
+  /**
+   * Stores a device record after a new session with it, keeping at most `keep` sessions per device
+   * (the sending one is never deleted): each accepted invite makes a session, so without a bound
+   * another user could grow this store by inviting again and again.
+   */
+  async putDeviceWithSession(device: KnownDevice, sessionId: string, keep: number): Promise<void> {
+    const ids = [...device.sessionIds.filter((id) => id !== sessionId), sessionId];
+    while (ids.length > keep) {
+      const index = ids.findIndex((id) => id !== device.sendingSessionId && id !== sessionId);
+      if (index < 0) break;
+      const [old] = ids.splice(index, 1);
+      await this.tx.delete(NS.sessions, old as string);
+    }
+    device.sessionIds = ids;
+    await this.putDevice(device);
+  }
+
   getDevice(userId: string, deviceId: string): Promise<KnownDevice | undefined> {
     return getMessage(this.tx, KnownDeviceSchema, NS.devices, deviceKey(userId, deviceId));
   }

@@ -706,7 +706,12 @@ export class E2eeServer {
           const next: GroupRecord = { ...group, members };
           const sender = deviceAddress(domain, caller.userId, caller.deviceId);
           const address = groupAddress(domain, group.groupId);
-          const messages = routedDevices(next).map((d) => this.message(d, sender, { case: 'leaveGroupMsg', value: { senderAddress: sender, groupAddress: address } }, false, now));
+          // Every remaining member device, and the leaver's own other devices (they leave too).
+          const leaverDevices = group.devices.filter((d) => d.userId === caller.userId && d.deviceId !== caller.deviceId);
+          const info = this.groupInfo(next);
+          const messages = [...routedDevices(next), ...leaverDevices].map((d) =>
+            this.message(d, sender, { case: 'leaveGroupMsg', value: { senderAddress: sender, groupAddress: address, group: info } }, false, now),
+          );
           const saved = await this.store.saveGroup(next, group.version, messages);
           if (!saved.ok) return fail(ResponseCode.REQUEST_CONFLICT, 'the group changed concurrently, try again');
           this.delivered(saved.queued);
@@ -732,12 +737,17 @@ export class E2eeServer {
         const denied = this.requireRole(group, caller, 'member');
         if (denied) return denied;
         const recipients = routedDevices(group).filter((d) => !(d.userId === caller.userId && d.deviceId === caller.deviceId));
+        // A member whose queue is full misses this message (its group chain skips the index);
+        // refusing the whole message would let one long-offline member stop the group.
+        const open: GroupDeviceRecord[] = [];
+        for (const d of recipients) if ((await this.store.countQueued(d.userId, d.deviceId, now)) < this.config.queueLimit) open.push(d);
         const full = await this.enqueue(
-          recipients.map((d) => this.message(d, msg.from, { case: 'e2eeMsg', value: msg }, true, now)),
+          open.map((d) => this.message(d, msg.from, { case: 'e2eeMsg', value: msg }, false, now)),
           now,
         );
         if (full) return full;
-        return { ...ok('message queued'), recipients: recipients.length };
+        const skipped = recipients.length - open.length;
+        return { ...ok(skipped > 0 ? `message queued; ${skipped} member device(s) with a full queue skipped` : 'message queued'), recipients: open.length };
       }),
 
       consumeProtoMsg: this.unary(true, async (request, caller) => {

@@ -48,7 +48,7 @@ describe('REVIEW2 API contract', () => {
     await expect(alice.sendGroupMessage('g', 'x', null as unknown as object)).rejects.toBeInstanceOf(InvalidClientInputError);
   }, 30_000);
 
-  it('lifecycle: start twice, stop twice, calls before start and after stop give ClientNotStartedError (passes)', async () => {
+  it('lifecycle: start twice, stop twice, calls before start and after stop give ClientNotStartedError', async () => {
     const db = createMemoryDatabase();
     const client = createClient({ server: server.url, deviceId: 'life', suite: 2, database: db });
     pool.clients.push(client);
