@@ -1,26 +1,15 @@
 // Second review: the public API's contract — lifecycle calls and input validation. Bad input must
 // give typed errors (InvalidClientInputError), not TypeErrors from inside the runtime.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ClientNotStartedError, createClient, createMemoryDatabase, InvalidClientInputError } from '../../src/index.js';
-import { startServer, type RunningServer } from '../../src/server/index.js';
-import { Pool } from './helpers.js';
+import { useServer } from './helpers.js';
 
-let server: RunningServer;
-const pool = new Pool(() => server.url);
-
-beforeAll(async () => {
-  server = await startServer({ port: 0, dbPath: ':memory:', rateLimit: { perSecond: 0, burst: 1 } });
-});
-
-afterAll(async () => {
-  await pool.stopAll();
-  await server?.close();
-});
+const { pool, server } = useServer();
 
 describe('REVIEW2 API contract', () => {
   it('R2-5 start() called twice at once registers one account, not two', async () => {
     const registered: string[] = [];
-    const client = createClient({ server: server.url, deviceId: 'twice', suite: 2, database: createMemoryDatabase() });
+    const client = createClient({ server: server().url, deviceId: 'twice', suite: 2, database: createMemoryDatabase() });
     pool.clients.push(client);
     client.on('registered', (e) => {
       registered.push(e.address.userId);
@@ -50,7 +39,7 @@ describe('REVIEW2 API contract', () => {
 
   it('lifecycle: start twice, stop twice, calls before start and after stop give ClientNotStartedError', async () => {
     const db = createMemoryDatabase();
-    const client = createClient({ server: server.url, deviceId: 'life', suite: 2, database: db });
+    const client = createClient({ server: server().url, deviceId: 'life', suite: 2, database: db });
     pool.clients.push(client);
     await expect(client.sendMessage('u', 'x')).rejects.toBeInstanceOf(ClientNotStartedError);
     await client.start();

@@ -1,21 +1,10 @@
 // Second review: group ordering under bursts. A later device of a member joins every group; a
 // burst of membership changes with messages sent straight after each one converges, and every
 // member gets every message of the epochs it belongs to exactly once.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, type RunningServer } from '../../src/server/index.js';
-import { collect, Pool, sleep, until } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { collect, sleep, until, useServer } from './helpers.js';
 
-let server: RunningServer;
-const pool = new Pool(() => server.url);
-
-beforeAll(async () => {
-  server = await startServer({ port: 0, dbPath: ':memory:', rateLimit: { perSecond: 0, burst: 1 } });
-});
-
-afterAll(async () => {
-  await pool.stopAll();
-  await server?.close();
-});
+const { pool, server } = useServer();
 
 describe('REVIEW2 group bursts', () => {
   it('a device linked later joins both of its user\'s groups and reads what is sent there afterwards', async () => {

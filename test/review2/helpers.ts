@@ -1,5 +1,7 @@
 // Shared set-up of the second review's client tests: an in-process server and suite-2 clients.
+import { afterAll, beforeAll } from 'vitest';
 import { createClient, type ClientOptions, type E2eeClient } from '../../src/index.js';
+import { startServer, type RunningServer, type ServerOptions } from '../../src/server/index.js';
 
 export const text = (b: Uint8Array): string => new TextDecoder().decode(b);
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -48,4 +50,21 @@ export async function until(check: () => boolean | Promise<boolean>, ms = 10_000
     await sleep(step);
   }
   return check();
+}
+
+/**
+ * Registers hooks that start an in-process server (rate limits off) before the file's tests and
+ * stop every pooled client and the server after them.
+ */
+export function useServer(options: ServerOptions = {}): { pool: Pool; server: () => RunningServer } {
+  let server: RunningServer | undefined;
+  const pool = new Pool(() => (server as RunningServer).url);
+  beforeAll(async () => {
+    server = await startServer({ port: 0, dbPath: ':memory:', rateLimit: { perSecond: 0, burst: 1 }, ...options });
+  });
+  afterAll(async () => {
+    await pool.stopAll();
+    await server?.close();
+  });
+  return { pool, server: () => server as RunningServer };
 }

@@ -2,22 +2,11 @@
 // group to all of its devices, and may promote a new manager; the runtime decides who rotates the
 // epoch from its own (stale) copy of the member roles, and only the device that called leaveGroup
 // learns that its user left.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { GroupMembershipError } from '../../src/index.js';
-import { startServer, type RunningServer } from '../../src/server/index.js';
-import { Pool, until } from './helpers.js';
+import { useServer, until } from './helpers.js';
 
-let server: RunningServer;
-const pool = new Pool(() => server.url);
-
-beforeAll(async () => {
-  server = await startServer({ port: 0, dbPath: ':memory:', rateLimit: { perSecond: 0, burst: 1 } });
-});
-
-afterAll(async () => {
-  await pool.stopAll();
-  await server?.close();
-});
+const { pool, server } = useServer();
 
 describe('REVIEW2 leaving a group', () => {
   it('R2-3 when the only manager leaves, the remaining members still move to an epoch without the leaver', async () => {

@@ -4,23 +4,15 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { createClient } from '../../src/index.js';
 import { openSqliteDatabase } from '../../src/store/node.js';
-import { startServer, type RunningServer } from '../../src/server/index.js';
-import { collect, Pool, sleep, until } from './helpers.js';
+import { collect, sleep, until, useServer } from './helpers.js';
 
-let server: RunningServer;
-const pool = new Pool(() => server.url);
+const { pool, server } = useServer();
 const dir = mkdtempSync(join(tmpdir(), 'pqe2ee-review2-'));
 
-beforeAll(async () => {
-  server = await startServer({ port: 0, dbPath: ':memory:', rateLimit: { perSecond: 0, burst: 1 } });
-});
-
-afterAll(async () => {
-  await pool.stopAll();
-  await server?.close();
+afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -53,11 +45,11 @@ describe('REVIEW2 multi-device and restarts', () => {
 
   it('messages queued for an unaccepted session survive a restart of the sender; delivered once, in order', async () => {
     const alicePath = join(dir, 'alice.sqlite');
-    const aliceOptions = async () => ({ server: server.url, deviceId: 'alice', suite: 2, database: await openSqliteDatabase(alicePath) });
+    const aliceOptions = async () => ({ server: server().url, deviceId: 'alice', suite: 2, database: await openSqliteDatabase(alicePath) });
     const bobPath = join(dir, 'bob.sqlite');
     let alice = createClient(await aliceOptions());
     await alice.start();
-    let bob = createClient({ server: server.url, deviceId: 'bob', suite: 2, database: await openSqliteDatabase(bobPath) });
+    let bob = createClient({ server: server().url, deviceId: 'bob', suite: 2, database: await openSqliteDatabase(bobPath) });
     await bob.start();
     const bobId = bob.address.userId;
     await bob.stop();
@@ -69,14 +61,14 @@ describe('REVIEW2 multi-device and restarts', () => {
     await alice.start();
     for (let i = 5; i < 10; i++) expect((await alice.sendMessage(bobId, `m${i}`)).pending).toBe(1);
 
-    bob = createClient({ server: server.url, deviceId: 'bob', suite: 2, database: await openSqliteDatabase(bobPath) });
+    bob = createClient({ server: server().url, deviceId: 'bob', suite: 2, database: await openSqliteDatabase(bobPath) });
     pool.clients.push(bob);
     const got = collect(bob);
     await bob.start();
     await until(() => got.one2one.length >= 10);
     // Restart bob too: nothing is handed over twice.
     await bob.stop();
-    bob = createClient({ server: server.url, deviceId: 'bob', suite: 2, database: await openSqliteDatabase(bobPath) });
+    bob = createClient({ server: server().url, deviceId: 'bob', suite: 2, database: await openSqliteDatabase(bobPath) });
     pool.clients.push(bob);
     const again = collect(bob);
     await bob.start();

@@ -3,21 +3,10 @@
 // strictly in order, so the refused entry stays at its head and every later send of this client —
 // to anyone — waits behind it until the full recipient drains its queue (possibly never).
 // A group message is queued all-or-nothing, so one member with a full queue stops the group.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, type RunningServer } from '../../src/server/index.js';
-import { collect, Pool, until } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { collect, until, useServer } from './helpers.js';
 
-let server: RunningServer;
-const pool = new Pool(() => server.url);
-
-beforeAll(async () => {
-  server = await startServer({ port: 0, dbPath: ':memory:', queueLimit: 4, rateLimit: { perSecond: 0, burst: 1 } });
-});
-
-afterAll(async () => {
-  await pool.stopAll();
-  await server?.close();
-});
+const { pool, server } = useServer({ queueLimit: 4 });
 
 describe('REVIEW2 outbox: a full recipient queue', () => {
   it('R2-1 a recipient whose queue is full does not block this client\'s messages to other users', async () => {
