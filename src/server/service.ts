@@ -409,6 +409,28 @@ export class E2eeServer {
         if (!verify(suite, identity.signPublicKey, serverAuthStatement(domain, challenge, request.userId, request.deviceId), request.challengeSignature)) {
           return fail(ResponseCode.UNAUTHORIZED, 'invalid challenge signature');
         }
+        // The same identity key registering again (the client stored its keys, then crashed
+        // before it stored the server's answer): it gets its existing address back instead of a
+        // second user. The challenge signature above proved it holds the key.
+        const existing = await this.store.findDeviceBySignKey(identity.signPublicKey);
+        if (existing) {
+          const sameDevice =
+            existing.deviceId === request.deviceId &&
+            existing.suiteId === p.id &&
+            Buffer.from(existing.kemPublicKey).equals(identity.kemPublicKey) &&
+            (request.userId === '' || request.userId === existing.userId);
+          if (!sameDevice) return fail(ResponseCode.REQUEST_CONFLICT, 'this identity key is registered to another device');
+          const { token, expiresAt } = this.auth.issueToken({ userId: existing.userId, deviceId: existing.deviceId }, now);
+          const others = (await this.store.listDevices(existing.userId)).filter((d) => d.deviceId !== existing.deviceId);
+          return {
+            code: ResponseCode.OK,
+            reason: 'already registered',
+            address: deviceAddress(domain, existing.userId, existing.deviceId),
+            token,
+            expiresAt: BigInt(expiresAt),
+            otherDevices: others.map((d) => deviceAddress(domain, existing.userId, d.deviceId)),
+          };
+        }
         const spk = request.signedPreKey as SignedPreKeyPublic;
         const opks: OneTimePreKeyRecord[] = request.oneTimePreKeys.map((o) => ({ opkId: o.opkId, publicKey: o.publicKey }));
         const makeDevice = (userId: string): DeviceRecord => ({

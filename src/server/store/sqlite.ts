@@ -88,6 +88,8 @@ export const MIGRATIONS: readonly string[] = [
    );
    CREATE INDEX messages_by_device ON messages (user_id, device_id, seq);
    CREATE INDEX messages_by_expiry ON messages (expires_at);`,
+  // 2: look devices up by identity key (a registration repeated after a client crash finds its device).
+  `CREATE INDEX devices_by_sign_key ON devices (sign_public_key);`,
 ];
 
 /** Raised when better-sqlite3 (an optional dependency) is not installed. */
@@ -180,6 +182,7 @@ export class SqliteStore implements ServerStore {
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       getDevice: db.prepare('SELECT * FROM devices WHERE user_id = ? AND device_id = ?'),
+      findDeviceBySignKey: db.prepare('SELECT * FROM devices WHERE sign_public_key = ? LIMIT 1'),
       listDevices: db.prepare('SELECT * FROM devices WHERE user_id = ? ORDER BY created_at, device_id'),
       listAllDevices: db.prepare('SELECT user_id, device_id FROM devices ORDER BY user_id, device_id'),
       replaceSpk: db.prepare('UPDATE devices SET spk_id = ?, spk_public_key = ?, spk_signature = ? WHERE user_id = ? AND device_id = ?'),
@@ -252,6 +255,11 @@ export class SqliteStore implements ServerStore {
 
   async getDevice(userId: string, deviceId: string): Promise<DeviceRecord | undefined> {
     const row = this.stmt.getDevice.get(userId, deviceId) as DeviceRow | undefined;
+    return row ? deviceFromRow(row) : undefined;
+  }
+
+  async findDeviceBySignKey(signPublicKey: Uint8Array): Promise<DeviceRecord | undefined> {
+    const row = this.stmt.findDeviceBySignKey.get(signPublicKey) as DeviceRow | undefined;
     return row ? deviceFromRow(row) : undefined;
   }
 

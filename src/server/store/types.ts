@@ -114,6 +114,8 @@ export interface ServerStore {
   getUser(userId: string): Promise<UserRecord | undefined>;
   setUserName(userId: string, userName: string): Promise<void>;
   getDevice(userId: string, deviceId: string): Promise<DeviceRecord | undefined>;
+  /** The device registered with this identity signature key, if any. */
+  findDeviceBySignKey(signPublicKey: Uint8Array): Promise<DeviceRecord | undefined>;
   listDevices(userId: string): Promise<DeviceRecord[]>;
   /** Every device of every user (for system notices). */
   listAllDevices(): Promise<GroupDeviceRecord[]>;
