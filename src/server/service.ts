@@ -522,13 +522,12 @@ export class E2eeServer {
           if (devices.length === 0) return fail(ResponseCode.NOT_FOUND, 'unknown user');
         }
         const bundles = [];
-        const notices: NewQueuedMessage[] = [];
         for (const device of devices) {
-          const taken = await this.store.takeOneTimePreKey(device.userId, device.deviceId, this.config.opkLowThreshold);
           const address = deviceAddress(domain, device.userId, device.deviceId);
-          if (taken.supplyRequested) {
-            notices.push(this.message(device, this.serverAddress, { case: 'supplyOpkMsg', value: { userAddress: address, available: taken.remaining } }, false, now));
-          }
+          const taken = await this.store.takeOneTimePreKey(device.userId, device.deviceId, this.config.opkLowThreshold, (remaining) =>
+            this.message(device, this.serverAddress, { case: 'supplyOpkMsg', value: { userAddress: address, available: remaining } }, false, now),
+          );
+          this.delivered(taken.queued);
           bundles.push({
             version: PROTOCOL_VERSION,
             suiteId: device.suiteId,
@@ -538,7 +537,6 @@ export class E2eeServer {
             ...(taken.opk ? { oneTimePreKey: taken.opk } : {}),
           });
         }
-        await this.enqueue(notices, now);
         return { ...ok(), preKeyBundles: bundles };
       }),
 

@@ -291,20 +291,22 @@ export class SqliteStore implements ServerStore {
     })();
   }
 
-  async takeOneTimePreKey(userId: string, deviceId: string, lowThreshold: number): Promise<TakeOpkResult> {
+  async takeOneTimePreKey(userId: string, deviceId: string, lowThreshold: number, supplyNotice: (remaining: number) => NewQueuedMessage): Promise<TakeOpkResult> {
     return this.db.transaction((): TakeOpkResult => {
       const row = this.stmt.firstOpk.get(userId, deviceId) as { opk_id: number; public_key: Buffer } | undefined;
       if (row) this.stmt.deleteOpk.run(userId, deviceId, row.opk_id);
       const remaining = this.countOpks(userId, deviceId);
       let supplyRequested = false;
+      let queued: QueuedRef[] = [];
       if (remaining < lowThreshold) {
         const flag = this.stmt.getSupplyRequested.get(userId, deviceId) as { r: number } | undefined;
         if (flag && flag.r === 0) {
           this.stmt.setSupplyRequested.run(1, userId, deviceId);
+          queued = this.insertMessages([supplyNotice(remaining)]);
           supplyRequested = true;
         }
       }
-      return { opk: row ? { opkId: row.opk_id, publicKey: bytes(row.public_key) } : undefined, remaining, supplyRequested };
+      return { opk: row ? { opkId: row.opk_id, publicKey: bytes(row.public_key) } : undefined, remaining, supplyRequested, queued };
     })();
   }
 

@@ -102,6 +102,8 @@ export interface TakeOpkResult {
   remaining: number;
   /** True exactly once when the device fell below the threshold since its last resupply. */
   supplyRequested: boolean;
+  /** The SupplyOpkMsg queued (in the same transaction as the mark) when supplyRequested. */
+  queued: QueuedRef[];
 }
 
 export type SaveGroupResult = { ok: true; queued: QueuedRef[] } | { ok: false; current: GroupRecord | undefined };
@@ -125,8 +127,12 @@ export interface ServerStore {
    * `maxTotal` ('too-many'). Clears the "supply requested" mark once `lowThreshold` keys are available.
    */
   addOneTimePreKeys(userId: string, deviceId: string, opks: OneTimePreKeyRecord[], maxTotal: number, lowThreshold: number): Promise<SupplyResult>;
-  /** Removes and returns one one-time pre-key (each is handed out at most once). */
-  takeOneTimePreKey(userId: string, deviceId: string, lowThreshold: number): Promise<TakeOpkResult>;
+  /**
+   * Removes and returns one one-time pre-key (each is handed out at most once). When the device
+   * falls below `lowThreshold` for the first time since its last resupply, marks it and queues
+   * `supplyNotice(remaining)` atomically with the mark, so a crash cannot lose the notice.
+   */
+  takeOneTimePreKey(userId: string, deviceId: string, lowThreshold: number, supplyNotice: (remaining: number) => NewQueuedMessage): Promise<TakeOpkResult>;
   countOneTimePreKeys(userId: string, deviceId: string): Promise<number>;
   /** Records that `watcherUserId` learns about `watchedUserId`'s new devices and name changes. */
   addContact(watcherUserId: string, watchedUserId: string, now: number): Promise<void>;
