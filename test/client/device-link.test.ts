@@ -2,38 +2,23 @@
 // link must not get that device into the user's sessions or groups: the runtime checks the link
 // signature against the linking device it knows. Runs an in-process server; the tampering sits in
 // a wrapped protocol handler between one client and the server.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createClient, type E2eeClient } from '../../src/index.js';
-import { startServer, type RunningServer } from '../../src/server/index.js';
-import { tamperingHandler } from './tampering.js';
+import { describe, expect, it } from 'vitest';
+import { createClient } from '../../src/index.js';
+import { tamperingHandler } from '../support/tampering.js';
+import { useInProcessServer } from '../support/in-process-server.js';
 
-let server: RunningServer;
-const clients: E2eeClient[] = [];
-
-beforeAll(async () => {
-  server = await startServer({ port: 0, dbPath: ':memory:' });
-});
-
-afterAll(async () => {
-  for (const c of clients) await c.stop().catch(() => undefined);
-  await server?.close();
-});
+const server = useInProcessServer();
 
 
 function flip(bytes: Uint8Array): void {
   bytes[0] = (bytes[0] ?? 0) ^ 1;
 }
 
-async function started(client: E2eeClient): Promise<E2eeClient> {
-  clients.push(client);
-  await client.start();
-  return client;
-}
 
 describe('device links are checked by the user\'s other devices', () => {
   for (const tamper of ['signature', 'identity'] as const) {
     it(`a NewUserDeviceMsg with a forged ${tamper} is refused: no group membership, an error event`, async () => {
-      const phone = await started(
+      const phone = await server.started(
         createClient({
           server: tamperingHandler(server.url, (msg) => {
             if (msg.payload.case !== 'newUserDeviceMsg') return;
@@ -45,13 +30,13 @@ describe('device links are checked by the user\'s other devices', () => {
           suite: 2,
         }),
       );
-      const bob = await started(createClient({ server: server.url, deviceId: 'desktop', suite: 2 }));
+      const bob = await server.started(createClient({ server: server.url, deviceId: 'desktop', suite: 2 }));
       const joined = bob.waitFor('group-created');
       const { groupId } = await phone.createGroup('g', [bob.address.userId]);
       await joined;
 
       const refused = phone.waitFor('error', (e) => e.context === 'new device', 15_000);
-      const laptop = await started(createClient({ server: server.url, deviceId: 'laptop', suite: 2, linkDevice: (r) => phone.approveDevice(r) }));
+      const laptop = await server.started(createClient({ server: server.url, deviceId: 'laptop', suite: 2, linkDevice: (r) => phone.approveDevice(r) }));
       const error = await refused;
       expect(error.error.message).toMatch(/not vouched for/);
 
@@ -63,8 +48,8 @@ describe('device links are checked by the user\'s other devices', () => {
   }
 
   it('control: the same link untampered is accepted and the device joins the group', async () => {
-    const phone = await started(createClient({ server: server.url, deviceId: 'phone', suite: 2 }));
-    const bob = await started(createClient({ server: server.url, deviceId: 'desktop', suite: 2 }));
+    const phone = await server.started(createClient({ server: server.url, deviceId: 'phone', suite: 2 }));
+    const bob = await server.started(createClient({ server: server.url, deviceId: 'desktop', suite: 2 }));
     const joined = bob.waitFor('group-created');
     const { groupId } = await phone.createGroup('g', [bob.address.userId]);
     await joined;
@@ -72,7 +57,7 @@ describe('device links are checked by the user\'s other devices', () => {
     phone.on('error', (e) => {
       errors.push(e.error.message);
     });
-    const laptopPromise = started(createClient({ server: server.url, deviceId: 'laptop', suite: 2, linkDevice: (r) => phone.approveDevice(r) }));
+    const laptopPromise = server.started(createClient({ server: server.url, deviceId: 'laptop', suite: 2, linkDevice: (r) => phone.approveDevice(r) }));
     const laptop = await laptopPromise;
     const laptopJoins = laptop.waitFor('group-created', () => true, 15_000);
     await laptopJoins;

@@ -1,22 +1,12 @@
 // A membership change the server ordered but whose bundle never went out (the author crashed, or
 // lost the response, between the RPC and the distribution) must not wedge the group: the next
 // change names the epoch the server announced and builds on top of it.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createClient, createServerTransport, type E2eeClient, type ProtocolHandler } from '../../src/index.js';
-import { startServer, type RunningServer } from '../../src/server/index.js';
+import { describe, expect, it } from 'vitest';
+import { createClient, createServerTransport, type ProtocolHandler } from '../../src/index.js';
+import { useInProcessServer } from '../support/in-process-server.js';
 
-let server: RunningServer;
-const clients: E2eeClient[] = [];
+const server = useInProcessServer();
 const text = (b: Uint8Array): string => new TextDecoder().decode(b);
-
-beforeAll(async () => {
-  server = await startServer({ port: 0, dbPath: ':memory:' });
-});
-
-afterAll(async () => {
-  for (const c of clients) await c.stop().catch(() => undefined);
-  await server?.close();
-});
 
 /** A handler whose first AddGroupMembers reaches the server but whose answer is lost. */
 function losingFirstAddAnswer(url: string): ProtocolHandler {
@@ -38,18 +28,13 @@ function losingFirstAddAnswer(url: string): ProtocolHandler {
   return { service, setToken: (token) => inner.setToken(token) };
 }
 
-async function started(client: E2eeClient): Promise<E2eeClient> {
-  clients.push(client);
-  await client.start();
-  return client;
-}
 
 describe('group recovery', () => {
   it('an epoch whose bundle was never sent is skipped by the next change; everyone converges', async () => {
-    const alice = await started(createClient({ server: losingFirstAddAnswer(server.url), deviceId: 'alice', suite: 2 }));
-    const bob = await started(createClient({ server: server.url, deviceId: 'bob', suite: 2 }));
-    const carol = await started(createClient({ server: server.url, deviceId: 'carol', suite: 2 }));
-    const dave = await started(createClient({ server: server.url, deviceId: 'dave', suite: 2 }));
+    const alice = await server.started(createClient({ server: losingFirstAddAnswer(server.url), deviceId: 'alice', suite: 2 }));
+    const bob = await server.started(createClient({ server: server.url, deviceId: 'bob', suite: 2 }));
+    const carol = await server.started(createClient({ server: server.url, deviceId: 'carol', suite: 2 }));
+    const dave = await server.started(createClient({ server: server.url, deviceId: 'dave', suite: 2 }));
     const bobJoins = bob.waitFor('group-created');
     const { groupId } = await alice.createGroup('g', [bob.address.userId]);
     await bobJoins;
@@ -79,10 +64,10 @@ describe('group recovery', () => {
 
 describe('concurrent membership changes through the runtime', () => {
   it('two managers add members at the same time: the loser retries on top of the winner, all converge', async () => {
-    const alice = await started(createClient({ server: server.url, deviceId: 'alice', suite: 2 }));
-    const bob = await started(createClient({ server: server.url, deviceId: 'bob', suite: 2 }));
-    const carol = await started(createClient({ server: server.url, deviceId: 'carol', suite: 2 }));
-    const dave = await started(createClient({ server: server.url, deviceId: 'dave', suite: 2 }));
+    const alice = await server.started(createClient({ server: server.url, deviceId: 'alice', suite: 2 }));
+    const bob = await server.started(createClient({ server: server.url, deviceId: 'bob', suite: 2 }));
+    const carol = await server.started(createClient({ server: server.url, deviceId: 'carol', suite: 2 }));
+    const dave = await server.started(createClient({ server: server.url, deviceId: 'dave', suite: 2 }));
     const bobJoins = bob.waitFor('group-created');
     const { groupId } = await alice.createGroup('g', [bob.address.userId], { managers: [bob.address.userId] });
     await bobJoins;

@@ -4,25 +4,17 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createClient, createServerTransport, defaultCommonHandler, type E2eeClient } from '../../src/index.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createClient, createServerTransport, defaultCommonHandler } from '../../src/index.js';
 import { openSqliteDatabase } from '../../src/store/node.js';
-import { startServer, type RunningServer } from '../../src/server/index.js';
+import { useInProcessServer } from '../support/in-process-server.js';
 
 const DAY = 24 * 60 * 60 * 1000;
-let server: RunningServer;
-let dir: string;
-const clients: E2eeClient[] = [];
-
-beforeAll(async () => {
-  // Rate limits off: the test fetches a few hundred bundles as one device.
-  server = await startServer({ port: 0, dbPath: ':memory:', opkLowThreshold: 10, rateLimit: { perSecond: 0, burst: 1 } });
-  dir = mkdtempSync(path.join(tmpdir(), 'pqe2ee-prekeys-'));
-});
+// Rate limits off: the test fetches a few hundred bundles as one device.
+const server = useInProcessServer({ opkLowThreshold: 10, rateLimit: { perSecond: 0, burst: 1 } });
+const dir = mkdtempSync(path.join(tmpdir(), 'pqe2ee-prekeys-'));
 
 afterAll(async () => {
-  for (const c of clients) await c.stop().catch(() => undefined);
-  await server?.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -31,7 +23,7 @@ async function bundleOf(userId: string): Promise<{ spkId: number; hasOpk: boolea
   const transport = createServerTransport(server.url);
   // A throwaway registered peer fetches the bundle (every RPC but registration needs a token).
   const peer = createClient({ server: transport, deviceId: `peer${Math.floor(Math.random() * 1e9)}`, suite: 2 });
-  clients.push(peer);
+  server.track(peer);
   await peer.start();
   const response = await transport.service.getPreKeyBundle({ userId });
   const bundle = response.preKeyBundles[0];
@@ -57,7 +49,7 @@ describe('pre-key upkeep', () => {
 
     now += 2 * DAY; // 8 days after creation
     const third = createClient({ server: server.url, deviceId: 'phone', suite: 2, common, database: await openSqliteDatabase(file) });
-    clients.push(third);
+    server.track(third);
     await third.start();
     expect((await bundleOf(userId)).spkId).toBe(2);
   }, 30_000);
@@ -72,7 +64,7 @@ describe('pre-key upkeep', () => {
     // Drain the 100 one-time pre-keys the device registered with while it is offline.
     const drain = createServerTransport(server.url);
     const drainer = createClient({ server: drain, deviceId: 'drainer', suite: 2 });
-    clients.push(drainer);
+    server.track(drainer);
     await drainer.start();
     for (let i = 0; i < 100; i++) {
       const response = await drain.service.getPreKeyBundle({ userId });
@@ -81,7 +73,7 @@ describe('pre-key upkeep', () => {
     expect((await drain.service.getPreKeyBundle({ userId })).preKeyBundles[0]?.oneTimePreKey).toBeUndefined();
 
     const restarted = createClient({ server: server.url, deviceId: 'tablet', suite: 2, database: await openSqliteDatabase(file) });
-    clients.push(restarted);
+    server.track(restarted);
     const low = restarted.waitFor('pre-keys-low', () => true, 15_000);
     await restarted.start();
     const event = await low;

@@ -4,24 +4,16 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Account, createClient, createServerTransport, type E2eeClient, type ProtocolHandler } from '../../src/index.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { Account, createClient, createServerTransport, type ProtocolHandler } from '../../src/index.js';
 import { ResponseCode } from '../../src/proto/gen/service_pb.js';
 import { openSqliteDatabase } from '../../src/store/node.js';
-import { startServer, type RunningServer } from '../../src/server/index.js';
+import { useInProcessServer } from '../support/in-process-server.js';
 
-let server: RunningServer;
-let dir: string;
-const clients: E2eeClient[] = [];
-
-beforeAll(async () => {
-  server = await startServer({ port: 0, dbPath: ':memory:' });
-  dir = mkdtempSync(path.join(tmpdir(), 'pqe2ee-registration-'));
-});
+const server = useInProcessServer();
+const dir = mkdtempSync(path.join(tmpdir(), 'pqe2ee-registration-'));
 
 afterAll(async () => {
-  for (const c of clients) await c.stop().catch(() => undefined);
-  await server?.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -53,12 +45,12 @@ describe('registration', () => {
     expect(seen.userId).toMatch(/^[0-9a-f]{32}$/);
 
     const second = createClient({ server: server.url, deviceId: 'phone', suite: 2, database: await openSqliteDatabase(file) });
-    clients.push(second);
+    server.track(second);
     await second.start();
     expect(second.address.userId).toBe(seen.userId);
     // It works as that device: a peer reaches it.
     const peer = createClient({ server: server.url, deviceId: 'peer', suite: 2 });
-    clients.push(peer);
+    server.track(peer);
     await peer.start();
     const got = second.waitFor('one2one-message', () => true, 15_000);
     await peer.sendMessage(second.address.userId, 'hello');

@@ -1,22 +1,12 @@
 // A stream that delivers a ProtoMsg again after the client consumed it (a reconnect racing the
 // consume, or a faulty server) must change nothing: the message is recognised as processed, not
 // decrypted a second time (which would be a replay error) and not delivered twice.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createClient, createServerTransport, type E2eeClient, type ProtocolHandler } from '../../src/index.js';
+import { describe, expect, it } from 'vitest';
+import { createClient, createServerTransport, type ProtocolHandler } from '../../src/index.js';
 import type { ProtoMsg } from '../../src/proto/gen/service_pb.js';
-import { startServer, type RunningServer } from '../../src/server/index.js';
+import { useInProcessServer } from '../support/in-process-server.js';
 
-let server: RunningServer;
-const clients: E2eeClient[] = [];
-
-beforeAll(async () => {
-  server = await startServer({ port: 0, dbPath: ':memory:' });
-});
-
-afterAll(async () => {
-  for (const c of clients) await c.stop().catch(() => undefined);
-  await server?.close();
-});
+const server = useInProcessServer();
 
 /** Yields every message twice; the copy comes after the client processed (and consumed) the first. */
 function duplicatingHandler(url: string): ProtocolHandler {
@@ -38,10 +28,10 @@ function duplicatingHandler(url: string): ProtocolHandler {
 describe('replayed ProtoMsgs', () => {
   it('every message delivered once, no errors, although the stream repeats each after its consume', async () => {
     const bob = createClient({ server: duplicatingHandler(server.url), deviceId: 'bob', suite: 2 });
-    clients.push(bob);
+    server.track(bob);
     await bob.start();
     const alice = createClient({ server: server.url, deviceId: 'alice', suite: 2 });
-    clients.push(alice);
+    server.track(alice);
     await alice.start();
     const received: string[] = [];
     const errors: string[] = [];

@@ -1,31 +1,16 @@
 // What the runtime refuses to take from the server on trust (docs/client.md): a known device that
 // reappears with another identity key, and a group bundle from a device the server did not name as
 // the author of that epoch. A wrapped protocol handler plays the malicious server.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { create } from '@bufbuild/protobuf';
-import { createClient, type E2eeClient } from '../../src/index.js';
+import { createClient } from '../../src/index.js';
 import { E2eeAddressSchema, PeerUserSchema, type E2eeAddress } from '../../src/proto/gen/wire_pb.js';
-import { startServer, type RunningServer } from '../../src/server/index.js';
-import { tamperingHandler } from './tampering.js';
+import { tamperingHandler } from '../support/tampering.js';
+import { useInProcessServer } from '../support/in-process-server.js';
 
-let server: RunningServer;
-const clients: E2eeClient[] = [];
+const server = useInProcessServer();
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-beforeAll(async () => {
-  server = await startServer({ port: 0, dbPath: ':memory:' });
-});
-
-afterAll(async () => {
-  for (const c of clients) await c.stop().catch(() => undefined);
-  await server?.close();
-});
-
-async function started(client: E2eeClient): Promise<E2eeClient> {
-  clients.push(client);
-  await client.start();
-  return client;
-}
 
 const address = (userId: string, deviceId: string): E2eeAddress =>
   create(E2eeAddressSchema, { domain: server.domain, peer: { case: 'user', value: create(PeerUserSchema, { userId, deviceId }) } });
@@ -34,7 +19,7 @@ describe('identity changes of known devices', () => {
   for (const acceptIdentityChanges of [false, true]) {
     it(`an invite claiming a known device with another identity key is ${acceptIdentityChanges ? 'accepted when allowed' : 'refused by default'}`, async () => {
       const target: { bob?: E2eeAddress; malloryUser?: string } = {};
-      const alice = await started(
+      const alice = await server.started(
         createClient({
           server: tamperingHandler(server.url, (msg) => {
             // Mallory's invite is relabelled as coming from Bob's known device.
@@ -47,8 +32,8 @@ describe('identity changes of known devices', () => {
           acceptIdentityChanges,
         }),
       );
-      const bob = await started(createClient({ server: server.url, deviceId: 'desktop', suite: 2 }));
-      const mallory = await started(createClient({ server: server.url, deviceId: 'mallory', suite: 2 }));
+      const bob = await server.started(createClient({ server: server.url, deviceId: 'desktop', suite: 2 }));
+      const mallory = await server.started(createClient({ server: server.url, deviceId: 'mallory', suite: 2 }));
       const atBob = bob.waitFor('one2one-message');
       await alice.sendMessage(bob.address.userId, 'hi bob');
       await atBob;
@@ -73,7 +58,7 @@ describe('identity changes of known devices', () => {
 describe('group bundles', () => {
   it('a bundle from a device the server did not name as the epoch\'s author is refused', async () => {
     const relabel: { to?: E2eeAddress } = {};
-    const bob = await started(
+    const bob = await server.started(
       createClient({
         server: tamperingHandler(server.url, (msg) => {
           // The server names Carol as the author of the change Alice made.
@@ -83,9 +68,9 @@ describe('group bundles', () => {
         suite: 2,
       }),
     );
-    const alice = await started(createClient({ server: server.url, deviceId: 'alice', suite: 2 }));
-    const carol = await started(createClient({ server: server.url, deviceId: 'carol', suite: 2 }));
-    const dave = await started(createClient({ server: server.url, deviceId: 'dave', suite: 2 }));
+    const alice = await server.started(createClient({ server: server.url, deviceId: 'alice', suite: 2 }));
+    const carol = await server.started(createClient({ server: server.url, deviceId: 'carol', suite: 2 }));
+    const dave = await server.started(createClient({ server: server.url, deviceId: 'dave', suite: 2 }));
     const joined = [bob, carol].map((c) => c.waitFor('group-created'));
     const { groupId } = await alice.createGroup('g', [bob.address.userId, carol.address.userId]);
     await Promise.all(joined);

@@ -4,34 +4,19 @@
 //
 // Setup: in-process server; the tampering sits in a wrapped protocol handler between one client
 // and the server (what a malicious server could send).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { create } from '@bufbuild/protobuf';
-import { createClient, type E2eeClient } from '../../src/index.js';
-import { startServer, type RunningServer } from '../../src/server/index.js';
+import { createClient } from '../../src/index.js';
 import type { ProtoMsg } from '../../src/proto/gen/service_pb.js';
 import { E2eeAddressSchema, type E2eeAddress } from '../../src/proto/gen/wire_pb.js';
-import { tamperingHandler } from '../client/tampering.js';
+import { tamperingHandler } from '../support/tampering.js';
+import { useInProcessServer } from '../support/in-process-server.js';
 
-let server: RunningServer;
-const clients: E2eeClient[] = [];
+const server = useInProcessServer({ heartbeatMs: 500 });
 const text = (b: Uint8Array): string => new TextDecoder().decode(b);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-beforeAll(async () => {
-  server = await startServer({ port: 0, dbPath: ':memory:', heartbeatMs: 500 });
-});
 
-afterAll(async () => {
-  for (const c of clients) await c.stop().catch(() => undefined);
-  await server?.close();
-});
-
-
-async function started(client: E2eeClient): Promise<E2eeClient> {
-  clients.push(client);
-  await client.start();
-  return client;
-}
 
 function addr(domain: string, userId: string, deviceId: string): E2eeAddress {
   return create(E2eeAddressSchema, { domain, peer: { case: 'user', value: { userId, deviceId } } });
@@ -44,7 +29,7 @@ describe('REVIEW client: sender attribution and session routing under a maliciou
     // The relabelling target: Carol, a user Alice knows.
     let carol: { userId: string; deviceId: string } | undefined;
     let bobUser = '';
-    const alice = await started(
+    const alice = await server.started(
       createClient({
         server: tamperingHandler(server.url, (msg) => {
           if (!carol || msg.payload.case !== 'e2eeMsg' || msg.payload.value.payload.case !== 'one2oneMsg') return;
@@ -56,8 +41,8 @@ describe('REVIEW client: sender attribution and session routing under a maliciou
         suite: 2,
       }),
     );
-    const bob = await started(createClient({ server: server.url, deviceId: 'bob', suite: 2 }));
-    const carolClient = await started(createClient({ server: server.url, deviceId: 'carol', suite: 2 }));
+    const bob = await server.started(createClient({ server: server.url, deviceId: 'bob', suite: 2 }));
+    const carolClient = await server.started(createClient({ server: server.url, deviceId: 'carol', suite: 2 }));
     bobUser = bob.address.userId;
     carol = carolClient.address;
 
@@ -77,7 +62,7 @@ describe('REVIEW client: sender attribution and session routing under a maliciou
   it('REVIEW-C2 an AcceptMsg relabelled as coming from Carol is refused: Alice\'s pending message for Carol never reaches Bob', async () => {
     let carol: { userId: string; deviceId: string } | undefined;
     let bobUser = '';
-    const alice = await started(
+    const alice = await server.started(
       createClient({
         server: tamperingHandler(server.url, (msg) => {
           if (!carol || msg.payload.case !== 'acceptMsg') return;
@@ -90,10 +75,10 @@ describe('REVIEW client: sender attribution and session routing under a maliciou
         suite: 2,
       }),
     );
-    const bob = await started(createClient({ server: server.url, deviceId: 'bob2', suite: 2 }));
+    const bob = await server.started(createClient({ server: server.url, deviceId: 'bob2', suite: 2 }));
     bobUser = bob.address.userId;
     // Carol registers, then goes offline: she never accepts Alice's invite.
-    const carolClient = await started(createClient({ server: server.url, deviceId: 'carol2', suite: 2 }));
+    const carolClient = await server.started(createClient({ server: server.url, deviceId: 'carol2', suite: 2 }));
     carol = carolClient.address;
     await carolClient.stop();
 
@@ -126,7 +111,7 @@ describe('REVIEW client: sender attribution and session routing under a maliciou
   it('REVIEW-C3 a group message whose ProtoMsg.from the server rewrites is attributed to the member whose signature verified', async () => {
     let carol: { userId: string; deviceId: string } | undefined;
     let bobUser = '';
-    const alice = await started(
+    const alice = await server.started(
       createClient({
         server: tamperingHandler(server.url, (msg) => {
           if (!carol || msg.payload.case !== 'e2eeMsg' || msg.payload.value.payload.case !== 'groupMsg') return;
@@ -137,8 +122,8 @@ describe('REVIEW client: sender attribution and session routing under a maliciou
         suite: 2,
       }),
     );
-    const bob = await started(createClient({ server: server.url, deviceId: 'bob3', suite: 2 }));
-    const carolClient = await started(createClient({ server: server.url, deviceId: 'carol3', suite: 2 }));
+    const bob = await server.started(createClient({ server: server.url, deviceId: 'bob3', suite: 2 }));
+    const carolClient = await server.started(createClient({ server: server.url, deviceId: 'carol3', suite: 2 }));
     bobUser = bob.address.userId;
     carol = carolClient.address;
 

@@ -3,32 +3,21 @@
 // user, and the client holds every group message whose epoch it has no bundle for, up to
 // MAX_HELD_PER_GROUP (1000) *per group*, of any size (up to the server's 1 MiB), forever (held
 // messages never expire, even for an epoch the server never announced). FAILS while this holds.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { create } from '@bufbuild/protobuf';
-import { createClient, type E2eeClient } from '../../src/index.js';
+import { createClient } from '../../src/index.js';
 import { createMemoryDatabase } from '../../src/store/index.js';
-import { startServer, type RunningServer } from '../../src/server/index.js';
 import { MAX_HELD_PER_GROUP } from '../../src/client/groups.js';
 import { E2eeMsgSchema } from '../../src/proto/gen/wire_pb.js';
 import { connect, registerUser, ResponseCode } from '../server/helpers.js';
+import { useInProcessServer } from '../support/in-process-server.js';
 
-let server: RunningServer;
-let victim: E2eeClient | undefined;
-
-beforeAll(async () => {
-  server = await startServer({ port: 0, dbPath: ':memory:', rateLimit: { perSecond: 0, burst: 1 }, ipRateLimit: { perSecond: 0, burst: 1 } });
-});
-
-afterAll(async () => {
-  await victim?.stop().catch(() => undefined);
-  await server?.close();
-});
+const server = useInProcessServer({ rateLimit: { perSecond: 0, burst: 1 }, ipRateLimit: { perSecond: 0, burst: 1 } });
 
 describe('REVIEW client: held group messages', () => {
   it('REVIEW-C4 a stranger cannot make the client hold group messages for epochs the server never announced', async () => {
     const db = createMemoryDatabase();
-    victim = createClient({ server: server.url, deviceId: 'victim', suite: 2, database: db });
-    await victim.start();
+    const victim = await server.started(createClient({ server: server.url, deviceId: 'victim', suite: 2, database: db }));
     const rpc = connect(server.url);
     const attacker = await registerUser(rpc, 2);
 

@@ -2,15 +2,15 @@
 // give typed errors (InvalidClientInputError), not TypeErrors from inside the runtime.
 import { describe, expect, it } from 'vitest';
 import { ClientNotStartedError, createClient, createMemoryDatabase, InvalidClientInputError } from '../../src/index.js';
-import { useServer } from './helpers.js';
+import { useInProcessServer } from '../support/in-process-server.js';
 
-const { pool, server } = useServer();
+const server = useInProcessServer();
 
 describe('REVIEW2 API contract', () => {
   it('R2-5 start() called twice at once registers one account, not two', async () => {
     const registered: string[] = [];
-    const client = createClient({ server: server().url, deviceId: 'twice', suite: 2, database: createMemoryDatabase() });
-    pool.clients.push(client);
+    const client = createClient({ server: server.url, deviceId: 'twice', suite: 2, database: createMemoryDatabase() });
+    server.track(client);
     client.on('registered', (e) => {
       registered.push(e.address.userId);
     });
@@ -19,8 +19,8 @@ describe('REVIEW2 API contract', () => {
   }, 30_000);
 
   it('R2-6 list arguments that are not lists give InvalidClientInputError, not a TypeError', async () => {
-    const alice = await pool.start('alice-api');
-    const bob = await pool.start('bob-api');
+    const alice = await server.start('alice-api');
+    const bob = await server.start('bob-api');
     const joined = bob.waitFor('group-created');
     const { groupId } = await alice.createGroup('g', [bob.address.userId]);
     await joined;
@@ -31,16 +31,16 @@ describe('REVIEW2 API contract', () => {
   }, 30_000);
 
   it('R2-7 sendMessage with null options gives InvalidClientInputError, not a TypeError', async () => {
-    const alice = await pool.start('alice-opt');
-    const bob = await pool.start('bob-opt');
+    const alice = await server.start('alice-opt');
+    const bob = await server.start('bob-opt');
     await expect(alice.sendMessage(bob.address.userId, 'x', null as unknown as object)).rejects.toBeInstanceOf(InvalidClientInputError);
     await expect(alice.sendGroupMessage('g', 'x', null as unknown as object)).rejects.toBeInstanceOf(InvalidClientInputError);
   }, 30_000);
 
   it('lifecycle: start twice, stop twice, calls before start and after stop give ClientNotStartedError', async () => {
     const db = createMemoryDatabase();
-    const client = createClient({ server: server().url, deviceId: 'life', suite: 2, database: db });
-    pool.clients.push(client);
+    const client = createClient({ server: server.url, deviceId: 'life', suite: 2, database: db });
+    server.track(client);
     await expect(client.sendMessage('u', 'x')).rejects.toBeInstanceOf(ClientNotStartedError);
     await client.start();
     await client.start();

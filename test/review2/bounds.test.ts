@@ -3,26 +3,16 @@
 // sending session is never deleted. One peer device can therefore grow a victim's database by one
 // session per invite, forever (the server's only limits are its rate limit and the queue length,
 // which the victim drains).
-import { toBinary } from '@bufbuild/protobuf';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createClient, createMemoryDatabase, OutboundSession, type E2eeClient } from '../../src/index.js';
-import { startServer, type RunningServer } from '../../src/server/index.js';
 import { InviteMsgSchema, PreKeyBundleSchema } from '../../src/proto/gen/wire_pb.js';
-import { fromBinary } from '@bufbuild/protobuf';
+import { fromBinary, toBinary } from '@bufbuild/protobuf';
 import { connect, registerUser, ResponseCode } from '../server/helpers.js';
 import { until } from './helpers.js';
+import { useInProcessServer } from '../support/in-process-server.js';
 
-let server: RunningServer;
+const server = useInProcessServer({ rateLimit: { perSecond: 0, burst: 1 }, ipRateLimit: { perSecond: 0, burst: 1 } });
 let victim: E2eeClient | undefined;
-
-beforeAll(async () => {
-  server = await startServer({ port: 0, dbPath: ':memory:', rateLimit: { perSecond: 0, burst: 1 }, ipRateLimit: { perSecond: 0, burst: 1 } });
-});
-
-afterAll(async () => {
-  await victim?.stop().catch(() => undefined);
-  await server?.close();
-});
 
 describe('REVIEW2 resource bounds', () => {
   it('R2-8 repeated invites from one peer device do not grow the stored sessions without bound', async () => {

@@ -2,20 +2,21 @@
 // burst of membership changes with messages sent straight after each one converges, and every
 // member gets every message of the epochs it belongs to exactly once.
 import { describe, expect, it } from 'vitest';
-import { collect, sleep, until, useServer } from './helpers.js';
+import { collect, sleep, until } from './helpers.js';
+import { useInProcessServer } from '../support/in-process-server.js';
 
-const { pool, server } = useServer();
+const server = useInProcessServer();
 
 describe('REVIEW2 group bursts', () => {
   it('a device linked later joins both of its user\'s groups and reads what is sent there afterwards', async () => {
-    const alice = await pool.start('alice');
-    const bob = await pool.start('bob-phone');
+    const alice = await server.start('alice');
+    const bob = await server.start('bob-phone');
     const joins = [bob.waitFor('group-created'), bob.waitFor('group-created')];
     const g1 = (await alice.createGroup('g1', [bob.address.userId])).groupId;
     const g2 = (await alice.createGroup('g2', [bob.address.userId])).groupId;
     await Promise.all(joins);
     const joined = new Set<string>();
-    const laptopPromise = pool.link(bob, 'bob-laptop');
+    const laptopPromise = server.link(bob, 'bob-laptop');
     const laptop = await laptopPromise;
     laptop.on('group-created', (e) => {
       joined.add(e.groupId);
@@ -32,8 +33,8 @@ describe('REVIEW2 group bursts', () => {
   }, 30_000);
 
   it('back-to-back adds and removes with a message after each: members converge, each message once', async () => {
-    const alice = await pool.start('alice-b');
-    const others = await Promise.all(['u1', 'u2', 'u3', 'u4'].map((d) => pool.start(d)));
+    const alice = await server.start('alice-b');
+    const others = await Promise.all(['u1', 'u2', 'u3', 'u4'].map((d) => server.start(d)));
     const [u1, u2, u3, u4] = others as [typeof others[0], typeof others[0], typeof others[0], typeof others[0]];
     const got = new Map(others.map((c) => [c, collect(c)]));
     const { groupId } = await alice.createGroup('burst', [u1.address.userId]);

@@ -4,15 +4,16 @@
 // learns that its user left.
 import { describe, expect, it } from 'vitest';
 import { GroupMembershipError } from '../../src/index.js';
-import { useServer, until } from './helpers.js';
+import { until } from './helpers.js';
+import { useInProcessServer } from '../support/in-process-server.js';
 
-const { pool, server } = useServer();
+const server = useInProcessServer();
 
 describe('REVIEW2 leaving a group', () => {
   it('R2-3 when the only manager leaves, the remaining members still move to an epoch without the leaver', async () => {
-    const alice = await pool.start('alice');
-    const bob = await pool.start('bob');
-    const carol = await pool.start('carol');
+    const alice = await server.start('alice');
+    const bob = await server.start('bob');
+    const carol = await server.start('carol');
     const joins = [bob.waitFor('group-created'), carol.waitFor('group-created')];
     const { groupId } = await alice.createGroup('g', [bob.address.userId, carol.address.userId]);
     await Promise.all(joins);
@@ -27,9 +28,9 @@ describe('REVIEW2 leaving a group', () => {
   }, 30_000);
 
   it('R2-4 when one device of a user leaves, the user\'s other device learns it left', async () => {
-    const phone = await pool.start('phone');
-    const laptop = await pool.link(phone, 'laptop');
-    const bob = await pool.start('bob-x');
+    const phone = await server.start('phone');
+    const laptop = await server.link(phone, 'laptop');
+    const bob = await server.start('bob-x');
     const joins = [bob.waitFor('group-created'), laptop.waitFor('group-created')];
     const { groupId } = await bob.createGroup('g', [phone.address.userId]);
     await Promise.all(joins);

@@ -7,9 +7,10 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createClient } from '../../src/index.js';
 import { openSqliteDatabase } from '../../src/store/node.js';
-import { collect, sleep, until, useServer } from './helpers.js';
+import { collect, sleep, until } from './helpers.js';
+import { useInProcessServer } from '../support/in-process-server.js';
 
-const { pool, server } = useServer();
+const server = useInProcessServer();
 const dir = mkdtempSync(join(tmpdir(), 'pqe2ee-review2-'));
 
 afterAll(() => {
@@ -18,10 +19,10 @@ afterAll(() => {
 
 describe('REVIEW2 multi-device and restarts', () => {
   it('three devices: every device gets every message exactly once, copies as other-device-message', async () => {
-    const phone = await pool.start('phone');
-    const laptop = await pool.link(phone, 'laptop');
-    const tablet = await pool.link(phone, 'tablet');
-    const bob = await pool.start('bob');
+    const phone = await server.start('phone');
+    const laptop = await server.link(phone, 'laptop');
+    const tablet = await server.link(phone, 'tablet');
+    const bob = await server.start('bob');
     const got = { phone: collect(phone), laptop: collect(laptop), tablet: collect(tablet), bob: collect(bob) };
     const conversations: string[] = [];
     for (const d of [laptop, tablet]) d.on('other-device-message', (e) => {
@@ -45,11 +46,11 @@ describe('REVIEW2 multi-device and restarts', () => {
 
   it('messages queued for an unaccepted session survive a restart of the sender; delivered once, in order', async () => {
     const alicePath = join(dir, 'alice.sqlite');
-    const aliceOptions = async () => ({ server: server().url, deviceId: 'alice', suite: 2, database: await openSqliteDatabase(alicePath) });
+    const aliceOptions = async () => ({ server: server.url, deviceId: 'alice', suite: 2, database: await openSqliteDatabase(alicePath) });
     const bobPath = join(dir, 'bob.sqlite');
     let alice = createClient(await aliceOptions());
     await alice.start();
-    let bob = createClient({ server: server().url, deviceId: 'bob', suite: 2, database: await openSqliteDatabase(bobPath) });
+    let bob = createClient({ server: server.url, deviceId: 'bob', suite: 2, database: await openSqliteDatabase(bobPath) });
     await bob.start();
     const bobId = bob.address.userId;
     await bob.stop();
@@ -57,19 +58,19 @@ describe('REVIEW2 multi-device and restarts', () => {
     for (let i = 0; i < 5; i++) expect((await alice.sendMessage(bobId, `m${i}`)).pending).toBe(1);
     await alice.stop();
     alice = createClient(await aliceOptions());
-    pool.clients.push(alice);
+    server.track(alice);
     await alice.start();
     for (let i = 5; i < 10; i++) expect((await alice.sendMessage(bobId, `m${i}`)).pending).toBe(1);
 
-    bob = createClient({ server: server().url, deviceId: 'bob', suite: 2, database: await openSqliteDatabase(bobPath) });
-    pool.clients.push(bob);
+    bob = createClient({ server: server.url, deviceId: 'bob', suite: 2, database: await openSqliteDatabase(bobPath) });
+    server.track(bob);
     const got = collect(bob);
     await bob.start();
     await until(() => got.one2one.length >= 10);
     // Restart bob too: nothing is handed over twice.
     await bob.stop();
-    bob = createClient({ server: server().url, deviceId: 'bob', suite: 2, database: await openSqliteDatabase(bobPath) });
-    pool.clients.push(bob);
+    bob = createClient({ server: server.url, deviceId: 'bob', suite: 2, database: await openSqliteDatabase(bobPath) });
+    server.track(bob);
     const again = collect(bob);
     await bob.start();
     await sleep(500);

@@ -4,15 +4,16 @@
 // to anyone — waits behind it until the full recipient drains its queue (possibly never).
 // A group message is queued all-or-nothing, so one member with a full queue stops the group.
 import { describe, expect, it } from 'vitest';
-import { collect, until, useServer } from './helpers.js';
+import { collect, until } from './helpers.js';
+import { useInProcessServer } from '../support/in-process-server.js';
 
-const { pool, server } = useServer({ queueLimit: 4 });
+const server = useInProcessServer({ queueLimit: 4 });
 
 describe('REVIEW2 outbox: a full recipient queue', () => {
   it('R2-1 a recipient whose queue is full does not block this client\'s messages to other users', async () => {
-    const alice = await pool.start('alice');
-    const bob = await pool.start('bob');
-    const carol = await pool.start('carol');
+    const alice = await server.start('alice');
+    const bob = await server.start('bob');
+    const carol = await server.start('carol');
     const carolGot = collect(carol);
     // Sessions first, so every later send is a plain E2eeMsg.
     const bobReady = bob.waitFor('one2one-message');
@@ -34,9 +35,9 @@ describe('REVIEW2 outbox: a full recipient queue', () => {
   }, 30_000);
 
   it('R2-2 one group member with a full queue does not stop the group for the others', async () => {
-    const alice = await pool.start('alice2');
-    const bob = await pool.start('bob2');
-    const carol = await pool.start('carol2');
+    const alice = await server.start('alice2');
+    const bob = await server.start('bob2');
+    const carol = await server.start('carol2');
     const carolGot = collect(carol);
     const joins = [bob.waitFor('group-created'), carol.waitFor('group-created')];
     const { groupId } = await alice.createGroup('g', [bob.address.userId, carol.address.userId]);
