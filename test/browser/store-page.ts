@@ -14,6 +14,7 @@ import {
   type DatabaseHandler,
   type KeyValueTransaction,
 } from '../../src/store/index.js';
+import { interleavedIncrements } from '../store/workloads.js';
 
 export interface CheckResult {
   ok: boolean;
@@ -234,21 +235,7 @@ const behaviour: Record<string, () => Promise<unknown>> = {
   async serialisedIncrements() {
     let total = -1;
     await withFreshDatabase('increments', async (db) => {
-      const increment = (): Promise<void> =>
-        db.transaction(async (tx) => {
-          const current = await tx.get('counters', 'n');
-          const value = current ? new DataView(current.buffer, current.byteOffset).getUint32(0) : 0;
-          await sleep(0); // yield: an unserialised handler loses updates here
-          const next = new Uint8Array(4);
-          new DataView(next.buffer).setUint32(0, value + 1);
-          await tx.put('counters', 'n', next);
-        });
-      const worker = async (): Promise<void> => {
-        for (let i = 0; i < 100; i++) await increment();
-      };
-      await Promise.all([worker(), worker()]);
-      const stored = await db.transaction(async (tx) => tx.get('counters', 'n'));
-      total = stored ? new DataView(stored.buffer, stored.byteOffset).getUint32(0) : -1;
+      total = await interleavedIncrements(db);
       expectEqual(total, 200, 'counter after 2 × 100 increments');
     });
     return { total };

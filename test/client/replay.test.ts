@@ -2,28 +2,14 @@
 // consume, or a faulty server) must change nothing: the message is recognised as processed, not
 // decrypted a second time (which would be a replay error) and not delivered twice.
 import { describe, expect, it } from 'vitest';
-import { createClient, createServerTransport, type ProtocolHandler } from '../../src/index.js';
-import type { ProtoMsg } from '../../src/proto/gen/service_pb.js';
+import { createClient } from '../../src/index.js';
 import { useInProcessServer } from '../support/in-process-server.js';
+import { streamRewritingHandler } from '../support/tampering.js';
 
 const server = useInProcessServer();
 
-/** Yields every message twice; the copy comes after the client processed (and consumed) the first. */
-function duplicatingHandler(url: string): ProtocolHandler {
-  const inner = createServerTransport(url);
-  const service = new Proxy(inner.service, {
-    get(target, prop, receiver) {
-      if (prop !== 'subscribe') return Reflect.get(target, prop, receiver);
-      return async function* (request: Parameters<typeof target.subscribe>[0], options: Parameters<typeof target.subscribe>[1]) {
-        for await (const msg of target.subscribe(request, options)) {
-          yield msg;
-          if (msg.payload.case !== 'serverHeartbeatMsg') yield msg as ProtoMsg;
-        }
-      };
-    },
-  });
-  return { service, setToken: (token) => inner.setToken(token) };
-}
+/** Every message twice; the copy comes after the client processed (and consumed) the first. */
+const duplicatingHandler = (url: string) => streamRewritingHandler(url, (msg) => (msg.payload.case === 'serverHeartbeatMsg' ? [msg] : [msg, msg]));
 
 describe('replayed ProtoMsgs', () => {
   it('every message delivered once, no errors, although the stream repeats each after its consume', async () => {

@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import type { DatabaseHandler } from '../../src/store/index.js';
 import { StorageClosedError, TransactionFinishedError } from '../../src/store/index.js';
+import { interleavedIncrements } from './workloads.js';
 
 const bytes = (...values: number[]): Uint8Array => Uint8Array.from(values);
 
@@ -121,21 +122,7 @@ export function describeDatabaseBehaviour(name: string, open: () => Promise<Data
 
     it('serialises concurrent transactions: 2 × 100 interleaved increments give 200', async () => {
       const db = await open();
-      const increment = (): Promise<void> =>
-        db.transaction(async (tx) => {
-          const current = await tx.get('counters', 'n');
-          const value = current ? new DataView(current.buffer, current.byteOffset).getUint32(0) : 0;
-          await new Promise((resolve) => setTimeout(resolve, 0)); // yield: an unserialised handler loses updates here
-          const next = new Uint8Array(4);
-          new DataView(next.buffer).setUint32(0, value + 1);
-          await tx.put('counters', 'n', next);
-        });
-      const worker = async (): Promise<void> => {
-        for (let i = 0; i < 100; i++) await increment();
-      };
-      await Promise.all([worker(), worker()]);
-      const stored = await db.transaction(async (tx) => tx.get('counters', 'n'));
-      expect(stored && new DataView(stored.buffer, stored.byteOffset).getUint32(0)).toBe(200);
+      expect(await interleavedIncrements(db)).toBe(200);
       await db.close();
     });
 
