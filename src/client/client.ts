@@ -338,6 +338,7 @@ export class E2eeClient {
   private async receiveLoop(): Promise<void> {
     const ctx = this.context;
     let backoff = 100;
+    let lastAuthFailure = '';
     while (this.running) {
       const abort = new AbortController();
       this.streamAbort = abort;
@@ -356,7 +357,14 @@ export class E2eeClient {
       if (!this.running) return;
       await sleep(backoff);
       backoff = Math.min(backoff * 2, 5000);
-      await ctx.locked(() => this.authenticate()).catch(() => undefined);
+      await ctx.locked(() => this.authenticate()).catch(async (error: unknown) => {
+        // Unreachable servers are retried quietly; a refusal (e.g. the device is unknown to this
+        // server) is told to the app, once per distinct reason, while the loop keeps trying.
+        const reason = error instanceof Error ? error.message : String(error);
+        if (ctx.isRetryable(error) || reason === lastAuthFailure) return;
+        lastAuthFailure = reason;
+        await this.bus.emit({ type: 'error', error: error instanceof Error ? error : new Error(reason), context: 'signing in again' });
+      });
     }
   }
 

@@ -346,7 +346,7 @@ async function storeOne2one(ctx: RuntimeContext, msg: ProtoMsg, session: Session
       await r.putMessage(storedFrom(ctx, msg, session.peerAddress as E2eeAddress, 'one2one', plaintext.payload.value));
     } else if (plaintext.payload.case === 'groupPreKeyBundle') {
       const result = await receiveBundle(ctx, r, session, plaintext.payload.value);
-      if (result.applied) await releaseHeld(ctx, r, result.groupId);
+      if (result.applied) await releaseHeld(ctx, r, result.groupId, events);
       if (result.joined) {
         const record = await r.getGroup(result.groupId);
         events.push({ type: 'group-created', groupId: result.groupId, groupName: record?.info?.groupName ?? '', epoch: plaintext.payload.value.epoch });
@@ -357,21 +357,28 @@ async function storeOne2one(ctx: RuntimeContext, msg: ProtoMsg, session: Session
 }
 
 /** Decrypts group messages that waited for the bundle just applied; those still undecryptable wait on. */
-async function releaseHeld(ctx: RuntimeContext, r: Records, groupId: string): Promise<void> {
+async function releaseHeld(ctx: RuntimeContext, r: Records, groupId: string, events: ClientEvent[]): Promise<void> {
   const held = await r.takeHeld(groupId);
   if (held.length === 0) return;
   const group = await loadGroup(ctx, r, groupId);
   for (const item of held) {
     const proto = item.protoMsg;
     if (proto?.payload.case !== 'e2eeMsg') continue;
+    let decrypted: ReturnType<GroupSession['decrypt']>;
     try {
-      const { plaintext, sender } = group.decrypt(toBinary(E2eeMsgSchema, proto.payload.value));
-      const decoded = fromBinary(PlaintextSchema, plaintext);
-      if (decoded.payload.case === 'commonMsg') await r.putMessage(storedFrom(ctx, proto, memberAddress(ctx, sender), 'group', decoded.payload.value, groupId));
-      plaintext.fill(0);
+      decrypted = group.decrypt(toBinary(E2eeMsgSchema, proto.payload.value));
     } catch (error) {
       if (error instanceof UnknownEpochError) await r.hold(groupId, item);
-      // Anything else (forged, replayed) is dropped, as it would have been on arrival.
+      // Anything else (forged, replayed) is dropped and reported, as it would have been on arrival.
+      else events.push({ type: 'error', error: error as Error, context: `processing held group message ${proto.id}` });
+      continue;
+    }
+    // Storage failures below propagate: the transaction then keeps the held message.
+    try {
+      const decoded = fromBinary(PlaintextSchema, decrypted.plaintext);
+      if (decoded.payload.case === 'commonMsg') await r.putMessage(storedFrom(ctx, proto, memberAddress(ctx, decrypted.sender), 'group', decoded.payload.value, groupId));
+    } finally {
+      decrypted.plaintext.fill(0);
     }
   }
   await r.putGroupSession(groupId, group.serialize());

@@ -147,6 +147,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   }
   const port = (http.address() as AddressInfo).port;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  // A failed sweep (e.g. the database busy) is simply retried at the next tick; expired messages are
+  // never delivered in the meantime, since reads filter on expiry.
   const sweepTimer = setInterval(() => void server.sweep().catch(() => undefined), Math.min(config.ttlMs, 60_000));
   sweepTimer.unref();
   options.log?.(`pqe2ee server listening on ${url} (db ${options.store ? 'custom store' : (options.dbPath ?? './pqe2ee.sqlite')})`);
