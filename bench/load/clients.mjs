@@ -9,6 +9,7 @@
 // but not yet seen by the receiver) until `durationMs` passes or `maxMessages` sends have started
 // → drain (wait for what is still in flight, at most `drainMs`) → stop every client.
 import { loadPackage } from './dist.mjs';
+import { createRelayClient } from './relay-client.mjs';
 
 const cfg = JSON.parse(process.argv[2] ?? '{}');
 const { createClient, createServerTransport } = await loadPackage();
@@ -128,7 +129,10 @@ await pool(
         throw error;
       }
     };
-    const client = createClient({ server: createServerTransport(cfg.url, { fetch: countingFetch }), deviceId: 'load', suite: cfg.suite, userName: `load-${i}` });
+    const client =
+      cfg.suite === 'relay'
+        ? createRelayClient({ url: cfg.url, fetch: countingFetch, deviceId: 'load', userName: `load-${i}` })
+        : createClient({ server: createServerTransport(cfg.url, { fetch: countingFetch }), deviceId: 'load', suite: cfg.suite, userName: `load-${i}` });
     client.on('error', (event) => noteError('background', `client ${i}: ${event.context}: ${event.error?.message ?? event.error}`));
     client.on('one2one-message', (event) => onMessage(i, event));
     await client.start();

@@ -23,14 +23,15 @@ const log = (line) => process.stderr.write(`${line}\n`);
 const USAGE = `usage: node bench/load/run.mjs [options]   (LOAD_QUICK=1 for a short run)
 
   --n LIST            client counts, e.g. 10,100,1000 (default: the standard matrix)
-  --suite LIST        cipher suites, e.g. 2 or 1,2 (default: the standard matrix)
+  --suite LIST        cipher suites, e.g. 2 or 1,2, or 'relay' (the unencrypted baseline) (default: the standard matrix)
   --duration S        measured window per configuration, seconds (default 10; quick 2)
   --max-messages M    cap on measured sends per configuration (default 20000; quick 2000)
   --window W          messages in flight per client (default 1)
   --body-bytes B      message body size (default 100)
   --out DIR           output directory (default bench/results for the standard matrix)
 
-Standard matrix: suite 2 (classic) at N = 10, 100, 1000 and suite 1 (post-quantum) at N = 10, 100.
+Standard matrix: suite 2 (classic) at N = 10, 100, 1000, suite 1 (post-quantum) at N = 10, 100, and
+the relay baseline (same server, raw RPC clients, bodies not encrypted) at N = 10, 100, 1000.
 `;
 
 function parseArgs(argv) {
@@ -52,7 +53,10 @@ function parseArgs(argv) {
       process.stdout.write(USAGE);
       process.exit(0);
     } else if (arg === '--n') opts.ns = list(value());
-    else if (arg === '--suite') opts.suites = list(value());
+    else if (arg === '--suite') {
+      const v = value();
+      opts.suites = v.split(',').map((x) => (x === 'relay' ? 'relay' : list(x)[0]));
+    }
     else if (arg === '--duration') opts.duration = Number(value());
     else if (arg === '--max-messages') opts.maxMessages = list(value())[0];
     else if (arg === '--window') opts.window = list(value())[0];
@@ -63,13 +67,22 @@ function parseArgs(argv) {
   if (!(opts.duration > 0 && opts.duration <= 60)) throw new Error('--duration must be in (0, 60] seconds');
   if (opts.maxMessages > 200000) throw new Error('--max-messages is capped at 200000');
   for (const n of opts.ns ?? []) if (n > 2000) throw new Error('--n is capped at 2000 clients');
-  for (const s of opts.suites ?? []) if (![1, 2, 3].includes(s)) throw new Error('--suite must be 1, 2 or 3');
+  for (const s of opts.suites ?? []) if (![1, 2, 3, 'relay'].includes(s)) throw new Error('--suite must be 1, 2, 3 or relay');
   const standard = !opts.ns && !opts.suites;
   let matrix;
   if (standard) {
     matrix = quick
-      ? [{ suite: 2, n: 10 }, { suite: 2, n: 100 }, { suite: 2, n: 1000 }, { suite: 1, n: 10 }]
-      : [{ suite: 2, n: 10 }, { suite: 2, n: 100 }, { suite: 2, n: 1000 }, { suite: 1, n: 10 }, { suite: 1, n: 100 }];
+      ? [{ suite: 2, n: 10 }, { suite: 2, n: 100 }, { suite: 2, n: 1000 }, { suite: 1, n: 10 }, { suite: 'relay', n: 10 }]
+      : [
+          { suite: 2, n: 10 },
+          { suite: 2, n: 100 },
+          { suite: 2, n: 1000 },
+          { suite: 1, n: 10 },
+          { suite: 1, n: 100 },
+          { suite: 'relay', n: 10 },
+          { suite: 'relay', n: 100 },
+          { suite: 'relay', n: 1000 },
+        ];
   } else {
     matrix = [];
     for (const suite of opts.suites ?? [2]) for (const n of opts.ns ?? [10, 100, 1000]) matrix.push({ suite, n });
