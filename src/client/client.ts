@@ -5,7 +5,7 @@
  */
 import { create, toBinary } from '@bufbuild/protobuf';
 import { ConnectError } from '@connectrpc/connect';
-import { Account, fingerprint as sessionFingerprint } from '../protocol/index.js';
+import { Account, Session, fingerprint as sessionFingerprint } from '../protocol/index.js';
 import { AppMessageSchema } from '../proto/gen/client_pb.js';
 import { GroupRole, ResponseCode, type ProtoMsg } from '../proto/gen/service_pb.js';
 import { PlaintextSchema, type E2eeAddress } from '../proto/gen/wire_pb.js';
@@ -224,6 +224,7 @@ export class E2eeClient {
         await this.register(account);
       }
       this.running = true;
+      await ctx.transaction((r) => r.migrateLegacySessions(peerOfSession));
       await flushOutbox(ctx);
       await deliverStored(ctx);
       await purgeExpired(ctx);
@@ -602,6 +603,16 @@ export class E2eeClient {
   /** @internal emits an event (used by the runtime's parts). */
   emit(event: ClientEvent): Promise<void> {
     return this.bus.emit(event);
+  }
+}
+
+/** The peer device of a stored session (for moving sessions stored before they were keyed by peer). */
+function peerOfSession(bytes: Uint8Array): DeviceRef | undefined {
+  try {
+    const peer = Session.deserialize(bytes).peerAddress;
+    return peer?.peer.case === 'user' ? { userId: peer.peer.value.userId, deviceId: peer.peer.value.deviceId } : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -7,7 +7,7 @@
  */
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { Pqe2eeError } from '../../bindings/errors.js';
-import { deviceLinkStatement, GroupSession, InboundSession, ONE_TIME_PRE_KEY_BATCH, Session, UnknownEpochError } from '../protocol/index.js';
+import { deviceLinkStatement, DuplicateInviteError, GroupSession, InboundSession, ONE_TIME_PRE_KEY_BATCH, Session, UnknownEpochError } from '../protocol/index.js';
 import { AcceptRequestSchema, type NewUserDeviceMsg, type ProtoMsg } from '../proto/gen/service_pb.js';
 import { AppMessageSchema, HeldGroupMessageSchema, KnownDeviceSchema, StoredMessageSchema, type StoredMessage } from '../proto/gen/client_pb.js';
 import { AcceptMsgSchema, E2eeAddressSchema, E2eeMsgSchema, InviteMsgSchema, OneTimePreKeyPublicSchema, PeerUserSchema, PlaintextSchema, type E2eeAddress, type Plaintext } from '../proto/gen/wire_pb.js';
@@ -103,8 +103,11 @@ export async function handleProtoMsg(ctx: RuntimeContext, msg: ProtoMsg): Promis
       }
       await ctx.transaction(async (r) => {
         const { session, accept } = InboundSession.accept(ctx.account, inviteBytes);
+        // Sessions are keyed by their peer, and an existing one is never replaced: the id is derived
+        // from the invite, so the same id again means the same invite again.
+        if (await r.getSession(peer, session.sessionId)) throw new DuplicateInviteError();
         await r.putAccount(ctx.account.serialize());
-        await r.putSession(session.sessionId, session.serialize());
+        await r.putSession(peer, session.sessionId, session.serialize());
         const previous = await r.getDevice(peer.userId, peer.deviceId);
         if (peer.userId === ctx.self.userId && !(previous?.vouched && previous.identityKey && samePublicKey(previous.identityKey.signPublicKey, session.peerIdentityKey.signPublicKey))) {
           // A device of this very user that none of its devices vouched for: refuse it, or it would
@@ -126,8 +129,10 @@ export async function handleProtoMsg(ctx: RuntimeContext, msg: ProtoMsg): Promis
     case 'acceptMsg': {
       const acceptBytes = toBinary(AcceptMsgSchema, payload.value);
       await ctx.transaction(async (r) => {
-        const bytes = await r.getSession(payload.value.sessionId);
-        if (!bytes) throw new UnknownPeerError('an AcceptMsg for a session this device does not have');
+        // Looked up under the device the server says sent it: an accept can only ever complete a
+        // session this device opened to that very device.
+        const bytes = await r.getSession(deviceRef(msg.from), payload.value.sessionId);
+        if (!bytes) throw new UnknownPeerError('an AcceptMsg for a session this device does not have with its sender');
         const session = Session.deserialize(bytes);
         // The peer is the one the session was opened to (its address is bound into the key
         // agreement), never the server's say-so; routing that disagrees is refused.
@@ -135,7 +140,7 @@ export async function handleProtoMsg(ctx: RuntimeContext, msg: ProtoMsg): Promis
         requireSameDevice(peer, payload.value.from, 'AcceptMsg');
         requireSameDevice(peer, msg.from, 'AcceptMsg');
         session.complete(acceptBytes);
-        await r.putSession(session.sessionId, session.serialize());
+        await r.putSession(peer, session.sessionId, session.serialize());
         const known = await r.getDevice(peer.userId, peer.deviceId);
         await r.putDevice(create(KnownDeviceSchema, { userId: peer.userId, deviceId: peer.deviceId, identityKey: session.peerIdentityKey, sendingSessionId: session.sessionId, vouched: known?.vouched === true, sessionIds: known?.sessionIds ?? [] }));
         await flushPendingFor(ctx, r, peer.userId, peer.deviceId);
@@ -323,8 +328,9 @@ async function isLowestOwnDevice(ctx: RuntimeContext, newDeviceId: string): Prom
 }
 
 async function receiveOne2one(ctx: RuntimeContext, msg: ProtoMsg, wire: Uint8Array, sessionId: string, events: ClientEvent[]): Promise<void> {
-  const bytes = await ctx.transaction((r) => r.getSession(sessionId));
-  if (!bytes) throw new UnknownPeerError('a message for a session this device does not have');
+  const sender = deviceRef(msg.from);
+  const bytes = await ctx.transaction((r) => r.getSession(sender, sessionId));
+  if (!bytes) throw new UnknownPeerError('a message for a session this device does not have with its sender');
   const session = Session.deserialize(bytes);
   requireSameDevice(deviceRef(session.peerAddress), msg.from, 'E2eeMsg');
   const plaintextBytes = session.decrypt(wire);
@@ -341,7 +347,7 @@ async function receiveOne2one(ctx: RuntimeContext, msg: ProtoMsg, wire: Uint8Arr
 
 async function storeOne2one(ctx: RuntimeContext, msg: ProtoMsg, session: Session, plaintext: Plaintext, events: ClientEvent[]): Promise<void> {
   await ctx.transaction(async (r) => {
-    await r.putSession(session.sessionId, session.serialize());
+    await r.putSession(deviceRef(session.peerAddress), session.sessionId, session.serialize());
     if (plaintext.payload.case === 'commonMsg') {
       await r.putMessage(storedFrom(ctx, msg, session.peerAddress as E2eeAddress, 'one2one', plaintext.payload.value));
     } else if (plaintext.payload.case === 'groupPreKeyBundle') {

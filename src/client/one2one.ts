@@ -12,7 +12,7 @@ import { E2eeMsgSchema, InviteMsgSchema, PlaintextSchema, PreKeyBundleSchema, ty
 import type { RuntimeContext } from './context.js';
 import { PeerIdentityChangedError, UnknownPeerError } from './errors.js';
 import { TransportError } from '../transport/errors.js';
-import { deviceKey, type Records } from './records.js';
+import { deviceKey, type PeerDevice, type Records } from './records.js';
 
 /** Sessions kept per peer device (each accepted invite makes one; older ones are deleted). */
 export const MAX_SESSIONS_PER_DEVICE = 5;
@@ -35,14 +35,14 @@ export async function openSession(ctx: RuntimeContext, records: Records, bundle:
     throw new PeerIdentityChangedError(`the server's bundle for device ${user.deviceId} of user ${user.userId} has another identity key than the one this device knows`);
   }
   const { session, invite } = OutboundSession.initiate(ctx.account, toBinary(PreKeyBundleSchema, bundle));
-  await records.putSession(session.sessionId, session.serialize());
+  await records.putSession(user, session.sessionId, session.serialize());
   await records.putDeviceWithSession(
     create(KnownDeviceSchema, {
       userId: user.userId,
       deviceId: user.deviceId,
       ...(bundle.identityKey ? { identityKey: bundle.identityKey } : {}),
       // A ready session stays the sending one until this new one is accepted.
-      sendingSessionId: previous?.sendingSessionId && (await isReady(records, previous.sendingSessionId)) ? previous.sendingSessionId : session.sessionId,
+      sendingSessionId: previous?.sendingSessionId && (await isReady(records, user, previous.sendingSessionId)) ? previous.sendingSessionId : session.sessionId,
       vouched: options.vouched === true || previous?.vouched === true,
       sessionIds: previous?.sessionIds ?? [],
     }),
@@ -57,8 +57,8 @@ function sameIdentity(a: IdentityKeyPublic | undefined, b: IdentityKeyPublic): b
   return a !== undefined && eq(a.signPublicKey, b.signPublicKey) && eq(a.kemPublicKey, b.kemPublicKey);
 }
 
-async function isReady(records: Records, sessionId: string): Promise<boolean> {
-  const bytes = await records.getSession(sessionId);
+async function isReady(records: Records, peer: PeerDevice, sessionId: string): Promise<boolean> {
+  const bytes = await records.getSession(peer, sessionId);
   return bytes !== undefined && Session.deserialize(bytes).responded;
 }
 
@@ -118,7 +118,8 @@ export async function ensureSessionToDevice(ctx: RuntimeContext, userId: string,
  */
 export async function sendPlaintextToDevice(ctx: RuntimeContext, records: Records, userId: string, deviceId: string, plaintext: Plaintext): Promise<DeviceSendResult> {
   const device = await records.getDevice(userId, deviceId);
-  const sessionBytes = device?.sendingSessionId ? await records.getSession(device.sendingSessionId) : undefined;
+  const peer = { userId, deviceId };
+  const sessionBytes = device?.sendingSessionId ? await records.getSession(peer, device.sendingSessionId) : undefined;
   const session = sessionBytes ? Session.deserialize(sessionBytes) : undefined;
   if (!session?.responded) {
     const waiting = (await records.listPendingFor(userId, deviceId)).length;
@@ -129,7 +130,7 @@ export async function sendPlaintextToDevice(ctx: RuntimeContext, records: Record
   const bytes = toBinary(PlaintextSchema, plaintext);
   const wire = session.encrypt(bytes);
   bytes.fill(0);
-  await records.putSession(session.sessionId, session.serialize());
+  await records.putSession(peer, session.sessionId, session.serialize());
   await records.addOutbox({ case: 'one2one', value: create(SendOne2oneMsgRequestSchema, { msg: fromBinary(E2eeMsgSchema, wire) }) });
   return { status: 'sent', bytes: wire.length };
 }

@@ -23,7 +23,9 @@ import {
 const NS = {
   account: 'account',
   meta: 'meta',
-  sessions: 'sessions',
+  /** Before sessions were keyed by peer: session id → state (migrated at start-up, see migrateLegacySessions). */
+  legacySessions: 'sessions',
+  sessions: 'peer-sessions',
   devices: 'devices',
   groupSessions: 'group-sessions',
   groups: 'groups',
@@ -39,6 +41,21 @@ const NS = {
 /** Key of a device record: both parts escaped so no id can collide with another pair. */
 export function deviceKey(userId: string, deviceId: string): string {
   return `${encodeURIComponent(userId)}/${encodeURIComponent(deviceId)}`;
+}
+
+/** A peer device: whose state a record is. */
+export interface PeerDevice {
+  userId: string;
+  deviceId: string;
+}
+
+/**
+ * Key of a session record: the peer device first, then the session id. A session id travels in
+ * clear and another party could try to reuse one; keyed by its owner, a session of one peer can
+ * never be read or replaced through another peer's messages.
+ */
+function sessionKey(peer: PeerDevice, sessionId: string): string {
+  return `${deviceKey(peer.userId, peer.deviceId)}/${encodeURIComponent(sessionId)}`;
 }
 
 /** Processed-id keys sort in id order when ids are decimal (the reference server's are). */
@@ -85,11 +102,29 @@ export class Records {
     return next;
   }
 
-  getSession(sessionId: string): Promise<Uint8Array | undefined> {
-    return this.tx.get(NS.sessions, sessionId);
+  /** The session `sessionId` with `peer` (undefined if this device has no such session with that peer). */
+  getSession(peer: PeerDevice, sessionId: string): Promise<Uint8Array | undefined> {
+    return this.tx.get(NS.sessions, sessionKey(peer, sessionId));
   }
-  putSession(sessionId: string, bytes: Uint8Array): Promise<void> {
-    return this.tx.put(NS.sessions, sessionId, bytes);
+  putSession(peer: PeerDevice, sessionId: string, bytes: Uint8Array): Promise<void> {
+    return this.tx.put(NS.sessions, sessionKey(peer, sessionId), bytes);
+  }
+
+  /**
+   * Moves sessions stored by bare id (before they were keyed by peer) under their peer; `peerOf`
+   * reads a session's peer from its state. Returns how many were moved.
+   */
+  async migrateLegacySessions(peerOf: (bytes: Uint8Array) => PeerDevice | undefined): Promise<number> {
+    let moved = 0;
+    for (const { key, value } of await this.tx.list(NS.legacySessions)) {
+      const peer = peerOf(value);
+      if (peer) {
+        await this.putSession(peer, key, value);
+        moved++;
+      }
+      await this.tx.delete(NS.legacySessions, key);
+    }
+    return moved;
   }
 
   /**
@@ -103,7 +138,7 @@ export class Records {
       const index = ids.findIndex((id) => id !== device.sendingSessionId && id !== sessionId);
       if (index < 0) break;
       const [old] = ids.splice(index, 1);
-      await this.tx.delete(NS.sessions, old as string);
+      await this.tx.delete(NS.sessions, sessionKey(device, old as string));
     }
     device.sessionIds = ids;
     await this.putDevice(device);

@@ -5,7 +5,7 @@
  */
 import { create } from '@bufbuild/protobuf';
 import { InvalidLengthError, InvalidTypeError } from '../../bindings/errors.js';
-import { getSuite, randomBytes, type CipherSuite } from '../crypto/index.js';
+import { getSuite, type CipherSuite } from '../crypto/index.js';
 import { PendingAgreementStateSchema, RatchetStateSchema, SessionStateSchema, type SessionState } from '../proto/gen/state_pb.js';
 import {
   AcceptMsgSchema,
@@ -19,7 +19,7 @@ import {
 } from '../proto/gen/wire_pb.js';
 import type { Account } from './account.js';
 import { decode, decodeCanonical, encode, MAX_MESSAGE_BYTES, MAX_PLAINTEXT_BYTES, requireLength } from './codec.js';
-import { concat, identitiesDigest, label, messageAssociatedData, PROTOCOL_VERSION, signedPreKeyMessage, toHex, transcriptHash, bytesEqual } from './encoding.js';
+import { concat, identitiesDigest, identityBytes, label, lengthPrefixed, messageAssociatedData, PROTOCOL_VERSION, signedPreKeyMessage, toHex, transcriptHash, bytesEqual } from './encoding.js';
 import {
   DuplicateInviteError,
   InvalidSignatureError,
@@ -34,6 +34,7 @@ import { initialRatchetState, nextSendStep, receiveStep, resolveRatchetLimits, t
 export const SESSION_STATE_VERSION = 1;
 const ROOT_INFO = label('pqe2ee/v1/root');
 const ACCEPT_CONFIRMATION_LABEL = label('pqe2ee/v1/accept-confirmation');
+const SESSION_ID_LABEL = label('pqe2ee/v1/session-id');
 const ZERO_SALT = new Uint8Array(32);
 const EMPTY = new Uint8Array(0);
 
@@ -89,6 +90,28 @@ function inviteTranscript(suite: CipherSuite, invite: InviteMsg, signedPreKey: U
     c3: invite.signedPreKeyCiphertext,
     c4: invite.oneTimePreKeyCiphertext,
   });
+}
+
+/**
+ * The session id: a hash of everything the initiator put into the invite that names the two parties
+ * and the key material. Nobody chooses it, so another account cannot make an invite whose id
+ * collides with an existing session (its identity key is part of the hash); the responder
+ * recomputes it and refuses an invite that carries another id.
+ */
+function deriveSessionId(
+  suite: CipherSuite,
+  fields: { initiator: IdentityKeyPublic; responder: IdentityKeyPublic; baseKey: Uint8Array; c2: Uint8Array; c3: Uint8Array; c4: Uint8Array; spkId: number; opkId: number; hasOneTimePreKey: boolean },
+): string {
+  const ids = new Uint8Array(9);
+  const view = new DataView(ids.buffer);
+  view.setUint32(0, fields.spkId >>> 0);
+  view.setUint32(4, fields.opkId >>> 0);
+  ids[8] = fields.hasOneTimePreKey ? 1 : 0;
+  return toHex(
+    suite.hash(
+      lengthPrefixed(SESSION_ID_LABEL, ids, identityBytes(fields.initiator), identityBytes(fields.responder), fields.baseKey, fields.c2, fields.c3, fields.c4),
+    ),
+  );
 }
 
 /**
@@ -318,7 +341,17 @@ export const OutboundSession = {
     const toSignedPreKey = suite.kem.encaps(spk.publicKey);
     const toOneTimePreKey = opk ? suite.kem.encaps(opk.publicKey) : undefined;
     const baseKey = suite.kem.keygen();
-    const sessionId = toHex(randomBytes(16));
+    const sessionId = deriveSessionId(suite, {
+      initiator: account.identityPublicKey,
+      responder: responderIdentity,
+      baseKey: baseKey.publicKey,
+      c2: toIdentity.ciphertext,
+      c3: toSignedPreKey.ciphertext,
+      c4: toOneTimePreKey?.ciphertext ?? EMPTY,
+      spkId: spk.spkId,
+      opkId: opk?.opkId ?? 0,
+      hasOneTimePreKey: opk !== undefined,
+    });
 
     const invite = create(InviteMsgSchema, {
       version: PROTOCOL_VERSION,
@@ -392,9 +425,18 @@ export const InboundSession = {
     requireLength(invite.identityCiphertext, ct, 'invite identity ciphertext');
     requireLength(invite.signedPreKeyCiphertext, ct, 'invite signed pre-key ciphertext');
     requireLength(invite.oneTimePreKeyCiphertext, invite.hasOneTimePreKey ? ct : 0, 'invite one-time pre-key ciphertext');
-    if (typeof invite.sessionId !== 'string' || invite.sessionId.length === 0 || invite.sessionId.length > 128) {
-      throw new MalformedMessageError('invite session id is missing or too long');
-    }
+    const derivedId = deriveSessionId(suite, {
+      initiator: initiatorIdentity,
+      responder: responderIdentity,
+      baseKey: invite.basePublicKey,
+      c2: invite.identityCiphertext,
+      c3: invite.signedPreKeyCiphertext,
+      c4: invite.oneTimePreKeyCiphertext,
+      spkId: invite.spkId,
+      opkId: invite.opkId,
+      hasOneTimePreKey: invite.hasOneTimePreKey,
+    });
+    if (invite.sessionId !== derivedId) throw new MalformedMessageError('the invite session id is not derived from its contents');
 
     const inviteDigest = suite.hash(concat(label('pqe2ee/v1/invite'), invite.identityCiphertext, invite.signedPreKeyCiphertext));
     if (account.hasAcceptedInvite(inviteDigest)) throw new DuplicateInviteError();
