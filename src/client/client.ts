@@ -17,12 +17,12 @@ import { callRpc } from '../transport/call.js';
 import { ServerResponseError } from '../transport/errors.js';
 import type { ProtocolHandler } from '../transport/protocol-handler.js';
 import { defaultCommonHandler, type CommonHandler } from './common.js';
-import { RuntimeContext, type CrashPoint } from './context.js';
+import { DEFAULT_RUNTIME_LIMITS, RuntimeContext, type CrashPoint, type RuntimeLimits } from './context.js';
 import { ClientNotStartedError, GroupMembershipError, InvalidClientInputError, UnknownPeerError, WaitTimeoutError } from './errors.js';
 import { EventBus, type ClientEvent, type ClientEventOf, type ClientEventType, type DeviceRef, type EventHandler } from './events.js';
 import { applyOrderedChange, createGroup, loadGroup, orderedEpoch, sendGroupPlaintext } from './groups.js';
 import { deliverStored, handleProtoMsg, isTransient, purgeExpired } from './inbound.js';
-import { ensureSessionsToUser, flushOutbox, sendPlaintextToDevice } from './one2one.js';
+import { ensureSessionsToUser, flushOutbox, purgeStalledCopies, sendPlaintextToDevice } from './one2one.js';
 
 /** What a new device asks an existing device of the same user to sign (see {@link E2eeClient.approveDevice}). */
 export interface DeviceLinkRequest {
@@ -67,6 +67,11 @@ export interface ClientOptions {
    * refused and a 'peer-identity-changed' event tells the app to have the user compare fingerprints).
    */
   acceptIdentityChanges?: boolean;
+  /**
+   * Bounds on copies kept for devices whose session is not accepted yet (defaults: 1000 per device,
+   * kept 30 days). Past them copies are dropped and reported as 'copies-dropped' events.
+   */
+  limits?: Partial<RuntimeLimits>;
   /** @internal test hook: called at each step of the receive path (crash-safety tests). */
   crashHook?: (point: CrashPoint) => void;
 }
@@ -84,6 +89,8 @@ export interface SendResult {
   sent: number;
   /** Device copies waiting for their session's AcceptMsg (sent automatically when it arrives). */
   pending: number;
+  /** Device copies not kept: that device never accepted its session and its backlog is full (see 'copies-dropped'). */
+  dropped: number;
   /** Bytes of the largest encrypted copy. */
   wireBytes: number;
 }
@@ -94,6 +101,16 @@ const PROCESSED_IDS_KEPT = 1000;
 /** Largest message body; the protocol limit is higher, this keeps one message per request well under the server's. */
 export const MAX_BODY_BYTES = 1024 * 1024;
 const ID_LIMIT = 256;
+
+function runtimeLimits(limits: Partial<RuntimeLimits> | undefined): RuntimeLimits {
+  if (limits === undefined) return DEFAULT_RUNTIME_LIMITS;
+  if (typeof limits !== 'object' || limits === null) throw new InvalidClientInputError('limits must be an object');
+  const resolved = { ...DEFAULT_RUNTIME_LIMITS, ...limits };
+  for (const [name, value] of Object.entries(resolved)) {
+    if (!Number.isSafeInteger(value) || value < 1) throw new InvalidClientInputError(`limits.${name} must be a positive integer`);
+  }
+  return resolved;
+}
 
 function requireId(value: unknown, what: string): string {
   if (typeof value !== 'string' || value.length === 0 || value.length > ID_LIMIT) throw new InvalidClientInputError(`${what} must be a string of 1 to ${ID_LIMIT} characters`);
@@ -209,6 +226,7 @@ export class E2eeClient {
       if (this.options.storage) db = await encryptDatabase(db, this.options.storage);
       const ctx = new RuntimeContext(db, this.protocol.service, this.options.common ?? defaultCommonHandler, this.bus, () => this.authenticate(), this.options.crashHook);
       ctx.acceptIdentityChanges = this.options.acceptIdentityChanges === true;
+      ctx.limits = runtimeLimits(this.options.limits);
       this.ctx = ctx;
       const stored = await ctx.transaction((r) => r.getAccount());
       const account = stored ? Account.deserialize(stored) : undefined;
@@ -232,6 +250,8 @@ export class E2eeClient {
         void ctx
           .locked(async () => {
             await purgeExpired(ctx);
+            await purgeStalledCopies(ctx);
+            await ctx.reportDroppedCopies();
             await flushOutbox(ctx);
             await this.renewSignedPreKeyIfDue();
           })
@@ -383,6 +403,7 @@ export class E2eeClient {
       await ctx.transaction((r) => r.markProcessed(msg.id));
     }
     await deliverStored(ctx);
+    await ctx.reportDroppedCopies();
     await flushOutbox(ctx);
     await ctx.rpc('ConsumeProtoMsg', () => ctx.service.consumeProtoMsg({ protoMsgId: msg.id }));
     if (++this.processedSincePrune >= 100) {
@@ -404,6 +425,7 @@ export class E2eeClient {
     return ctx.locked(async () => {
       try {
         const result = await fn(ctx);
+        await ctx.reportDroppedCopies();
         await flushOutbox(ctx);
         return result;
       } catch (error) {
@@ -431,7 +453,7 @@ export class E2eeClient {
           version: 1,
           payload: { case: 'commonMsg', value: toAppBytes({ messageId, sentAt: BigInt(ctx.common.now()), expiresInMs, body: bytes, conversationUserId: copyFor }) },
         });
-      const result: SendResult = { messageId, sent: 0, pending: 0, wireBytes: 0 };
+      const result: SendResult = { messageId, sent: 0, pending: 0, dropped: 0, wireBytes: 0 };
       await ctx.transaction(async (r) => {
         const targets = [...peers.map((d) => ({ d, copyFor: '' })), ...own.map((d) => ({ d, copyFor: userId }))];
         for (const { d, copyFor } of targets) {
@@ -439,7 +461,8 @@ export class E2eeClient {
           if (sent.status === 'sent') {
             result.sent++;
             result.wireBytes = Math.max(result.wireBytes, sent.bytes);
-          } else result.pending++;
+          } else if (sent.status === 'pending') result.pending++;
+          else result.dropped++;
         }
       });
       return result;

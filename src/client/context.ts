@@ -12,6 +12,16 @@ import type { CommonHandler } from './common.js';
 import type { DeviceRef, EventBus } from './events.js';
 import { Records } from './records.js';
 
+/** Bounds on what the runtime keeps for other devices. */
+export interface RuntimeLimits {
+  /** Plaintexts kept per device whose session is not accepted yet; later copies are dropped (default 1000). */
+  maxPendingPerDevice: number;
+  /** How long such a plaintext is kept before it is dropped (default 30 days, the reference server's queue TTL). */
+  pendingLifetimeMs: number;
+}
+
+export const DEFAULT_RUNTIME_LIMITS: RuntimeLimits = Object.freeze({ maxPendingPerDevice: 1000, pendingLifetimeMs: 30 * 24 * 60 * 60 * 1000 });
+
 /** Points of the receive path where a test may stop the process (crash-safety tests). */
 export type CrashPoint = 'decrypted' | 'persisted' | 'delivered';
 
@@ -23,6 +33,11 @@ export class RuntimeContext {
   acceptIdentityChanges = false;
   /** Outbox entries whose temporary refusal the app was already told about. */
   readonly reportedOutbox = new Set<string>();
+  /** Bounds on what this device keeps for others (see ClientOptions.limits). */
+  limits: RuntimeLimits = DEFAULT_RUNTIME_LIMITS;
+  /** Copies dropped since the last report, per device; reported once per device until its backlog frees. */
+  private readonly droppedCopies = new Map<string, { peer: DeviceRef; count: number; reason: 'backlog-full' | 'expired' }>();
+  private readonly stalledReported = new Set<string>();
   private chain: Promise<unknown> = Promise.resolve();
 
   constructor(
@@ -56,6 +71,31 @@ export class RuntimeContext {
         return callRpc(name, send);
       }
       throw error;
+    }
+  }
+
+  /** Notes copies for `peer` that were not kept (reported by {@link reportDroppedCopies}). */
+  noteDroppedCopies(peer: DeviceRef, count: number, reason: 'backlog-full' | 'expired'): void {
+    const key = `${peer.userId}\u0000${peer.deviceId}`;
+    if (reason === 'expired') this.stalledReported.delete(key);
+    else if (this.stalledReported.has(key)) return;
+    const entry = this.droppedCopies.get(`${reason}\u0000${key}`) ?? { peer, count: 0, reason };
+    entry.count += count;
+    this.droppedCopies.set(`${reason}\u0000${key}`, entry);
+  }
+
+  /** A device's backlog was sent or freed: its next full backlog is reported again. */
+  backlogFreed(peer: DeviceRef): void {
+    this.stalledReported.delete(`${peer.userId}\u0000${peer.deviceId}`);
+  }
+
+  /** Emits one 'copies-dropped' event per device and reason noted since the last call. */
+  async reportDroppedCopies(): Promise<void> {
+    const entries = [...this.droppedCopies.values()];
+    this.droppedCopies.clear();
+    for (const { peer, count, reason } of entries) {
+      if (reason === 'backlog-full') this.stalledReported.add(`${peer.userId}\u0000${peer.deviceId}`);
+      await this.events.emit({ type: 'copies-dropped', peer, count, reason });
     }
   }
 

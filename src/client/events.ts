@@ -43,6 +43,12 @@ export type ClientEvent =
   | { type: 'group-members-removed'; groupId: string; epoch: bigint; userIds: string[] }
   /** This device is no longer in the group (it left, or was removed). */
   | { type: 'group-left'; groupId: string }
+  /**
+   * Copies for a device whose session was never accepted were not kept: its backlog was full
+   * ('backlog-full', the copy was not queued) or they waited longer than the pending lifetime
+   * ('expired'). The user's other devices are not affected.
+   */
+  | { type: 'copies-dropped'; peer: DeviceRef; count: number; reason: 'backlog-full' | 'expired' }
   | { type: 'pre-keys-low'; available: number; supplied: number }
   | { type: 'user-updated'; userId: string; userName: string }
   | { type: 'notice'; kind: 'group' | 'system' | 'friend'; text: string }

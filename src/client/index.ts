@@ -2,4 +2,4 @@ export { createClient, E2eeClient, MAX_BODY_BYTES, type ClientOptions, type Send
 export { defaultCommonHandler, type CommonHandler } from './common.js';
 export type { ClientEvent, ClientEventType, ClientEventOf, EventHandler, DeviceRef, ReceivedMessage } from './events.js';
 export { ClientNotStartedError, InvalidClientInputError, UnknownPeerError, GroupMembershipError, PeerIdentityChangedError, ForgedRoutingError, WaitTimeoutError } from './errors.js';
-export type { CrashPoint } from './context.js';
+export type { CrashPoint, RuntimeLimits } from './context.js';

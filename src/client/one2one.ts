@@ -17,11 +17,11 @@ import { deviceKey, type PeerDevice, type Records } from './records.js';
 /** Sessions kept per peer device (each accepted invite makes one; older ones are deleted). */
 export const MAX_SESSIONS_PER_DEVICE = 5;
 
-/** Pending plaintexts per device are bounded: a device that never accepts cannot grow the store forever. */
-export const MAX_PENDING_PER_DEVICE = 1000;
-
-/** Outcome of handing one plaintext to one device. */
-export type DeviceSendResult = { status: 'sent'; bytes: number } | { status: 'pending' };
+/**
+ * Outcome of handing one plaintext to one device. 'dropped': the device's session is not accepted
+ * and its backlog is full (ClientOptions.limits.maxPendingPerDevice), so this copy was not kept.
+ */
+export type DeviceSendResult = { status: 'sent'; bytes: number } | { status: 'pending' } | { status: 'dropped' };
 
 /**
  * Opens an outbound session from a bundle the server returned (sends an InviteMsg through the
@@ -122,8 +122,12 @@ export async function sendPlaintextToDevice(ctx: RuntimeContext, records: Record
   const sessionBytes = device?.sendingSessionId ? await records.getSession(peer, device.sendingSessionId) : undefined;
   const session = sessionBytes ? Session.deserialize(sessionBytes) : undefined;
   if (!session?.responded) {
-    const waiting = (await records.listPendingFor(userId, deviceId)).length;
-    if (waiting >= MAX_PENDING_PER_DEVICE) throw new UnknownPeerError(`more than ${MAX_PENDING_PER_DEVICE} messages wait for a session to that device of user ${userId}`);
+    // A device that never accepts must not stop sending to the user's other devices, nor grow this
+    // store: past its bound a copy is dropped (and reported), the rest of the send goes on.
+    if ((await records.countPending(userId, deviceId)) >= ctx.limits.maxPendingPerDevice) {
+      ctx.noteDroppedCopies(peer, 1, 'backlog-full');
+      return { status: 'dropped' };
+    }
     await records.addPending({ userId, deviceId, plaintext, queuedAt: BigInt(ctx.common.now()) });
     return { status: 'pending' };
   }
@@ -138,6 +142,7 @@ export async function sendPlaintextToDevice(ctx: RuntimeContext, records: Record
 /** Sends what waited for this device's session (after its AcceptMsg, or an accepted invite from it). */
 export async function flushPendingFor(ctx: RuntimeContext, records: Records, userId: string, deviceId: string): Promise<number> {
   const pending = await records.takePending(userId, deviceId);
+  ctx.backlogFreed({ userId, deviceId });
   for (const item of pending) {
     if (item.plaintext) await sendPlaintextToDevice(ctx, records, userId, deviceId, item.plaintext);
   }
@@ -201,4 +206,11 @@ export async function flushOutbox(ctx: RuntimeContext): Promise<boolean> {
     await ctx.transaction((r) => r.deleteOutbox(key));
   }
   return waiting.size === 0;
+}
+
+/** Drops plaintexts that waited longer than the pending lifetime for a session that never became ready. */
+export async function purgeStalledCopies(ctx: RuntimeContext): Promise<void> {
+  const before = BigInt(ctx.common.now() - ctx.limits.pendingLifetimeMs);
+  const dropped = await ctx.transaction((r) => r.purgePending(before));
+  for (const d of dropped) ctx.noteDroppedCopies({ userId: d.userId, deviceId: d.deviceId }, d.count, 'expired');
 }

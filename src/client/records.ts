@@ -58,6 +58,11 @@ function sessionKey(peer: PeerDevice, sessionId: string): string {
   return `${deviceKey(peer.userId, peer.deviceId)}/${encodeURIComponent(sessionId)}`;
 }
 
+const PENDING_OLDEST = 'pending-oldest';
+function pendingCountKey(userId: string, deviceId: string): string {
+  return `pending-count/${deviceKey(userId, deviceId)}`;
+}
+
 /** Processed-id keys sort in id order when ids are decimal (the reference server's are). */
 function processedKey(protoMsgId: string): string {
   return /^[0-9]{1,20}$/.test(protoMsgId) ? protoMsgId.padStart(20, '0') : `~${protoMsgId}`;
@@ -174,19 +179,61 @@ export class Records {
     return this.tx.put(NS.groups, groupId, toBinary(GroupRecordSchema, record));
   }
 
+  /** Queues a plaintext for a device whose session is not accepted yet (counted, and its time noted for expiry). */
   async addPending(pending: Omit<PendingPlaintext, '$typeName' | '$unknown'>): Promise<void> {
     const seq = await this.nextSequence();
     const record = create(PendingPlaintextSchema, pending);
+    const count = await this.countPending(pending.userId, pending.deviceId);
     await this.tx.put(NS.pending, `${deviceKey(pending.userId, pending.deviceId)}/${sortable(seq)}`, toBinary(PendingPlaintextSchema, record));
+    await this.putMeta(pendingCountKey(pending.userId, pending.deviceId), String(count + 1));
+    const oldest = await this.getMeta(PENDING_OLDEST);
+    if (oldest === undefined || BigInt(oldest) > pending.queuedAt) await this.putMeta(PENDING_OLDEST, pending.queuedAt.toString());
+  }
+  /**
+   * How many plaintexts wait for this device: a counter kept beside them, so that checking the
+   * bound does not read the backlog (counted once for a store written before the counter existed).
+   */
+  async countPending(userId: string, deviceId: string): Promise<number> {
+    const stored = await this.getMeta(pendingCountKey(userId, deviceId));
+    if (stored !== undefined) return Number(stored);
+    const counted = (await this.tx.list(NS.pending)).filter((r) => r.key.startsWith(`${deviceKey(userId, deviceId)}/`)).length;
+    await this.putMeta(pendingCountKey(userId, deviceId), String(counted));
+    return counted;
   }
   /** Removes and returns the plaintexts waiting for this device, oldest first. */
   async takePending(userId: string, deviceId: string): Promise<PendingPlaintext[]> {
     const rows = await listMessages(this.tx, PendingPlaintextSchema, NS.pending, `${deviceKey(userId, deviceId)}/`);
     for (const row of rows) await this.tx.delete(NS.pending, row.key);
+    await this.tx.delete(NS.meta, pendingCountKey(userId, deviceId));
     return rows.map((r) => r.value);
   }
-  async listPendingFor(userId: string, deviceId: string): Promise<PendingPlaintext[]> {
-    return (await listMessages(this.tx, PendingPlaintextSchema, NS.pending, `${deviceKey(userId, deviceId)}/`)).map((r) => r.value);
+  /**
+   * Drops plaintexts queued before `before` (ms since the epoch); returns how many per device.
+   * Reads the backlog only when its oldest entry is due, so the periodic call is one read otherwise.
+   */
+  async purgePending(before: bigint): Promise<Array<{ userId: string; deviceId: string; count: number }>> {
+    const oldest = await this.getMeta(PENDING_OLDEST);
+    if (oldest === undefined || BigInt(oldest) >= before) return [];
+    const dropped = new Map<string, { userId: string; deviceId: string; count: number }>();
+    let nextOldest: bigint | undefined;
+    for (const { key, value } of await listMessages(this.tx, PendingPlaintextSchema, NS.pending)) {
+      if (value.queuedAt >= before) {
+        if (nextOldest === undefined || value.queuedAt < nextOldest) nextOldest = value.queuedAt;
+        continue;
+      }
+      await this.tx.delete(NS.pending, key);
+      const device = deviceKey(value.userId, value.deviceId);
+      const entry = dropped.get(device) ?? { userId: value.userId, deviceId: value.deviceId, count: 0 };
+      entry.count++;
+      dropped.set(device, entry);
+    }
+    for (const entry of dropped.values()) {
+      const left = (await this.countPending(entry.userId, entry.deviceId)) - entry.count;
+      await this.putMeta(pendingCountKey(entry.userId, entry.deviceId), String(Math.max(0, left)));
+    }
+    if (nextOldest === undefined) await this.tx.delete(NS.meta, PENDING_OLDEST);
+    else await this.putMeta(PENDING_OLDEST, nextOldest.toString());
+    return [...dropped.values()];
   }
 
   async addOutbox(entry: OutboxEntry['request']): Promise<void> {
