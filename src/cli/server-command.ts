@@ -20,6 +20,9 @@ options:
   --max-opks N          one-time pre-keys stored per device at most (default 1000)
   --max-message-bytes N largest message accepted (default 1048576)
   --max-request-bytes N largest request body (default 4194304)
+  --max-devices N       devices per user at most (default 16)
+  --max-contacts N      users one user watches, and watchers of one user, at most (default 5000)
+  --group-epochs N      newest epochs per group kept for GetGroupEpoch (default 32)
   --rate-limit N        requests per second per device (default 50; 0 disables)
   --rate-burst N        burst per device (default 100)
   --ip-rate-limit N     unauthenticated requests per second per address (default 20; 0 disables)
@@ -40,6 +43,9 @@ const NUMERIC: Record<string, NumericFlag | 'rate' | 'burst' | 'ipRate' | 'ipBur
   '--max-opks': 'maxOpksPerDevice',
   '--max-message-bytes': 'maxMessageBytes',
   '--max-request-bytes': 'maxRequestBytes',
+  '--max-devices': 'maxDevicesPerUser',
+  '--max-contacts': 'maxContactsPerUser',
+  '--group-epochs': 'groupEpochHistory',
   '--rate-limit': 'rate',
   '--rate-burst': 'burst',
   '--ip-rate-limit': 'ipRate',

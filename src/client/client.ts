@@ -101,6 +101,8 @@ const PROCESSED_IDS_KEPT = 1000;
 /** Largest message body; the protocol limit is higher, this keeps one message per request well under the server's. */
 export const MAX_BODY_BYTES = 1024 * 1024;
 const ID_LIMIT = 256;
+/** ProtoMsg ids the runtime accepts (the reference server's are decimal). */
+const PROTO_MSG_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
 function runtimeLimits(limits: Partial<RuntimeLimits> | undefined): RuntimeLimits {
   if (limits === undefined) return DEFAULT_RUNTIME_LIMITS;
@@ -392,6 +394,12 @@ export class E2eeClient {
   /** One ProtoMsg: handled, delivered, consumed. A transient failure leaves it queued for the next attempt. */
   private async process(msg: ProtoMsg): Promise<void> {
     const ctx = this.context;
+    if (!PROTO_MSG_ID.test(msg.id)) {
+      // The id becomes a storage key and the consume argument: one the store cannot take would make
+      // this message fail for ever and block the stream behind it. Reported and skipped.
+      await this.bus.emit({ type: 'error', error: new UnknownPeerError('the server sent a message with a malformed id'), context: `processing ${msg.payload.case ?? 'message'}` });
+      return;
+    }
     try {
       await handleProtoMsg(ctx, msg);
     } catch (error) {

@@ -53,3 +53,14 @@ export class WaitTimeoutError extends Pqe2eeError {
     super('ERR_WAIT_TIMEOUT', message);
   }
 }
+
+/**
+ * A group message that arrived before its epoch's bundle was not held: the allowance of held
+ * messages (per group, for groups this device has not joined, or in all) is used up. It is dropped
+ * and reported; the limits are in docs/client.md.
+ */
+export class HeldMessageLimitError extends Pqe2eeError {
+  constructor(message: string) {
+    super('ERR_HELD_LIMIT', message);
+  }
+}

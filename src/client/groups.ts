@@ -7,7 +7,7 @@ import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { GroupSession, type GroupMemberInfo, type Session } from '../protocol/index.js';
 import { EpochAuthorSchema, GroupRecordSchema } from '../proto/gen/client_pb.js';
 import { GroupInfoSchema, GroupRole, SendGroupMsgRequestSchema, type GroupInfo } from '../proto/gen/service_pb.js';
-import { E2eeMsgSchema, GroupPreKeyBundleSchema, PlaintextSchema, type E2eeAddress, type GroupPreKeyBundle, type Plaintext } from '../proto/gen/wire_pb.js';
+import { E2eeAddressSchema, E2eeMsgSchema, GroupPreKeyBundleSchema, PeerGroupSchema, PlaintextSchema, type E2eeAddress, type GroupPreKeyBundle, type Plaintext } from '../proto/gen/wire_pb.js';
 import type { RuntimeContext } from './context.js';
 import { GroupMembershipError, UnknownPeerError } from './errors.js';
 import { ensureSessionToDevice, ensureSessionsToUser, sendPlaintextToDevice } from './one2one.js';
@@ -18,10 +18,32 @@ function bytesEqualPublic(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
-/** Group messages held while waiting for their epoch's bundle, per group. */
+// Group messages that arrive before their epoch's bundle are held (records.ts, docs/client.md).
+// Anyone may create a group that lists this user, so a group this device has not joined yet (no
+// group session: a new group, possibly a stranger's) gets a small allowance; a group it is in (and
+// whose next epoch's bundle is on its way) the full one. Sizes are of the stored message (the
+// ProtoMsg as received, about the ciphertext plus 200 bytes). A message over an allowance is dropped
+// with an 'error' event (HeldMessageLimitError).
+const MiB = 1024 * 1024;
+/** Group messages held per group this device is in, waiting for a later epoch's bundle. */
 export const MAX_HELD_PER_GROUP = 1000;
+export const MAX_HELD_BYTES_PER_GROUP = 8 * MiB;
+/** Per group this device has not joined: enough for the first messages of a new group (one of the largest, 1 MiB, fits). */
+export const MAX_HELD_PER_UNJOINED_GROUP = 32;
+export const MAX_HELD_BYTES_PER_UNJOINED_GROUP = 2 * MiB;
+/** All not-joined groups together. */
+export const MAX_HELD_UNJOINED_TOTAL = 128;
+export const MAX_HELD_UNJOINED_BYTES_TOTAL = 8 * MiB;
 /** Group messages held in all groups together. */
 export const MAX_HELD_TOTAL = 2000;
+export const MAX_HELD_BYTES_TOTAL = 32 * MiB;
+/** The allowances above, as Records.hold takes them. */
+export const HELD_LIMITS = Object.freeze({
+  group: Object.freeze({ count: MAX_HELD_PER_GROUP, bytes: MAX_HELD_BYTES_PER_GROUP }),
+  unjoinedGroup: Object.freeze({ count: MAX_HELD_PER_UNJOINED_GROUP, bytes: MAX_HELD_BYTES_PER_UNJOINED_GROUP }),
+  unjoined: Object.freeze({ count: MAX_HELD_UNJOINED_TOTAL, bytes: MAX_HELD_UNJOINED_BYTES_TOTAL }),
+  total: Object.freeze({ count: MAX_HELD_TOTAL, bytes: MAX_HELD_BYTES_TOTAL }),
+});
 /** A held message whose bundle has not come within this time is dropped. */
 export const HELD_LIFETIME_MS = 7 * 24 * 60 * 60 * 1000;
 
@@ -157,17 +179,25 @@ export async function noteGroupInfo(records: Records, info: GroupInfo | undefine
   await records.putGroup(groupId, record);
 }
 
+/** The member devices the server placed in a group at one epoch, with the identity keys it registered for them. */
+export interface EpochRoster {
+  epoch: bigint;
+  devices: GroupMemberInfo[];
+}
+
+function groupIdOf(bundle: GroupPreKeyBundle): string {
+  return bundle.groupAddress?.peer.case === 'group' ? bundle.groupAddress.peer.value.groupId : '';
+}
+
 /**
- * A GroupPreKeyBundle that arrived through the one-to-one session `from`: joins the group or moves
- * to the bundle's epoch. The bundle must be made by the device that sent it. Returns whether this
- * device joined (new group) and the group id.
+ * Checks that a bundle comes from the device the server named as the author of its epoch, through
+ * that device's own session (read-only; receiveBundle checks it again in its transaction).
  */
-export async function receiveBundle(ctx: RuntimeContext, records: Records, from: Session, bundle: GroupPreKeyBundle): Promise<{ groupId: string; joined: boolean; applied: boolean }> {
+export async function requireOrderedAuthor(records: Records, from: Session, bundle: GroupPreKeyBundle): Promise<void> {
   if (!bytesEqualPublic(bundle.creatorSignPublicKey, from.peerIdentityKey.signPublicKey)) {
     throw new GroupMembershipError('a group bundle arrived through a session with another device than its creator');
   }
-  const groupId = bundle.groupAddress?.peer.case === 'group' ? bundle.groupAddress.peer.value.groupId : '';
-  const bytes = toBinary(GroupPreKeyBundleSchema, bundle);
+  const groupId = groupIdOf(bundle);
   const record = await records.getGroup(groupId);
   // The server orders membership changes; a bundle counts only for an epoch it ordered, and only
   // from the device it names as the author (so a member being removed cannot race the remover).
@@ -176,13 +206,82 @@ export async function receiveBundle(ctx: RuntimeContext, records: Records, from:
   if (!author || !sender || author.userId !== sender.userId || author.deviceId !== sender.deviceId) {
     throw new GroupMembershipError(`a bundle for epoch ${bundle.epoch} of group ${groupId} that the server did not order from its sender`);
   }
+}
+
+/** Asks the server which devices it placed in the group at `epoch` (GetGroupEpoch). */
+export async function fetchEpochRoster(ctx: RuntimeContext, groupId: string, epoch: bigint): Promise<EpochRoster> {
+  const groupAddress = create(E2eeAddressSchema, { domain: ctx.domain, peer: { case: 'group', value: create(PeerGroupSchema, { groupId }) } });
+  const response = await ctx.rpc('GetGroupEpoch', () => ctx.service.getGroupEpoch({ groupAddress, epoch }));
+  if (response.epoch !== epoch) throw new GroupMembershipError(`the server answered for epoch ${response.epoch} of group ${groupId}, not ${epoch}`);
+  const devices: GroupMemberInfo[] = [];
+  for (const d of response.devices) {
+    if (d.address?.peer.case !== 'user' || !d.identityKey) throw new GroupMembershipError(`the server's member list of group ${groupId} has a device without address or key`);
+    devices.push({ userId: d.address.peer.value.userId, deviceId: d.address.peer.value.deviceId, signPublicKey: d.identityKey.signPublicKey });
+  }
+  return { epoch, devices };
+}
+
+/**
+ * The member list is written by whichever member made the epoch, so it is checked against what
+ * this device can know independently: it must name exactly the devices the server placed in the
+ * group at that epoch (no invented, foreign or missing device), each under the identity key this
+ * device already holds for it, or else the key the server registered for it; this device's own
+ * entry must carry its own key, and devices of this device's own user must be ones it vouched for.
+ */
+async function requireServerMembership(ctx: RuntimeContext, records: Records, bundle: GroupPreKeyBundle, roster: EpochRoster): Promise<void> {
+  const groupId = groupIdOf(bundle);
+  const refuse = (why: string): never => {
+    throw new GroupMembershipError(`the bundle for epoch ${bundle.epoch} of group ${groupId} ${why}`);
+  };
+  if (roster.epoch !== bundle.epoch) refuse(`was checked against epoch ${roster.epoch}`);
+  const placed = new Map(roster.devices.map((d) => [memberKey(d), d.signPublicKey]));
+  if (placed.size !== roster.devices.length) refuse('was checked against a server list naming a device twice');
+  if (bundle.members.length !== placed.size) refuse(`lists ${bundle.members.length} devices, the server placed ${placed.size}`);
+  for (const member of bundle.members) {
+    const registered = placed.get(memberKey(member));
+    if (!registered) refuse(`lists a device of user ${member.userId} that the server did not place in the group`);
+    const isSelf = member.userId === ctx.self.userId && member.deviceId === ctx.self.deviceId;
+    if (isSelf) {
+      if (!bytesEqualPublic(member.signPublicKey, ctx.account.identityPublicKey.signPublicKey)) refuse("gives this device another device's key");
+      continue;
+    }
+    const known = await records.getDevice(member.userId, member.deviceId);
+    const reference = known?.identityKey?.signPublicKey ?? (registered as Uint8Array);
+    if (!bytesEqualPublic(member.signPublicKey, reference) || !bytesEqualPublic(member.signPublicKey, registered as Uint8Array)) {
+      refuse(`gives a device of user ${member.userId} another identity key than the one this device knows or the server registered`);
+    }
+    if (member.userId === ctx.self.userId && !known?.vouched) refuse('lists a device of this user that no device of it vouched for');
+  }
+}
+
+const memberKey = (d: { userId: string; deviceId: string }): string => `${d.userId.length}:${d.userId}${d.deviceId}`;
+
+/**
+ * A GroupPreKeyBundle that arrived through the one-to-one session `from`: joins the group or moves
+ * to the bundle's epoch. The bundle must be made by the device the server named as the epoch's
+ * author, and list exactly the server's devices of that epoch (`roster`, from fetchEpochRoster).
+ * Returns whether this device joined (new group) and the group id.
+ */
+export async function receiveBundle(
+  ctx: RuntimeContext,
+  records: Records,
+  from: Session,
+  bundle: GroupPreKeyBundle,
+  roster: EpochRoster | undefined,
+): Promise<{ groupId: string; joined: boolean; applied: boolean }> {
+  await requireOrderedAuthor(records, from, bundle);
+  const groupId = groupIdOf(bundle);
+  const bytes = toBinary(GroupPreKeyBundleSchema, bundle);
+  const record = await records.getGroup(groupId);
   const expected = { expectedEpoch: bundle.epoch };
   const existing = await records.getGroupSession(groupId);
   const now = ctx.common.now();
+  // A bundle for an epoch this device already has (or passed) changes nothing.
+  if (existing && !isNewEpoch(GroupSession.deserialize(existing, ctx.account), bundle)) return { groupId, joined: false, applied: false };
+  if (!roster) throw new GroupMembershipError(`the bundle for epoch ${bundle.epoch} of group ${groupId} was not checked against the server's member list`);
+  await requireServerMembership(ctx, records, bundle, roster);
   if (existing) {
     const group = GroupSession.deserialize(existing, ctx.account);
-    // A bundle for an epoch this device already has (or passed) changes nothing.
-    if (bundle.epoch <= group.epoch) return { groupId, joined: false, applied: false };
     group.applyBundle(bytes, now, expected);
     group.pruneEpochs(now);
     await records.putGroupSession(groupId, group.serialize());
@@ -195,6 +294,11 @@ export async function receiveBundle(ctx: RuntimeContext, records: Records, from:
     await records.putGroup(groupId, record);
   }
   return { groupId, joined: true, applied: true };
+}
+
+/** Whether `bundle` would move `group` forward (a bundle for a current or passed epoch changes nothing). */
+export function isNewEpoch(group: GroupSession | undefined, bundle: GroupPreKeyBundle): boolean {
+  return group === undefined || bundle.epoch > group.epoch;
 }
 
 /** Encrypts a group message into the outbox. */

@@ -7,14 +7,38 @@
  */
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { Pqe2eeError } from '../../bindings/errors.js';
-import { deviceLinkStatement, DuplicateInviteError, GroupSession, InboundSession, ONE_TIME_PRE_KEY_BATCH, Session, UnknownEpochError } from '../protocol/index.js';
+import { deviceLinkStatement, DuplicateInviteError, GroupSession, InboundSession, MalformedMessageError, ONE_TIME_PRE_KEY_BATCH, Session, UnknownEpochError } from '../protocol/index.js';
 import { AcceptRequestSchema, type NewUserDeviceMsg, type ProtoMsg } from '../proto/gen/service_pb.js';
 import { AppMessageSchema, HeldGroupMessageSchema, KnownDeviceSchema, StoredMessageSchema, type StoredMessage } from '../proto/gen/client_pb.js';
-import { AcceptMsgSchema, E2eeAddressSchema, E2eeMsgSchema, InviteMsgSchema, OneTimePreKeyPublicSchema, PeerUserSchema, PlaintextSchema, type E2eeAddress, type Plaintext } from '../proto/gen/wire_pb.js';
+import {
+  AcceptMsgSchema,
+  E2eeAddressSchema,
+  E2eeMsgSchema,
+  InviteMsgSchema,
+  OneTimePreKeyPublicSchema,
+  PeerUserSchema,
+  PlaintextSchema,
+  type E2eeAddress,
+  type GroupPreKeyBundle,
+  type Plaintext,
+} from '../proto/gen/wire_pb.js';
 import type { RuntimeContext } from './context.js';
 import type { ClientEvent, DeviceRef, ReceivedMessage } from './events.js';
-import { ForgedRoutingError, GroupMembershipError, PeerIdentityChangedError, UnknownPeerError } from './errors.js';
-import { applyOrderedChange, HELD_LIFETIME_MS, isActingManagerDevice, loadGroup, orderedEpoch, MAX_HELD_PER_GROUP, MAX_HELD_TOTAL, noteGroupInfo, receiveBundle } from './groups.js';
+import { ForgedRoutingError, GroupMembershipError, HeldMessageLimitError, PeerIdentityChangedError, UnknownPeerError } from './errors.js';
+import {
+  applyOrderedChange,
+  fetchEpochRoster,
+  HELD_LIFETIME_MS,
+  isActingManagerDevice,
+  isNewEpoch,
+  loadGroup,
+  orderedEpoch,
+  HELD_LIMITS,
+  noteGroupInfo,
+  receiveBundle,
+  requireOrderedAuthor,
+  type EpochRoster,
+} from './groups.js';
 import { ensureSessionToDevice, flushPendingFor, MAX_SESSIONS_PER_DEVICE } from './one2one.js';
 import type { Records } from './records.js';
 
@@ -61,10 +85,15 @@ export function purgeExpired(ctx: RuntimeContext): Promise<number> {
   return ctx.transaction(async (r) => (await r.purgeExpired(now)) + (await r.purgeHeld(now - BigInt(HELD_LIFETIME_MS))));
 }
 
+/** Longest message id or conversation user id accepted in an AppMessage. */
+const MAX_APP_ID_LENGTH = 256;
+
 /** Decodes an AppMessage plaintext into a stored (undelivered) message. */
 /** `from` is the authenticated sender: the session's peer, or the group member whose signature verified. */
 function storedFrom(ctx: RuntimeContext, protoMsg: ProtoMsg, from: E2eeAddress, kind: string, common: Uint8Array, groupId = ''): StoredMessage {
   const app = fromBinary(AppMessageSchema, common);
+  // The sender chose these strings: bounded like every id this runtime stores.
+  if (app.messageId.length > MAX_APP_ID_LENGTH || app.conversationUserId.length > MAX_APP_ID_LENGTH) throw new MalformedMessageError('a message id or conversation user id is too long');
   const fromUser = from.peer.case === 'user' ? from.peer.value.userId : '';
   const effectiveKind = kind === 'one2one' && fromUser === ctx.self.userId && app.conversationUserId ? 'other-device' : kind;
   return create(StoredMessageSchema, {
@@ -156,7 +185,7 @@ export async function handleProtoMsg(ctx: RuntimeContext, msg: ProtoMsg): Promis
         payload.value.from = undefined;
       }
       const wire = toBinary(E2eeMsgSchema, payload.value);
-      if (payload.value.payload.case === 'groupMsg') await receiveGroupMessage(ctx, msg, wire, payload.value.payload.value.groupId);
+      if (payload.value.payload.case === 'groupMsg') await receiveGroupMessage(ctx, msg, wire, payload.value.payload.value.groupId, events);
       else await receiveOne2one(ctx, msg, wire, payload.value.sessionId, events);
       break;
     }
@@ -338,20 +367,36 @@ async function receiveOne2one(ctx: RuntimeContext, msg: ProtoMsg, wire: Uint8Arr
   const plaintext = fromBinary(PlaintextSchema, plaintextBytes);
   ctx.crash('decrypted');
   try {
-    await storeOne2one(ctx, msg, session, plaintext, events);
+    const roster = plaintext.payload.case === 'groupPreKeyBundle' ? await rosterFor(ctx, session, plaintext.payload.value) : undefined;
+    await storeOne2one(ctx, msg, session, plaintext, events, roster);
   } finally {
     plaintextBytes.fill(0);
   }
   ctx.crash('persisted');
 }
 
-async function storeOne2one(ctx: RuntimeContext, msg: ProtoMsg, session: Session, plaintext: Plaintext, events: ClientEvent[]): Promise<void> {
+/**
+ * The server's member list for a bundle's epoch, fetched before the bundle's transaction (an RPC
+ * must not hold the database), and only for a bundle from the ordered author that would move this
+ * device forward, so a stranger's bundles cost no request.
+ */
+async function rosterFor(ctx: RuntimeContext, session: Session, bundle: GroupPreKeyBundle): Promise<EpochRoster | undefined> {
+  const groupId = bundle.groupAddress?.peer.case === 'group' ? bundle.groupAddress.peer.value.groupId : '';
+  const current = await ctx.transaction(async (r) => {
+    await requireOrderedAuthor(r, session, bundle);
+    const bytes = await r.getGroupSession(groupId);
+    return bytes ? GroupSession.deserialize(bytes, ctx.account) : undefined;
+  });
+  return isNewEpoch(current, bundle) ? fetchEpochRoster(ctx, groupId, bundle.epoch) : undefined;
+}
+
+async function storeOne2one(ctx: RuntimeContext, msg: ProtoMsg, session: Session, plaintext: Plaintext, events: ClientEvent[], roster: EpochRoster | undefined): Promise<void> {
   await ctx.transaction(async (r) => {
     await r.putSession(deviceRef(session.peerAddress), session.sessionId, session.serialize());
     if (plaintext.payload.case === 'commonMsg') {
       await r.putMessage(storedFrom(ctx, msg, session.peerAddress as E2eeAddress, 'one2one', plaintext.payload.value));
     } else if (plaintext.payload.case === 'groupPreKeyBundle') {
-      const result = await receiveBundle(ctx, r, session, plaintext.payload.value);
+      const result = await receiveBundle(ctx, r, session, plaintext.payload.value, roster);
       if (result.applied) await releaseHeld(ctx, r, result.groupId, events);
       if (result.joined) {
         const record = await r.getGroup(result.groupId);
@@ -364,33 +409,72 @@ async function storeOne2one(ctx: RuntimeContext, msg: ProtoMsg, session: Session
 
 /** Decrypts group messages that waited for the bundle just applied; those still undecryptable wait on. */
 async function releaseHeld(ctx: RuntimeContext, r: Records, groupId: string, events: ClientEvent[]): Promise<void> {
-  const held = await r.takeHeld(groupId);
+  // This device has the group's session now: what still waits (for a later epoch) gets the full allowance.
+  await r.markHeldJoined(groupId);
+  const held = await r.listHeld(groupId);
   if (held.length === 0) return;
   const group = await loadGroup(ctx, r, groupId);
+  const done: typeof held = [];
   for (const item of held) {
-    const proto = item.protoMsg;
-    if (proto?.payload.case !== 'e2eeMsg') continue;
+    const proto = item.value.protoMsg;
+    if (proto?.payload.case !== 'e2eeMsg') {
+      done.push(item);
+      continue;
+    }
     let decrypted: ReturnType<GroupSession['decrypt']>;
     try {
       decrypted = group.decrypt(toBinary(E2eeMsgSchema, proto.payload.value));
     } catch (error) {
-      if (error instanceof UnknownEpochError) await r.hold(groupId, item);
-      // Anything else (forged, replayed) is dropped and reported, as it would have been on arrival.
-      else events.push({ type: 'error', error: error as Error, context: `processing held group message ${proto.id}` });
+      // Still no keys for its epoch: it waits on. Anything else (forged, replayed) is dropped and
+      // reported, as it would have been on arrival.
+      if (error instanceof UnknownEpochError) continue;
+      done.push(item);
+      events.push({ type: 'error', error: error as Error, context: `processing held group message ${proto.id}` });
       continue;
     }
-    // Storage failures below propagate: the transaction then keeps the held message.
+    done.push(item);
+    // A plaintext that does not decode is this message's problem only: it is dropped and reported,
+    // and the bundle and the other messages still commit. Storage failures propagate: the
+    // transaction then keeps the bundle and every held message for the next attempt.
     try {
-      const decoded = fromBinary(PlaintextSchema, decrypted.plaintext);
-      if (decoded.payload.case === 'commonMsg') await r.putMessage(storedFrom(ctx, proto, memberAddress(ctx, decrypted.sender), 'group', decoded.payload.value, groupId));
+      const stored = decodeGroupPlaintext(ctx, proto, decrypted, groupId, events, `processing held group message ${proto.id}`);
+      if (stored) await r.putMessage(stored);
     } finally {
       decrypted.plaintext.fill(0);
     }
   }
+  await r.dropHeld(groupId, done);
   await r.putGroupSession(groupId, group.serialize());
 }
 
-async function receiveGroupMessage(ctx: RuntimeContext, msg: ProtoMsg, wire: Uint8Array, groupId: string): Promise<void> {
+/**
+ * The stored message an authenticated group plaintext carries (undefined for other payloads). A
+ * plaintext that does not decode (it was encrypted and signed by a member, so only that member can
+ * have made it so) is reported as an 'error' event with a MalformedMessageError and gives nothing:
+ * it must not roll back the state that decrypted it. Decoded bytes are views into the plaintext,
+ * which the caller zeroes once the message is stored.
+ */
+function decodeGroupPlaintext(
+  ctx: RuntimeContext,
+  protoMsg: ProtoMsg,
+  decrypted: { plaintext: Uint8Array; sender: { userId: string; deviceId: string } },
+  groupId: string,
+  events: ClientEvent[],
+  context: string,
+): StoredMessage | undefined {
+  try {
+    const plaintext = fromBinary(PlaintextSchema, decrypted.plaintext);
+    if (plaintext.payload.case !== 'commonMsg') return undefined;
+    return storedFrom(ctx, protoMsg, memberAddress(ctx, decrypted.sender), 'group', plaintext.payload.value, groupId);
+  } catch (error) {
+    const reason = error instanceof MalformedMessageError ? error.message : 'its plaintext does not decode';
+    const sender = `${decrypted.sender.userId}/${decrypted.sender.deviceId}`;
+    events.push({ type: 'error', error: new MalformedMessageError(`group message ${protoMsg.id} of group ${groupId} from ${sender}: ${reason}`), context });
+    return undefined;
+  }
+}
+
+async function receiveGroupMessage(ctx: RuntimeContext, msg: ProtoMsg, wire: Uint8Array, groupId: string, events: ClientEvent[]): Promise<void> {
   await ctx.transaction(async (r) => {
     const bytes = await r.getGroupSession(groupId);
     let group: GroupSession | undefined = bytes ? GroupSession.deserialize(bytes, ctx.account) : undefined;
@@ -405,22 +489,25 @@ async function receiveGroupMessage(ctx: RuntimeContext, msg: ProtoMsg, wire: Uin
     }
     if (!decrypted) {
       // Its epoch's bundle has not arrived yet (it travels through a one-to-one session): hold it,
-      // but only for an epoch the server announced to this device, and within bounds, so nobody can
-      // fill this device's storage with messages for groups or epochs that will never come.
+      // but only for an epoch the server announced to this device, and within the allowances
+      // (groups.ts: small for a group this device has not joined, such as a stranger's), so nobody
+      // can fill this device's storage with messages for groups or epochs that will never come.
+      // Holding reads two small tallies, never the held messages. Over an allowance, the message
+      // is dropped and reported (the thrown error), and the stream goes on.
       const epoch = msg.payload.case === 'e2eeMsg' && msg.payload.value.payload.case === 'groupMsg' ? msg.payload.value.payload.value.epoch : -1n;
       const record = await r.getGroup(groupId);
       if (!record?.info || record.left || epoch < 0n || epoch > record.info.epoch) throw new GroupMembershipError(`a message for an epoch of group ${groupId} the server did not announce to this device`);
-      if ((await r.countHeld(groupId)) >= MAX_HELD_PER_GROUP) throw new GroupMembershipError(`too many messages wait for a bundle of group ${groupId}`);
-      if ((await r.countAllHeld()) >= MAX_HELD_TOTAL) throw new GroupMembershipError('too many group messages wait for bundles');
-      await r.hold(groupId, create(HeldGroupMessageSchema, { protoMsg: msg, heldAt: BigInt(ctx.common.now()) }));
+      const refused = await r.hold(groupId, create(HeldGroupMessageSchema, { protoMsg: msg, heldAt: BigInt(ctx.common.now()) }), bytes !== undefined, HELD_LIMITS);
+      if (refused) throw new HeldMessageLimitError(`group message ${msg.id} of group ${groupId} was dropped: ${refused}`);
       await r.markProcessed(msg.id);
       return;
     }
     ctx.crash('decrypted');
     try {
-      const plaintext = fromBinary(PlaintextSchema, decrypted.plaintext);
+      // The group state moves on even when the plaintext does not decode (its key is used up).
+      const stored = decodeGroupPlaintext(ctx, msg, decrypted, groupId, events, `processing group message ${msg.id}`);
       await r.putGroupSession(groupId, (group as GroupSession).serialize());
-      if (plaintext.payload.case === 'commonMsg') await r.putMessage(storedFrom(ctx, msg, memberAddress(ctx, decrypted.sender), 'group', plaintext.payload.value, groupId));
+      if (stored) await r.putMessage(stored);
       await r.markProcessed(msg.id);
     } finally {
       decrypted.plaintext.fill(0);

@@ -8,12 +8,15 @@ import type { KeyValueTransaction } from '../store/database.js';
 import {
   GroupRecordSchema,
   HeldGroupMessageSchema,
+  HeldIndexEntrySchema,
+  HeldTallySchema,
   KnownDeviceSchema,
   OutboxEntrySchema,
   PendingPlaintextSchema,
   StoredMessageSchema,
   type GroupRecord,
   type HeldGroupMessage,
+  type HeldTally,
   type KnownDevice,
   type OutboxEntry,
   type PendingPlaintext,
@@ -36,6 +39,8 @@ const NS = {
   undelivered: 'undelivered',
   expiring: 'expiring',
   held: 'held',
+  heldQueue: 'held-queue',
+  heldTally: 'held-tally',
 } as const;
 
 /** Key of a device record: both parts escaped so no id can collide with another pair. */
@@ -265,7 +270,8 @@ export class Records {
 
   /** Stores a received message, not yet delivered (indexed so delivery does not scan the history). */
   async putMessage(message: StoredMessage): Promise<string> {
-    const key = `${sortable(message.receivedAt)}-${message.messageId}-${message.protoMsgId}`;
+    // Not the sender's message id: whoever sent it chose that, and it could collide with another's.
+    const key = `${sortable(message.receivedAt)}-${encodeURIComponent(message.protoMsgId)}`;
     await this.tx.put(NS.messages, key, toBinary(StoredMessageSchema, message));
     await this.tx.put(NS.undelivered, key, new Uint8Array(0));
     return key;
@@ -309,29 +315,281 @@ export class Records {
     if (message.expiresAt > 0n) await this.tx.delete(NS.expiring, `${sortable(message.expiresAt)}/${key}`);
   }
 
-  async hold(groupId: string, held: HeldGroupMessage): Promise<void> {
-    await this.tx.put(NS.held, `${encodeURIComponent(groupId)}/${sortable(await this.nextSequence())}`, toBinary(HeldGroupMessageSchema, held));
-  }
-  async takeHeld(groupId: string): Promise<HeldGroupMessage[]> {
-    const rows = await listMessages(this.tx, HeldGroupMessageSchema, NS.held, `${encodeURIComponent(groupId)}/`);
-    for (const row of rows) await this.tx.delete(NS.held, row.key);
-    return rows.map((r) => r.value);
-  }
-  async countAllHeld(): Promise<number> {
-    return (await this.tx.list(NS.held)).length;
-  }
-  /** Drops held messages older than `before` (ms since the epoch); returns how many. */
-  async purgeHeld(before: bigint): Promise<number> {
-    let purged = 0;
-    for (const { key, value } of await listMessages(this.tx, HeldGroupMessageSchema, NS.held)) {
-      if (value.heldAt < before) {
-        await this.tx.delete(NS.held, key);
-        purged++;
-      }
+  // Held group messages (waiting for their epoch's bundle). Laid out so that holding, counting and
+  // purging never read a held message they do not take or drop:
+  //   held        <group>/<seq>  the message (HeldGroupMessage)
+  //   held-group/<group>  <seq>  empty: the group's messages, listed only to release them
+  //   held-queue  <seq>          HeldIndexEntry: every held message in the order it was held (purge)
+  //   held-tally  <group>        HeldTally of the group; meta "held": HeldTally of all groups
+  // <seq> comes from a sequence of its own (HeldTally.next_sequence), so the queue has no gaps but
+  // those released messages leave; the purge walks it from head_sequence and skips each gap once.
+
+  /**
+   * Holds a group message until its epoch's bundle arrives, within `limits` (`joined`: this device
+   * has a session of the group). Reads two small records however many are held. Returns undefined
+   * when it is held, otherwise which allowance is used up (and writes nothing).
+   */
+  async hold(groupId: string, held: HeldGroupMessage, joined: boolean, limits: HeldLimits): Promise<string | undefined> {
+    const payload = toBinary(HeldGroupMessageSchema, held);
+    const size = BigInt(payload.length);
+    const all = await this.heldTotals();
+    const group = await this.heldGroupTally(groupId);
+    // A group's allowance follows whether this device is in it now (it joined, or was removed).
+    reclassifyHeldGroup(all, group, !joined);
+    const fits = (bound: HeldBound, count: number, bytes: bigint): boolean => count + 1 <= bound.count && bytes + size <= BigInt(bound.bytes);
+    const own = joined ? limits.group : limits.unjoinedGroup;
+    if (!fits(own, group.count, group.bytes)) return `the allowance of ${joined ? 'a group' : 'a group this device has not joined'} (${own.count} messages, ${own.bytes} bytes) is used up`;
+    if (!joined && !fits(limits.unjoined, all.unjoinedCount, all.unjoinedBytes)) return `the allowance of all groups this device has not joined (${limits.unjoined.count} messages, ${limits.unjoined.bytes} bytes) is used up`;
+    if (!fits(limits.total, all.count, all.bytes)) return `the allowance of all groups (${limits.total.count} messages, ${limits.total.bytes} bytes) is used up`;
+    const sequence = all.nextSequence;
+    all.nextSequence = sequence + 1n;
+    if (all.count === 0) {
+      all.headSequence = sequence;
+      all.headHeldAt = held.heldAt;
     }
+    all.count += 1;
+    all.bytes += size;
+    if (!joined) {
+      all.unjoinedCount += 1;
+      all.unjoinedBytes += size;
+    }
+    group.count += 1;
+    group.bytes += size;
+    await this.tx.put(NS.held, heldKey(groupId, sequence), payload);
+    await this.tx.put(heldGroupNamespace(groupId), sortable(sequence), new Uint8Array(0));
+    await this.tx.put(NS.heldQueue, sortable(sequence), toBinary(HeldIndexEntrySchema, create(HeldIndexEntrySchema, { groupId, heldAt: held.heldAt, bytes: size })));
+    await this.putHeldGroupTally(groupId, group);
+    await this.putHeldTotals(all);
+    return undefined;
+  }
+
+  /** The group's held messages, oldest first (reads only those). They stay held until {@link dropHeld}. */
+  async listHeld(groupId: string): Promise<HeldEntry[]> {
+    if ((await this.heldGroupTally(groupId)).count === 0) return [];
+    const namespace = heldGroupNamespace(groupId);
+    const out: HeldEntry[] = [];
+    for (const { key } of await this.tx.list(namespace)) {
+      const bytes = /^[0-9]{20}$/.test(key) ? await this.tx.get(NS.held, heldKey(groupId, BigInt(key))) : undefined;
+      if (bytes) out.push({ sequence: BigInt(key), bytes: bytes.length, value: fromBinary(HeldGroupMessageSchema, bytes) });
+      else await this.tx.delete(namespace, key);
+    }
+    return out;
+  }
+
+  /** Removes held messages of the group (released, or dropped as undecryptable). */
+  async dropHeld(groupId: string, entries: ReadonlyArray<Pick<HeldEntry, 'sequence' | 'bytes'>>): Promise<void> {
+    if (entries.length === 0) return;
+    const all = await this.heldTotals();
+    const group = await this.heldGroupTally(groupId);
+    for (const entry of entries) await this.removeHeld(all, groupId, group, entry.sequence, BigInt(entry.bytes));
+    await this.putHeldGroupTally(groupId, group);
+    await this.putHeldTotals(all);
+  }
+
+  /** From now on the group's held messages count as those of a group this device is in (it joined). */
+  async markHeldJoined(groupId: string): Promise<void> {
+    const group = await this.heldGroupTally(groupId);
+    if (group.count === 0 || !group.unjoined) return;
+    const all = await this.heldTotals();
+    reclassifyHeldGroup(all, group, false);
+    await this.putHeldGroupTally(groupId, group);
+    await this.putHeldTotals(all);
+  }
+
+  /** Messages held in all groups (one record read). */
+  async countAllHeld(): Promise<number> {
+    return (await this.heldTotals()).count;
+  }
+  /** Messages held for the group (one record read). */
+  async countHeld(groupId: string): Promise<number> {
+    return (await this.heldGroupTally(groupId)).count;
+  }
+  /** Messages and bytes held, in all groups and in the groups this device has not joined. */
+  async heldUsage(): Promise<{ count: number; bytes: bigint; unjoinedCount: number; unjoinedBytes: bigint }> {
+    const { count, bytes, unjoinedCount, unjoinedBytes } = await this.heldTotals();
+    return { count, bytes, unjoinedCount, unjoinedBytes };
+  }
+
+  /**
+   * Drops held messages older than `before` (ms since the epoch), in the order they were held;
+   * returns how many. While nothing is due it reads one record (the tally); otherwise the queue
+   * entries it drops, the first one it keeps, and the gaps released messages left since.
+   */
+  async purgeHeld(before: bigint): Promise<number> {
+    const all = await this.heldTotals();
+    if (all.count === 0 || all.headHeldAt >= before) return 0;
+    const groups = new Map<string, HeldTally>();
+    let purged = 0;
+    let sequence = all.headSequence;
+    let kept: bigint | undefined;
+    for (; sequence < all.nextSequence && all.count > 0; sequence++) {
+      const bytes = await this.tx.get(NS.heldQueue, sortable(sequence));
+      if (!bytes) continue;
+      const entry = fromBinary(HeldIndexEntrySchema, bytes);
+      if (entry.heldAt >= before) {
+        kept = entry.heldAt;
+        break;
+      }
+      let group = groups.get(entry.groupId);
+      if (!group) {
+        group = await this.heldGroupTally(entry.groupId);
+        groups.set(entry.groupId, group);
+      }
+      await this.removeHeld(all, entry.groupId, group, sequence, entry.bytes);
+      purged++;
+    }
+    if (kept === undefined && all.count > 0) {
+      // The tally counts messages the queue does not have: it drifted (a damaged database). Start over from the messages.
+      await this.rebuildHeld();
+      return purged;
+    }
+    for (const [groupId, group] of groups) await this.putHeldGroupTally(groupId, group);
+    if (kept !== undefined) {
+      all.headSequence = sequence;
+      all.headHeldAt = kept;
+    }
+    await this.putHeldTotals(all);
     return purged;
   }
-  async countHeld(groupId: string): Promise<number> {
-    return (await this.tx.list(NS.held)).filter((r) => r.key.startsWith(`${encodeURIComponent(groupId)}/`)).length;
+
+  /** The all-groups tally; rebuilt when missing (a database written before tallies existed). */
+  private async heldTotals(): Promise<HeldTally> {
+    const bytes = await this.tx.get(NS.meta, HELD_TALLY_KEY);
+    return bytes ? fromBinary(HeldTallySchema, bytes) : this.rebuildHeld();
   }
+  private putHeldTotals(all: HeldTally): Promise<void> {
+    return this.tx.put(NS.meta, HELD_TALLY_KEY, toBinary(HeldTallySchema, all));
+  }
+  private async heldGroupTally(groupId: string): Promise<HeldTally> {
+    return (await getMessage(this.tx, HeldTallySchema, NS.heldTally, encodeURIComponent(groupId))) ?? create(HeldTallySchema, {});
+  }
+  private async putHeldGroupTally(groupId: string, group: HeldTally): Promise<void> {
+    if (group.count === 0) await this.tx.delete(NS.heldTally, encodeURIComponent(groupId));
+    else await this.tx.put(NS.heldTally, encodeURIComponent(groupId), toBinary(HeldTallySchema, group));
+  }
+
+  /** Deletes one held message and its index entries, and takes it off both tallies (written by the caller). */
+  private async removeHeld(all: HeldTally, groupId: string, group: HeldTally, sequence: bigint, size: bigint): Promise<void> {
+    await this.tx.delete(NS.held, heldKey(groupId, sequence));
+    await this.tx.delete(heldGroupNamespace(groupId), sortable(sequence));
+    await this.tx.delete(NS.heldQueue, sortable(sequence));
+    group.count = Math.max(0, group.count - 1);
+    group.bytes = group.bytes > size ? group.bytes - size : 0n;
+    all.count = Math.max(0, all.count - 1);
+    all.bytes = all.bytes > size ? all.bytes - size : 0n;
+    if (group.unjoined) {
+      all.unjoinedCount = Math.max(0, all.unjoinedCount - 1);
+      all.unjoinedBytes = all.unjoinedBytes > size ? all.unjoinedBytes - size : 0n;
+    }
+    if (all.count === 0) {
+      all.bytes = 0n;
+      all.unjoinedCount = 0;
+      all.unjoinedBytes = 0n;
+      all.headSequence = all.nextSequence;
+      all.headHeldAt = 0n;
+    }
+  }
+
+  /**
+   * Rebuilds the indexes and tallies of held messages from the messages themselves (which are
+   * renumbered in the order they were held): reads every held message once.
+   */
+  private async rebuildHeld(): Promise<HeldTally> {
+    const rows = await this.tx.list(NS.held);
+    for (const { key } of await this.tx.list(NS.heldQueue)) await this.tx.delete(NS.heldQueue, key);
+    for (const { key } of await this.tx.list(NS.heldTally)) await this.tx.delete(NS.heldTally, key);
+    const found: Array<{ groupId: string; value: HeldGroupMessage; payload: Uint8Array }> = [];
+    for (const row of rows) {
+      await this.tx.delete(NS.held, row.key);
+      try {
+        const slash = row.key.indexOf('/');
+        found.push({ groupId: decodeURIComponent(row.key.slice(0, Math.max(0, slash))), value: fromBinary(HeldGroupMessageSchema, row.value), payload: row.value });
+      } catch {
+        // Unreadable: dropped (it could never be released).
+      }
+    }
+    const unjoined = new Map<string, boolean>();
+    for (const { groupId } of found) {
+      if (unjoined.has(groupId)) continue;
+      for (const { key } of await this.tx.list(heldGroupNamespace(groupId))) await this.tx.delete(heldGroupNamespace(groupId), key);
+      unjoined.set(groupId, (await this.tx.get(NS.groupSessions, groupId)) === undefined);
+    }
+    found.sort((a, b) => (a.value.heldAt < b.value.heldAt ? -1 : a.value.heldAt > b.value.heldAt ? 1 : 0));
+    const all = create(HeldTallySchema, {});
+    const groups = new Map<string, HeldTally>();
+    for (const { groupId, value, payload } of found) {
+      const group = groups.get(groupId) ?? create(HeldTallySchema, { unjoined: unjoined.get(groupId) === true });
+      groups.set(groupId, group);
+      const sequence = all.nextSequence;
+      const size = BigInt(payload.length);
+      all.nextSequence = sequence + 1n;
+      if (all.count === 0) all.headHeldAt = value.heldAt;
+      all.count += 1;
+      all.bytes += size;
+      group.count += 1;
+      group.bytes += size;
+      if (group.unjoined) {
+        all.unjoinedCount += 1;
+        all.unjoinedBytes += size;
+      }
+      await this.tx.put(NS.held, heldKey(groupId, sequence), payload);
+      await this.tx.put(heldGroupNamespace(groupId), sortable(sequence), new Uint8Array(0));
+      await this.tx.put(NS.heldQueue, sortable(sequence), toBinary(HeldIndexEntrySchema, create(HeldIndexEntrySchema, { groupId, heldAt: value.heldAt, bytes: size })));
+    }
+    for (const [groupId, group] of groups) await this.putHeldGroupTally(groupId, group);
+    await this.putHeldTotals(all);
+    return all;
+  }
+}
+
+/** Meta key of the all-groups HeldTally. */
+const HELD_TALLY_KEY = 'held';
+
+function heldKey(groupId: string, sequence: bigint): string {
+  return `${encodeURIComponent(groupId)}/${sortable(sequence)}`;
+}
+
+/** Namespace listing one group's held messages (so releasing them reads no other group's). */
+function heldGroupNamespace(groupId: string): string {
+  return `held-group/${encodeURIComponent(groupId)}`;
+}
+
+/** Moves the group's held messages into or out of the all-not-joined-groups tally. */
+function reclassifyHeldGroup(all: HeldTally, group: HeldTally, unjoined: boolean): void {
+  if (group.count > 0 && group.unjoined !== unjoined) {
+    if (unjoined) {
+      all.unjoinedCount += group.count;
+      all.unjoinedBytes += group.bytes;
+    } else {
+      all.unjoinedCount = Math.max(0, all.unjoinedCount - group.count);
+      all.unjoinedBytes = all.unjoinedBytes > group.bytes ? all.unjoinedBytes - group.bytes : 0n;
+    }
+  }
+  group.unjoined = unjoined;
+}
+
+/** A bound on held group messages: how many, and how many bytes (as stored). */
+export interface HeldBound {
+  count: number;
+  bytes: number;
+}
+
+/** The allowances of held group messages (the runtime's are in groups.ts, documented in docs/client.md). */
+export interface HeldLimits {
+  /** Per group this device is in (it has the group's session and waits for a later epoch's bundle). */
+  group: HeldBound;
+  /** Per group this device has not joined (no session of it yet: e.g. a stranger's new group). */
+  unjoinedGroup: HeldBound;
+  /** All not-joined groups together. */
+  unjoined: HeldBound;
+  /** All groups together. */
+  total: HeldBound;
+}
+
+/** A held message, as listed for release. */
+export interface HeldEntry {
+  sequence: bigint;
+  /** Its stored size (what the allowances count). */
+  bytes: number;
+  value: HeldGroupMessage;
 }

@@ -10,14 +10,14 @@ import { createContextValues } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import { E2eeService } from '../proto/gen/service_pb.js';
 import type { E2eeAddress } from '../proto/gen/wire_pb.js';
-import { E2eeServer, remoteAddressKey, type ServiceConfig } from './service.js';
+import { DEFAULT_MAX_CONTACTS_PER_USER, DEFAULT_MAX_DEVICES_PER_USER, E2eeServer, remoteAddressKey, type ServiceConfig } from './service.js';
 import type { RateLimit } from './rate-limit.js';
-import { openSqliteStore } from './store/sqlite.js';
+import { DEFAULT_GROUP_EPOCH_HISTORY, openSqliteStore } from './store/sqlite.js';
 import type { ServerStore } from './store/types.js';
 
 export type { RateLimit } from './rate-limit.js';
 export type { ServerStore } from './store/types.js';
-export { openSqliteStore, SqliteUnavailableError, MIGRATIONS } from './store/sqlite.js';
+export { openSqliteStore, SqliteUnavailableError, MIGRATIONS, type SqliteStoreOptions } from './store/sqlite.js';
 
 /** Options of {@link startServer}; every field has a default. */
 export interface ServerOptions {
@@ -43,7 +43,7 @@ export interface ServerOptions {
   opkLowThreshold?: number;
   /** Most one-time pre-keys stored per device (default 1000). */
   maxOpksPerDevice?: number;
-  /** Most queued messages per device before client messages to it are refused (default 10 000). */
+  /** Most queued messages per device before client messages to it are refused and server notices skip it (default 10 000; group state notices: twice this). */
   queueLimit?: number;
   /** Largest InviteMsg / AcceptMsg / E2eeMsg accepted, encoded (default 1 MiB). */
   maxMessageBytes?: number;
@@ -51,6 +51,12 @@ export interface ServerOptions {
   maxRequestBytes?: number;
   /** Most members listed in one group request (default 1000). */
   maxGroupMembers?: number;
+  /** Most devices per user (default 16): each new device notifies every watcher's devices. */
+  maxDevicesPerUser?: number;
+  /** Most users one user watches, and most watchers of one user (default 5000); see docs/server.md, "Limits". */
+  maxContactsPerUser?: number;
+  /** Newest epochs per group kept for GetGroupEpoch (default 32); for the SQLite store (a custom `store` keeps its own). */
+  groupEpochHistory?: number;
   /** Per authenticated device (default 50/s, burst 100); perSecond 0 disables. */
   rateLimit?: RateLimit;
   /** Per remote address, for calls without a valid token (default 20/s, burst 100); perSecond 0 disables. */
@@ -85,7 +91,7 @@ export interface RunningServer {
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
-function resolveConfig(options: ServerOptions): ServiceConfig & { maxRequestBytes: number } {
+function resolveConfig(options: ServerOptions): ServiceConfig & { maxRequestBytes: number; groupEpochHistory: number } {
   const config = {
     domain: options.domain ?? 'localhost',
     heartbeatMs: options.heartbeatMs ?? 15_000,
@@ -98,10 +104,13 @@ function resolveConfig(options: ServerOptions): ServiceConfig & { maxRequestByte
     maxMessageBytes: options.maxMessageBytes ?? 1024 * 1024,
     maxRequestBytes: options.maxRequestBytes ?? 4 * 1024 * 1024,
     maxGroupMembers: options.maxGroupMembers ?? 1000,
+    maxDevicesPerUser: options.maxDevicesPerUser ?? DEFAULT_MAX_DEVICES_PER_USER,
+    maxContactsPerUser: options.maxContactsPerUser ?? DEFAULT_MAX_CONTACTS_PER_USER,
+    groupEpochHistory: options.groupEpochHistory ?? DEFAULT_GROUP_EPOCH_HISTORY,
     rateLimit: options.rateLimit ?? { perSecond: 50, burst: 100 },
     ipRateLimit: options.ipRateLimit ?? { perSecond: 20, burst: 100 },
   };
-  const positive = ['heartbeatMs', 'ttlMs', 'tokenTtlMs', 'challengeTtlMs', 'maxOpksPerDevice', 'queueLimit', 'maxMessageBytes', 'maxRequestBytes', 'maxGroupMembers'] as const;
+  const positive = ['heartbeatMs', 'ttlMs', 'tokenTtlMs', 'challengeTtlMs', 'maxOpksPerDevice', 'queueLimit', 'maxMessageBytes', 'maxRequestBytes', 'maxGroupMembers', 'maxDevicesPerUser', 'maxContactsPerUser', 'groupEpochHistory'] as const;
   for (const key of positive) {
     if (!Number.isSafeInteger(config[key]) || config[key] <= 0) throw new RangeError(`${key} must be a positive integer`);
   }
@@ -120,7 +129,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const host = options.host ?? '127.0.0.1';
   const requestedPort = options.port ?? 8080;
   if (!Number.isInteger(requestedPort) || requestedPort < 0 || requestedPort > 65535) throw new RangeError('port must be 0 to 65535');
-  const store = options.store ?? (await openSqliteStore(options.dbPath ?? './pqe2ee.sqlite'));
+  const store = options.store ?? (await openSqliteStore(options.dbPath ?? './pqe2ee.sqlite', { groupEpochHistory: config.groupEpochHistory }));
   const server = new E2eeServer(store, config);
   const shutdown = new AbortController();
   // Connect links every open call to this signal (one abort listener per call): thousands of open

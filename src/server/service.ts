@@ -46,9 +46,16 @@ export interface ServiceConfig {
   queueLimit: number;
   maxMessageBytes: number;
   maxGroupMembers: number;
+  /** Devices per user at most (default {@link DEFAULT_MAX_DEVICES_PER_USER}). */
+  maxDevicesPerUser?: number;
+  /** Users one user watches at most, and watchers of one user at most (default {@link DEFAULT_MAX_CONTACTS_PER_USER}). */
+  maxContactsPerUser?: number;
   rateLimit: RateLimit;
   ipRateLimit: RateLimit;
 }
+
+export const DEFAULT_MAX_DEVICES_PER_USER = 16;
+export const DEFAULT_MAX_CONTACTS_PER_USER = 5000;
 
 /** Context value: the remote address of the HTTP connection (set by the node adapter). */
 export const remoteAddressKey = createContextKey<string>('unknown', { description: 'remote address' });
@@ -117,14 +124,54 @@ export class E2eeServer {
 
   // ---- queueing ----
 
-  private message(to: GroupDeviceRecord, from: E2eeAddress | undefined, payload: MessageInitShape<typeof ProtoMsgSchema>['payload'], limited: boolean, now: number): NewQueuedMessage {
+  /**
+   * One message for `to`'s queue. `limited`: a client message (refused when the queue is full).
+   * `bound`: for server notices, the queue length at which this recipient is skipped
+   * (`noticeCap`, or `groupNoticeCap` for group state) and an optional coalescing key.
+   */
+  private message(
+    to: GroupDeviceRecord,
+    from: E2eeAddress | undefined,
+    payload: MessageInitShape<typeof ProtoMsgSchema>['payload'],
+    limited: boolean,
+    now: number,
+    bound: { queueCap?: number; coalesceKey?: string } = {},
+  ): NewQueuedMessage {
     const proto = create(ProtoMsgSchema, {
       to: deviceAddress(this.config.domain, to.userId, to.deviceId),
       timestamp: BigInt(now),
       payload,
       ...(from ? { from } : {}),
     });
-    return { userId: to.userId, deviceId: to.deviceId, body: toBinary(ProtoMsgSchema, proto), queuedAt: now, expiresAt: now + this.config.ttlMs, limited };
+    return { userId: to.userId, deviceId: to.deviceId, body: toBinary(ProtoMsgSchema, proto), queuedAt: now, expiresAt: now + this.config.ttlMs, limited, ...bound };
+  }
+
+  /**
+   * Server notices other than group state (UpdateUser, NewUserDevice, SupplyOpk, admin notices)
+   * count against the queue limit like client messages: a recipient whose queue is full is skipped
+   * (the request that caused the notice still succeeds), so nobody can grow a stranger's queue
+   * past the limit with them.
+   */
+  private get noticeCap(): { queueCap: number } {
+    return { queueCap: this.config.queueLimit };
+  }
+
+  /**
+   * Group state notices are queued past the limit (group state must reach members even when their
+   * queue is full of chat), but not past twice the limit: a manager cannot grow a member's queue
+   * without bound by changing the group over and over. (A device that far behind misses the change;
+   * it can read the epoch's devices with GetGroupEpoch.)
+   */
+  private get groupNoticeCap(): { queueCap: number } {
+    return { queueCap: 2 * this.config.queueLimit };
+  }
+
+  private get maxDevicesPerUser(): number {
+    return this.config.maxDevicesPerUser ?? DEFAULT_MAX_DEVICES_PER_USER;
+  }
+
+  private get maxContactsPerUser(): number {
+    return this.config.maxContactsPerUser ?? DEFAULT_MAX_CONTACTS_PER_USER;
   }
 
   /** The `from` of server notices: the server's domain, no peer. */
@@ -145,6 +192,15 @@ export class E2eeServer {
     return undefined;
   }
 
+  /** Queues server notices (each skipped for a full queue as its cap says); returns how many were queued. */
+  private async enqueueNotices(messages: NewQueuedMessage[], now: number): Promise<number> {
+    if (messages.length === 0) return 0;
+    const result = await this.store.enqueue(messages, { queueLimit: this.config.queueLimit, now });
+    if (!result.ok) return 0;
+    this.delivered(result.queued);
+    return result.queued.length;
+  }
+
   /** Decodes a stored message and gives it its id. */
   private storedProtoMsg(seq: number, body: Uint8Array): ProtoMsg {
     const msg = fromBinary(ProtoMsgSchema, body);
@@ -158,9 +214,8 @@ export class E2eeServer {
   async notifySystem(notice: string): Promise<number> {
     const now = Date.now();
     const devices = await this.store.listAllDevices();
-    const messages = devices.map((d) => this.message(d, this.serverAddress, { case: 'systemManagerMsg', value: { notice } }, false, now));
-    await this.enqueue(messages, now);
-    return messages.length;
+    const messages = devices.map((d) => this.message(d, this.serverAddress, { case: 'systemManagerMsg', value: { notice } }, false, now, this.noticeCap));
+    return this.enqueueNotices(messages, now);
   }
 
   /** Queues a GroupManagerMsg to every routed device of a group; returns how many (0 if no such group). */
@@ -169,18 +224,16 @@ export class E2eeServer {
     const group = await this.store.getGroup(groupId);
     if (!group) return 0;
     const address = groupAddress(this.config.domain, groupId);
-    const messages = routedDevices(group).map((d) => this.message(d, address, { case: 'groupManagerMsg', value: { groupAddress: address, notice } }, false, now));
-    await this.enqueue(messages, now);
-    return messages.length;
+    const messages = routedDevices(group).map((d) => this.message(d, address, { case: 'groupManagerMsg', value: { groupAddress: address, notice } }, false, now, this.noticeCap));
+    return this.enqueueNotices(messages, now);
   }
 
   /** Queues a FriendManagerMsg about `about` to every device of `userId`; returns how many. */
   async notifyFriend(userId: string, about: E2eeAddress, notice: string): Promise<number> {
     const now = Date.now();
     const devices = await this.store.listDevices(userId);
-    const messages = devices.map((d) => this.message(d, this.serverAddress, { case: 'friendManagerMsg', value: { userAddress: about, notice } }, false, now));
-    await this.enqueue(messages, now);
-    return messages.length;
+    const messages = devices.map((d) => this.message(d, this.serverAddress, { case: 'friendManagerMsg', value: { userAddress: about, notice } }, false, now, this.noticeCap));
+    return this.enqueueNotices(messages, now);
   }
 
   // ---- request plumbing ----
@@ -463,11 +516,16 @@ export class E2eeServer {
             return fail(ResponseCode.UNAUTHORIZED, 'invalid device link signature');
           }
           if (await this.store.getDevice(userId, request.deviceId)) return fail(ResponseCode.REQUEST_CONFLICT, 'device id already registered');
+          // Every device notifies each watcher's devices: the devices of a user are bounded.
+          const tooMany = fail(ResponseCode.BAD_REQUEST, `a user has at most ${this.maxDevicesPerUser} devices`);
+          if ((await this.store.listDevices(userId)).length >= this.maxDevicesPerUser) return tooMany;
           const newAddress = deviceAddress(domain, userId, request.deviceId);
           const recipients = await this.watcherDevices(userId, request.deviceId);
-          const messages = recipients.map((d) => this.message(d, newAddress, { case: 'newUserDeviceMsg', value: { userAddress: newAddress, suiteId: p.id, identityKey: identity, deviceLink: link } }, false, now));
-          const added = await this.store.addDevice(makeDevice(userId), opks, messages);
-          if (!added.ok) return fail(ResponseCode.REQUEST_CONFLICT, 'device id already registered');
+          const messages = recipients.map((d) =>
+            this.message(d, newAddress, { case: 'newUserDeviceMsg', value: { userAddress: newAddress, suiteId: p.id, identityKey: identity, deviceLink: link } }, false, now, this.noticeCap),
+          );
+          const added = await this.store.addDevice(makeDevice(userId), opks, messages, { maxDevices: this.maxDevicesPerUser });
+          if (!added.ok) return added.reason === 'too-many' ? tooMany : fail(ResponseCode.REQUEST_CONFLICT, 'device id already registered');
           this.delivered(added.queued);
           otherDevices = (await this.store.listDevices(userId)).filter((d) => d.deviceId !== request.deviceId).map((d) => deviceAddress(domain, userId, d.deviceId));
         }
@@ -525,7 +583,7 @@ export class E2eeServer {
         for (const device of devices) {
           const address = deviceAddress(domain, device.userId, device.deviceId);
           const taken = await this.store.takeOneTimePreKey(device.userId, device.deviceId, this.config.opkLowThreshold, (remaining) =>
-            this.message(device, this.serverAddress, { case: 'supplyOpkMsg', value: { userAddress: address, available: remaining } }, false, now),
+            this.message(device, this.serverAddress, { case: 'supplyOpkMsg', value: { userAddress: address, available: remaining } }, false, now, this.noticeCap),
           );
           this.delivered(taken.queued);
           bundles.push({
@@ -546,8 +604,11 @@ export class E2eeServer {
         await this.store.setUserName(caller.userId, request.userName);
         const address = deviceAddress(domain, caller.userId, caller.deviceId);
         const recipients = await this.watcherDevices(caller.userId, caller.deviceId);
-        await this.enqueue(
-          recipients.map((d) => this.message(d, address, { case: 'updateUserMsg', value: { userAddress: address, userName: request.userName } }, false, now)),
+        // One unconsumed UpdateUserMsg per (recipient device, user it is about): the newest name
+        // replaces an older notice, so renaming over and over cannot fill anybody's queue.
+        const bound = { ...this.noticeCap, coalesceKey: `update-user:${caller.userId}` };
+        await this.enqueueNotices(
+          recipients.map((d) => this.message(d, address, { case: 'updateUserMsg', value: { userAddress: address, userName: request.userName } }, false, now, bound)),
           now,
         );
         return ok('user updated');
@@ -563,7 +624,7 @@ export class E2eeServer {
         if (!checked.ok) return checked.outcome;
         const full = await this.enqueue([this.message(checked.to, msg.from, { case: 'inviteMsg', value: msg }, true, now)], now);
         if (full) return full;
-        if (checked.to.userId !== caller.userId) await this.store.addContact(caller.userId, checked.to.userId, now);
+        if (checked.to.userId !== caller.userId) await this.store.addContact(caller.userId, checked.to.userId, now, this.maxContactsPerUser);
         return ok('invite queued');
       }),
 
@@ -577,7 +638,7 @@ export class E2eeServer {
         if (!checked.ok) return checked.outcome;
         const full = await this.enqueue([this.message(checked.to, msg.from, { case: 'acceptMsg', value: msg }, true, now)], now);
         if (full) return full;
-        if (checked.to.userId !== caller.userId) await this.store.addContact(caller.userId, checked.to.userId, now);
+        if (checked.to.userId !== caller.userId) await this.store.addContact(caller.userId, checked.to.userId, now, this.maxContactsPerUser);
         return ok('accept queued');
       }),
 
@@ -615,7 +676,7 @@ export class E2eeServer {
         if (tooLarge) return tooLarge;
         const sender = deviceAddress(domain, caller.userId, caller.deviceId);
         const info = this.groupInfo(group);
-        const messages = routedDevices(group).map((d) => this.message(d, sender, { case: 'createGroupMsg', value: { senderAddress: sender, group: info } }, false, now));
+        const messages = routedDevices(group).map((d) => this.message(d, sender, { case: 'createGroupMsg', value: { senderAddress: sender, group: info } }, false, now, this.groupNoticeCap));
         const created = await this.store.createGroup(group, messages);
         if (!created.ok) return fail(ResponseCode.INTERNAL_SERVER_ERROR, 'group id collision, try again');
         this.delivered(created.queued);
@@ -650,7 +711,7 @@ export class E2eeServer {
           const sender = deviceAddress(domain, caller.userId, caller.deviceId);
           const info = this.groupInfo(next);
           const added = members.value.map((m) => ({ userId: m.userId, role: roleOf(m.role) }));
-          const messages = routedDevices(next).map((d) => this.message(d, sender, { case: 'addGroupMembersMsg', value: { senderAddress: sender, group: info, added } }, false, now));
+          const messages = routedDevices(next).map((d) => this.message(d, sender, { case: 'addGroupMembersMsg', value: { senderAddress: sender, group: info, added } }, false, now, this.groupNoticeCap));
           return this.commitGroup(next, group.version, messages);
         });
       }),
@@ -685,7 +746,7 @@ export class E2eeServer {
           const removedDevices = routedDevices(group).filter((d) => removing.has(d.userId));
           const recipients = [...routedDevices(next), ...removedDevices];
           const messages = recipients.map((d) =>
-            this.message(d, sender, { case: 'removeGroupMembersMsg', value: { senderAddress: sender, group: info, removedUserIds: [...removing] } }, false, now),
+            this.message(d, sender, { case: 'removeGroupMembersMsg', value: { senderAddress: sender, group: info, removedUserIds: [...removing] } }, false, now, this.groupNoticeCap),
           );
           return this.commitGroup(next, group.version, messages);
         });
@@ -708,7 +769,9 @@ export class E2eeServer {
           const sender = deviceAddress(domain, caller.userId, caller.deviceId);
           const info = this.groupInfo(next);
           const added = deviceAddress(domain, device.value.userId, device.value.deviceId);
-          const messages = routedDevices(next).map((d) => this.message(d, sender, { case: 'addGroupMemberDeviceMsg', value: { senderAddress: sender, group: info, device: added } }, false, now));
+          const messages = routedDevices(next).map((d) =>
+            this.message(d, sender, { case: 'addGroupMemberDeviceMsg', value: { senderAddress: sender, group: info, device: added } }, false, now, this.groupNoticeCap),
+          );
           return this.commitGroup(next, group.version, messages);
         });
       }),
@@ -730,7 +793,7 @@ export class E2eeServer {
           const leaverDevices = group.devices.filter((d) => d.userId === caller.userId && d.deviceId !== caller.deviceId);
           const info = this.groupInfo(next);
           const messages = [...routedDevices(next), ...leaverDevices].map((d) =>
-            this.message(d, sender, { case: 'leaveGroupMsg', value: { senderAddress: sender, groupAddress: address, group: info } }, false, now),
+            this.message(d, sender, { case: 'leaveGroupMsg', value: { senderAddress: sender, groupAddress: address, group: info } }, false, now, this.groupNoticeCap),
           );
           const saved = await this.store.saveGroup(next, group.version, messages);
           if (!saved.ok) return fail(ResponseCode.REQUEST_CONFLICT, 'the group changed concurrently, try again');
@@ -758,16 +821,40 @@ export class E2eeServer {
         if (denied) return denied;
         const recipients = routedDevices(group).filter((d) => !(d.userId === caller.userId && d.deviceId === caller.deviceId));
         // A member whose queue is full misses this message (its group chain skips the index);
-        // refusing the whole message would let one long-offline member stop the group.
-        const open: GroupDeviceRecord[] = [];
-        for (const d of recipients) if ((await this.store.countQueued(d.userId, d.deviceId, now)) < this.config.queueLimit) open.push(d);
-        const full = await this.enqueue(
-          open.map((d) => this.message(d, msg.from, { case: 'e2eeMsg', value: msg }, false, now)),
-          now,
+        // refusing the whole message would let one long-offline member stop the group. The store
+        // checks each queue in the same transaction as the insert, so concurrent sends cannot
+        // overfill it.
+        const result = await this.store.enqueue(
+          recipients.map((d) => this.message(d, msg.from, { case: 'e2eeMsg', value: msg }, false, now, { queueCap: this.config.queueLimit })),
+          { queueLimit: this.config.queueLimit, now },
         );
-        if (full) return full;
-        const skipped = recipients.length - open.length;
-        return { ...ok(skipped > 0 ? `message queued; ${skipped} member device(s) with a full queue skipped` : 'message queued'), recipients: open.length };
+        if (!result.ok) return fail(ResponseCode.SERVICE_UNAVAILABLE, 'recipient queue full');
+        this.delivered(result.queued);
+        const skipped = result.skipped.length;
+        return { ...ok(skipped > 0 ? `message queued; ${skipped} member device(s) with a full queue skipped` : 'message queued'), recipients: result.queued.length };
+      }),
+
+      getGroupEpoch: this.unary(true, async (request, caller) => {
+        const target = parseGroupAddress(request.groupAddress, domain, 'group_address');
+        if (!target.ok) return fail(target.foreign ? ResponseCode.FORBIDDEN : ResponseCode.BAD_REQUEST, target.reason);
+        // One answer for an unknown group, a group the caller is not in and an epoch a non-member
+        // was not placed in: strangers learn nothing about which groups or epochs exist.
+        const refused = fail(ResponseCode.FORBIDDEN, 'not a member of the group at that epoch');
+        const group = await this.store.getGroup(target.value);
+        if (!group) return refused;
+        const memberNow = group.members.some((m) => m.userId === caller.userId && m.state === 'active');
+        const record = request.epoch <= BigInt(Number.MAX_SAFE_INTEGER) ? await this.store.getGroupEpoch(group.groupId, Number(request.epoch)) : undefined;
+        const placed = record?.devices.some((d) => d.userId === caller.userId && d.deviceId === caller.deviceId) ?? false;
+        if (!memberNow && !placed) return refused;
+        if (!record) return fail(ResponseCode.NOT_FOUND, `epoch ${request.epoch} of the group is unknown or no longer kept`);
+        return {
+          ...ok(),
+          epoch: BigInt(record.epoch),
+          devices: record.devices.map((d) => ({
+            address: deviceAddress(domain, d.userId, d.deviceId),
+            identityKey: { signPublicKey: d.signPublicKey, kemPublicKey: d.kemPublicKey },
+          })),
+        };
       }),
 
       consumeProtoMsg: this.unary(true, async (request, caller) => {

@@ -18,7 +18,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file client.proto.
  */
 export const file_client: GenFile = /*@__PURE__*/
-  fileDesc("CgxjbGllbnQucHJvdG8SCXBxZTJlZS52MSJ0CgpBcHBNZXNzYWdlEhIKCm1lc3NhZ2VfaWQYASABKAkSDwoHc2VudF9hdBgCIAEoBBIVCg1leHBpcmVzX2luX21zGAMgASgEEgwKBGJvZHkYBCABKAwSHAoUY29udmVyc2F0aW9uX3VzZXJfaWQYBSABKAki+AEKDVN0b3JlZE1lc3NhZ2USEgoKbWVzc2FnZV9pZBgBIAEoCRIUCgxwcm90b19tc2dfaWQYAiABKAkSDAoEa2luZBgDIAEoCRIkCgRmcm9tGAQgASgLMhYucHFlMmVlLnYxLkUyZWVBZGRyZXNzEhAKCGdyb3VwX2lkGAUgASgJEhwKFGNvbnZlcnNhdGlvbl91c2VyX2lkGAYgASgJEgwKBGJvZHkYByABKAwSDwoHc2VudF9hdBgIIAEoBBITCgtyZWNlaXZlZF9hdBgJIAEoBBISCgpleHBpcmVzX2F0GAogASgEEhEKCWRlbGl2ZXJlZBgLIAEoCCLWAQoLT3V0Ym94RW50cnkSKgoGaW52aXRlGAEgASgLMhgucHFlMmVlLnYxLkludml0ZVJlcXVlc3RIABIqCgZhY2NlcHQYAiABKAsyGC5wcWUyZWUudjEuQWNjZXB0UmVxdWVzdEgAEjMKB29uZTJvbmUYAyABKAsyIC5wcWUyZWUudjEuU2VuZE9uZTJvbmVNc2dSZXF1ZXN0SAASLwoFZ3JvdXAYBCABKAsyHi5wcWUyZWUudjEuU2VuZEdyb3VwTXNnUmVxdWVzdEgAQgkKB3JlcXVlc3QicgoQUGVuZGluZ1BsYWludGV4dBIPCgd1c2VyX2lkGAEgASgJEhEKCWRldmljZV9pZBgCIAEoCRInCglwbGFpbnRleHQYAyABKAsyFC5wcWUyZWUudjEuUGxhaW50ZXh0EhEKCXF1ZXVlZF9hdBgEIAEoBCKnAQoLS25vd25EZXZpY2USDwoHdXNlcl9pZBgBIAEoCRIRCglkZXZpY2VfaWQYAiABKAkSMgoMaWRlbnRpdHlfa2V5GAMgASgLMhwucHFlMmVlLnYxLklkZW50aXR5S2V5UHVibGljEhoKEnNlbmRpbmdfc2Vzc2lvbl9pZBgEIAEoCRIPCgd2b3VjaGVkGAUgASgIEhMKC3Nlc3Npb25faWRzGAYgAygJIm4KC0dyb3VwUmVjb3JkEiIKBGluZm8YASABKAsyFC5wcWUyZWUudjEuR3JvdXBJbmZvEgwKBGxlZnQYAyABKAgSJwoHYXV0aG9ycxgEIAMoCzIWLnBxZTJlZS52MS5FcG9jaEF1dGhvckoECAIQAyJACgtFcG9jaEF1dGhvchINCgVlcG9jaBgBIAEoBBIPCgd1c2VyX2lkGAIgASgJEhEKCWRldmljZV9pZBgDIAEoCSJLChBIZWxkR3JvdXBNZXNzYWdlEiYKCXByb3RvX21zZxgBIAEoCzITLnBxZTJlZS52MS5Qcm90b01zZxIPCgdoZWxkX2F0GAIgASgEYgZwcm90bzM", [file_service, file_wire]);
+  fileDesc("CgxjbGllbnQucHJvdG8SCXBxZTJlZS52MSJ0CgpBcHBNZXNzYWdlEhIKCm1lc3NhZ2VfaWQYASABKAkSDwoHc2VudF9hdBgCIAEoBBIVCg1leHBpcmVzX2luX21zGAMgASgEEgwKBGJvZHkYBCABKAwSHAoUY29udmVyc2F0aW9uX3VzZXJfaWQYBSABKAki+AEKDVN0b3JlZE1lc3NhZ2USEgoKbWVzc2FnZV9pZBgBIAEoCRIUCgxwcm90b19tc2dfaWQYAiABKAkSDAoEa2luZBgDIAEoCRIkCgRmcm9tGAQgASgLMhYucHFlMmVlLnYxLkUyZWVBZGRyZXNzEhAKCGdyb3VwX2lkGAUgASgJEhwKFGNvbnZlcnNhdGlvbl91c2VyX2lkGAYgASgJEgwKBGJvZHkYByABKAwSDwoHc2VudF9hdBgIIAEoBBITCgtyZWNlaXZlZF9hdBgJIAEoBBISCgpleHBpcmVzX2F0GAogASgEEhEKCWRlbGl2ZXJlZBgLIAEoCCLWAQoLT3V0Ym94RW50cnkSKgoGaW52aXRlGAEgASgLMhgucHFlMmVlLnYxLkludml0ZVJlcXVlc3RIABIqCgZhY2NlcHQYAiABKAsyGC5wcWUyZWUudjEuQWNjZXB0UmVxdWVzdEgAEjMKB29uZTJvbmUYAyABKAsyIC5wcWUyZWUudjEuU2VuZE9uZTJvbmVNc2dSZXF1ZXN0SAASLwoFZ3JvdXAYBCABKAsyHi5wcWUyZWUudjEuU2VuZEdyb3VwTXNnUmVxdWVzdEgAQgkKB3JlcXVlc3QicgoQUGVuZGluZ1BsYWludGV4dBIPCgd1c2VyX2lkGAEgASgJEhEKCWRldmljZV9pZBgCIAEoCRInCglwbGFpbnRleHQYAyABKAsyFC5wcWUyZWUudjEuUGxhaW50ZXh0EhEKCXF1ZXVlZF9hdBgEIAEoBCKnAQoLS25vd25EZXZpY2USDwoHdXNlcl9pZBgBIAEoCRIRCglkZXZpY2VfaWQYAiABKAkSMgoMaWRlbnRpdHlfa2V5GAMgASgLMhwucHFlMmVlLnYxLklkZW50aXR5S2V5UHVibGljEhoKEnNlbmRpbmdfc2Vzc2lvbl9pZBgEIAEoCRIPCgd2b3VjaGVkGAUgASgIEhMKC3Nlc3Npb25faWRzGAYgAygJIm4KC0dyb3VwUmVjb3JkEiIKBGluZm8YASABKAsyFC5wcWUyZWUudjEuR3JvdXBJbmZvEgwKBGxlZnQYAyABKAgSJwoHYXV0aG9ycxgEIAMoCzIWLnBxZTJlZS52MS5FcG9jaEF1dGhvckoECAIQAyJACgtFcG9jaEF1dGhvchINCgVlcG9jaBgBIAEoBBIPCgd1c2VyX2lkGAIgASgJEhEKCWRldmljZV9pZBgDIAEoCSJLChBIZWxkR3JvdXBNZXNzYWdlEiYKCXByb3RvX21zZxgBIAEoCzITLnBxZTJlZS52MS5Qcm90b01zZxIPCgdoZWxkX2F0GAIgASgEIq8BCglIZWxkVGFsbHkSDQoFY291bnQYASABKA0SDQoFYnl0ZXMYAiABKAQSEAoIdW5qb2luZWQYAyABKAgSFgoOdW5qb2luZWRfY291bnQYBCABKA0SFgoOdW5qb2luZWRfYnl0ZXMYBSABKAQSFQoNbmV4dF9zZXF1ZW5jZRgGIAEoBBIVCg1oZWFkX3NlcXVlbmNlGAcgASgEEhQKDGhlYWRfaGVsZF9hdBgIIAEoBCJCCg5IZWxkSW5kZXhFbnRyeRIQCghncm91cF9pZBgBIAEoCRIPCgdoZWxkX2F0GAIgASgEEg0KBWJ5dGVzGAMgASgEYgZwcm90bzM", [file_service, file_wire]);
 
 /**
  * What an application message decrypts to (Plaintext.common_msg).
@@ -351,4 +351,98 @@ export type HeldGroupMessage = Message<"pqe2ee.v1.HeldGroupMessage"> & {
  */
 export const HeldGroupMessageSchema: GenMessage<HeldGroupMessage> = /*@__PURE__*/
   messageDesc(file_client, 7);
+
+/**
+ * Counters of held group messages, written in the same transaction as the messages they count (so
+ * they never drift; rebuilt from the held messages when missing). One record for all groups (meta
+ * "held"), one per group (namespace held-tally). See Records.hold in src/client/records.ts.
+ *
+ * @generated from message pqe2ee.v1.HeldTally
+ */
+export type HeldTally = Message<"pqe2ee.v1.HeldTally"> & {
+  /**
+   * @generated from field: uint32 count = 1;
+   */
+  count: number;
+
+  /**
+   * @generated from field: uint64 bytes = 2;
+   */
+  bytes: bigint;
+
+  /**
+   * Per group: its messages were held while this device had no session of the group (a group it
+   * has not joined, such as a stranger's new group), so the smaller allowance applies.
+   *
+   * @generated from field: bool unjoined = 3;
+   */
+  unjoined: boolean;
+
+  /**
+   * All groups: how many of the messages (and bytes) belong to not-joined groups.
+   *
+   * @generated from field: uint32 unjoined_count = 4;
+   */
+  unjoinedCount: number;
+
+  /**
+   * @generated from field: uint64 unjoined_bytes = 5;
+   */
+  unjoinedBytes: bigint;
+
+  /**
+   * All groups: the next held sequence number; no held message has a lower one than
+   * head_sequence; held_at of the message at the head (nothing expires before it does).
+   *
+   * @generated from field: uint64 next_sequence = 6;
+   */
+  nextSequence: bigint;
+
+  /**
+   * @generated from field: uint64 head_sequence = 7;
+   */
+  headSequence: bigint;
+
+  /**
+   * @generated from field: uint64 head_held_at = 8;
+   */
+  headHeldAt: bigint;
+};
+
+/**
+ * Describes the message pqe2ee.v1.HeldTally.
+ * Use `create(HeldTallySchema)` to create a new message.
+ */
+export const HeldTallySchema: GenMessage<HeldTally> = /*@__PURE__*/
+  messageDesc(file_client, 8);
+
+/**
+ * The time-ordered index of held messages (namespace held-queue, keyed by held sequence number):
+ * what the purge needs to drop a message without reading it.
+ *
+ * @generated from message pqe2ee.v1.HeldIndexEntry
+ */
+export type HeldIndexEntry = Message<"pqe2ee.v1.HeldIndexEntry"> & {
+  /**
+   * @generated from field: string group_id = 1;
+   */
+  groupId: string;
+
+  /**
+   * @generated from field: uint64 held_at = 2;
+   */
+  heldAt: bigint;
+
+  /**
+   * @generated from field: uint64 bytes = 3;
+   */
+  bytes: bigint;
+};
+
+/**
+ * Describes the message pqe2ee.v1.HeldIndexEntry.
+ * Use `create(HeldIndexEntrySchema)` to create a new message.
+ */
+export const HeldIndexEntrySchema: GenMessage<HeldIndexEntry> = /*@__PURE__*/
+  messageDesc(file_client, 9);
 

@@ -5,10 +5,14 @@
  */
 import type BetterSqlite3 from 'better-sqlite3';
 import type {
+  AddDeviceOptions,
+  AddDeviceResult,
   DeviceRecord,
   EnqueueOptions,
   EnqueueResult,
   GroupDeviceRecord,
+  GroupEpochDeviceRecord,
+  GroupEpochRecord,
   GroupRecord,
   NewQueuedMessage,
   OneTimePreKeyRecord,
@@ -90,7 +94,37 @@ export const MIGRATIONS: readonly string[] = [
    CREATE INDEX messages_by_expiry ON messages (expires_at);`,
   // 2: look devices up by identity key (a registration repeated after a client crash finds its device).
   `CREATE INDEX devices_by_sign_key ON devices (sign_public_key);`,
+  // 3: bounded server notices: at most one unconsumed message per (device, coalesce key), e.g. one
+  // UpdateUserMsg per user it is about; contacts counted per watcher (a user watches a bounded number).
+  `ALTER TABLE messages ADD COLUMN coalesce_key TEXT;
+   CREATE UNIQUE INDEX messages_by_coalesce_key ON messages (user_id, device_id, coalesce_key) WHERE coalesce_key IS NOT NULL;
+   CREATE INDEX contacts_by_watcher ON contacts (watcher_user_id);`,
+  // 4: the devices the server placed in each group at each of its newest epochs (GetGroupEpoch), as a
+  // JSON array of [user_id, device_id]. Groups that exist already get their current epoch with the
+  // devices of their active members now (what they were at that epoch unless a member left since).
+  `CREATE TABLE group_epochs (
+     group_id TEXT NOT NULL REFERENCES chat_groups(group_id),
+     epoch INTEGER NOT NULL,
+     devices TEXT NOT NULL,
+     PRIMARY KEY (group_id, epoch)
+   );
+   INSERT INTO group_epochs (group_id, epoch, devices)
+     SELECT g.group_id, g.epoch,
+            (SELECT json_group_array(json_array(d.user_id, d.device_id)) FROM
+               (SELECT gd.user_id, gd.device_id FROM group_devices gd
+                  JOIN group_members m ON m.group_id = gd.group_id AND m.user_id = gd.user_id AND m.state = 'active'
+                 WHERE gd.group_id = g.group_id ORDER BY gd.user_id, gd.device_id) AS d)
+       FROM chat_groups g;`,
 ];
+
+/** How many of a group's newest epochs the SQLite store keeps for GetGroupEpoch, by default. */
+export const DEFAULT_GROUP_EPOCH_HISTORY = 32;
+
+/** Options of {@link openSqliteStore}. */
+export interface SqliteStoreOptions {
+  /** Newest epochs kept per group in the epoch history (default {@link DEFAULT_GROUP_EPOCH_HISTORY}). */
+  groupEpochHistory?: number;
+}
 
 /** Raised when better-sqlite3 (an optional dependency) is not installed. */
 export class SqliteUnavailableError extends Error {
@@ -126,7 +160,9 @@ function deviceFromRow(row: DeviceRow): DeviceRecord {
 }
 
 /** Opens (creating and migrating if needed) a SQLite store at `path` (or ':memory:'). */
-export async function openSqliteStore(path: string): Promise<SqliteStore> {
+export async function openSqliteStore(path: string, options: SqliteStoreOptions = {}): Promise<SqliteStore> {
+  const groupEpochHistory = options.groupEpochHistory ?? DEFAULT_GROUP_EPOCH_HISTORY;
+  if (!Number.isSafeInteger(groupEpochHistory) || groupEpochHistory < 1) throw new RangeError('groupEpochHistory must be a positive integer');
   let DatabaseCtor: typeof BetterSqlite3;
   try {
     DatabaseCtor = ((await import('better-sqlite3')) as { default: typeof BetterSqlite3 }).default;
@@ -146,7 +182,7 @@ export async function openSqliteStore(path: string): Promise<SqliteStore> {
     db.close();
     throw error;
   }
-  return new SqliteStore(db);
+  return new SqliteStore(db, groupEpochHistory);
 }
 
 function migrate(db: Database): void {
@@ -165,9 +201,11 @@ function migrate(db: Database): void {
 export class SqliteStore implements ServerStore {
   private readonly db: Database;
   private readonly stmt: ReturnType<SqliteStore['prepare']>;
+  private readonly groupEpochHistory: number;
 
-  constructor(db: Database) {
+  constructor(db: Database, groupEpochHistory = DEFAULT_GROUP_EPOCH_HISTORY) {
     this.db = db;
+    this.groupEpochHistory = groupEpochHistory;
     this.stmt = this.prepare();
   }
 
@@ -184,6 +222,7 @@ export class SqliteStore implements ServerStore {
       getDevice: db.prepare('SELECT * FROM devices WHERE user_id = ? AND device_id = ?'),
       findDeviceBySignKey: db.prepare('SELECT * FROM devices WHERE sign_public_key = ? LIMIT 1'),
       listDevices: db.prepare('SELECT * FROM devices WHERE user_id = ? ORDER BY created_at, device_id'),
+      countDevices: db.prepare('SELECT COUNT(*) AS n FROM devices WHERE user_id = ?'),
       listAllDevices: db.prepare('SELECT user_id, device_id FROM devices ORDER BY user_id, device_id'),
       replaceSpk: db.prepare('UPDATE devices SET spk_id = ?, spk_public_key = ?, spk_signature = ? WHERE user_id = ? AND device_id = ?'),
       insertOpk: db.prepare('INSERT INTO one_time_pre_keys (user_id, device_id, opk_id, public_key) VALUES (?, ?, ?, ?)'),
@@ -194,6 +233,9 @@ export class SqliteStore implements ServerStore {
       getSupplyRequested: db.prepare('SELECT supply_requested AS r FROM devices WHERE user_id = ? AND device_id = ?'),
       setSupplyRequested: db.prepare('UPDATE devices SET supply_requested = ? WHERE user_id = ? AND device_id = ?'),
       insertContact: db.prepare('INSERT OR IGNORE INTO contacts (watched_user_id, watcher_user_id, created_at) VALUES (?, ?, ?)'),
+      hasContact: db.prepare('SELECT 1 FROM contacts WHERE watched_user_id = ? AND watcher_user_id = ?'),
+      countWatchers: db.prepare('SELECT COUNT(*) AS n FROM contacts WHERE watched_user_id = ?'),
+      countWatched: db.prepare('SELECT COUNT(*) AS n FROM contacts WHERE watcher_user_id = ?'),
       listWatchers: db.prepare('SELECT watcher_user_id AS w FROM contacts WHERE watched_user_id = ? ORDER BY created_at, watcher_user_id'),
       getGroup: db.prepare('SELECT * FROM chat_groups WHERE group_id = ?'),
       getMembers: db.prepare('SELECT user_id, role, state, joined_order FROM group_members WHERE group_id = ? ORDER BY joined_order'),
@@ -204,7 +246,12 @@ export class SqliteStore implements ServerStore {
       deleteGroupDevices: db.prepare('DELETE FROM group_devices WHERE group_id = ?'),
       insertMember: db.prepare('INSERT INTO group_members (group_id, user_id, role, state, joined_order) VALUES (?, ?, ?, ?, ?)'),
       insertGroupDevice: db.prepare('INSERT INTO group_devices (group_id, user_id, device_id) VALUES (?, ?, ?)'),
-      insertMessage: db.prepare('INSERT INTO messages (user_id, device_id, body, queued_at, expires_at, limited) VALUES (?, ?, ?, ?, ?, ?)'),
+      getGroupEpochNumber: db.prepare('SELECT epoch FROM chat_groups WHERE group_id = ?'),
+      putGroupEpoch: db.prepare('INSERT OR REPLACE INTO group_epochs (group_id, epoch, devices) VALUES (?, ?, ?)'),
+      pruneGroupEpochs: db.prepare('DELETE FROM group_epochs WHERE group_id = ? AND epoch <= ?'),
+      getGroupEpoch: db.prepare('SELECT devices FROM group_epochs WHERE group_id = ? AND epoch = ?'),
+      insertMessage: db.prepare('INSERT INTO messages (user_id, device_id, body, queued_at, expires_at, limited, coalesce_key) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      deleteCoalesced: db.prepare('DELETE FROM messages WHERE user_id = ? AND device_id = ? AND coalesce_key = ? RETURNING expires_at'),
       countLimited: db.prepare('SELECT COUNT(*) AS n FROM messages WHERE user_id = ? AND device_id = ? AND expires_at > ?'),
       listQueued: db.prepare(
         'SELECT seq, user_id, device_id, body, queued_at FROM messages WHERE user_id = ? AND device_id = ? AND seq > ? AND expires_at > ? ORDER BY seq LIMIT ?',
@@ -214,11 +261,33 @@ export class SqliteStore implements ServerStore {
     };
   }
 
-  private insertMessages(messages: NewQueuedMessage[]): QueuedRef[] {
-    return messages.map((m) => {
-      const info = this.stmt.insertMessage.run(m.userId, m.deviceId, m.body, m.queuedAt, m.expiresAt, m.limited ? 1 : 0);
-      return { seq: Number(info.lastInsertRowid), userId: m.userId, deviceId: m.deviceId };
-    });
+  /**
+   * Inserts messages in order (inside the caller's transaction). A message with a `coalesceKey`
+   * replaces that device's older one with the key; one with a `queueCap` is skipped (added to
+   * `skipped`) when its recipient's queue already holds that many unexpired messages, unless it
+   * replaces one (the queue does not grow then).
+   */
+  private insertMessages(messages: NewQueuedMessage[], skipped: GroupDeviceRecord[] = []): QueuedRef[] {
+    const counts = new Map<string, number>();
+    const queued: QueuedRef[] = [];
+    for (const m of messages) {
+      const key = `${m.userId}\u0000${m.deviceId}`;
+      const old = m.coalesceKey === undefined ? undefined : (this.stmt.deleteCoalesced.get(m.userId, m.deviceId, m.coalesceKey) as { expires_at: number } | undefined);
+      const replaced = old !== undefined && old.expires_at > m.queuedAt;
+      if (!replaced && m.queueCap !== undefined) {
+        const n = counts.get(key) ?? (this.stmt.countLimited.get(m.userId, m.deviceId, m.queuedAt) as { n: number }).n;
+        counts.set(key, n);
+        if (n >= m.queueCap) {
+          skipped.push({ userId: m.userId, deviceId: m.deviceId });
+          continue;
+        }
+      }
+      const info = this.stmt.insertMessage.run(m.userId, m.deviceId, m.body, m.queuedAt, m.expiresAt, m.limited ? 1 : 0, m.coalesceKey ?? null);
+      const n = counts.get(key);
+      if (n !== undefined && !replaced) counts.set(key, n + 1);
+      queued.push({ seq: Number(info.lastInsertRowid), userId: m.userId, deviceId: m.deviceId });
+    }
+    return queued;
   }
 
   private insertDeviceRow(device: DeviceRecord, opks: OneTimePreKeyRecord[]): void {
@@ -236,9 +305,10 @@ export class SqliteStore implements ServerStore {
     })();
   }
 
-  async addDevice(device: DeviceRecord, opks: OneTimePreKeyRecord[], messages: NewQueuedMessage[]): Promise<{ ok: boolean; queued: QueuedRef[] }> {
-    return this.db.transaction(() => {
-      if (!this.stmt.getUser.get(device.userId) || this.stmt.getDevice.get(device.userId, device.deviceId)) return { ok: false, queued: [] };
+  async addDevice(device: DeviceRecord, opks: OneTimePreKeyRecord[], messages: NewQueuedMessage[], options: AddDeviceOptions): Promise<AddDeviceResult> {
+    return this.db.transaction((): AddDeviceResult => {
+      if (!this.stmt.getUser.get(device.userId) || this.stmt.getDevice.get(device.userId, device.deviceId)) return { ok: false, reason: 'exists' };
+      if ((this.stmt.countDevices.get(device.userId) as { n: number }).n >= options.maxDevices) return { ok: false, reason: 'too-many' };
       this.insertDeviceRow(device, opks);
       return { ok: true, queued: this.insertMessages(messages) };
     })();
@@ -301,9 +371,12 @@ export class SqliteStore implements ServerStore {
       if (remaining < lowThreshold) {
         const flag = this.stmt.getSupplyRequested.get(userId, deviceId) as { r: number } | undefined;
         if (flag && flag.r === 0) {
-          this.stmt.setSupplyRequested.run(1, userId, deviceId);
+          // A notice skipped for a full queue leaves the device unmarked, so a later take asks again.
           queued = this.insertMessages([supplyNotice(remaining)]);
-          supplyRequested = true;
+          if (queued.length > 0) {
+            this.stmt.setSupplyRequested.run(1, userId, deviceId);
+            supplyRequested = true;
+          }
         }
       }
       return { opk: row ? { opkId: row.opk_id, publicKey: bytes(row.public_key) } : undefined, remaining, supplyRequested, queued };
@@ -314,8 +387,14 @@ export class SqliteStore implements ServerStore {
     return this.countOpks(userId, deviceId);
   }
 
-  async addContact(watcherUserId: string, watchedUserId: string, now: number): Promise<void> {
-    this.stmt.insertContact.run(watchedUserId, watcherUserId, now);
+  async addContact(watcherUserId: string, watchedUserId: string, now: number, maxContacts: number): Promise<boolean> {
+    return this.db.transaction((): boolean => {
+      if (this.stmt.hasContact.get(watchedUserId, watcherUserId)) return true;
+      if ((this.stmt.countWatched.get(watcherUserId) as { n: number }).n >= maxContacts) return false;
+      if ((this.stmt.countWatchers.get(watchedUserId) as { n: number }).n >= maxContacts) return false;
+      this.stmt.insertContact.run(watchedUserId, watcherUserId, now);
+      return true;
+    })();
   }
 
   async listWatchers(watchedUserId: string): Promise<string[]> {
@@ -335,6 +414,28 @@ export class SqliteStore implements ServerStore {
     return { groupId: row.group_id, groupName: row.group_name, epoch: row.epoch, version: row.version, createdAt: row.created_at, members, devices };
   }
 
+  async getGroupEpoch(groupId: string, epoch: number): Promise<GroupEpochRecord | undefined> {
+    return this.db.transaction((): GroupEpochRecord | undefined => {
+      const row = this.stmt.getGroupEpoch.get(groupId, epoch) as { devices: string } | undefined;
+      if (!row) return undefined;
+      const devices: GroupEpochDeviceRecord[] = (JSON.parse(row.devices) as [string, string][]).map(([userId, deviceId]) => {
+        const device = this.stmt.getDevice.get(userId, deviceId) as DeviceRow | undefined;
+        // Devices are never deleted: a missing one is a damaged database, not an answer to give.
+        if (!device) throw new Error(`group ${groupId} epoch ${epoch} lists an unknown device`);
+        return { userId, deviceId, suiteId: device.suite_id, signPublicKey: bytes(device.sign_public_key), kemPublicKey: bytes(device.kem_public_key) };
+      });
+      return { epoch, devices };
+    })();
+  }
+
+  /** Records `group.epoch` with its routed devices (devices of active members) and prunes old epochs. */
+  private recordEpoch(group: GroupRecord): void {
+    const active = new Set(group.members.filter((m) => m.state === 'active').map((m) => m.userId));
+    const devices = group.devices.filter((d) => active.has(d.userId)).map((d) => [d.userId, d.deviceId]);
+    this.stmt.putGroupEpoch.run(group.groupId, group.epoch, JSON.stringify(devices));
+    this.stmt.pruneGroupEpochs.run(group.groupId, group.epoch - this.groupEpochHistory);
+  }
+
   private writeMembership(group: GroupRecord): void {
     this.stmt.deleteMembers.run(group.groupId);
     this.stmt.deleteGroupDevices.run(group.groupId);
@@ -347,15 +448,18 @@ export class SqliteStore implements ServerStore {
       if (this.stmt.getGroup.get(group.groupId)) return { ok: false, queued: [] };
       this.stmt.insertGroup.run(group.groupId, group.groupName, group.epoch, 1, group.createdAt);
       this.writeMembership(group);
+      this.recordEpoch(group);
       return { ok: true, queued: this.insertMessages(messages) };
     })();
   }
 
   async saveGroup(group: GroupRecord, expectedVersion: number, messages: NewQueuedMessage[]): Promise<SaveGroupResult> {
     const result = this.db.transaction((): SaveGroupResult | undefined => {
+      const stored = this.stmt.getGroupEpochNumber.get(group.groupId) as { epoch: number } | undefined;
       const info = this.stmt.updateGroup.run(group.groupName, group.epoch, expectedVersion + 1, group.groupId, expectedVersion);
       if (info.changes !== 1) return undefined;
       this.writeMembership(group);
+      if (stored?.epoch !== group.epoch) this.recordEpoch(group);
       return { ok: true, queued: this.insertMessages(messages) };
     })();
     return result ?? { ok: false, current: await this.getGroup(group.groupId) };
@@ -379,7 +483,9 @@ export class SqliteStore implements ServerStore {
         const queued = (this.stmt.countLimited.get(device.userId, device.deviceId, options.now) as { n: number }).n;
         if (queued + n > options.queueLimit) return { ok: false, fullDevice: device };
       }
-      return { ok: true, queued: this.insertMessages(messages) };
+      const skipped: GroupDeviceRecord[] = [];
+      const queued = this.insertMessages(messages, skipped);
+      return { ok: true, queued, skipped };
     })();
   }
 

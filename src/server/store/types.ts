@@ -67,8 +67,23 @@ export interface NewQueuedMessage {
   body: Uint8Array;
   queuedAt: number;
   expiresAt: number;
-  /** Subject to the per-device queue limit (client-sent messages); server notices are not. */
+  /**
+   * Subject to {@link EnqueueOptions.queueLimit}, all or nothing (client-sent messages: if a
+   * recipient's queue is full, nothing of the batch is queued).
+   */
   limited: boolean;
+  /**
+   * Server notices: queued only while the recipient's queue holds fewer than this many messages;
+   * otherwise this recipient is skipped and the rest of the batch is queued (the caller's request
+   * does not fail). Absent: no cap.
+   */
+  queueCap?: number;
+  /**
+   * At most one unconsumed message per (recipient device, key): this one replaces an older one with
+   * the same key, in the same transaction. A replacement does not grow the queue, so it is queued
+   * even when the queue is at `queueCap`.
+   */
+  coalesceKey?: string;
 }
 
 export interface QueuedMessage {
@@ -86,7 +101,7 @@ export interface QueuedRef {
   deviceId: string;
 }
 
-export type EnqueueResult = { ok: true; queued: QueuedRef[] } | { ok: false; fullDevice: GroupDeviceRecord };
+export type EnqueueResult = { ok: true; queued: QueuedRef[]; skipped: GroupDeviceRecord[] } | { ok: false; fullDevice: GroupDeviceRecord };
 
 export interface EnqueueOptions {
   /** Per-device limit for `limited` messages; if any recipient would exceed it nothing is queued. */
@@ -108,11 +123,36 @@ export interface TakeOpkResult {
 
 export type SaveGroupResult = { ok: true; queued: QueuedRef[] } | { ok: false; current: GroupRecord | undefined };
 
+export interface AddDeviceOptions {
+  /** A user has at most this many devices: the device is not added ('too-many') if it would be more. */
+  maxDevices: number;
+}
+
+export type AddDeviceResult = { ok: true; queued: QueuedRef[] } | { ok: false; reason: 'exists' | 'too-many' };
+
+/** A device the server placed in a group at an epoch, with its registered identity keys. */
+export interface GroupEpochDeviceRecord {
+  userId: string;
+  deviceId: string;
+  suiteId: number;
+  signPublicKey: Uint8Array;
+  kemPublicKey: Uint8Array;
+}
+
+export interface GroupEpochRecord {
+  epoch: number;
+  /** The routed devices (devices of active members) when the epoch was assigned, in the group's device order. */
+  devices: GroupEpochDeviceRecord[];
+}
+
 export interface ServerStore {
   /** Creates a user with its first device and pre-keys; false if the user id exists. */
   createUser(user: UserRecord, device: DeviceRecord, opks: OneTimePreKeyRecord[]): Promise<boolean>;
-  /** Adds a device to an existing user; false if that device id exists. Queues `messages` with it. */
-  addDevice(device: DeviceRecord, opks: OneTimePreKeyRecord[], messages: NewQueuedMessage[]): Promise<{ ok: boolean; queued: QueuedRef[] }>;
+  /**
+   * Adds a device to an existing user and queues `messages` with it; 'exists' if the user is unknown
+   * or that device id exists, 'too-many' if the user already has `options.maxDevices` devices.
+   */
+  addDevice(device: DeviceRecord, opks: OneTimePreKeyRecord[], messages: NewQueuedMessage[], options: AddDeviceOptions): Promise<AddDeviceResult>;
   getUser(userId: string): Promise<UserRecord | undefined>;
   setUserName(userId: string, userName: string): Promise<void>;
   getDevice(userId: string, deviceId: string): Promise<DeviceRecord | undefined>;
@@ -130,19 +170,36 @@ export interface ServerStore {
   /**
    * Removes and returns one one-time pre-key (each is handed out at most once). When the device
    * falls below `lowThreshold` for the first time since its last resupply, marks it and queues
-   * `supplyNotice(remaining)` atomically with the mark, so a crash cannot lose the notice.
+   * `supplyNotice(remaining)` atomically with the mark, so a crash cannot lose the notice. If the
+   * notice is skipped (its `queueCap`: the queue is full), the device is not marked either, so a
+   * later take asks again.
    */
   takeOneTimePreKey(userId: string, deviceId: string, lowThreshold: number, supplyNotice: (remaining: number) => NewQueuedMessage): Promise<TakeOpkResult>;
   countOneTimePreKeys(userId: string, deviceId: string): Promise<number>;
-  /** Records that `watcherUserId` learns about `watchedUserId`'s new devices and name changes. */
-  addContact(watcherUserId: string, watchedUserId: string, now: number): Promise<void>;
+  /**
+   * Records that `watcherUserId` learns about `watchedUserId`'s new devices and name changes. Not
+   * recorded (false) if the watcher already watches `maxContacts` users or the watched user already
+   * has `maxContacts` watchers; true if recorded now or before.
+   */
+  addContact(watcherUserId: string, watchedUserId: string, now: number, maxContacts: number): Promise<boolean>;
   listWatchers(watchedUserId: string): Promise<string[]>;
   getGroup(groupId: string): Promise<GroupRecord | undefined>;
-  /** Creates a group (version 1) and queues `messages`; false if the id exists. */
+  /**
+   * The devices placed in a group at `epoch` (the routed devices when that epoch was assigned), or
+   * undefined for an unknown group, an epoch never assigned or one pruned from the history.
+   */
+  getGroupEpoch(groupId: string, epoch: number): Promise<GroupEpochRecord | undefined>;
+  /**
+   * Creates a group (version 1) and queues `messages`; false if the id exists. Records epoch
+   * `group.epoch` in the group's epoch history (see {@link getGroupEpoch}) in the same transaction.
+   */
   createGroup(group: GroupRecord, messages: NewQueuedMessage[]): Promise<{ ok: boolean; queued: QueuedRef[] }>;
   /**
    * Replaces a group's state if its stored version is still `expectedVersion` (then stores
-   * version + 1) and queues `messages` in the same transaction.
+   * version + 1) and queues `messages` in the same transaction. When `group.epoch` differs from
+   * the stored epoch, also records the new epoch's routed devices in the epoch history, which keeps
+   * a bounded number of the group's newest epochs (SQLite: 32 by default) (a leave saves without a
+   * new epoch: nothing recorded).
    */
   saveGroup(group: GroupRecord, expectedVersion: number, messages: NewQueuedMessage[]): Promise<SaveGroupResult>;
   /** Queues messages atomically (see {@link EnqueueOptions}). */
