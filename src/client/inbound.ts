@@ -7,6 +7,7 @@
  */
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { Pqe2eeError } from '../../bindings/errors.js';
+import { StorageError } from '../store/errors.js';
 import { deviceLinkStatement, DuplicateInviteError, GroupSession, InboundSession, MalformedMessageError, ONE_TIME_PRE_KEY_BATCH, Session, UnknownEpochError } from '../protocol/index.js';
 import { AcceptRequestSchema, type NewUserDeviceMsg, type ProtoMsg } from '../proto/gen/service_pb.js';
 import { AppMessageSchema, HeldGroupMessageSchema, KnownDeviceSchema, StoredMessageSchema, type StoredMessage } from '../proto/gen/client_pb.js';
@@ -91,7 +92,12 @@ const MAX_APP_ID_LENGTH = 256;
 /** Decodes an AppMessage plaintext into a stored (undelivered) message. */
 /** `from` is the authenticated sender: the session's peer, or the group member whose signature verified. */
 function storedFrom(ctx: RuntimeContext, protoMsg: ProtoMsg, from: E2eeAddress, kind: string, common: Uint8Array, groupId = ''): StoredMessage {
-  const app = fromBinary(AppMessageSchema, common);
+  let app: ReturnType<typeof fromBinary<typeof AppMessageSchema>>;
+  try {
+    app = fromBinary(AppMessageSchema, common);
+  } catch {
+    throw new MalformedMessageError('an authenticated message whose application message does not decode');
+  }
   // The sender chose these strings: bounded like every id this runtime stores.
   if (app.messageId.length > MAX_APP_ID_LENGTH || app.conversationUserId.length > MAX_APP_ID_LENGTH) throw new MalformedMessageError('a message id or conversation user id is too long');
   const fromUser = from.peer.case === 'user' ? from.peer.value.userId : '';
@@ -363,12 +369,22 @@ async function receiveOne2one(ctx: RuntimeContext, msg: ProtoMsg, wire: Uint8Arr
   const session = Session.deserialize(bytes);
   requireSameDevice(deviceRef(session.peerAddress), msg.from, 'E2eeMsg');
   const plaintextBytes = session.decrypt(wire);
-  // Decoded bytes fields are views into plaintextBytes: it is zeroed only once they are stored.
-  const plaintext = fromBinary(PlaintextSchema, plaintextBytes);
   ctx.crash('decrypted');
   try {
-    const roster = plaintext.payload.case === 'groupPreKeyBundle' ? await rosterFor(ctx, session, plaintext.payload.value) : undefined;
-    await storeOne2one(ctx, msg, session, plaintext, events, roster);
+    // From here the message is authentic: whatever is wrong with its content, the session's new
+    // state (the used key) commits with the processed id, and the problem is reported.
+    // Decoded bytes fields are views into plaintextBytes: it is zeroed only once they are stored.
+    let content: { plaintext: Plaintext; roster: EpochRoster | undefined } | { refused: Error };
+    try {
+      const plaintext = fromBinary(PlaintextSchema, plaintextBytes);
+      const roster = plaintext.payload.case === 'groupPreKeyBundle' ? await rosterFor(ctx, session, plaintext.payload.value) : undefined;
+      content = { plaintext, roster };
+    } catch (error) {
+      // A network failure asking for the roster is retried with the whole message later.
+      if (isTransient(ctx, error)) throw error;
+      content = { refused: error instanceof Pqe2eeError ? error : new MalformedMessageError('an authenticated message whose plaintext does not decode') };
+    }
+    await storeOne2one(ctx, msg, session, content, events);
   } finally {
     plaintextBytes.fill(0);
   }
@@ -390,21 +406,44 @@ async function rosterFor(ctx: RuntimeContext, session: Session, bundle: GroupPre
   return isNewEpoch(current, bundle) ? fetchEpochRoster(ctx, groupId, bundle.epoch) : undefined;
 }
 
-async function storeOne2one(ctx: RuntimeContext, msg: ProtoMsg, session: Session, plaintext: Plaintext, events: ClientEvent[], roster: EpochRoster | undefined): Promise<void> {
+async function storeOne2one(
+  ctx: RuntimeContext,
+  msg: ProtoMsg,
+  session: Session,
+  content: { plaintext: Plaintext; roster: EpochRoster | undefined } | { refused: Error },
+  events: ClientEvent[],
+): Promise<void> {
+  const context = `processing ${msg.payload.case ?? 'message'} ${msg.id}`;
   await ctx.transaction(async (r) => {
     await r.putSession(deviceRef(session.peerAddress), session.sessionId, session.serialize());
-    if (plaintext.payload.case === 'commonMsg') {
-      await r.putMessage(storedFrom(ctx, msg, session.peerAddress as E2eeAddress, 'one2one', plaintext.payload.value));
-    } else if (plaintext.payload.case === 'groupPreKeyBundle') {
-      const result = await receiveBundle(ctx, r, session, plaintext.payload.value, roster);
-      if (result.applied) await releaseHeld(ctx, r, result.groupId, events);
-      if (result.joined) {
-        const record = await r.getGroup(result.groupId);
-        events.push({ type: 'group-created', groupId: result.groupId, groupName: record?.info?.groupName ?? '', epoch: plaintext.payload.value.epoch });
+    if ('refused' in content) {
+      events.push({ type: 'error', error: content.refused, context });
+    } else {
+      try {
+        await storeContent(ctx, r, msg, session, content.plaintext, content.roster, events);
+      } catch (error) {
+        // Storage failures roll the whole message back (retried later); a refused content
+        // (a bundle that does not check out, a malformed application message) is this
+        // message's problem only.
+        if (error instanceof StorageError || !(error instanceof Pqe2eeError)) throw error;
+        events.push({ type: 'error', error, context });
       }
     }
     await r.markProcessed(msg.id);
   });
+}
+
+async function storeContent(ctx: RuntimeContext, r: Records, msg: ProtoMsg, session: Session, plaintext: Plaintext, roster: EpochRoster | undefined, events: ClientEvent[]): Promise<void> {
+  if (plaintext.payload.case === 'commonMsg') {
+    await r.putMessage(storedFrom(ctx, msg, session.peerAddress as E2eeAddress, 'one2one', plaintext.payload.value));
+  } else if (plaintext.payload.case === 'groupPreKeyBundle') {
+    const result = await receiveBundle(ctx, r, session, plaintext.payload.value, roster);
+    if (result.applied) await releaseHeld(ctx, r, result.groupId, events);
+    if (result.joined) {
+      const record = await r.getGroup(result.groupId);
+      events.push({ type: 'group-created', groupId: result.groupId, groupName: record?.info?.groupName ?? '', epoch: plaintext.payload.value.epoch });
+    }
+  }
 }
 
 /** Decrypts group messages that waited for the bundle just applied; those still undecryptable wait on. */

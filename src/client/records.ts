@@ -64,6 +64,7 @@ function sessionKey(peer: PeerDevice, sessionId: string): string {
 }
 
 const PENDING_OLDEST = 'pending-oldest';
+const EXPIRING_NEXT = 'expiring-next';
 function pendingCountKey(userId: string, deviceId: string): string {
   return `pending-count/${deviceKey(userId, deviceId)}`;
 }
@@ -291,18 +292,35 @@ export class Records {
     message.delivered = true;
     await this.tx.put(NS.messages, key, toBinary(StoredMessageSchema, message));
     await this.tx.delete(NS.undelivered, key);
-    if (message.expiresAt > 0n) await this.tx.put(NS.expiring, `${sortable(message.expiresAt)}/${key}`, new Uint8Array(0));
+    if (message.expiresAt > 0n) {
+      await this.tx.put(NS.expiring, `${sortable(message.expiresAt)}/${key}`, new Uint8Array(0));
+      const next = await this.getMeta(EXPIRING_NEXT);
+      if (next === undefined || next === '' || BigInt(next) > message.expiresAt) await this.putMeta(EXPIRING_NEXT, message.expiresAt.toString());
+    }
   }
-  /** Deletes delivered disappearing messages whose time is up; returns how many. */
+  /**
+   * Deletes delivered disappearing messages whose time is up; returns how many. The earliest expiry
+   * is kept in meta, so the once-a-second call reads one record until something is due (a sender
+   * decides how many disappearing messages this device holds).
+   */
   async purgeExpired(now: bigint): Promise<number> {
+    const next = await this.getMeta(EXPIRING_NEXT);
+    if (next === '' || (next !== undefined && BigInt(next) > now)) return 0;
     let purged = 0;
+    let following: bigint | undefined;
     for (const { key } of await this.tx.list(NS.expiring)) {
       const slash = key.indexOf('/');
-      if (BigInt(key.slice(0, slash)) > now) break;
+      const at = BigInt(key.slice(0, slash));
+      if (at > now) {
+        following = at;
+        break;
+      }
       await this.tx.delete(NS.messages, key.slice(slash + 1));
       await this.tx.delete(NS.expiring, key);
       purged++;
     }
+    // '' = nothing expiring (so a store from before this record is scanned once, then never idly).
+    await this.putMeta(EXPIRING_NEXT, following === undefined ? '' : following.toString());
     return purged;
   }
   listStoredMessages(): Promise<Array<{ key: string; value: StoredMessage }>> {

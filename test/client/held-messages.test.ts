@@ -27,6 +27,7 @@ import { E2eeMsgSchema, PlaintextSchema, type E2eeAddress } from '../../src/prot
 import type { ProtocolHandler } from '../../src/transport/protocol-handler.js';
 import { connect, registerUser, ResponseCode } from '../server/helpers.js';
 import { useInProcessServer } from '../support/in-process-server.js';
+import { countingDatabase } from '../support/counting-database.js';
 import { collect, sleep, until } from '../review2/helpers.js';
 
 const server = useInProcessServer({ rateLimit: { perSecond: 0, burst: 1 }, ipRateLimit: { perSecond: 0, burst: 1 } });
@@ -50,29 +51,6 @@ function gatedHandler(url: string): { handler: ProtocolHandler; open: () => void
     },
   });
   return { handler: { service, setToken: (token) => inner.setToken(token) }, open: () => open() };
-}
-
-/** Counts the rows every get/list of the wrapped handler returns, by namespace. */
-function countingDatabase(inner: DatabaseHandler): { db: DatabaseHandler; rows: Map<string, number> } {
-  const rows = new Map<string, number>();
-  const add = (namespace: string, n: number): void => {
-    rows.set(namespace, (rows.get(namespace) ?? 0) + n);
-  };
-  const wrap = (tx: KeyValueTransaction): KeyValueTransaction => ({
-    async get(namespace, key) {
-      const value = await tx.get(namespace, key);
-      if (value) add(namespace, 1);
-      return value;
-    },
-    put: (namespace, key, value) => tx.put(namespace, key, value),
-    delete: (namespace, key) => tx.delete(namespace, key),
-    async list(namespace) {
-      const all = await tx.list(namespace);
-      add(namespace, all.length);
-      return all;
-    },
-  });
-  return { db: { transaction: (fn) => inner.transaction((tx) => fn(wrap(tx))), close: () => inner.close() }, rows };
 }
 
 const isHeldNamespace = (namespace: string): boolean => namespace === 'held' || namespace.startsWith('held-');
