@@ -75,6 +75,16 @@ export async function loadGroup(ctx: RuntimeContext, records: Records, groupId: 
 
 /** Identity signature keys of the listed devices, opening sessions to devices not yet known. */
 async function memberInfos(ctx: RuntimeContext, devices: DeviceAddress[]): Promise<GroupMemberInfo[]> {
+  // Checked before any session is opened: a device of this user the server lists but no device
+  // vouched for must not even be stored.
+  const unvouched = await ctx.transaction(async (r) => {
+    for (const d of devices) {
+      if (d.userId !== ctx.self.userId || d.deviceId === ctx.self.deviceId) continue;
+      if (!(await r.getDevice(d.userId, d.deviceId))?.vouched) return true;
+    }
+    return false;
+  });
+  if (unvouched) throw new GroupMembershipError('the server lists a device of this user that no device vouched for');
   const users = [...new Set(devices.map((d) => d.userId))];
   for (const userId of users) await ensureSessionsToUser(ctx, userId);
   for (const d of devices) await ensureSessionToDevice(ctx, d.userId, d.deviceId);

@@ -102,13 +102,16 @@ function storedFrom(ctx: RuntimeContext, protoMsg: ProtoMsg, from: E2eeAddress, 
   if (app.messageId.length > MAX_APP_ID_LENGTH || app.conversationUserId.length > MAX_APP_ID_LENGTH) throw new MalformedMessageError('a message id or conversation user id is too long');
   const fromUser = from.peer.case === 'user' ? from.peer.value.userId : '';
   const effectiveKind = kind === 'one2one' && fromUser === ctx.self.userId && app.conversationUserId ? 'other-device' : kind;
+  // Only this user's own (vouched) devices file a message under a conversation; from anyone else
+  // the field would let a sender slip its message into this user's conversation with someone else.
+  const conversationUserId = effectiveKind === 'other-device' ? app.conversationUserId : '';
   return create(StoredMessageSchema, {
     messageId: app.messageId,
     protoMsgId: protoMsg.id,
     kind: effectiveKind,
     from,
     groupId,
-    conversationUserId: app.conversationUserId,
+    conversationUserId,
     body: app.body,
     sentAt: app.sentAt,
     receivedAt: BigInt(ctx.common.now()),
@@ -154,7 +157,7 @@ export async function handleProtoMsg(ctx: RuntimeContext, msg: ProtoMsg): Promis
           session.sessionId,
           MAX_SESSIONS_PER_DEVICE,
         );
-        await r.addOutbox({ case: 'accept', value: create(AcceptRequestSchema, { msg: fromBinary(AcceptMsgSchema, accept) }) });
+        await r.addOutboxAccept(peer, { case: 'accept', value: create(AcceptRequestSchema, { msg: fromBinary(AcceptMsgSchema, accept) }) }, MAX_SESSIONS_PER_DEVICE);
         if (previous?.sendingSessionId !== session.sessionId) await flushPendingFor(ctx, r, peer.userId, peer.deviceId);
         await r.markProcessed(msg.id);
         events.push({ type: 'inbound-session-invited', peer, sessionId: session.sessionId }, { type: 'inbound-session-ready', peer, sessionId: session.sessionId });
@@ -330,7 +333,12 @@ async function checkDeviceLink(ctx: RuntimeContext, device: DeviceRef, msg: NewU
   if (!link || !identity || msg.suiteId !== ctx.account.suite.params.id) return 'forged';
   let linkingKey: Uint8Array | undefined;
   if (device.userId === ctx.self.userId && link.linkingDeviceId === ctx.self.deviceId) linkingKey = ctx.account.identityPublicKey.signPublicKey;
-  else linkingKey = (await ctx.transaction((r) => r.getDevice(device.userId, link.linkingDeviceId)))?.identityKey?.signPublicKey;
+  else {
+    const linking = await ctx.transaction((r) => r.getDevice(device.userId, link.linkingDeviceId));
+    // For this user, only a device already vouched for may vouch for another: a record the server
+    // got stored (a bundle it handed out) is not proof that the device is this user's.
+    if (device.userId !== ctx.self.userId || linking?.vouched) linkingKey = linking?.identityKey?.signPublicKey;
+  }
   if (!linkingKey) return device.userId === ctx.self.userId ? 'forged' : 'unknown';
   const statement = deviceLinkStatement(ctx.domain, device.userId, device.deviceId, msg.suiteId, identity.signPublicKey, identity.kemPublicKey);
   return ctx.account.suite.sig.verify(linkingKey, statement, link.signature) ? 'verified' : 'forged';

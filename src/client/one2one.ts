@@ -10,7 +10,7 @@ import type { IdentityKeyPublic, PreKeyBundle } from '../proto/gen/wire_pb.js';
 import { InviteRequestSchema, SendOne2oneMsgRequestSchema } from '../proto/gen/service_pb.js';
 import { E2eeMsgSchema, InviteMsgSchema, PlaintextSchema, PreKeyBundleSchema, type Plaintext } from '../proto/gen/wire_pb.js';
 import type { RuntimeContext } from './context.js';
-import { PeerIdentityChangedError, UnknownPeerError } from './errors.js';
+import { GroupMembershipError, PeerIdentityChangedError, UnknownPeerError } from './errors.js';
 import { TransportError } from '../transport/errors.js';
 import { deviceKey, type PeerDevice, type Records } from './records.js';
 
@@ -31,6 +31,10 @@ export async function openSession(ctx: RuntimeContext, records: Records, bundle:
   const user = bundle.address?.peer.case === 'user' ? bundle.address.peer.value : undefined;
   if (!user) throw new UnknownPeerError('the server returned a pre-key bundle without a device address');
   const previous = await records.getDevice(user.userId, user.deviceId);
+  if (user.userId === ctx.self.userId && !options.vouched && !previous?.vouched) {
+    // A device of this very user gets copies of everything: only one vouched for may have a session.
+    throw new UnknownPeerError('the server lists a device of this user that no device vouched for');
+  }
   if (previous?.identityKey && bundle.identityKey && !sameIdentity(previous.identityKey, bundle.identityKey) && !ctx.acceptIdentityChanges) {
     throw new PeerIdentityChangedError(`the server's bundle for device ${user.deviceId} of user ${user.userId} has another identity key than the one this device knows`);
   }
@@ -103,6 +107,7 @@ export async function ensureSessionToDevice(ctx: RuntimeContext, userId: string,
   if (userId === ctx.self.userId && deviceId === ctx.self.deviceId) return;
   const existing = await ctx.transaction((r) => r.getDevice(userId, deviceId));
   if (existing?.sendingSessionId) return;
+  if (userId === ctx.self.userId && !existing?.vouched) throw new GroupMembershipError('the server lists a device of this user that no device vouched for');
   const response = await ctx.rpc('GetPreKeyBundle', () => ctx.service.getPreKeyBundle({ userId, deviceId }));
   const bundle = response.preKeyBundles.find((b) => b.address?.peer.case === 'user' && b.address.peer.value.userId === userId && b.address.peer.value.deviceId === deviceId);
   if (!bundle) throw new UnknownPeerError(`the server has no pre-key bundle for that device of user ${userId}`);

@@ -33,6 +33,8 @@ const NS = {
   groupSessions: 'group-sessions',
   groups: 'groups',
   pending: 'pending',
+  /** Pending plaintexts in the order they were queued (for expiry), see purgePending. */
+  pendingQueue: 'pending-queue',
   outbox: 'outbox',
   processed: 'processed',
   messages: 'messages',
@@ -63,7 +65,18 @@ function sessionKey(peer: PeerDevice, sessionId: string): string {
   return `${deviceKey(peer.userId, peer.deviceId)}/${encodeURIComponent(sessionId)}`;
 }
 
-const PENDING_OLDEST = 'pending-oldest';
+const PENDING_QUEUE = 'pending-queue';
+
+/** A time-queue entry of a pending plaintext: when it was queued and its record key. */
+function pendingQueueEntry(queuedAt: bigint, key: string): Uint8Array {
+  return new TextEncoder().encode(`${queuedAt}\n${key}`);
+}
+
+function parsePendingQueueEntry(bytes: Uint8Array): { queuedAt: bigint; key: string } {
+  const text = new TextDecoder().decode(bytes);
+  const newline = text.indexOf('\n');
+  return { queuedAt: BigInt(text.slice(0, newline)), key: text.slice(newline + 1) };
+}
 const EXPIRING_NEXT = 'expiring-next';
 function pendingCountKey(userId: string, deviceId: string): string {
   return `pending-count/${deviceKey(userId, deviceId)}`;
@@ -185,15 +198,17 @@ export class Records {
     return this.tx.put(NS.groups, groupId, toBinary(GroupRecordSchema, record));
   }
 
-  /** Queues a plaintext for a device whose session is not accepted yet (counted, and its time noted for expiry). */
+  /** Queues a plaintext for a device whose session is not accepted yet (counted, and queued by time for expiry). */
   async addPending(pending: Omit<PendingPlaintext, '$typeName' | '$unknown'>): Promise<void> {
     const seq = await this.nextSequence();
     const record = create(PendingPlaintextSchema, pending);
     const count = await this.countPending(pending.userId, pending.deviceId);
-    await this.tx.put(NS.pending, `${deviceKey(pending.userId, pending.deviceId)}/${sortable(seq)}`, toBinary(PendingPlaintextSchema, record));
+    const key = `${deviceKey(pending.userId, pending.deviceId)}/${sortable(seq)}`;
+    await this.tx.put(NS.pending, key, toBinary(PendingPlaintextSchema, record));
     await this.putMeta(pendingCountKey(pending.userId, pending.deviceId), String(count + 1));
-    const oldest = await this.getMeta(PENDING_OLDEST);
-    if (oldest === undefined || BigInt(oldest) > pending.queuedAt) await this.putMeta(PENDING_OLDEST, pending.queuedAt.toString());
+    const queue = await this.pendingQueue();
+    await this.tx.put(NS.pendingQueue, sortable(queue.tail), pendingQueueEntry(pending.queuedAt, key));
+    await this.putMeta(PENDING_QUEUE, `${queue.head},${queue.tail + 1}`);
   }
   /**
    * How many plaintexts wait for this device: a counter kept beside them, so that checking the
@@ -206,7 +221,7 @@ export class Records {
     await this.putMeta(pendingCountKey(userId, deviceId), String(counted));
     return counted;
   }
-  /** Removes and returns the plaintexts waiting for this device, oldest first. */
+  /** Removes and returns the plaintexts waiting for this device, oldest first (their queue entries are skipped later). */
   async takePending(userId: string, deviceId: string): Promise<PendingPlaintext[]> {
     const rows = await listMessages(this.tx, PendingPlaintextSchema, NS.pending, `${deviceKey(userId, deviceId)}/`);
     for (const row of rows) await this.tx.delete(NS.pending, row.key);
@@ -214,37 +229,66 @@ export class Records {
     return rows.map((r) => r.value);
   }
   /**
-   * Drops plaintexts queued before `before` (ms since the epoch); returns how many per device.
-   * Reads the backlog only when its oldest entry is due, so the periodic call is one read otherwise.
+   * Drops plaintexts queued before `before` (ms since the epoch); returns how many per device. The
+   * time queue is read from its head: while nothing is due that is two small records, and otherwise
+   * one queue entry and one plaintext per copy dropped, however many wait.
    */
   async purgePending(before: bigint): Promise<Array<{ userId: string; deviceId: string; count: number }>> {
-    const oldest = await this.getMeta(PENDING_OLDEST);
-    if (oldest === undefined || BigInt(oldest) >= before) return [];
+    const queue = await this.pendingQueue();
     const dropped = new Map<string, { userId: string; deviceId: string; count: number }>();
-    let nextOldest: bigint | undefined;
-    for (const { key, value } of await listMessages(this.tx, PendingPlaintextSchema, NS.pending)) {
-      if (value.queuedAt >= before) {
-        if (nextOldest === undefined || value.queuedAt < nextOldest) nextOldest = value.queuedAt;
-        continue;
-      }
+    let head = queue.head;
+    for (; head < queue.tail; head++) {
+      const entry = await this.tx.get(NS.pendingQueue, sortable(head));
+      if (!entry) continue;
+      const { queuedAt, key } = parsePendingQueueEntry(entry);
+      if (queuedAt >= before) break;
+      await this.tx.delete(NS.pendingQueue, sortable(head));
+      const bytes = await this.tx.get(NS.pending, key);
+      if (!bytes) continue; // sent since (its device accepted)
+      const value = fromBinary(PendingPlaintextSchema, bytes);
       await this.tx.delete(NS.pending, key);
       const device = deviceKey(value.userId, value.deviceId);
-      const entry = dropped.get(device) ?? { userId: value.userId, deviceId: value.deviceId, count: 0 };
-      entry.count++;
-      dropped.set(device, entry);
+      const counted = dropped.get(device) ?? { userId: value.userId, deviceId: value.deviceId, count: 0 };
+      counted.count++;
+      dropped.set(device, counted);
     }
+    if (head !== queue.head) await this.putMeta(PENDING_QUEUE, `${head},${queue.tail}`);
     for (const entry of dropped.values()) {
       const left = (await this.countPending(entry.userId, entry.deviceId)) - entry.count;
       await this.putMeta(pendingCountKey(entry.userId, entry.deviceId), String(Math.max(0, left)));
     }
-    if (nextOldest === undefined) await this.tx.delete(NS.meta, PENDING_OLDEST);
-    else await this.putMeta(PENDING_OLDEST, nextOldest.toString());
     return [...dropped.values()];
   }
+  /** The pending plaintexts' time queue: [head, tail) (indexed once for a store written before it existed). */
+  private async pendingQueue(): Promise<{ head: number; tail: number }> {
+    const stored = await this.getMeta(PENDING_QUEUE);
+    if (stored !== undefined) {
+      const [head, tail] = stored.split(',').map(Number) as [number, number];
+      return { head, tail };
+    }
+    const rows = (await listMessages(this.tx, PendingPlaintextSchema, NS.pending)).sort((a, b) => (a.value.queuedAt < b.value.queuedAt ? -1 : a.value.queuedAt > b.value.queuedAt ? 1 : 0));
+    for (const [i, row] of rows.entries()) await this.tx.put(NS.pendingQueue, sortable(i), pendingQueueEntry(row.value.queuedAt, row.key));
+    await this.putMeta(PENDING_QUEUE, `0,${rows.length}`);
+    return { head: 0, tail: rows.length };
+  }
 
-  async addOutbox(entry: OutboxEntry['request']): Promise<void> {
+  async addOutbox(entry: OutboxEntry['request']): Promise<string> {
     const seq = await this.nextSequence();
     await this.tx.put(NS.outbox, sortable(seq), toBinary(OutboxEntrySchema, create(OutboxEntrySchema, { request: entry })));
+    return sortable(seq);
+  }
+  /**
+   * Queues an AcceptMsg to `peer`, keeping at most `keep` unsent accepts to that device: anyone can
+   * invite this device again and again (each accept is queued automatically), and only the newest
+   * sessions with a device are kept anyway, so older accepts could only pile up behind a peer that
+   * never takes them.
+   */
+  async addOutboxAccept(peer: PeerDevice, entry: OutboxEntry['request'], keep: number): Promise<void> {
+    const key = await this.addOutbox(entry);
+    const metaKey = `outbox-accepts/${deviceKey(peer.userId, peer.deviceId)}`;
+    const queued = [...((await this.getMeta(metaKey)) ?? '').split(',').filter((k) => k !== ''), key];
+    while (queued.length > keep) await this.tx.delete(NS.outbox, queued.shift() as string);
+    await this.putMeta(metaKey, queued.join(','));
   }
   listOutbox(): Promise<Array<{ key: string; value: OutboxEntry }>> {
     return listMessages(this.tx, OutboxEntrySchema, NS.outbox);
