@@ -23,6 +23,10 @@ options:
   --max-devices N       devices per user at most (default 16)
   --max-contacts N      users one user watches, and watchers of one user, at most (default 5000)
   --group-epochs N      newest epochs per group kept for GetGroupEpoch (default 32)
+  --max-streams N       open Subscribe streams at most, one per device (default 10000)
+  --stream-stall-ms N   cut a stream blocked on a write that sends nothing for N ms (default 120000)
+  --stream-write-bytes N  bytes being written on all streams together before the stream writing
+                        longest is cut (default 134217728)
   --rate-limit N        requests per second per device (default 50; 0 disables)
   --rate-burst N        burst per device (default 100)
   --ip-rate-limit N     unauthenticated requests per second per address (default 20; 0 disables)
@@ -46,6 +50,9 @@ const NUMERIC: Record<string, NumericFlag | 'rate' | 'burst' | 'ipRate' | 'ipBur
   '--max-devices': 'maxDevicesPerUser',
   '--max-contacts': 'maxContactsPerUser',
   '--group-epochs': 'groupEpochHistory',
+  '--max-streams': 'maxStreams',
+  '--stream-stall-ms': 'streamStallMs',
+  '--stream-write-bytes': 'streamWriteBytes',
   '--rate-limit': 'rate',
   '--rate-burst': 'burst',
   '--ip-rate-limit': 'ipRate',

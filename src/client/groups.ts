@@ -23,7 +23,12 @@ function bytesEqualPublic(a: Uint8Array, b: Uint8Array): boolean {
 // group session: a new group, possibly a stranger's) gets a small allowance; a group it is in (and
 // whose next epoch's bundle is on its way) the full one. Sizes are of the stored message (the
 // ProtoMsg as received, about the ciphertext plus 200 bytes). A message over an allowance is dropped
-// with an 'error' event (HeldMessageLimitError).
+// with an 'error' event (HeldMessageLimitError). When the pool of all not-joined groups is full, a
+// not-joined group's message within its own group's allowance evicts the oldest held messages of
+// other not-joined groups instead (each reported the same way), so a stranger who filled the pool
+// once does not make the first messages of the next new group be dropped. A held message whose
+// epoch the group has reached or passed without its keys (its bundle never came) is dropped when
+// the next bundle is applied.
 const MiB = 1024 * 1024;
 /** Group messages held per group this device is in, waiting for a later epoch's bundle. */
 export const MAX_HELD_PER_GROUP = 1000;
@@ -31,7 +36,7 @@ export const MAX_HELD_BYTES_PER_GROUP = 8 * MiB;
 /** Per group this device has not joined: enough for the first messages of a new group (one of the largest, 1 MiB, fits). */
 export const MAX_HELD_PER_UNJOINED_GROUP = 32;
 export const MAX_HELD_BYTES_PER_UNJOINED_GROUP = 2 * MiB;
-/** All not-joined groups together. */
+/** All not-joined groups together (when full, the oldest messages of other not-joined groups make room). */
 export const MAX_HELD_UNJOINED_TOTAL = 128;
 export const MAX_HELD_UNJOINED_BYTES_TOTAL = 8 * MiB;
 /** Group messages held in all groups together. */
@@ -46,6 +51,13 @@ export const HELD_LIMITS = Object.freeze({
 });
 /** A held message whose bundle has not come within this time is dropped. */
 export const HELD_LIFETIME_MS = 7 * 24 * 60 * 60 * 1000;
+/**
+ * Records of groups this device has not joined (no group session, not left) kept at most: anyone
+ * may create groups listing this user, each announced by a CreateGroupMsg. Beyond it the oldest
+ * such record is forgotten with its held messages (a bundle for it is then refused as not ordered).
+ * Joined groups are never counted nor evicted.
+ */
+export const MAX_UNJOINED_GROUP_RECORDS = 256;
 
 type DeviceAddress = { userId: string; deviceId: string };
 
@@ -173,11 +185,13 @@ const MAX_EPOCH_AUTHORS = 16;
 
 /**
  * Records what the server says a group looks like now (from a server-sent group message), and which
- * device made that epoch.
+ * device made that epoch. The record of a group this device has not joined is counted against
+ * MAX_UNJOINED_GROUP_RECORDS (two small reads, no scan); returns the groups forgotten to stay within
+ * it, with how many held messages went with each.
  */
-export async function noteGroupInfo(records: Records, info: GroupInfo | undefined, author?: E2eeAddress): Promise<void> {
+export async function noteGroupInfo(records: Records, info: GroupInfo | undefined, author?: E2eeAddress): Promise<Array<{ groupId: string; heldDropped: number }>> {
   const groupId = info?.groupAddress?.peer.case === 'group' ? info.groupAddress.peer.value.groupId : undefined;
-  if (!info || !groupId) return;
+  if (!info || !groupId) return [];
   const record = (await records.getGroup(groupId)) ?? create(GroupRecordSchema, {});
   if (!record.info || record.info.epoch <= info.epoch) record.info = info;
   if (author?.peer.case === 'user') {
@@ -187,6 +201,9 @@ export async function noteGroupInfo(records: Records, info: GroupInfo | undefine
       .slice(-MAX_EPOCH_AUTHORS);
   }
   await records.putGroup(groupId, record);
+  // A group this device left keeps its record (its history); one it is in is never counted.
+  if (record.left || (await records.getGroupSession(groupId)) !== undefined) return [];
+  return records.noteUnjoinedGroup(groupId, MAX_UNJOINED_GROUP_RECORDS);
 }
 
 /** The member devices the server placed in a group at one epoch, with the identity keys it registered for them. */

@@ -41,7 +41,7 @@ import {
   type EpochRoster,
 } from './groups.js';
 import { ensureSessionToDevice, flushPendingFor, MAX_SESSIONS_PER_DEVICE } from './one2one.js';
-import type { Records } from './records.js';
+import type { HeldEviction, Records } from './records.js';
 
 function deviceRef(address: E2eeAddress | undefined): DeviceRef {
   if (address?.peer.case !== 'user') throw new UnknownPeerError('a message without a device address');
@@ -199,8 +199,11 @@ export async function handleProtoMsg(ctx: RuntimeContext, msg: ProtoMsg): Promis
       break;
     }
     case 'supplyOpkMsg': {
-      // The upload happens before the message counts as processed: a crash re-runs it.
-      const supplied = ctx.account.publishOneTimePreKeys(ONE_TIME_PRE_KEY_BATCH);
+      // The upload happens before the message counts as processed: a crash re-runs it (the same
+      // request id, so the keys the first attempt made are not taken for handed out). Keys the
+      // server no longer holds are retired past their in-flight grace, so the account stays within
+      // MAX_ONE_TIME_PRE_KEYS however often others fetch this device's bundles (src/protocol/account.ts).
+      const supplied = ctx.account.publishOneTimePreKeys(ONE_TIME_PRE_KEY_BATCH, { now: ctx.common.now(), available: payload.value.available, requestId: msg.id });
       await ctx.transaction((r) => r.putAccount(ctx.account.serialize()));
       await ctx.rpc('SupplyOpks', () => ctx.service.supplyOpks({ oneTimePreKeys: supplied.map((b) => fromBinary(OneTimePreKeyPublicSchema, b)) }));
       await ctx.transaction((r) => r.markProcessed(msg.id));
@@ -454,10 +457,18 @@ async function storeContent(ctx: RuntimeContext, r: Records, msg: ProtoMsg, sess
   }
 }
 
-/** Decrypts group messages that waited for the bundle just applied; those still undecryptable wait on. */
+/**
+ * Decrypts group messages that waited for the bundle just applied; those for a later epoch wait on.
+ * One for an epoch the group has reached or passed without having its keys (its bundle never came,
+ * and the group moved past it, or it predates this device's membership) can never be decrypted: it
+ * is dropped and reported, so it neither keeps using the group's allowance nor is re-read by every
+ * later bundle.
+ */
 async function releaseHeld(ctx: RuntimeContext, r: Records, groupId: string, events: ClientEvent[]): Promise<void> {
-  // This device has the group's session now: what still waits (for a later epoch) gets the full allowance.
+  // This device has the group's session now: what still waits (for a later epoch) gets the full
+  // allowance, and its record no longer counts among those of groups not joined.
   await r.markHeldJoined(groupId);
+  await r.forgetUnjoinedGroup(groupId);
   const held = await r.listHeld(groupId);
   if (held.length === 0) return;
   const group = await loadGroup(ctx, r, groupId);
@@ -472,11 +483,14 @@ async function releaseHeld(ctx: RuntimeContext, r: Records, groupId: string, eve
     try {
       decrypted = group.decrypt(toBinary(E2eeMsgSchema, proto.payload.value));
     } catch (error) {
-      // Still no keys for its epoch: it waits on. Anything else (forged, replayed) is dropped and
-      // reported, as it would have been on arrival.
-      if (error instanceof UnknownEpochError) continue;
+      // No keys for its epoch yet, and the epoch is still ahead: it waits on. Anything else
+      // (forged, replayed, or an epoch passed without keys) is dropped and reported, as it would
+      // have been on arrival.
+      const epoch = proto.payload.value.payload.case === 'groupMsg' ? proto.payload.value.payload.value.epoch : -1n;
+      if (error instanceof UnknownEpochError && epoch > group.epoch) continue;
       done.push(item);
-      events.push({ type: 'error', error: error as Error, context: `processing held group message ${proto.id}` });
+      const reported = error instanceof UnknownEpochError ? new UnknownEpochError(`held group message ${proto.id} of group ${groupId} is for epoch ${epoch}, which the group has reached or passed (now ${group.epoch}) without its keys: dropped`) : (error as Error);
+      events.push({ type: 'error', error: reported, context: `processing held group message ${proto.id}` });
       continue;
     }
     done.push(item);
@@ -544,8 +558,15 @@ async function receiveGroupMessage(ctx: RuntimeContext, msg: ProtoMsg, wire: Uin
       const epoch = msg.payload.case === 'e2eeMsg' && msg.payload.value.payload.case === 'groupMsg' ? msg.payload.value.payload.value.epoch : -1n;
       const record = await r.getGroup(groupId);
       if (!record?.info || record.left || epoch < 0n || epoch > record.info.epoch) throw new GroupMembershipError(`a message for an epoch of group ${groupId} the server did not announce to this device`);
-      const refused = await r.hold(groupId, create(HeldGroupMessageSchema, { protoMsg: msg, heldAt: BigInt(ctx.common.now()) }), bytes !== undefined, HELD_LIMITS);
+      // When the pool of all not-joined groups is full, the oldest held messages of other
+      // not-joined groups make room (Records.hold); each is reported like a refused one.
+      const evicted: HeldEviction[] = [];
+      const refused = await r.hold(groupId, create(HeldGroupMessageSchema, { protoMsg: msg, heldAt: BigInt(ctx.common.now()) }), bytes !== undefined, HELD_LIMITS, evicted);
       if (refused) throw new HeldMessageLimitError(`group message ${msg.id} of group ${groupId} was dropped: ${refused}`);
+      for (const dropped of evicted) {
+        const why = `the allowance of all groups this device has not joined (${HELD_LIMITS.unjoined.count} messages, ${HELD_LIMITS.unjoined.bytes} bytes) is used up, and the oldest held message of another such group makes room`;
+        events.push({ type: 'error', error: new HeldMessageLimitError(`a message held since ${dropped.heldAt} for group ${dropped.groupId} (not joined) was dropped for group message ${msg.id} of group ${groupId}: ${why}`), context: `holding group message ${msg.id}` });
+      }
       await r.markProcessed(msg.id);
       return;
     }

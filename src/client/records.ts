@@ -16,6 +16,7 @@ import {
   StoredMessageSchema,
   type GroupRecord,
   type HeldGroupMessage,
+  type HeldIndexEntry,
   type HeldTally,
   type KnownDevice,
   type OutboxEntry,
@@ -43,6 +44,8 @@ const NS = {
   held: 'held',
   heldQueue: 'held-queue',
   heldTally: 'held-tally',
+  heldUnjoined: 'held-unjoined',
+  unjoinedGroups: 'unjoined-groups',
 } as const;
 
 /** Key of a device record: both parts escaped so no id can collide with another pair. */
@@ -383,26 +386,74 @@ export class Records {
   //   held-group/<group>  <seq>  empty: the group's messages, listed only to release them
   //   held-queue  <seq>          HeldIndexEntry: every held message in the order it was held (purge)
   //   held-tally  <group>        HeldTally of the group; meta "held": HeldTally of all groups
+  //   held-unjoined <seq>        HeldIndexEntry: the messages of not-joined groups only, in the
+  //                              order held (what eviction reads; at most about the not-joined pool)
   // <seq> comes from a sequence of its own (HeldTally.next_sequence), so the queue has no gaps but
   // those released messages leave; the purge walks it from head_sequence and skips each gap once.
+  // A message is in held-unjoined exactly when its group's tally is `unjoined`.
 
   /**
    * Holds a group message until its epoch's bundle arrives, within `limits` (`joined`: this device
    * has a session of the group). Reads two small records however many are held. Returns undefined
    * when it is held, otherwise which allowance is used up (and writes nothing).
+   *
+   * When the pool of all not-joined groups is full, a message of a not-joined group that fits its
+   * own group's allowance makes room by dropping the oldest held messages of *other* not-joined
+   * groups (listed in `evicted`, for the caller to report): a stranger who filled the pool once
+   * cannot keep the first messages of the next new group out, and one who keeps flooding mostly
+   * evicts its own older messages. Only then is held-unjoined read (about the pool's size).
    */
-  async hold(groupId: string, held: HeldGroupMessage, joined: boolean, limits: HeldLimits): Promise<string | undefined> {
+  async hold(groupId: string, held: HeldGroupMessage, joined: boolean, limits: HeldLimits, evicted: HeldEviction[] = []): Promise<string | undefined> {
+    return this.holdOnce(groupId, held, joined, limits, evicted, false);
+  }
+
+  private async holdOnce(groupId: string, held: HeldGroupMessage, joined: boolean, limits: HeldLimits, evicted: HeldEviction[], rebuilt: boolean): Promise<string | undefined> {
     const payload = toBinary(HeldGroupMessageSchema, held);
     const size = BigInt(payload.length);
     const all = await this.heldTotals();
     const group = await this.heldGroupTally(groupId);
+    // Messages of not-joined groups in held-unjoined before this group's (if any) change allowance.
+    const indexed = all.unjoinedCount;
+    const moves = group.count > 0 && group.unjoined === joined;
     // A group's allowance follows whether this device is in it now (it joined, or was removed).
     reclassifyHeldGroup(all, group, !joined);
     const fits = (bound: HeldBound, count: number, bytes: bigint): boolean => count + 1 <= bound.count && bytes + size <= BigInt(bound.bytes);
     const own = joined ? limits.group : limits.unjoinedGroup;
     if (!fits(own, group.count, group.bytes)) return `the allowance of ${joined ? 'a group' : 'a group this device has not joined'} (${own.count} messages, ${own.bytes} bytes) is used up`;
-    if (!joined && !fits(limits.unjoined, all.unjoinedCount, all.unjoinedBytes)) return `the allowance of all groups this device has not joined (${limits.unjoined.count} messages, ${limits.unjoined.bytes} bytes) is used up`;
-    if (!fits(limits.total, all.count, all.bytes)) return `the allowance of all groups (${limits.total.count} messages, ${limits.total.bytes} bytes) is used up`;
+    const victims: Array<{ sequence: bigint; entry: HeldIndexEntry }> = [];
+    let freedBytes = 0n;
+    if (!joined && !fits(limits.unjoined, all.unjoinedCount, all.unjoinedBytes)) {
+      const rows = await this.tx.list(NS.heldUnjoined);
+      if (rows.length !== indexed && !rebuilt) {
+        // The index does not match the tally (a database written before it existed): rebuild once.
+        await this.rebuildHeld();
+        return this.holdOnce(groupId, held, joined, limits, evicted, true);
+      }
+      for (const row of rows) {
+        if (fits(limits.unjoined, all.unjoinedCount - victims.length, all.unjoinedBytes - freedBytes)) break;
+        if (!/^[0-9]{20}$/.test(row.key)) continue;
+        const entry = fromBinary(HeldIndexEntrySchema, row.value);
+        if (entry.groupId === groupId) continue;
+        victims.push({ sequence: BigInt(row.key), entry });
+        freedBytes += entry.bytes;
+      }
+      if (!fits(limits.unjoined, all.unjoinedCount - victims.length, all.unjoinedBytes - freedBytes)) return `the allowance of all groups this device has not joined (${limits.unjoined.count} messages, ${limits.unjoined.bytes} bytes) is used up`;
+    }
+    if (!fits(limits.total, all.count - victims.length, all.bytes - freedBytes)) return `the allowance of all groups (${limits.total.count} messages, ${limits.total.bytes} bytes) is used up`;
+    if (moves) await this.reindexUnjoined(groupId, !joined);
+    if (victims.length > 0) {
+      const tallies = new Map<string, HeldTally>();
+      for (const { sequence, entry } of victims) {
+        let tally = tallies.get(entry.groupId);
+        if (!tally) {
+          tally = await this.heldGroupTally(entry.groupId);
+          tallies.set(entry.groupId, tally);
+        }
+        await this.removeHeld(all, entry.groupId, tally, sequence, entry.bytes);
+        evicted.push({ groupId: entry.groupId, heldAt: entry.heldAt, bytes: entry.bytes });
+      }
+      for (const [id, tally] of tallies) await this.putHeldGroupTally(id, tally);
+    }
     const sequence = all.nextSequence;
     all.nextSequence = sequence + 1n;
     if (all.count === 0) {
@@ -417,9 +468,11 @@ export class Records {
     }
     group.count += 1;
     group.bytes += size;
+    const index = toBinary(HeldIndexEntrySchema, create(HeldIndexEntrySchema, { groupId, heldAt: held.heldAt, bytes: size }));
     await this.tx.put(NS.held, heldKey(groupId, sequence), payload);
     await this.tx.put(heldGroupNamespace(groupId), sortable(sequence), new Uint8Array(0));
-    await this.tx.put(NS.heldQueue, sortable(sequence), toBinary(HeldIndexEntrySchema, create(HeldIndexEntrySchema, { groupId, heldAt: held.heldAt, bytes: size })));
+    await this.tx.put(NS.heldQueue, sortable(sequence), index);
+    if (!joined) await this.tx.put(NS.heldUnjoined, sortable(sequence), index);
     await this.putHeldGroupTally(groupId, group);
     await this.putHeldTotals(all);
     return undefined;
@@ -454,6 +507,7 @@ export class Records {
     if (group.count === 0 || !group.unjoined) return;
     const all = await this.heldTotals();
     reclassifyHeldGroup(all, group, false);
+    await this.reindexUnjoined(groupId, false);
     await this.putHeldGroupTally(groupId, group);
     await this.putHeldTotals(all);
   }
@@ -535,6 +589,7 @@ export class Records {
     await this.tx.delete(NS.held, heldKey(groupId, sequence));
     await this.tx.delete(heldGroupNamespace(groupId), sortable(sequence));
     await this.tx.delete(NS.heldQueue, sortable(sequence));
+    if (group.unjoined) await this.tx.delete(NS.heldUnjoined, sortable(sequence));
     group.count = Math.max(0, group.count - 1);
     group.bytes = group.bytes > size ? group.bytes - size : 0n;
     all.count = Math.max(0, all.count - 1);
@@ -553,12 +608,120 @@ export class Records {
   }
 
   /**
+   * Puts the group's held messages into held-unjoined (`unjoined`) or takes them out: when the group
+   * changes allowance (it joined, or this device was removed from it). Reads the group's messages'
+   * index entries only.
+   */
+  private async reindexUnjoined(groupId: string, unjoined: boolean): Promise<void> {
+    for (const { key } of await this.tx.list(heldGroupNamespace(groupId))) {
+      if (!unjoined) {
+        await this.tx.delete(NS.heldUnjoined, key);
+        continue;
+      }
+      const entry = await this.tx.get(NS.heldQueue, key);
+      if (entry) await this.tx.put(NS.heldUnjoined, key, entry);
+    }
+  }
+
+  /** Drops every held message of the group (its record is forgotten); returns how many. */
+  private async dropGroupHeld(groupId: string): Promise<number> {
+    const group = await this.heldGroupTally(groupId);
+    if (group.count === 0) return 0;
+    const all = await this.heldTotals();
+    const namespace = heldGroupNamespace(groupId);
+    let dropped = 0;
+    for (const { key } of await this.tx.list(namespace)) {
+      if (!/^[0-9]{20}$/.test(key)) {
+        await this.tx.delete(namespace, key);
+        continue;
+      }
+      const sequence = BigInt(key);
+      const entry = await this.tx.get(NS.heldQueue, key);
+      const size = entry ? fromBinary(HeldIndexEntrySchema, entry).bytes : BigInt((await this.tx.get(NS.held, heldKey(groupId, sequence)))?.length ?? 0);
+      await this.removeHeld(all, groupId, group, sequence, size);
+      dropped++;
+    }
+    await this.putHeldGroupTally(groupId, group);
+    await this.putHeldTotals(all);
+    return dropped;
+  }
+
+  // Records of groups this device has not joined (a CreateGroupMsg, or any group notice, naming a
+  // group it has no session of: possibly a stranger's). Counted and ordered so the bound costs no
+  // scan:
+  //   unjoined-groups <seq>          the group id, in the order first noted
+  //   meta "unjoined-group/<group>"  its <seq> (so joining takes it out with one read)
+  //   meta "unjoined-groups"         "<count> <head> <next>": how many, the lowest <seq> that may
+  //                                  still be there, the next <seq>
+  // Eviction walks from head, skipping once each gap that joined groups left.
+
+  /**
+   * Counts the record of a group this device has not joined (once; the caller stored it), and
+   * forgets the oldest such records beyond `max`, with their held messages. A group that has a
+   * session by then is only taken off the count. Reads two small records, plus what it evicts.
+   * Returns the groups forgotten and how many held messages went with each.
+   */
+  async noteUnjoinedGroup(groupId: string, max: number): Promise<Array<{ groupId: string; heldDropped: number }>> {
+    const own = unjoinedGroupKey(groupId);
+    if ((await this.getMeta(own)) !== undefined) return [];
+    const state = await this.unjoinedGroupsState();
+    const sequence = state.next;
+    await this.tx.put(NS.unjoinedGroups, sortable(sequence), new TextEncoder().encode(groupId));
+    await this.putMeta(own, sequence.toString());
+    state.next = sequence + 1n;
+    state.count += 1;
+    const forgotten: Array<{ groupId: string; heldDropped: number }> = [];
+    while (state.count > max && state.head < state.next) {
+      const key = sortable(state.head);
+      state.head += 1n;
+      const bytes = await this.tx.get(NS.unjoinedGroups, key);
+      if (!bytes) continue;
+      const oldest = new TextDecoder().decode(bytes);
+      await this.tx.delete(NS.unjoinedGroups, key);
+      await this.tx.delete(NS.meta, unjoinedGroupKey(oldest));
+      state.count -= 1;
+      if (oldest === groupId || (await this.tx.get(NS.groupSessions, oldest)) !== undefined) continue;
+      await this.tx.delete(NS.groups, oldest);
+      forgotten.push({ groupId: oldest, heldDropped: await this.dropGroupHeld(oldest) });
+    }
+    if (state.head >= state.next) state.count = 0;
+    await this.putMeta(UNJOINED_GROUPS_KEY, `${state.count} ${state.head} ${state.next}`);
+    return forgotten;
+  }
+
+  /** The group is joined (this device has its session): its record no longer counts as not joined. One read otherwise. */
+  async forgetUnjoinedGroup(groupId: string): Promise<void> {
+    const own = unjoinedGroupKey(groupId);
+    const sequence = await this.getMeta(own);
+    if (sequence === undefined) return;
+    await this.tx.delete(NS.meta, own);
+    if (/^[0-9]{1,20}$/.test(sequence)) await this.tx.delete(NS.unjoinedGroups, sortable(BigInt(sequence)));
+    const state = await this.unjoinedGroupsState();
+    state.count = Math.max(0, state.count - 1);
+    await this.putMeta(UNJOINED_GROUPS_KEY, `${state.count} ${state.head} ${state.next}`);
+  }
+
+  /** How many records of groups this device has not joined are counted (one record read). */
+  async countUnjoinedGroups(): Promise<number> {
+    return (await this.unjoinedGroupsState()).count;
+  }
+
+  private async unjoinedGroupsState(): Promise<{ count: number; head: bigint; next: bigint }> {
+    const parts = ((await this.getMeta(UNJOINED_GROUPS_KEY)) ?? '').split(' ');
+    if (parts.length === 3 && parts.every((p) => /^[0-9]{1,20}$/.test(p))) {
+      return { count: Number(parts[0]), head: BigInt(parts[1] as string), next: BigInt(parts[2] as string) };
+    }
+    return { count: 0, head: 0n, next: 0n };
+  }
+
+  /**
    * Rebuilds the indexes and tallies of held messages from the messages themselves (which are
    * renumbered in the order they were held): reads every held message once.
    */
   private async rebuildHeld(): Promise<HeldTally> {
     const rows = await this.tx.list(NS.held);
     for (const { key } of await this.tx.list(NS.heldQueue)) await this.tx.delete(NS.heldQueue, key);
+    for (const { key } of await this.tx.list(NS.heldUnjoined)) await this.tx.delete(NS.heldUnjoined, key);
     for (const { key } of await this.tx.list(NS.heldTally)) await this.tx.delete(NS.heldTally, key);
     const found: Array<{ groupId: string; value: HeldGroupMessage; payload: Uint8Array }> = [];
     for (const row of rows) {
@@ -594,9 +757,11 @@ export class Records {
         all.unjoinedCount += 1;
         all.unjoinedBytes += size;
       }
+      const index = toBinary(HeldIndexEntrySchema, create(HeldIndexEntrySchema, { groupId, heldAt: value.heldAt, bytes: size }));
       await this.tx.put(NS.held, heldKey(groupId, sequence), payload);
       await this.tx.put(heldGroupNamespace(groupId), sortable(sequence), new Uint8Array(0));
-      await this.tx.put(NS.heldQueue, sortable(sequence), toBinary(HeldIndexEntrySchema, create(HeldIndexEntrySchema, { groupId, heldAt: value.heldAt, bytes: size })));
+      await this.tx.put(NS.heldQueue, sortable(sequence), index);
+      if (group.unjoined) await this.tx.put(NS.heldUnjoined, sortable(sequence), index);
     }
     for (const [groupId, group] of groups) await this.putHeldGroupTally(groupId, group);
     await this.putHeldTotals(all);
@@ -606,6 +771,11 @@ export class Records {
 
 /** Meta key of the all-groups HeldTally. */
 const HELD_TALLY_KEY = 'held';
+/** Meta key of the count and order of records of groups this device has not joined. */
+const UNJOINED_GROUPS_KEY = 'unjoined-groups';
+function unjoinedGroupKey(groupId: string): string {
+  return `unjoined-group/${encodeURIComponent(groupId)}`;
+}
 
 function heldKey(groupId: string, sequence: bigint): string {
   return `${encodeURIComponent(groupId)}/${sortable(sequence)}`;
@@ -646,6 +816,13 @@ export interface HeldLimits {
   unjoined: HeldBound;
   /** All groups together. */
   total: HeldBound;
+}
+
+/** A held message of a not-joined group dropped to make room for another not-joined group's (Records.hold). */
+export interface HeldEviction {
+  groupId: string;
+  heldAt: bigint;
+  bytes: bigint;
 }
 
 /** A held message, as listed for release. */

@@ -36,11 +36,30 @@ import { MalformedMessageError, SessionStateError } from './errors.js';
 export const ACCOUNT_STATE_VERSION = 1;
 /** One-time pre-keys made at creation and by default on each replenishment. */
 export const ONE_TIME_PRE_KEY_BATCH = 100;
-/** Upper bound on stored one-time pre-keys (an attacker-driven or buggy replenish loop cannot grow state without end). */
-export const MAX_ONE_TIME_PRE_KEYS = 10_000;
+/**
+ * The most one-time pre-keys an account holds after {@link Account.publishOneTimePreKeys} (and so
+ * a bound on its serialized size: about 4.8 KB per key in suite 1, see docs/client.md "Bounds").
+ * Anyone may fetch a device's bundles without inviting, so the number of keys handed out is not in
+ * the device's hands: past this bound the oldest keys are retired (never an error).
+ */
+export const MAX_ONE_TIME_PRE_KEYS = 400;
+/**
+ * Largest serialized account {@link Account.deserialize} reads. A suite-1 account at the
+ * one-time pre-key bound is about 2 MB (every other state is bounded by MAX_HANDSHAKE_BYTES, 1 MiB).
+ */
+export const MAX_ACCOUNT_STATE_BYTES = 4 * 1024 * 1024;
 export const SIGNED_PRE_KEY_LIFETIME_MS = 7 * 24 * 60 * 60 * 1000;
 /** How long a replaced signed pre-key still accepts invites made from old bundles. */
 export const SIGNED_PRE_KEY_GRACE_MS = 7 * 24 * 60 * 60 * 1000;
+/**
+ * How long a one-time pre-key the server handed out is kept for an invite made from it that has not
+ * arrived yet (counted from when this device learned of the hand-out). The same as the signed
+ * pre-key's grace: an invite older than that may name a signed pre-key that is gone anyway.
+ */
+export const ONE_TIME_PRE_KEY_IN_FLIGHT_MS = SIGNED_PRE_KEY_GRACE_MS;
+/** The most handed-out (not yet used) one-time pre-keys kept for invites in flight; older ones are retired first. */
+export const ONE_TIME_PRE_KEY_IN_FLIGHT_MAX = 200;
+const MAX_REQUEST_ID_LENGTH = 256;
 /** How many accepted invites are remembered to refuse replays. */
 export const MAX_REMEMBERED_INVITES = 1000;
 
@@ -55,6 +74,24 @@ export interface CreateAccountOptions {
   now: number;
   /** This device's address, carried in bundles and invites. */
   address?: E2eeAddress;
+}
+
+/** Options of {@link Account.publishOneTimePreKeys} (all optional; the client runtime passes all three). */
+export interface PublishOneTimePreKeysOptions {
+  /** Current time in ms: handed-out keys past {@link ONE_TIME_PRE_KEY_IN_FLIGHT_MS} are retired. */
+  now?: number;
+  /**
+   * How many one-time pre-keys the server still holds for this device (`SupplyOpkMsg.available`;
+   * needs `now`). The server hands out the lowest id first, so of this account's keys the newest
+   * `available` may still be there and the older ones were handed out.
+   */
+  available?: number;
+  /**
+   * Id of the request this answers (the SupplyOpkMsg's ProtoMsg id). Calling again with the same id
+   * (a retry after a crash or a failed upload) does not take the keys the earlier attempts made for
+   * handed out: the server may hold them.
+   */
+  requestId?: string;
 }
 
 /** Options of {@link Account.preKeyBundle}. */
@@ -100,7 +137,7 @@ export class Account {
 
   /** Restores an account from {@link serialize}. */
   static deserialize(bytes: Uint8Array): Account {
-    const state = decode(AccountStateSchema, bytes, 'account state');
+    const state = decode(AccountStateSchema, bytes, 'account state', MAX_ACCOUNT_STATE_BYTES);
     if (state.version !== ACCOUNT_STATE_VERSION) throw new SessionStateError(`account state version ${state.version} is not supported`);
     let suite: CipherSuite;
     try {
@@ -163,7 +200,7 @@ export class Account {
     });
   }
 
-  /** How many one-time pre-keys are left. */
+  /** How many one-time pre-keys this account holds (on the server, or handed out and kept for invites in flight). */
   get oneTimePreKeyCount(): number {
     return this.state.oneTimePreKeys.length;
   }
@@ -261,12 +298,39 @@ export class Account {
     );
   }
 
-  /** Makes `count` new one-time pre-keys and returns their serialized public halves (for the server). */
-  publishOneTimePreKeys(count: number = ONE_TIME_PRE_KEY_BATCH): Uint8Array[] {
+  /**
+   * Makes `count` new one-time pre-keys and returns their serialized public halves (for the server).
+   * First retires unused keys nobody can still use (their secrets zeroed), oldest first:
+   * - with `available` (and `now`): keys older than the newest `available` are marked handed out;
+   * - with `now`: handed-out keys are kept {@link ONE_TIME_PRE_KEY_IN_FLIGHT_MS} after they were
+   *   marked, and at most the newest {@link ONE_TIME_PRE_KEY_IN_FLIGHT_MAX} of them;
+   * - always: the oldest keys go until the new ones fit in {@link MAX_ONE_TIME_PRE_KEYS}.
+   * So it never fails because keys accumulated. Keys that may still be on the server are retired
+   * only by the last rule, which the reference server (it asks for more below 10 and the runtime
+   * uploads 100) never reaches.
+   */
+  publishOneTimePreKeys(count: number = ONE_TIME_PRE_KEY_BATCH, options: PublishOneTimePreKeysOptions = {}): Uint8Array[] {
     if (!Number.isInteger(count) || count < 1 || count > MAX_ONE_TIME_PRE_KEYS) {
       throw new InvalidLengthError(`count must be an integer between 1 and ${MAX_ONE_TIME_PRE_KEYS}`);
     }
-    return this.addOneTimePreKeys(count).map((opk) =>
+    const { now, available, requestId } = options;
+    if (now !== undefined) requireTime(now);
+    if (available !== undefined && (!Number.isSafeInteger(available) || available < 0 || now === undefined)) {
+      throw new InvalidLengthError('available must be a non-negative integer, given with now');
+    }
+    if (requestId !== undefined && (typeof requestId !== 'string' || requestId.length === 0 || requestId.length > MAX_REQUEST_ID_LENGTH)) {
+      throw new InvalidLengthError(`requestId must be a string of 1 to ${MAX_REQUEST_ID_LENGTH} characters`);
+    }
+    const retry = requestId !== undefined && requestId === this.state.lastSupplyRequestId;
+    if (available !== undefined && now !== undefined) this.markHandedOut(now, available, retry ? this.state.lastSupplyFirstOpkId : undefined);
+    if (now !== undefined) this.retireHandedOut(now);
+    this.retireOldest(this.state.oneTimePreKeys.length + count - MAX_ONE_TIME_PRE_KEYS);
+    const added = this.addOneTimePreKeys(count);
+    if (requestId !== undefined && !retry) {
+      this.state.lastSupplyRequestId = requestId;
+      this.state.lastSupplyFirstOpkId = added[0]?.opkId ?? 0;
+    }
+    return added.map((opk) =>
       encode(OneTimePreKeyPublicSchema, create(OneTimePreKeyPublicSchema, { opkId: opk.opkId, publicKey: opk.keyPair?.publicKey ?? new Uint8Array(0) })),
     );
   }
@@ -334,10 +398,43 @@ export class Account {
     return create(SignedPreKeyStateSchema, { spkId, keyPair: keyPairState(pair), signature, createdAtMs: BigInt(now) });
   }
 
-  private addOneTimePreKeys(count: number): OneTimePreKeyState[] {
-    if (this.state.oneTimePreKeys.length + count > MAX_ONE_TIME_PRE_KEYS) {
-      throw new InvalidLengthError(`an account holds at most ${MAX_ONE_TIME_PRE_KEYS} one-time pre-keys`);
+  /**
+   * Marks the keys the server no longer holds. It hands out the lowest id first and holds at most
+   * `available`, so those are among the newest `available` keys made before the request (keys made
+   * by earlier attempts of the same request, from `retryFromId` on, are left alone); every older key
+   * was handed out. A key stays marked with the time it was first marked.
+   */
+  private markHandedOut(now: number, available: number, retryFromId: number | undefined): void {
+    const before = this.state.oneTimePreKeys.filter((opk) => retryFromId === undefined || opk.opkId < retryFromId).sort((x, y) => y.opkId - x.opkId);
+    for (const opk of before.slice(available)) {
+      if (opk.handedOutAtMs <= 0n) opk.handedOutAtMs = BigInt(now);
     }
+  }
+
+  /** Retires handed-out keys past the in-flight grace, and the oldest beyond the in-flight count. */
+  private retireHandedOut(now: number): void {
+    const handedOut = this.state.oneTimePreKeys.filter((opk) => opk.handedOutAtMs > 0n).sort((x, y) => y.opkId - x.opkId);
+    const retired = new Set<OneTimePreKeyState>();
+    handedOut.forEach((opk, newestFirst) => {
+      if (newestFirst >= ONE_TIME_PRE_KEY_IN_FLIGHT_MAX || now - Number(opk.handedOutAtMs) >= ONE_TIME_PRE_KEY_IN_FLIGHT_MS) retired.add(opk);
+    });
+    this.retire(retired);
+  }
+
+  /** Retires the `excess` oldest keys, whatever their state (the last resort that bounds the account). */
+  private retireOldest(excess: number): void {
+    if (excess <= 0) return;
+    const oldestFirst = [...this.state.oneTimePreKeys].sort((x, y) => x.opkId - y.opkId);
+    this.retire(new Set(oldestFirst.slice(0, excess)));
+  }
+
+  private retire(keys: Set<OneTimePreKeyState>): void {
+    if (keys.size === 0) return;
+    for (const opk of keys) opk.keyPair?.secretKey.fill(0);
+    this.state.oneTimePreKeys = this.state.oneTimePreKeys.filter((opk) => !keys.has(opk));
+  }
+
+  private addOneTimePreKeys(count: number): OneTimePreKeyState[] {
     const added: OneTimePreKeyState[] = [];
     for (let i = 0; i < count; i++) {
       const opk = create(OneTimePreKeyStateSchema, { opkId: this.state.nextOpkId++, keyPair: keyPairState(this.suite.kem.keygen()) });

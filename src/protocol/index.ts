@@ -1,5 +1,17 @@
 /** The protocol layer: accounts, key agreement, the KEM double ratchet, one-to-one sessions. */
-export { Account, type CreateAccountOptions, type PreKeyBundleOptions, ONE_TIME_PRE_KEY_BATCH, SIGNED_PRE_KEY_LIFETIME_MS, SIGNED_PRE_KEY_GRACE_MS } from './account.js';
+export {
+  Account,
+  type CreateAccountOptions,
+  type PreKeyBundleOptions,
+  type PublishOneTimePreKeysOptions,
+  ONE_TIME_PRE_KEY_BATCH,
+  MAX_ONE_TIME_PRE_KEYS,
+  MAX_ACCOUNT_STATE_BYTES,
+  ONE_TIME_PRE_KEY_IN_FLIGHT_MS,
+  ONE_TIME_PRE_KEY_IN_FLIGHT_MAX,
+  SIGNED_PRE_KEY_LIFETIME_MS,
+  SIGNED_PRE_KEY_GRACE_MS,
+} from './account.js';
 export { Session, OutboundSession, InboundSession, type SessionOptions } from './session.js';
 export { DEFAULT_RATCHET_LIMITS, type RatchetLimits } from './ratchet.js';
 export { fingerprint } from './fingerprint.js';

@@ -77,8 +77,8 @@ export class AuthState {
     return { token, expiresAt };
   }
 
-  /** The device a token belongs to, if it is known and unexpired. */
-  verifyToken(token: string, now: number): DeviceIdentity | undefined {
+  /** The device a token belongs to and the token's expiry, if it is known and unexpired. */
+  verifyToken(token: string, now: number): (DeviceIdentity & { expiresAt: number }) | undefined {
     if (token.length === 0 || token.length > 128) return undefined;
     const key = digest(token);
     const entry = this.tokens.get(key);
@@ -87,7 +87,7 @@ export class AuthState {
       this.tokens.delete(key);
       return undefined;
     }
-    return { userId: entry.userId, deviceId: entry.deviceId };
+    return { userId: entry.userId, deviceId: entry.deviceId, expiresAt: entry.expiresAt };
   }
 
   prune(now: number): void {

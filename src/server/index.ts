@@ -5,12 +5,22 @@
 import { withCors } from './cors.js';
 import { setMaxListeners } from 'node:events';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { createContextValues } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import { E2eeService } from '../proto/gen/service_pb.js';
 import type { E2eeAddress } from '../proto/gen/wire_pb.js';
-import { DEFAULT_MAX_CONTACTS_PER_USER, DEFAULT_MAX_DEVICES_PER_USER, E2eeServer, remoteAddressKey, type ServiceConfig } from './service.js';
+import {
+  callConnectionKey,
+  DEFAULT_MAX_CONTACTS_PER_USER,
+  DEFAULT_MAX_DEVICES_PER_USER,
+  DEFAULT_MAX_STREAMS,
+  DEFAULT_STREAM_STALL_MS,
+  DEFAULT_STREAM_WRITE_BYTES,
+  E2eeServer,
+  remoteAddressKey,
+  type ServiceConfig,
+} from './service.js';
 import type { RateLimit } from './rate-limit.js';
 import { DEFAULT_GROUP_EPOCH_HISTORY, openSqliteStore } from './store/sqlite.js';
 import type { ServerStore } from './store/types.js';
@@ -57,6 +67,15 @@ export interface ServerOptions {
   maxContactsPerUser?: number;
   /** Newest epochs per group kept for GetGroupEpoch (default 32); for the SQLite store (a custom `store` keeps its own). */
   groupEpochHistory?: number;
+  /** Open Subscribe streams at most, one per device (default 10 000); beyond it Subscribe fails with `resource_exhausted`. */
+  maxStreams?: number;
+  /** A stream blocked on a write whose connection sends nothing for this long is cut (default 120 000 ms). */
+  streamStallMs?: number;
+  /**
+   * Bytes of messages being written on all streams together (default 128 MiB); beyond it the stream
+   * that has been writing the longest is cut, its messages stay queued.
+   */
+  streamWriteBytes?: number;
   /** Per authenticated device (default 50/s, burst 100); perSecond 0 disables. */
   rateLimit?: RateLimit;
   /** Per remote address, for calls without a valid token (default 20/s, burst 100); perSecond 0 disables. */
@@ -91,7 +110,7 @@ export interface RunningServer {
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
-function resolveConfig(options: ServerOptions): ServiceConfig & { maxRequestBytes: number; groupEpochHistory: number } {
+function resolveConfig(options: ServerOptions): ServiceConfig & { maxRequestBytes: number; groupEpochHistory: number; maxStreams: number; streamStallMs: number; streamWriteBytes: number } {
   const config = {
     domain: options.domain ?? 'localhost',
     heartbeatMs: options.heartbeatMs ?? 15_000,
@@ -107,10 +126,13 @@ function resolveConfig(options: ServerOptions): ServiceConfig & { maxRequestByte
     maxDevicesPerUser: options.maxDevicesPerUser ?? DEFAULT_MAX_DEVICES_PER_USER,
     maxContactsPerUser: options.maxContactsPerUser ?? DEFAULT_MAX_CONTACTS_PER_USER,
     groupEpochHistory: options.groupEpochHistory ?? DEFAULT_GROUP_EPOCH_HISTORY,
+    maxStreams: options.maxStreams ?? DEFAULT_MAX_STREAMS,
+    streamStallMs: options.streamStallMs ?? DEFAULT_STREAM_STALL_MS,
+    streamWriteBytes: options.streamWriteBytes ?? DEFAULT_STREAM_WRITE_BYTES,
     rateLimit: options.rateLimit ?? { perSecond: 50, burst: 100 },
     ipRateLimit: options.ipRateLimit ?? { perSecond: 20, burst: 100 },
   };
-  const positive = ['heartbeatMs', 'ttlMs', 'tokenTtlMs', 'challengeTtlMs', 'maxOpksPerDevice', 'queueLimit', 'maxMessageBytes', 'maxRequestBytes', 'maxGroupMembers', 'maxDevicesPerUser', 'maxContactsPerUser', 'groupEpochHistory'] as const;
+  const positive = ['heartbeatMs', 'ttlMs', 'tokenTtlMs', 'challengeTtlMs', 'maxOpksPerDevice', 'queueLimit', 'maxMessageBytes', 'maxRequestBytes', 'maxGroupMembers', 'maxDevicesPerUser', 'maxContactsPerUser', 'groupEpochHistory', 'maxStreams', 'streamStallMs', 'streamWriteBytes'] as const;
   for (const key of positive) {
     if (!Number.isSafeInteger(config[key]) || config[key] <= 0) throw new RangeError(`${key} must be a positive integer`);
   }
@@ -121,6 +143,20 @@ function resolveConfig(options: ServerOptions): ServiceConfig & { maxRequestByte
   }
   if (config.domain.length === 0 || config.domain.length > 256) throw new RangeError('domain must be 1 to 256 characters');
   return config;
+}
+
+/**
+ * Drops a connection at once. A reset (not a FIN) also discards what the kernel still holds for a
+ * peer that does not read, which would otherwise linger, unsent, for minutes after the close.
+ */
+function resetConnection(socket: Socket): void {
+  if (socket.destroyed) return;
+  try {
+    socket.resetAndDestroy();
+  } catch {
+    // Not a TCP handle (e.g. TLS or a pipe): an ordinary close.
+    socket.destroy();
+  }
 }
 
 /** Starts the server; resolves once it listens. */
@@ -139,7 +175,14 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     routes: (router) => router.service(E2eeService, server.implementation()),
     readMaxBytes: config.maxRequestBytes,
     shutdownSignal: shutdown.signal,
-    contextValues: (req) => createContextValues().set(remoteAddressKey, req.socket.remoteAddress ?? 'unknown'),
+    contextValues: (req) =>
+      createContextValues()
+        .set(remoteAddressKey, req.socket.remoteAddress ?? 'unknown')
+        .set(callConnectionKey, {
+          close: () => resetConnection(req.socket),
+          // Bytes the kernel has taken: what Node still buffers (writableLength) is not sent yet.
+          sentBytes: () => req.socket.bytesWritten - req.socket.writableLength,
+        }),
   });
   const http: Server = createServer(withCors(options.corsOrigins ?? [], handler));
   try {

@@ -29,7 +29,7 @@ import { signedPreKeyMessage, PROTOCOL_VERSION } from '../protocol/encoding.js';
 import { deviceLinkStatement, serverAuthStatement } from '../protocol/server-auth.js';
 import type { CipherSuite } from '../crypto/index.js';
 import { AuthState, type DeviceIdentity } from './auth.js';
-import { DeliveryHub } from './delivery.js';
+import { DeliveryHub, type StreamConnection } from './delivery.js';
 import { RateLimiter, type RateLimit } from './rate-limit.js';
 import type { DeviceRecord, GroupDeviceRecord, GroupMemberRecord, GroupRecord, NewQueuedMessage, OneTimePreKeyRecord, QueuedRef, ServerStore } from './store/types.js';
 import { checkString, parseDeviceAddress, parseGroupAddress, suiteOf } from './validate.js';
@@ -50,15 +50,31 @@ export interface ServiceConfig {
   maxDevicesPerUser?: number;
   /** Users one user watches at most, and watchers of one user at most (default {@link DEFAULT_MAX_CONTACTS_PER_USER}). */
   maxContactsPerUser?: number;
+  /** Open Subscribe streams at most, one per device (default {@link DEFAULT_MAX_STREAMS}). */
+  maxStreams?: number;
+  /** A stream blocked on a write whose connection sends nothing for this long is cut (default {@link DEFAULT_STREAM_STALL_MS}). */
+  streamStallMs?: number;
+  /** Bytes of messages being written on all streams together before the longest-writing one is cut (default {@link DEFAULT_STREAM_WRITE_BYTES}). */
+  streamWriteBytes?: number;
   rateLimit: RateLimit;
   ipRateLimit: RateLimit;
 }
 
 export const DEFAULT_MAX_DEVICES_PER_USER = 16;
 export const DEFAULT_MAX_CONTACTS_PER_USER = 5000;
+export const DEFAULT_MAX_STREAMS = 10_000;
+export const DEFAULT_STREAM_STALL_MS = 120_000;
+export const DEFAULT_STREAM_WRITE_BYTES = 128 * 1024 * 1024;
 
 /** Context value: the remote address of the HTTP connection (set by the node adapter). */
 export const remoteAddressKey = createContextKey<string>('unknown', { description: 'remote address' });
+
+/**
+ * Context value: the call's HTTP connection (set by the node adapter). A stream blocked on a write
+ * its client never drains can only be ended by closing it. The default closes nothing and sends
+ * nothing (transports without a connection of their own).
+ */
+export const callConnectionKey = createContextKey<StreamConnection>({ close: () => undefined, sentBytes: () => 0 }, { description: 'HTTP connection' });
 
 type Outcome = { code: ResponseCode; reason: string };
 const fail = (code: ResponseCode, reason: string): Outcome => ({ code, reason });
@@ -66,7 +82,6 @@ const ok = (reason = 'ok'): Outcome => ({ code: ResponseCode.OK, reason });
 
 /** Longest signature accepted before checking the suite's exact size (all suites are below this). */
 const MAX_SIGNATURE_BYTES = 16 * 1024;
-const REPLAY_BATCH = 100;
 
 function deviceAddress(domain: string, userId: string, deviceId: string): E2eeAddress {
   return create(E2eeAddressSchema, { domain, peer: { case: 'user', value: { userId, deviceId } } });
@@ -93,7 +108,7 @@ function ensureManager(members: GroupMemberRecord[]): void {
 
 export class E2eeServer {
   readonly auth: AuthState;
-  readonly hub = new DeliveryHub();
+  readonly hub: DeliveryHub;
   private readonly deviceLimiter: RateLimiter;
   private readonly ipLimiter: RateLimiter;
   private readonly groupLocks = new Map<string, Promise<unknown>>();
@@ -104,6 +119,11 @@ export class E2eeServer {
     readonly config: ServiceConfig,
   ) {
     this.auth = new AuthState({ challengeTtlMs: config.challengeTtlMs, tokenTtlMs: config.tokenTtlMs, maxChallenges: 100_000 });
+    this.hub = new DeliveryHub({
+      maxStreams: config.maxStreams ?? DEFAULT_MAX_STREAMS,
+      stallMs: config.streamStallMs ?? DEFAULT_STREAM_STALL_MS,
+      maxWriteBytes: config.streamWriteBytes ?? DEFAULT_STREAM_WRITE_BYTES,
+    });
     this.deviceLimiter = new RateLimiter(config.rateLimit);
     this.ipLimiter = new RateLimiter(config.ipRateLimit);
   }
@@ -239,9 +259,9 @@ export class E2eeServer {
   // ---- request plumbing ----
 
   private caller(ctx: HandlerContext, now: number): DeviceIdentity | undefined {
-    const header = ctx.requestHeader.get('authorization') ?? '';
-    const match = /^Bearer ([A-Za-z0-9_-]{1,128})$/.exec(header);
-    return match ? this.auth.verifyToken(match[1] as string, now) : undefined;
+    const token = bearerToken(ctx);
+    const identity = token === undefined ? undefined : this.auth.verifyToken(token, now);
+    return identity ? { userId: identity.userId, deviceId: identity.deviceId } : undefined;
   }
 
   /**
@@ -887,16 +907,25 @@ export class E2eeServer {
     return { ...ok(`epoch ${next.epoch}`), epoch: BigInt(next.epoch), memberDevices: this.memberDevices(next) };
   }
 
+  /**
+   * Subscribe: the replay, then live delivery and heartbeats. At most one message is read ahead:
+   * each is read from the store only once the previous one has drained to the connection, so a
+   * client that stops reading holds one message of server memory, not a batch. The stream lasts
+   * only as long as the token that opened it (checked at every wake, and woken at its expiry).
+   */
   private async *subscribe(ctx: HandlerContext): AsyncGenerator<ProtoMsg> {
     const now = Date.now();
-    const caller = this.caller(ctx, now);
-    if (!caller) {
+    const token = bearerToken(ctx);
+    const caller = token === undefined ? undefined : this.auth.verifyToken(token, now);
+    if (token === undefined || !caller) {
       this.ipLimiter.take(`ip:${ctx.values.get(remoteAddressKey)}`, now);
       throw new ConnectError('missing, unknown or expired token', Code.Unauthenticated);
     }
     if (!this.deviceLimiter.take(`device:${caller.userId}\u0000${caller.deviceId}`, now)) throw new ConnectError('rate limit exceeded', Code.ResourceExhausted);
     if (this.closing) return;
-    const { subscription, unsubscribe } = this.hub.subscribe(caller.userId, caller.deviceId);
+    const registered = this.hub.subscribe(caller.userId, caller.deviceId, ctx.values.get(callConnectionKey));
+    if (!registered) throw new ConnectError('too many open streams', Code.ResourceExhausted);
+    const { subscription, unsubscribe } = registered;
     const onAbort = (): void => unsubscribe();
     ctx.signal.addEventListener('abort', onAbort);
     const heartbeat = (): ProtoMsg =>
@@ -912,34 +941,49 @@ export class E2eeServer {
       let replaying = true;
       let nextHeartbeat = Date.now() + this.config.heartbeatMs;
       while (!subscription.ended && !ctx.signal.aborted) {
-        subscription.takePending();
-        const batch = await this.store.listQueued(caller.userId, caller.deviceId, lastSeq, Date.now(), REPLAY_BATCH);
-        for (const item of batch) {
-          if (subscription.ended) return;
-          lastSeq = item.seq;
-          yield this.storedProtoMsg(item.seq, item.body);
+        // The token may have expired or been retired (newer sign-ins) since the last wake.
+        const current = this.auth.verifyToken(token, Date.now());
+        if (!current || current.userId !== caller.userId || current.deviceId !== caller.deviceId) {
+          throw new ConnectError('the token of this stream expired or was retired', Code.Unauthenticated);
         }
-        if (batch.length === REPLAY_BATCH) continue;
-        if (replaying) {
-          // One heartbeat right after the replay: the queue has been sent up to here.
+        subscription.takePending();
+        let next: ProtoMsg;
+        let bytes = 0;
+        const [item] = await this.store.listQueued(caller.userId, caller.deviceId, lastSeq, Date.now(), 1);
+        if (item) {
+          lastSeq = item.seq;
+          bytes = item.body.byteLength;
+          next = this.storedProtoMsg(item.seq, item.body);
+        } else if (replaying || nextHeartbeat <= Date.now()) {
+          // Right after the replay one heartbeat says the queue has been sent up to here.
           replaying = false;
           nextHeartbeat = Date.now() + this.config.heartbeatMs;
-          yield heartbeat();
+          next = heartbeat();
+        } else {
+          await subscription.wait(Math.min(nextHeartbeat, current.expiresAt) - Date.now());
           continue;
         }
-        const wait = nextHeartbeat - Date.now();
-        if (wait <= 0) {
-          nextHeartbeat = Date.now() + this.config.heartbeatMs;
-          yield heartbeat();
-          continue;
+        if (subscription.ended) return;
+        // Suspended here until Connect has written the message out (it awaits 'drain'): a
+        // superseded or stalled stream is cut by closing its connection, see DeliveryHub.
+        subscription.beginWrite(bytes);
+        try {
+          yield next;
+        } finally {
+          subscription.endWrite();
         }
-        await subscription.wait(wait);
       }
     } finally {
       ctx.signal.removeEventListener('abort', onAbort);
       unsubscribe();
     }
   }
+}
+
+/** The bearer token of a call, if its authorization header has the expected form. */
+function bearerToken(ctx: HandlerContext): string | undefined {
+  const match = /^Bearer ([A-Za-z0-9_-]{1,128})$/.exec(ctx.requestHeader.get('authorization') ?? '');
+  return match ? (match[1] as string) : undefined;
 }
 
 function verify(suite: CipherSuite, publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {

@@ -13,7 +13,7 @@ import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { createClient, createServerTransport, type DatabaseHandler, type E2eeClient, type KeyValueTransaction } from '../../src/index.js';
 import { Account, GroupSession } from '../../src/protocol/index.js';
 import { createMemoryDatabase } from '../../src/store/index.js';
-import { Records } from '../../src/client/records.js';
+import { Records, type HeldEviction } from '../../src/client/records.js';
 import {
   HELD_LIMITS,
   MAX_HELD_BYTES_PER_UNJOINED_GROUP,
@@ -21,7 +21,7 @@ import {
   MAX_HELD_UNJOINED_BYTES_TOTAL,
   MAX_HELD_UNJOINED_TOTAL,
 } from '../../src/client/groups.js';
-import { HeldGroupMessageSchema } from '../../src/proto/gen/client_pb.js';
+import { GroupRecordSchema, HeldGroupMessageSchema } from '../../src/proto/gen/client_pb.js';
 import { ProtoMsgSchema } from '../../src/proto/gen/service_pb.js';
 import { E2eeMsgSchema, PlaintextSchema, type E2eeAddress } from '../../src/proto/gen/wire_pb.js';
 import type { ProtocolHandler } from '../../src/transport/protocol-handler.js';
@@ -271,14 +271,26 @@ describe('held-message records (counters, queue, rebuild)', () => {
     expect(await run(db, (r) => r.hold('s1', heldMessage('2', 1), false, limits))).toBeUndefined();
     expect(await run(db, (r) => r.hold('s1', heldMessage('3', 1), false, limits))).toMatch(/not joined/);
     expect(await run(db, (r) => r.hold('s2', heldMessage('4', 1), false, limits))).toBeUndefined();
-    expect(await run(db, (r) => r.hold('s3', heldMessage('5', 1), false, limits))).toMatch(/all groups this device has not joined/);
+    // The pool of all not-joined groups is full: a new group's message evicts the oldest of another group's.
+    const evicted: HeldEviction[] = [];
+    expect(await run(db, (r) => r.hold('s3', heldMessage('5', 1), false, limits, evicted))).toBeUndefined();
+    expect(evicted.map((e) => e.groupId)).toEqual(['s1']);
+    expect((await run(db, (r) => r.listHeld('s1'))).map((e) => e.value.protoMsg?.id)).toEqual(['2']);
     // A group this device is in is not held against the not-joined allowance.
     expect(await run(db, (r) => r.hold('mine', heldMessage('6', 1), true, limits))).toBeUndefined();
     await run(db, (r) => r.markHeldJoined('s1'));
     const usage = await run(db, (r) => r.heldUsage());
-    expect([usage.count, usage.unjoinedCount]).toEqual([4, 1]);
+    expect([usage.count, usage.unjoinedCount]).toEqual([4, 2]);
     expect(await run(db, (r) => r.hold('s1', heldMessage('7', 1), true, limits))).toBeUndefined();
     expect(await run(db, (r) => r.hold('s3', heldMessage('8', 1), false, limits))).toBeUndefined();
+    // Full again (s2, s3, s3): a group's own messages never make room for it, and joined groups' are never evicted.
+    evicted.length = 0;
+    expect(await run(db, (r) => r.hold('s3', heldMessage('9', 1), false, { ...limits, unjoinedGroup: { count: 3, bytes: 1 << 20 } }, evicted))).toBeUndefined();
+    expect(evicted.map((e) => e.groupId)).toEqual(['s2']);
+    expect(await run(db, (r) => r.hold('s3', heldMessage('10', 1), false, { ...limits, unjoinedGroup: { count: 4, bytes: 1 << 20 } }))).toMatch(/all groups this device has not joined/);
+    expect((await run(db, (r) => r.listHeld('s1'))).map((e) => e.value.protoMsg?.id)).toEqual(['2', '7']);
+    expect((await run(db, (r) => r.listHeld('mine'))).length).toBe(1);
+    expect(await run(db, (r) => r.heldUsage())).toMatchObject({ count: 6, unjoinedCount: 3 });
     // Byte bounds count the stored message.
     const small = { ...HELD_LIMITS, unjoinedGroup: { count: 100, bytes: 1000 } };
     expect(await run(db, (r) => r.hold('big', heldMessage('9', 1, 2000), false, small))).toMatch(/used up/);
@@ -299,5 +311,56 @@ describe('held-message records (counters, queue, rebuild)', () => {
     expect(await run(db, (r) => r.purgeHeld(250n))).toBe(2);
     expect((await run(db, (r) => r.listHeld('g/1'))).map((e) => e.value.protoMsg?.id)).toEqual(['a']);
     expect(await run(db, (r) => r.countHeld('h'))).toBe(0);
+  });
+
+  it('rebuilds the index of not-joined messages when it is missing, before evicting from it', async () => {
+    const db = createMemoryDatabase();
+    const limits = { ...HELD_LIMITS, unjoinedGroup: { count: 2, bytes: 1 << 20 }, unjoined: { count: 2, bytes: 1 << 20 } };
+    expect(await run(db, (r) => r.hold('s1', heldMessage('1', 1), false, limits))).toBeUndefined();
+    expect(await run(db, (r) => r.hold('s2', heldMessage('2', 2), false, limits))).toBeUndefined();
+    // A database written before the index existed: tallies, but no held-unjoined rows.
+    await db.transaction(async (tx) => {
+      for (const { key } of await tx.list('held-unjoined')) await tx.delete('held-unjoined', key);
+    });
+    const evicted: HeldEviction[] = [];
+    expect(await run(db, (r) => r.hold('s3', heldMessage('3', 3), false, limits, evicted))).toBeUndefined();
+    expect(evicted.map((e) => e.groupId)).toEqual(['s1']);
+    expect(await run(db, (r) => r.heldUsage())).toMatchObject({ count: 2, unjoinedCount: 2 });
+  });
+
+  it('keeps at most a bound of records of groups not joined, forgetting the oldest with its held messages, never a joined one', async () => {
+    const counting = countingDatabase(createMemoryDatabase());
+    const db = counting.db;
+    const note = async (groupId: string, max = 2): Promise<string[]> =>
+      run(db, async (r) => {
+        await r.putGroup(groupId, create(GroupRecordSchema, {}));
+        return (await r.noteUnjoinedGroup(groupId, max)).map((f) => f.groupId);
+      });
+    const groups = async (): Promise<string[]> => db.transaction(async (tx) => (await tx.list('groups')).map((row) => row.key));
+    expect(await note('a')).toEqual([]);
+    expect(await run(db, (r) => r.hold('a', heldMessage('1', 1), false, HELD_LIMITS))).toBeUndefined();
+    expect(await note('b')).toEqual([]);
+    expect(await note('b')).toEqual([]);
+    expect(await run(db, (r) => r.countUnjoinedGroups())).toBe(2);
+    // Over the bound: the oldest (a) goes, with its held message.
+    expect(await note('c')).toEqual(['a']);
+    expect(await groups()).toEqual(['b', 'c']);
+    expect(await run(db, (r) => r.heldUsage())).toMatchObject({ count: 0, unjoinedCount: 0 });
+    // b is joined: it leaves the count (a gap the next eviction skips once) and is never forgotten.
+    await run(db, async (r) => {
+      await r.putGroupSession('b', new Uint8Array([1]));
+      await r.forgetUnjoinedGroup('b');
+    });
+    expect(await run(db, (r) => r.countUnjoinedGroups())).toBe(1);
+    expect(await note('d')).toEqual([]);
+    const before = rowsRead(counting.rows).all;
+    expect(await note('e')).toEqual(['c']);
+    expect(rowsRead(counting.rows).all - before, 'rows read by a notice that evicts one').toBeLessThanOrEqual(10);
+    expect(await groups()).toEqual(['b', 'd', 'e']);
+    // A group that got a session without being taken off the count is only taken off, never deleted.
+    await run(db, (r) => r.putGroupSession('d', new Uint8Array([1])));
+    expect(await note('f')).toEqual([]);
+    expect(await groups()).toEqual(['b', 'd', 'e', 'f']);
+    expect(await run(db, (r) => r.countUnjoinedGroups())).toBe(2);
   });
 });
