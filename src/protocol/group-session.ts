@@ -48,7 +48,17 @@ import {
 } from './errors.js';
 import { InvalidSignatureError } from './errors.js';
 
-export const GROUP_STATE_VERSION = 1;
+export const GROUP_STATE_VERSION = 2;
+/** Version 1 repeated the member's signature key in every chain and skipped key; it still loads. */
+const GROUP_STATE_VERSION_KEYED_BY_SIGN_KEY = 1;
+/**
+ * Largest group session state that loads. The limits bound what a state can hold (see
+ * {@link maxGroupStateBytes}); a session refuses limits whose worst case does not fit, so no
+ * message, bundle or member can make a stored state unloadable.
+ */
+export const MAX_GROUP_STATE_BYTES = 32 * 1024 * 1024;
+/** Longest user id, device id, group id or domain, in UTF-16 code units (as the API checks them). */
+const MAX_NAME_LENGTH = 256;
 const SEED_BYTES = 32;
 const ZERO_SALT = new Uint8Array(32);
 const EMPTY = new Uint8Array(0);
@@ -152,8 +162,8 @@ export class GroupSession {
   readonly suite: CipherSuite;
   private readonly account: Account;
   private readonly limits: GroupLimits;
-  /** Members by the hex SHA-256 of their signature key, per epoch (cache, not persisted). */
-  private readonly membersByDigest = new Map<bigint, Map<string, GroupMember>>();
+  /** Member positions by the hex SHA-256 of their signature key, per epoch (cache, not persisted). */
+  private readonly membersByDigest = new Map<bigint, Map<string, number>>();
 
   private constructor(state: GroupSessionState, account: Account, limits: Partial<GroupLimits> = {}) {
     this.state = state;
@@ -164,6 +174,10 @@ export class GroupSession {
       if (!Number.isSafeInteger(value) || value < 1) throw new InvalidLengthError(`group limit ${name} must be a positive integer`);
     }
     if (account.suite.params.id !== state.suiteId) throw new SuiteMismatchError('the account and the group session use different suites');
+    const worstCase = maxGroupStateBytes(this.suite, this.limits);
+    if (worstCase > MAX_GROUP_STATE_BYTES) {
+      throw new InvalidLengthError(`these group limits allow a ${worstCase}-byte state, over the ${MAX_GROUP_STATE_BYTES}-byte limit a state must load within`);
+    }
   }
 
   /** Creates a group with this device as creator; returns the session and the bundle for every other member device. */
@@ -195,6 +209,7 @@ export class GroupSession {
     const own = ownMember(account, options.userId, options.deviceId);
     const bundle = decodeCanonical(GroupPreKeyBundleSchema, bundleBytes, 'GroupPreKeyBundle', MAX_GROUP_BUNDLE_BYTES);
     if (bundle.groupAddress?.peer.case !== 'group') throw new MalformedMessageError('GroupPreKeyBundle has no group address');
+    if (!nameFits(bundle.groupAddress.peer.value.groupId, 1) || !nameFits(bundle.groupAddress.domain, 0)) throw new MalformedMessageError('GroupPreKeyBundle group id or domain out of range');
     const state = create(GroupSessionStateSchema, {
       version: GROUP_STATE_VERSION,
       suiteId: account.suite.params.id,
@@ -208,14 +223,21 @@ export class GroupSession {
 
   /** Restores a group session from {@link serialize}, bound to this device's account. */
   static deserialize(bytes: Uint8Array, account: Account, limits: Partial<GroupLimits> = {}): GroupSession {
-    const state = decode(GroupSessionStateSchema, bytes, 'group session state', 16 * 1024 * 1024);
-    if (state.version !== GROUP_STATE_VERSION) throw new SessionStateError(`group session state version ${state.version} is not supported`);
+    const state = decode(GroupSessionStateSchema, bytes, 'group session state', MAX_GROUP_STATE_BYTES);
+    if (state.version === GROUP_STATE_VERSION_KEYED_BY_SIGN_KEY) upgradeFromVersion1(state);
+    else if (state.version !== GROUP_STATE_VERSION) throw new SessionStateError(`group session state version ${state.version} is not supported`);
     if (!state.ownMember || state.epochs.length === 0 || state.groupAddress?.peer.case !== 'group') throw new MalformedMessageError('group session state is incomplete');
     if (!bytesEqual(state.ownMember.signPublicKey, account.identityPublicKey.signPublicKey)) throw new SessionStateError('the group session belongs to another account');
     // (The current epoch may lack a sending chain after abandonProposal(); encrypt then says so.)
-    const chainsOk = (chains: GroupChainState[]): boolean => chains.every((c) => c.chainKey.length === 32);
-    const valid =
-      state.epochs.every((e) => e.members.length > 0 && chainsOk(e.receivingChains) && (!e.sendingChain || chainsOk([e.sendingChain])) && e.skippedKeys.every((k) => k.messageKey.length === 44));
+    const valid = state.epochs.every((e) => {
+      const inRange = (i: number): boolean => i < e.members.length;
+      return (
+        e.members.length > 0 &&
+        e.receivingChains.every((c) => c.chainKey.length === 32 && inRange(c.memberIndex)) &&
+        (!e.sendingChain || e.sendingChain.chainKey.length === 32) &&
+        e.skippedKeys.every((k) => k.messageKey.length === 44 && inRange(k.memberIndex))
+      );
+    });
     if (!valid) throw new MalformedMessageError('group session state is damaged');
     return new GroupSession(state, account, limits);
   }
@@ -298,7 +320,10 @@ export class GroupSession {
     if (bundle.groupAddress?.peer.case !== 'group' || bundle.groupAddress.peer.value.groupId !== this.groupId) throw new MalformedMessageError('GroupPreKeyBundle is for another group');
     requireLength(bundle.seedSecret, SEED_BYTES, 'group seed');
     if (bundle.members.length === 0 || bundle.members.length > this.limits.maxMembers) throw new MalformedMessageError('GroupPreKeyBundle member count out of range');
-    for (const member of bundle.members) requireLength(member.signPublicKey, this.suite.params.sigPublicKeyBytes, 'member signature key');
+    for (const member of bundle.members) {
+      requireLength(member.signPublicKey, this.suite.params.sigPublicKeyBytes, 'member signature key');
+      if (!nameFits(member.userId, 1) || !nameFits(member.deviceId, 0)) throw new MalformedMessageError('GroupPreKeyBundle member user id or device id out of range');
+    }
     requireDistinctMembers(bundle.members);
     const creator = bundle.members.find((m) => bytesEqual(m.signPublicKey, bundle.creatorSignPublicKey));
     if (!creator) throw new NotAMemberError('the bundle creator is not a member of its epoch');
@@ -379,14 +404,15 @@ export class GroupSession {
     }
     const epoch = this.state.epochs.find((e) => e.epoch === payload.epoch);
     if (!epoch) throw new UnknownEpochError(`no keys for epoch ${payload.epoch} (not a member then, or already deleted)`);
-    const sender = this.memberByDigest(epoch, payload.senderKeyDigest);
-    if (!sender) throw new NotAMemberError('the sender is not a member of that epoch');
+    const senderIndex = this.memberIndexByDigest(epoch, payload.senderKeyDigest);
+    const sender = senderIndex === undefined ? undefined : epoch.members[senderIndex];
+    if (senderIndex === undefined || !sender) throw new NotAMemberError('the sender is not a member of that epoch');
     if (bytesEqual(sender.signPublicKey, this.ownInfo.signPublicKey)) throw new ReplayError('a device cannot decrypt its own group messages');
     const signed = messageSignedBytes(this.suite.params.id, this.groupId, epoch.epoch, sender.signPublicKey, payload.messageIndex, payload.ciphertext);
     if (!this.suite.sig.verify(sender.signPublicKey, signed, payload.signature)) throw new InvalidSignatureError('group message signature does not verify');
 
     const index = payload.messageIndex;
-    const skippedAt = epoch.skippedKeys.findIndex((k) => k.messageIndex === index && bytesEqual(k.signPublicKey, sender.signPublicKey));
+    const skippedAt = epoch.skippedKeys.findIndex((k) => k.messageIndex === index && k.memberIndex === senderIndex);
     const ad = messageSignedBytes(this.suite.params.id, this.groupId, epoch.epoch, sender.signPublicKey, index, EMPTY);
     if (skippedAt >= 0) {
       const key = (epoch.skippedKeys[skippedAt]?.messageKey as Uint8Array).slice();
@@ -395,7 +421,7 @@ export class GroupSession {
       epoch.skippedKeys.splice(skippedAt, 1)[0]?.messageKey.fill(0);
       return { plaintext, sender: memberInfo(sender), epoch: epoch.epoch };
     }
-    const chain = epoch.receivingChains.find((c) => bytesEqual(c.signPublicKey, sender.signPublicKey));
+    const chain = epoch.receivingChains.find((c) => c.memberIndex === senderIndex);
     if (!chain) throw new NotAMemberError('no chain for this sender');
     if (index < chain.nextIndex) throw new ReplayError();
     if (index - chain.nextIndex > this.limits.maxSkip) throw new TooManySkippedMessagesError(`group message index ${index} skips more than ${this.limits.maxSkip} keys`);
@@ -423,7 +449,7 @@ export class GroupSession {
     chain.chainKey = last.nextChainKey;
     chain.nextIndex = index + 1;
     for (const s of skipped) {
-      epoch.skippedKeys.push(create(GroupSkippedKeyStateSchema, { signPublicKey: sender.signPublicKey, messageIndex: s.index, messageKey: s.messageKey }));
+      epoch.skippedKeys.push(create(GroupSkippedKeyStateSchema, { memberIndex: senderIndex, messageIndex: s.index, messageKey: s.messageKey }));
     }
     while (epoch.skippedKeys.length > this.limits.maxSkippedKeysPerEpoch) epoch.skippedKeys.shift()?.messageKey.fill(0);
     return { plaintext, sender: memberInfo(sender), epoch: epoch.epoch };
@@ -442,10 +468,10 @@ export class GroupSession {
     this.state.epochs = [current as GroupEpochState, ...kept];
   }
 
-  private memberByDigest(epoch: GroupEpochState, digest: Uint8Array): GroupMember | undefined {
+  private memberIndexByDigest(epoch: GroupEpochState, digest: Uint8Array): number | undefined {
     let index = this.membersByDigest.get(epoch.epoch);
     if (!index) {
-      index = new Map(epoch.members.map((m) => [toHex(this.suite.hash(m.signPublicKey)), m]));
+      index = new Map(epoch.members.map((m, i) => [toHex(this.suite.hash(m.signPublicKey)), i]));
       this.membersByDigest.set(epoch.epoch, index);
     }
     return index.get(toHex(digest));
@@ -494,21 +520,22 @@ export class GroupSession {
   }
 
   private installEpoch(epoch: bigint, members: GroupMember[], seed: Uint8Array, digest: Uint8Array, now: number): void {
-    const chainFor = (m: GroupMember): GroupChainState =>
+    const chainFor = (m: GroupMember, memberIndex: number): GroupChainState =>
       create(GroupChainStateSchema, {
-        signPublicKey: m.signPublicKey,
+        memberIndex,
         chainKey: this.suite.hkdf(seed, ZERO_SALT, concat(CHAIN_INFO, lengthPrefixed(label(this.groupId), label(epoch.toString()), m.signPublicKey)), 32),
         nextIndex: 0,
       });
     const own = this.ownInfo.signPublicKey;
+    const ownIndex = members.findIndex((m) => bytesEqual(m.signPublicKey, own));
     const state = create(GroupEpochStateSchema, {
       epoch,
       members,
       bundleDigest: digest,
-      receivingChains: members.filter((m) => !bytesEqual(m.signPublicKey, own)).map(chainFor),
+      receivingChains: members.flatMap((m, i) => (i === ownIndex ? [] : [chainFor(m, i)])),
     });
-    const self = members.find((m) => bytesEqual(m.signPublicKey, own));
-    if (self) state.sendingChain = chainFor(self);
+    const self = members[ownIndex];
+    if (self) state.sendingChain = chainFor(self, ownIndex);
     // The previous epoch stops sending at once and keeps decrypting for the grace period.
     for (const old of this.state.epochs) {
       if (old.supersededAtMs === 0n) old.supersededAtMs = BigInt(now);
@@ -553,6 +580,65 @@ function requireContinuity(previous: GroupMember[], next: GroupMember[]): void {
       throw new NotAMemberError('the bundle changes the identity key of an existing member device');
     }
   }
+}
+
+/** True if `name` has between `min` and MAX_NAME_LENGTH UTF-16 code units. */
+function nameFits(name: string, min: number): boolean {
+  return name.length >= min && name.length <= MAX_NAME_LENGTH;
+}
+
+/** Bytes of a length-delimited protobuf field (tag, length, content) with `n` bytes of content. */
+function fieldBytes(n: number): number {
+  return 1 + varintBytes(n) + n;
+}
+
+function varintBytes(n: number): number {
+  let bytes = 1;
+  while (n >= 128) {
+    n = Math.floor(n / 128);
+    bytes += 1;
+  }
+  return bytes;
+}
+
+/**
+ * Upper bound of a serialized group session state under `limits`: every epoch kept full of members
+ * with the longest names (a UTF-16 code unit is at most 3 UTF-8 bytes), every chain, and every
+ * skipped key. Members are the only part that grows with the signature key; chains and skipped
+ * keys name their member by position, so a sender skipping indexes adds 60 bytes per key.
+ */
+export function maxGroupStateBytes(suite: CipherSuite, limits: GroupLimits): number {
+  const name = fieldBytes(3 * MAX_NAME_LENGTH);
+  const varint = 11; // tag + a 64-bit varint
+  const member = fieldBytes(2 * name + fieldBytes(suite.params.sigPublicKeyBytes));
+  const chain = fieldBytes(varint + fieldBytes(32) + varint);
+  const skippedKey = fieldBytes(varint + fieldBytes(44) + varint);
+  const epoch = fieldBytes(
+    varint + limits.maxMembers * member + chain + limits.maxMembers * chain + limits.maxSkippedKeysPerEpoch * skippedKey + varint + fieldBytes(64) + 2,
+  );
+  const address = fieldBytes(name + fieldBytes(name));
+  return 2 * varint + address + member + (limits.maxOldEpochs + 1) * epoch;
+}
+
+/** Rewrites a version 1 state (chains and skipped keys keyed by signature key) to member positions. */
+function upgradeFromVersion1(state: GroupSessionState): void {
+  for (const epoch of state.epochs) {
+    const position = new Map(epoch.members.map((m, i) => [toHex(m.signPublicKey), i]));
+    const indexOf = (key: Uint8Array): number => {
+      const index = position.get(toHex(key));
+      if (index === undefined) throw new MalformedMessageError('group session state is damaged');
+      return index;
+    };
+    for (const chain of [...epoch.receivingChains, ...(epoch.sendingChain ? [epoch.sendingChain] : [])]) {
+      chain.memberIndex = indexOf(chain.signPublicKey);
+      chain.signPublicKey = EMPTY;
+    }
+    for (const key of epoch.skippedKeys) {
+      key.memberIndex = indexOf(key.signPublicKey);
+      key.signPublicKey = EMPTY;
+    }
+  }
+  state.version = GROUP_STATE_VERSION;
 }
 
 function wipeEpoch(epoch: GroupEpochState): void {

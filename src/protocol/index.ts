@@ -17,6 +17,6 @@ export { DEFAULT_RATCHET_LIMITS, type RatchetLimits } from './ratchet.js';
 export { fingerprint } from './fingerprint.js';
 export { MAX_HANDSHAKE_BYTES, MAX_MESSAGE_BYTES, MAX_PLAINTEXT_BYTES } from './codec.js';
 export * from './errors.js';
-export { GroupSession, DEFAULT_GROUP_LIMITS, type GroupLimits, type GroupMemberInfo, type MembershipChange, type EpochBundle, type ApplyBundleOptions } from './group-session.js';
+export { GroupSession, DEFAULT_GROUP_LIMITS, MAX_GROUP_STATE_BYTES, maxGroupStateBytes, type GroupLimits, type GroupMemberInfo, type MembershipChange, type EpochBundle, type ApplyBundleOptions } from './group-session.js';
 export { encryptForDevices, type DeviceTarget, type DeviceMessage } from './fan-out.js';
 export { serverAuthStatement, deviceLinkStatement, MAX_CHALLENGE_BYTES } from './server-auth.js';
