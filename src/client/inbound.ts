@@ -35,6 +35,7 @@ import {
   loadGroup,
   orderedEpoch,
   HELD_LIMITS,
+  MAX_UNJOINED_GROUP_RECORDS,
   noteGroupInfo,
   receiveBundle,
   requireOrderedAuthor,
@@ -254,7 +255,7 @@ export async function handleProtoMsg(ctx: RuntimeContext, msg: ProtoMsg): Promis
       const groupId = info?.groupAddress?.peer.case === 'group' ? info.groupAddress.peer.value.groupId : '';
       const stillMember = !(payload.case === 'removeGroupMembersMsg' && payload.value.removedUserIds.includes(ctx.self.userId));
       await ctx.transaction(async (r) => {
-        await noteGroupInfo(r, info, payload.value.senderAddress);
+        reportForgottenGroups(events, await noteGroupInfo(r, info, payload.value.senderAddress), msg.id);
         if (!stillMember && (await r.getGroupSession(groupId))) {
           await r.deleteGroupSession(groupId);
           events.push({ type: 'group-left', groupId });
@@ -286,7 +287,7 @@ export async function handleProtoMsg(ctx: RuntimeContext, msg: ProtoMsg): Promis
       }
       // The server's view after the leave decides who acts (it may have promoted a new manager).
       const record = await ctx.transaction(async (r) => {
-        await noteGroupInfo(r, payload.value.group);
+        reportForgottenGroups(events, await noteGroupInfo(r, payload.value.group), msg.id);
         return r.getGroup(groupId);
       });
       if (record?.info && (await isActingManagerDevice(ctx, record.info, leaver.userId))) {
@@ -564,8 +565,10 @@ async function receiveGroupMessage(ctx: RuntimeContext, msg: ProtoMsg, wire: Uin
       const refused = await r.hold(groupId, create(HeldGroupMessageSchema, { protoMsg: msg, heldAt: BigInt(ctx.common.now()) }), bytes !== undefined, HELD_LIMITS, evicted);
       if (refused) throw new HeldMessageLimitError(`group message ${msg.id} of group ${groupId} was dropped: ${refused}`);
       for (const dropped of evicted) {
-        const why = `the allowance of all groups this device has not joined (${HELD_LIMITS.unjoined.count} messages, ${HELD_LIMITS.unjoined.bytes} bytes) is used up, and the oldest held message of another such group makes room`;
-        events.push({ type: 'error', error: new HeldMessageLimitError(`a message held since ${dropped.heldAt} for group ${dropped.groupId} (not joined) was dropped for group message ${msg.id} of group ${groupId}: ${why}`), context: `holding group message ${msg.id}` });
+        const why = dropped.unjoined
+          ? `the allowance of all groups this device has not joined (${HELD_LIMITS.unjoined.count} messages, ${HELD_LIMITS.unjoined.bytes} bytes) is used up, and the oldest held message of another such group makes room`
+          : `the pool of all held messages (${HELD_LIMITS.total.count} messages, ${HELD_LIMITS.total.bytes} bytes) is full, and a group holding more than its share gives up its oldest`;
+        events.push({ type: 'error', error: new HeldMessageLimitError(`a message held since ${dropped.heldAt} for group ${dropped.groupId} was dropped for group message ${msg.id} of group ${groupId}: ${why}`), context: `holding group message ${msg.id}` });
       }
       await r.markProcessed(msg.id);
       return;
@@ -589,3 +592,16 @@ export function isTransient(ctx: RuntimeContext, error: unknown): boolean {
   return ctx.isRetryable(error) || (error instanceof Pqe2eeError && error.code.startsWith('ERR_STORAGE'));
 }
 
+/**
+ * Reports the records of not-joined groups forgotten to stay within MAX_UNJOINED_GROUP_RECORDS
+ * (their held messages went with them), so an app can tell a flood of strangers' groups happened.
+ */
+function reportForgottenGroups(events: ClientEvent[], forgotten: Array<{ groupId: string; heldDropped: number }>, messageId: string): void {
+  for (const { groupId, heldDropped } of forgotten) {
+    events.push({
+      type: 'error',
+      error: new HeldMessageLimitError(`the record of group ${groupId} (not joined) was forgotten, with ${heldDropped} held messages, to keep at most ${MAX_UNJOINED_GROUP_RECORDS} records of groups this device has not joined`),
+      context: `processing server message ${messageId}`,
+    });
+  }
+}

@@ -421,6 +421,7 @@ export class Records {
     const own = joined ? limits.group : limits.unjoinedGroup;
     if (!fits(own, group.count, group.bytes)) return `the allowance of ${joined ? 'a group' : 'a group this device has not joined'} (${own.count} messages, ${own.bytes} bytes) is used up`;
     const victims: Array<{ sequence: bigint; entry: HeldIndexEntry }> = [];
+    const fairShare = new Set<bigint>();
     let freedBytes = 0n;
     if (!joined && !fits(limits.unjoined, all.unjoinedCount, all.unjoinedBytes)) {
       const rows = await this.tx.list(NS.heldUnjoined);
@@ -439,7 +440,20 @@ export class Records {
       }
       if (!fits(limits.unjoined, all.unjoinedCount - victims.length, all.unjoinedBytes - freedBytes)) return `the allowance of all groups this device has not joined (${limits.unjoined.count} messages, ${limits.unjoined.bytes} bytes) is used up`;
     }
-    if (!fits(limits.total, all.count - victims.length, all.bytes - freedBytes)) return `the allowance of all groups (${limits.total.count} messages, ${limits.total.bytes} bytes) is used up`;
+    if (!fits(limits.total, all.count - victims.length, all.bytes - freedBytes)) {
+      // The pool is shared fairly: a group (joined or not) holding more than this one would after
+      // adding gives up its oldest messages. Without this, a stranger who made this device join a
+      // few groups and never sends their bundles would fill the pool for a week and every other
+      // group's first messages would be refused.
+      const claimed = new Set(victims.map((v) => v.sequence));
+      const fair = await this.fairShareVictims(groupId, group, size, all.count - victims.length, all.bytes - freedBytes, limits.total, claimed);
+      for (const victim of fair) {
+        fairShare.add(victim.sequence);
+        victims.push(victim);
+        freedBytes += victim.entry.bytes;
+      }
+      if (!fits(limits.total, all.count - victims.length, all.bytes - freedBytes)) return `the allowance of all groups (${limits.total.count} messages, ${limits.total.bytes} bytes) is used up`;
+    }
     if (moves) await this.reindexUnjoined(groupId, !joined);
     if (victims.length > 0) {
       const tallies = new Map<string, HeldTally>();
@@ -450,7 +464,7 @@ export class Records {
           tallies.set(entry.groupId, tally);
         }
         await this.removeHeld(all, entry.groupId, tally, sequence, entry.bytes);
-        evicted.push({ groupId: entry.groupId, heldAt: entry.heldAt, bytes: entry.bytes });
+        evicted.push({ groupId: entry.groupId, heldAt: entry.heldAt, bytes: entry.bytes, unjoined: !fairShare.has(sequence) });
       }
       for (const [id, tally] of tallies) await this.putHeldGroupTally(id, tally);
     }
@@ -582,6 +596,67 @@ export class Records {
   private async putHeldGroupTally(groupId: string, group: HeldTally): Promise<void> {
     if (group.count === 0) await this.tx.delete(NS.heldTally, encodeURIComponent(groupId));
     else await this.tx.put(NS.heldTally, encodeURIComponent(groupId), toBinary(HeldTallySchema, group));
+  }
+
+  /**
+   * Oldest held messages of the groups holding the most, until `count`/`bytes` leave room for one
+   * more message of `size` bytes for `groupId` or no other group holds more than `groupId` would.
+   * Reads the tallies of groups that hold messages (at most the pool's count) and the index of each
+   * group it takes from; runs only when the pool is full.
+   */
+  private async fairShareVictims(
+    groupId: string,
+    group: HeldTally,
+    size: bigint,
+    count: number,
+    bytes: bigint,
+    bound: HeldBound,
+    claimed: Set<bigint>,
+  ): Promise<Array<{ sequence: bigint; entry: HeldIndexEntry }>> {
+    const tallies = new Map<string, { count: number; bytes: bigint }>();
+    for (const row of await this.tx.list(NS.heldTally)) {
+      const id = decodeURIComponent(row.key);
+      if (id === groupId) continue;
+      const tally = fromBinary(HeldTallySchema, row.value);
+      tallies.set(id, { count: tally.count, bytes: tally.bytes });
+    }
+    const queues = new Map<string, bigint[]>();
+    const victims: Array<{ sequence: bigint; entry: HeldIndexEntry }> = [];
+    const mineCount = group.count + 1;
+    const mineBytes = group.bytes + size;
+    while (count + 1 > bound.count || bytes + size > BigInt(bound.bytes)) {
+      const byCount = count + 1 > bound.count;
+      let largest: string | undefined;
+      for (const [id, t] of tallies) {
+        const bigger = byCount ? t.count > mineCount : t.bytes > mineBytes;
+        const best = largest === undefined ? undefined : (tallies.get(largest) as { count: number; bytes: bigint });
+        if (bigger && (!best || (byCount ? t.count > best.count : t.bytes > best.bytes))) largest = id;
+      }
+      if (largest === undefined) break;
+      let queue = queues.get(largest);
+      if (!queue) {
+        queue = (await this.tx.list(heldGroupNamespace(largest)))
+          .filter((row) => /^[0-9]{20}$/.test(row.key))
+          .map((row) => BigInt(row.key))
+          .filter((sequence) => !claimed.has(sequence));
+        queues.set(largest, queue);
+      }
+      const tally = tallies.get(largest) as { count: number; bytes: bigint };
+      const sequence = queue.shift();
+      const indexBytes = sequence === undefined ? undefined : await this.tx.get(NS.heldQueue, sortable(sequence));
+      if (sequence === undefined || !indexBytes) {
+        tallies.delete(largest); // its index is short of its tally: take from the next group
+        continue;
+      }
+      const entry = fromBinary(HeldIndexEntrySchema, indexBytes);
+      victims.push({ sequence, entry });
+      claimed.add(sequence);
+      tally.count -= 1;
+      tally.bytes -= entry.bytes;
+      count -= 1;
+      bytes -= entry.bytes;
+    }
+    return victims;
   }
 
   /** Deletes one held message and its index entries, and takes it off both tallies (written by the caller). */
@@ -823,6 +898,8 @@ export interface HeldEviction {
   groupId: string;
   heldAt: bigint;
   bytes: bigint;
+  /** Taken for the not-joined pool (true) or for the all-groups pool's fair share (false). */
+  unjoined: boolean;
 }
 
 /** A held message, as listed for release. */
