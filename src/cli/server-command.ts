@@ -35,7 +35,7 @@ options:
   -h, --help            show this help
 `;
 
-type NumericFlag = Exclude<keyof ServerOptions, 'host' | 'dbPath' | 'domain' | 'store' | 'log' | 'rateLimit' | 'ipRateLimit' | 'corsOrigins'>;
+type NumericFlag = Exclude<keyof ServerOptions, 'host' | 'dbPath' | 'domain' | 'store' | 'log' | 'onError' | 'rateLimit' | 'ipRateLimit' | 'corsOrigins'>;
 
 const NUMERIC: Record<string, NumericFlag | 'rate' | 'burst' | 'ipRate' | 'ipBurst'> = {
   '--port': 'port',

@@ -11,21 +11,21 @@ import { connectNodeAdapter } from '@connectrpc/connect-node';
 import { E2eeService } from '../proto/gen/service_pb.js';
 import type { E2eeAddress } from '../proto/gen/wire_pb.js';
 import {
-  callConnectionKey,
   DEFAULT_MAX_CONTACTS_PER_USER,
   DEFAULT_MAX_DEVICES_PER_USER,
   DEFAULT_MAX_STREAMS,
   DEFAULT_STREAM_STALL_MS,
   DEFAULT_STREAM_WRITE_BYTES,
-  E2eeServer,
-  remoteAddressKey,
   type ServiceConfig,
-} from './service.js';
+} from './context.js';
+import { callConnectionKey, describeError, remoteAddressKey, type RpcErrorHook } from './rpc.js';
+import { E2eeServer } from './service.js';
 import type { RateLimit } from './rate-limit.js';
 import { DEFAULT_GROUP_EPOCH_HISTORY, openSqliteStore } from './store/sqlite.js';
 import type { ServerStore } from './store/types.js';
 
 export type { RateLimit } from './rate-limit.js';
+export type { RpcErrorHook } from './rpc.js';
 export type { ServerStore } from './store/types.js';
 export { openSqliteStore, SqliteUnavailableError, MIGRATIONS, type SqliteStoreOptions } from './store/sqlite.js';
 
@@ -85,8 +85,15 @@ export interface ServerOptions {
    * ['*'] allows any. Default: none (same-origin pages and non-browser clients only).
    */
   corsOrigins?: string[];
-  /** Receives one line per start and stop (never secrets). Default: nothing is logged. */
+  /** Receives one line per start and stop, and one per unexpected error (never secrets). Default: nothing is logged. */
   log?: (line: string) => void;
+  /**
+   * Receives every unexpected failure: a handler that threw (the caller got INTERNAL_SERVER_ERROR),
+   * a stream that failed reading its queue, a failed periodic sweep. `rpc` names the method, or
+   * 'sweep'. Default: one line through `log` with the error's class and message (no stack, nothing
+   * of the request).
+   */
+  onError?: RpcErrorHook;
 }
 
 /** A running server. */
@@ -166,7 +173,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const requestedPort = options.port ?? 8080;
   if (!Number.isInteger(requestedPort) || requestedPort < 0 || requestedPort > 65535) throw new RangeError('port must be 0 to 65535');
   const store = options.store ?? (await openSqliteStore(options.dbPath ?? './pqe2ee.sqlite', { groupEpochHistory: config.groupEpochHistory }));
-  const server = new E2eeServer(store, config);
+  const onError: RpcErrorHook = options.onError ?? ((error, rpc) => options.log?.(`pqe2ee server: unexpected error in ${rpc}: ${describeError(error)}`));
+  const server = new E2eeServer(store, { ...config, onError });
   const shutdown = new AbortController();
   // Connect links every open call to this signal (one abort listener per call): thousands of open
   // streams are normal here, not a leak, so Node's default warning at 11 listeners is lifted.
@@ -199,9 +207,19 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   }
   const port = (http.address() as AddressInfo).port;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-  // A failed sweep (e.g. the database busy) is simply retried at the next tick; expired messages are
-  // never delivered in the meantime, since reads filter on expiry.
-  const sweepTimer = setInterval(() => void server.sweep().catch(() => undefined), Math.min(config.ttlMs, 60_000));
+  // A failed sweep (e.g. the database busy) is reported and retried at the next tick; expired
+  // messages are never delivered in the meantime, since reads filter on expiry.
+  const sweepTimer = setInterval(
+    () =>
+      void server.sweep().catch((error: unknown) => {
+        try {
+          onError(error, 'sweep');
+        } catch {
+          // A failing logger must not become an unhandled rejection.
+        }
+      }),
+    Math.min(config.ttlMs, 60_000),
+  );
   sweepTimer.unref();
   options.log?.(`pqe2ee server listening on ${url} (db ${options.store ? 'custom store' : (options.dbPath ?? './pqe2ee.sqlite')})`);
 

@@ -1,4 +1,5 @@
-/** Input checks shared by the RPC handlers: bounded strings, addresses and per-suite key sizes. */
+/** Input checks shared by the RPC handlers: bounded strings, addresses, known suites and message sizes. */
+import { toBinary, type DescMessage, type MessageShape } from '@bufbuild/protobuf';
 import { getSuite, type CipherSuite } from '../crypto/index.js';
 import type { E2eeAddress } from '../proto/gen/wire_pb.js';
 
@@ -43,4 +44,10 @@ export function parseGroupAddress(address: E2eeAddress | undefined, domain: stri
   if (bad) return { ok: false, reason: bad };
   if (address.domain !== domain) return { ok: false, reason: `${name} is in another domain (${address.domain})`, foreign: true };
   return { ok: true, value: groupId };
+}
+
+/** The problem with a message larger than `maxBytes` once encoded (what the server would store), or undefined. */
+export function checkEncodedSize<Desc extends DescMessage>(schema: Desc, message: MessageShape<Desc>, name: string, maxBytes: number): string | undefined {
+  const size = toBinary(schema, message).length;
+  return size > maxBytes ? `${name} is ${size} bytes, more than the limit of ${maxBytes}` : undefined;
 }

@@ -1,7 +1,7 @@
 /**
  * The reference server's storage interface (docs/server.md, "Storage"). Every method is one atomic
  * unit of work, so a backend other than SQLite (e.g. Postgres) implements each as one transaction;
- * the protocol code (src/server/service.ts) never sees SQL. Only public keys and opaque, already
+ * the handlers (src/server/accounts.ts, groups.ts, …) never see SQL. Only public keys and opaque, already
  * encrypted messages are stored.
  */
 
