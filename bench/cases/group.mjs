@@ -128,7 +128,7 @@ function suiteFixture(P, suite) {
       const sessions = sample.recipients.map(() => {
         const { session, invite } = P.OutboundSession.initiate(alice.account, responderBundle);
         const { session: inbound, accept } = P.InboundSession.accept(responder, invite);
-        session.complete(accept);
+        session.complete(alice.account, accept);
         return { session, inbound };
       });
       changes.set(n, { g, change, sample, sessions, recipients: sample.recipients.length });

@@ -33,7 +33,7 @@ const ROUNDTRIP_NOTE = 'A encrypts, B decrypts, B encrypts, A decrypts: each mes
 function sessionPair(P, alice, bob, bundle, plaintext) {
   const { session: a, invite } = P.OutboundSession.initiate(alice, bundle);
   const { session: b, accept } = P.InboundSession.accept(bob, invite);
-  a.complete(accept);
+  a.complete(alice, accept);
   const first = a.encrypt(plaintext);
   const decrypted = b.decrypt(first);
   return { a, b, invite, accept, first, decrypted };
@@ -119,7 +119,7 @@ export function protocolCases(P) {
     cases.push(c(`${pre}.setup`, () => {
       const { session: a, invite } = P.OutboundSession.initiate(alice, bundle);
       const { session: b, accept } = P.InboundSession.accept(bob, invite);
-      a.complete(accept);
+      a.complete(alice, accept);
       b.decrypt(a.encrypt(pt));
     }, {
       note: SETUP_NOTE,

@@ -31,9 +31,18 @@ export function lengthPrefixed(...parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
-/** UTF-8 bytes of an ASCII label. */
+const textEncoder = new TextEncoder();
+
+/** UTF-8 bytes of a label or name (one shared encoder: labels are encoded on every message). */
 export function label(text: string): Uint8Array {
-  return new TextEncoder().encode(text);
+  return textEncoder.encode(text);
+}
+
+/** 4-byte big-endian unsigned integer (`value` taken modulo 2^32, as every signed encoding does). */
+export function u32(value: number): Uint8Array {
+  const out = new Uint8Array(4);
+  new DataView(out.buffer).setUint32(0, value >>> 0);
+  return out;
 }
 
 /** Big-endian encoding of `value` in `length` bytes (RFC 8017 I2OSP). */

@@ -1,21 +1,16 @@
 /**
- * A device's account (DESIGN.md §4 "Account"): identity key pairs, the signed pre-key with its
- * renewal and grace period, one-time pre-keys, pre-key bundles, and encrypted export.
+ * A device's account (DESIGN.md §4 "Account"): identity key pairs, pre-keys (their renewal and
+ * retirement rules are in pre-keys.ts), pre-key bundles, the address, and encrypted export.
  * Pure: time comes in as `now` (ms since the epoch); the app persists `serialize()` after changes.
+ *
+ * The identity secrets never leave this class: sessions and group sessions have it sign
+ * ({@link Account.signWithIdentity}) and decapsulate ({@link Account.decapsulateIdentity}) for
+ * them, so no other object holds, copies or persists them.
  */
 import { create } from '@bufbuild/protobuf';
 import { InvalidLengthError } from '../../bindings/errors.js';
 import { getSuite, randomBytes, type CipherSuite } from '../crypto/index.js';
-import {
-  AccountStateSchema,
-  KeyPairStateSchema,
-  OneTimePreKeyStateSchema,
-  SignedPreKeyStateSchema,
-  type AccountState,
-  type KeyPairState,
-  type OneTimePreKeyState,
-  type SignedPreKeyState,
-} from '../proto/gen/state_pb.js';
+import { AccountStateSchema, type AccountState, type OneTimePreKeyState, type SignedPreKeyState } from '../proto/gen/state_pb.js';
 import {
   E2eeAddressSchema,
   IdentityKeyPublicSchema,
@@ -28,37 +23,34 @@ import {
   type OneTimePreKeyPublic,
   type SignedPreKeyPublic,
 } from '../proto/gen/wire_pb.js';
-import { decode, encode } from './codec.js';
-import { label, PROTOCOL_VERSION, signedPreKeyMessage } from './encoding.js';
-import { deviceLinkStatement, MAX_CHALLENGE_BYTES, serverAuthStatement } from './server-auth.js';
+import { deviceLinkStatement, MAX_CHALLENGE_BYTES, PROTOCOL_VERSION, serverAuthStatement } from '../wire/statements.js';
+import { decode, encode, label } from './encoding.js';
+import {
+  addOneTimePreKeys,
+  keyPairState,
+  makeSignedPreKey,
+  MAX_ONE_TIME_PRE_KEYS,
+  ONE_TIME_PRE_KEY_BATCH,
+  removeOneTimePreKey,
+  renewSignedPreKey,
+  retireUnusableOneTimePreKeys,
+} from './pre-keys.js';
 import { MalformedMessageError, SessionStateError } from './errors.js';
 
 export const ACCOUNT_STATE_VERSION = 1;
-/** One-time pre-keys made at creation and by default on each replenishment. */
-export const ONE_TIME_PRE_KEY_BATCH = 100;
-/**
- * The most one-time pre-keys an account holds after {@link Account.publishOneTimePreKeys} (and so
- * a bound on its serialized size: about 4.8 KB per key in suite 1, see docs/client.md "Bounds").
- * Anyone may fetch a device's bundles without inviting, so the number of keys handed out is not in
- * the device's hands: past this bound the oldest keys are retired (never an error).
- */
-export const MAX_ONE_TIME_PRE_KEYS = 400;
+export {
+  MAX_ONE_TIME_PRE_KEYS,
+  ONE_TIME_PRE_KEY_BATCH,
+  ONE_TIME_PRE_KEY_IN_FLIGHT_MAX,
+  ONE_TIME_PRE_KEY_IN_FLIGHT_MS,
+  SIGNED_PRE_KEY_GRACE_MS,
+  SIGNED_PRE_KEY_LIFETIME_MS,
+} from './pre-keys.js';
 /**
  * Largest serialized account {@link Account.deserialize} reads. A suite-1 account at the
  * one-time pre-key bound is about 2 MB (every other state is bounded by MAX_HANDSHAKE_BYTES, 1 MiB).
  */
 export const MAX_ACCOUNT_STATE_BYTES = 4 * 1024 * 1024;
-export const SIGNED_PRE_KEY_LIFETIME_MS = 7 * 24 * 60 * 60 * 1000;
-/** How long a replaced signed pre-key still accepts invites made from old bundles. */
-export const SIGNED_PRE_KEY_GRACE_MS = 7 * 24 * 60 * 60 * 1000;
-/**
- * How long a one-time pre-key the server handed out is kept for an invite made from it that has not
- * arrived yet (counted from when this device learned of the hand-out). The same as the signed
- * pre-key's grace: an invite older than that may name a signed pre-key that is gone anyway.
- */
-export const ONE_TIME_PRE_KEY_IN_FLIGHT_MS = SIGNED_PRE_KEY_GRACE_MS;
-/** The most handed-out (not yet used) one-time pre-keys kept for invites in flight; older ones are retired first. */
-export const ONE_TIME_PRE_KEY_IN_FLIGHT_MAX = 200;
 const MAX_REQUEST_ID_LENGTH = 256;
 /** How many accepted invites are remembered to refuse replays. */
 export const MAX_REMEMBERED_INVITES = 1000;
@@ -100,10 +92,6 @@ export interface PreKeyBundleOptions {
   withOneTimePreKey?: boolean;
 }
 
-function keyPairState(pair: { publicKey: Uint8Array; secretKey: Uint8Array }): KeyPairState {
-  return create(KeyPairStateSchema, { publicKey: pair.publicKey, secretKey: pair.secretKey });
-}
-
 /** A device's long-term keys and pre-keys. */
 export class Account {
   /** @internal the persisted state; protocol code in this package reads and updates it. */
@@ -130,8 +118,8 @@ export class Account {
       ...(options.address ? { address: options.address } : {}),
     });
     const account = new Account(state);
-    account.state.signedPreKey = account.makeSignedPreKey(options.now);
-    account.addOneTimePreKeys(ONE_TIME_PRE_KEY_BATCH);
+    state.signedPreKey = makeSignedPreKey(state, suite, (message) => account.signWithIdentity(message), options.now);
+    addOneTimePreKeys(state, suite, ONE_TIME_PRE_KEY_BATCH);
     return account;
   }
 
@@ -245,7 +233,11 @@ export class Account {
    * cannot be changed: sessions and bundles made under it would no longer match.
    */
   setAddress(domain: string, userId: string, deviceId: string): void {
-    for (const [name, value] of [['domain', domain], ['userId', userId], ['deviceId', deviceId]] as const) {
+    for (const [name, value] of [
+      ['domain', domain],
+      ['userId', userId],
+      ['deviceId', deviceId],
+    ] as const) {
       if (typeof value !== 'string' || value.length === 0 || value.length > 256) throw new InvalidLengthError(`${name} must be a string of 1 to 256 characters`);
     }
     const current = this.state.address;
@@ -269,14 +261,31 @@ export class Account {
   }
 
   /**
+   * @internal Signs `message` with the identity signature key. For the protocol layer only: callers
+   * pass a labelled, length-prefixed statement, never bytes someone else chose, so a signature for
+   * one purpose cannot be passed off as another.
+   */
+  signWithIdentity(message: Uint8Array): Uint8Array {
+    return this.suite.sig.sign(this.state.identitySignKey?.secretKey as Uint8Array, message);
+  }
+
+  /**
+   * @internal Decapsulates a KEM ciphertext made to the identity KEM key (c2 of an invite, c1 of an
+   * accept) and returns the shared secret, which the caller zeroes after use.
+   */
+  decapsulateIdentity(ciphertext: Uint8Array): Uint8Array {
+    return this.suite.kem.decaps(this.state.identityKemKey?.secretKey as Uint8Array, ciphertext);
+  }
+
+  /**
    * Signs a server's authentication challenge with the identity signature key. The statement binds
-   * the server domain and this device (see src/protocol/server-auth.ts).
+   * the server domain and this device (see src/wire/statements.ts).
    */
   signServerChallenge(domain: string, challenge: Uint8Array, userId: string, deviceId: string): Uint8Array {
     if (!(challenge instanceof Uint8Array) || challenge.length < 16 || challenge.length > MAX_CHALLENGE_BYTES) {
       throw new InvalidLengthError(`a challenge must be 16 to ${MAX_CHALLENGE_BYTES} bytes`);
     }
-    return this.suite.sig.sign(this.state.identitySignKey?.secretKey as Uint8Array, serverAuthStatement(domain, challenge, userId, deviceId));
+    return this.signWithIdentity(serverAuthStatement(domain, challenge, userId, deviceId));
   }
 
   /**
@@ -292,10 +301,7 @@ export class Account {
     if (!(newDevice.kemPublicKey instanceof Uint8Array) || newDevice.kemPublicKey.length !== p.kemPublicKeyBytes) {
       throw new InvalidLengthError(`the new device's KEM key must be ${p.kemPublicKeyBytes} bytes`);
     }
-    return this.suite.sig.sign(
-      this.state.identitySignKey?.secretKey as Uint8Array,
-      deviceLinkStatement(domain, userId, newDeviceId, p.id, newDevice.signPublicKey, newDevice.kemPublicKey),
-    );
+    return this.signWithIdentity(deviceLinkStatement(domain, userId, newDeviceId, p.id, newDevice.signPublicKey, newDevice.kemPublicKey));
   }
 
   /**
@@ -322,17 +328,13 @@ export class Account {
       throw new InvalidLengthError(`requestId must be a string of 1 to ${MAX_REQUEST_ID_LENGTH} characters`);
     }
     const retry = requestId !== undefined && requestId === this.state.lastSupplyRequestId;
-    if (available !== undefined && now !== undefined) this.markHandedOut(now, available, retry ? this.state.lastSupplyFirstOpkId : undefined);
-    if (now !== undefined) this.retireHandedOut(now);
-    this.retireOldest(this.state.oneTimePreKeys.length + count - MAX_ONE_TIME_PRE_KEYS);
-    const added = this.addOneTimePreKeys(count);
+    retireUnusableOneTimePreKeys(this.state, count, now, available, retry ? this.state.lastSupplyFirstOpkId : undefined);
+    const added = addOneTimePreKeys(this.state, this.suite, count);
     if (requestId !== undefined && !retry) {
       this.state.lastSupplyRequestId = requestId;
       this.state.lastSupplyFirstOpkId = added[0]?.opkId ?? 0;
     }
-    return added.map((opk) =>
-      encode(OneTimePreKeyPublicSchema, create(OneTimePreKeyPublicSchema, { opkId: opk.opkId, publicKey: opk.keyPair?.publicKey ?? new Uint8Array(0) })),
-    );
+    return added.map((opk) => encode(OneTimePreKeyPublicSchema, create(OneTimePreKeyPublicSchema, { opkId: opk.opkId, publicKey: opk.keyPair?.publicKey ?? new Uint8Array(0) })));
   }
 
   /**
@@ -341,21 +343,7 @@ export class Account {
    */
   renewSignedPreKeyIfDue(now: number): boolean {
     requireTime(now);
-    const current = this.state.signedPreKey as SignedPreKeyState;
-    let renewed = false;
-    if (now - Number(current.createdAtMs) >= SIGNED_PRE_KEY_LIFETIME_MS) {
-      current.replacedAtMs = BigInt(now);
-      this.state.previousSignedPreKeys.push(current);
-      this.state.signedPreKey = this.makeSignedPreKey(now);
-      renewed = true;
-    }
-    const kept: SignedPreKeyState[] = [];
-    for (const old of this.state.previousSignedPreKeys) {
-      if (now - Number(old.replacedAtMs) < SIGNED_PRE_KEY_GRACE_MS) kept.push(old);
-      else old.keyPair?.secretKey.fill(0);
-    }
-    this.state.previousSignedPreKeys = kept;
-    return renewed;
+    return renewSignedPreKey(this.state, this.suite, (message) => this.signWithIdentity(message), now);
   }
 
   /** @internal the signed pre-key (current or still in its grace period) with this id. */
@@ -371,10 +359,7 @@ export class Account {
 
   /** @internal deletes a used one-time pre-key (its secret is zeroed). */
   removeOneTimePreKey(opkId: number): void {
-    const index = this.state.oneTimePreKeys.findIndex((opk) => opk.opkId === opkId);
-    if (index < 0) return;
-    const [removed] = this.state.oneTimePreKeys.splice(index, 1);
-    removed?.keyPair?.secretKey.fill(0);
+    removeOneTimePreKey(this.state, opkId);
   }
 
   /** @internal whether an invite with this digest was accepted before. */
@@ -386,62 +371,6 @@ export class Account {
   rememberAcceptedInvite(digest: Uint8Array): void {
     this.state.acceptedInvites.push(digest);
     if (this.state.acceptedInvites.length > MAX_REMEMBERED_INVITES) this.state.acceptedInvites.shift();
-  }
-
-  private makeSignedPreKey(now: number): SignedPreKeyState {
-    const spkId = this.state.nextSpkId++;
-    const pair = this.suite.kem.keygen();
-    const signature = this.suite.sig.sign(
-      this.state.identitySignKey?.secretKey as Uint8Array,
-      signedPreKeyMessage(this.suite.params.id, spkId, pair.publicKey),
-    );
-    return create(SignedPreKeyStateSchema, { spkId, keyPair: keyPairState(pair), signature, createdAtMs: BigInt(now) });
-  }
-
-  /**
-   * Marks the keys the server no longer holds. It hands out the lowest id first and holds at most
-   * `available`, so those are among the newest `available` keys made before the request (keys made
-   * by earlier attempts of the same request, from `retryFromId` on, are left alone); every older key
-   * was handed out. A key stays marked with the time it was first marked.
-   */
-  private markHandedOut(now: number, available: number, retryFromId: number | undefined): void {
-    const before = this.state.oneTimePreKeys.filter((opk) => retryFromId === undefined || opk.opkId < retryFromId).sort((x, y) => y.opkId - x.opkId);
-    for (const opk of before.slice(available)) {
-      if (opk.handedOutAtMs <= 0n) opk.handedOutAtMs = BigInt(now);
-    }
-  }
-
-  /** Retires handed-out keys past the in-flight grace, and the oldest beyond the in-flight count. */
-  private retireHandedOut(now: number): void {
-    const handedOut = this.state.oneTimePreKeys.filter((opk) => opk.handedOutAtMs > 0n).sort((x, y) => y.opkId - x.opkId);
-    const retired = new Set<OneTimePreKeyState>();
-    handedOut.forEach((opk, newestFirst) => {
-      if (newestFirst >= ONE_TIME_PRE_KEY_IN_FLIGHT_MAX || now - Number(opk.handedOutAtMs) >= ONE_TIME_PRE_KEY_IN_FLIGHT_MS) retired.add(opk);
-    });
-    this.retire(retired);
-  }
-
-  /** Retires the `excess` oldest keys, whatever their state (the last resort that bounds the account). */
-  private retireOldest(excess: number): void {
-    if (excess <= 0) return;
-    const oldestFirst = [...this.state.oneTimePreKeys].sort((x, y) => x.opkId - y.opkId);
-    this.retire(new Set(oldestFirst.slice(0, excess)));
-  }
-
-  private retire(keys: Set<OneTimePreKeyState>): void {
-    if (keys.size === 0) return;
-    for (const opk of keys) opk.keyPair?.secretKey.fill(0);
-    this.state.oneTimePreKeys = this.state.oneTimePreKeys.filter((opk) => !keys.has(opk));
-  }
-
-  private addOneTimePreKeys(count: number): OneTimePreKeyState[] {
-    const added: OneTimePreKeyState[] = [];
-    for (let i = 0; i < count; i++) {
-      const opk = create(OneTimePreKeyStateSchema, { opkId: this.state.nextOpkId++, keyPair: keyPairState(this.suite.kem.keygen()) });
-      this.state.oneTimePreKeys.push(opk);
-      added.push(opk);
-    }
-    return added;
   }
 }
 

@@ -1,80 +1,101 @@
 /**
- * Canonical byte encodings for everything that is signed, hashed or used as associated data.
- * Never protobuf (whose encodings are not unique): each field is a 4-byte big-endian length followed
- * by its bytes, and every encoding starts with a label naming the protocol, version and purpose.
+ * The two encodings of the protocol layer, side by side so that every byte that enters or leaves
+ * it goes through this module:
+ * - protobuf, only as the container on the wire and in stored state: decoded with a size bound and
+ *   typed errors, and (for wire messages) only in the one encoding our encoder writes;
+ * - canonical byte encodings for everything that is signed, hashed or used as associated data.
+ *   Never protobuf (whose encodings are not unique): each field is a 4-byte big-endian length
+ *   followed by its bytes, and every encoding starts with a label naming protocol, version and
+ *   purpose. Statements the server verifies too are in src/wire/statements.ts.
  */
+import { fromBinary, toBinary, type DescMessage, type MessageShape } from '@bufbuild/protobuf';
+import { InvalidTypeError } from '../../bindings/errors.js';
+import { concatBytes, label, lengthPrefixed, u32 } from '../crypto/bytes.js';
 import type { CipherSuite } from '../crypto/index.js';
 import type { E2eeAddress, IdentityKeyPublic, RatchetHeader } from '../proto/gen/wire_pb.js';
-import { lengthPrefixed } from '../crypto/bytes.js';
+import { PROTOCOL_VERSION } from '../wire/statements.js';
+import { MalformedMessageError, SuiteMismatchError } from './errors.js';
 
-export const PROTOCOL_VERSION = 1;
+/** The byte helpers every encoding here is built from (plain concatenation only for fixed-length secrets). */
+export { label, lengthPrefixed, u32, concatBytes as concat };
 
-const textEncoder = new TextEncoder();
+// ---- Protobuf: bounded, typed decoding ----
 
-/** ASCII/UTF-8 bytes of a label. */
-export function label(text: string): Uint8Array {
-  return textEncoder.encode(text);
+/** Upper bound for handshake messages and stored state (bundles, invites, accepts, accounts, sessions). */
+export const MAX_HANDSHAKE_BYTES = 1024 * 1024;
+/** Upper bound for one E2eeMsg. */
+export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+/** Largest plaintext one message may carry (leaves room for header and tag within MAX_MESSAGE_BYTES). */
+export const MAX_PLAINTEXT_BYTES = MAX_MESSAGE_BYTES - 64 * 1024;
+
+/** Decodes `bytes` as `schema`, turning every failure into MalformedMessageError. */
+export function decode<Desc extends DescMessage>(schema: Desc, bytes: unknown, what: string, limit = MAX_HANDSHAKE_BYTES): MessageShape<Desc> {
+  if (!(bytes instanceof Uint8Array)) throw new InvalidTypeError(`${what} must be a Uint8Array`);
+  if (bytes.length > limit) throw new MalformedMessageError(`${what} is ${bytes.length} bytes, over the ${limit}-byte limit`);
+  try {
+    // Decoded bytes fields are views into the input; decode a private copy so that zeroising
+    // secrets in the state never writes into the caller's buffer (and the caller's later writes
+    // never change the state).
+    return fromBinary(schema, bytes.slice());
+  } catch {
+    throw new MalformedMessageError(`${what} does not decode`);
+  }
 }
 
-/** 4-byte big-endian unsigned integer. */
-export function u32(value: number): Uint8Array {
-  const out = new Uint8Array(4);
-  new DataView(out.buffer).setUint32(0, value >>> 0);
-  return out;
+/**
+ * Decodes a wire message and insists on the one encoding our encoder produces: unknown fields,
+ * duplicated or reordered fields and other re-encodings of the same content are refused, so a
+ * changed bit anywhere in a message is an error even where it would not change the meaning.
+ */
+export function decodeCanonical<Desc extends DescMessage>(schema: Desc, bytes: unknown, what: string, limit = MAX_HANDSHAKE_BYTES): MessageShape<Desc> {
+  const message = decode(schema, bytes, what, limit);
+  // Unknown fields are left out of the re-encoding, so any input carrying them differs and fails.
+  const reencoded = toBinary(schema, message, { writeUnknownFields: false });
+  const input = bytes as Uint8Array;
+  let same = reencoded.length === input.length;
+  for (let i = 0; same && i < input.length; i++) same = reencoded[i] === input[i];
+  if (!same) throw new MalformedMessageError(`${what} is not canonically encoded`);
+  return message;
 }
 
-/** Concatenation of each part prefixed with its 4-byte big-endian length. */
-export { lengthPrefixed };
-
-/** Plain concatenation (for secrets of fixed, known lengths). */
-export { concatBytes as concat } from '../crypto/bytes.js';
-
-/** What the identity signature key signs to certify a signed pre-key. */
-export function signedPreKeyMessage(suiteId: number, spkId: number, publicKey: Uint8Array): Uint8Array {
-  return lengthPrefixed(label('pqe2ee/v1/signed-pre-key'), u32(suiteId), u32(spkId), publicKey);
+/** Encodes a message. */
+export function encode<Desc extends DescMessage>(schema: Desc, message: MessageShape<Desc>): Uint8Array {
+  return toBinary(schema, message);
 }
+
+// ---- Checks on decoded fields (typed errors before any key is used) ----
+
+/** Throws MalformedMessageError unless `bytes` has exactly `length` bytes. */
+export function requireLength(bytes: Uint8Array, length: number, what: string): Uint8Array {
+  if (bytes.length !== length) throw new MalformedMessageError(`${what} must be ${length} bytes, got ${bytes.length}`);
+  return bytes;
+}
+
+/**
+ * Checks the version and suite fields every one-to-one message carries (bundle, invite, accept,
+ * E2eeMsg): MalformedMessageError for another protocol version, then SuiteMismatchError unless
+ * it is for `suite`, the suite of this account or session.
+ */
+export function requireVersionAndSuite(message: { version: number; suiteId: number }, suite: CipherSuite, what: string): void {
+  if (message.version !== PROTOCOL_VERSION) throw new MalformedMessageError(`${what} has protocol version ${message.version}, expected ${PROTOCOL_VERSION}`);
+  if (message.suiteId !== suite.params.id) {
+    throw new SuiteMismatchError(`${what} is for suite ${message.suiteId}, this account uses suite ${suite.params.id}`);
+  }
+}
+
+/** An identity with both public keys of the suite's sizes (MalformedMessageError otherwise). */
+export function requireIdentity(suite: CipherSuite, identity: IdentityKeyPublic | undefined, what: string): IdentityKeyPublic {
+  if (!identity) throw new MalformedMessageError(`${what} is missing`);
+  requireLength(identity.signPublicKey, suite.params.sigPublicKeyBytes, `${what} signature key`);
+  requireLength(identity.kemPublicKey, suite.params.kemPublicKeyBytes, `${what} KEM key`);
+  return identity;
+}
+
+// ---- Canonical encodings ----
 
 /** Encoding of an identity's two public keys. */
 export function identityBytes(identity: IdentityKeyPublic): Uint8Array {
   return lengthPrefixed(identity.signPublicKey, identity.kemPublicKey);
-}
-
-/** The key-agreement transcript bound into the root key (DESIGN.md §4). */
-export interface Transcript {
-  suiteId: number;
-  sessionId: string;
-  from: E2eeAddress | undefined;
-  to: E2eeAddress | undefined;
-  initiatorIdentity: IdentityKeyPublic;
-  responderIdentity: IdentityKeyPublic;
-  signedPreKey: Uint8Array;
-  oneTimePreKey: Uint8Array;
-  baseKey: Uint8Array;
-  c1: Uint8Array;
-  c2: Uint8Array;
-  c3: Uint8Array;
-  c4: Uint8Array;
-}
-
-export function transcriptHash(suite: CipherSuite, t: Transcript): Uint8Array {
-  return suite.hash(
-    lengthPrefixed(
-      label('pqe2ee/v1/transcript'),
-      u32(t.suiteId),
-      label(t.sessionId),
-      addressBytes(t.from),
-      addressBytes(t.to),
-      identityBytes(t.initiatorIdentity),
-      identityBytes(t.responderIdentity),
-      t.signedPreKey,
-      t.oneTimePreKey,
-      t.baseKey,
-      t.c1,
-      t.c2,
-      t.c3,
-      t.c4,
-    ),
-  );
 }
 
 /** Canonical encoding of an optional address (absent, user device, or group). */

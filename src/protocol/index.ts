@@ -1,4 +1,4 @@
-/** The protocol layer: accounts, key agreement, the KEM double ratchet, one-to-one sessions. */
+/** The protocol layer: accounts, key agreement, the KEM double ratchet, one-to-one and group sessions. */
 export {
   Account,
   type CreateAccountOptions,
@@ -15,8 +15,19 @@ export {
 export { Session, OutboundSession, InboundSession, type SessionOptions } from './session.js';
 export { DEFAULT_RATCHET_LIMITS, type RatchetLimits } from './ratchet.js';
 export { fingerprint } from './fingerprint.js';
-export { MAX_HANDSHAKE_BYTES, MAX_MESSAGE_BYTES, MAX_PLAINTEXT_BYTES } from './codec.js';
+export { MAX_HANDSHAKE_BYTES, MAX_MESSAGE_BYTES, MAX_PLAINTEXT_BYTES } from './encoding.js';
 export * from './errors.js';
-export { GroupSession, DEFAULT_GROUP_LIMITS, MAX_GROUP_STATE_BYTES, maxGroupStateBytes, type GroupLimits, type GroupMemberInfo, type MembershipChange, type EpochBundle, type ApplyBundleOptions } from './group-session.js';
+export {
+  GroupSession,
+  DEFAULT_GROUP_LIMITS,
+  MAX_GROUP_STATE_BYTES,
+  maxGroupStateBytes,
+  type GroupLimits,
+  type GroupMemberInfo,
+  type MembershipChange,
+  type EpochBundle,
+  type ApplyBundleOptions,
+} from './group/group-session.js';
 export { encryptForDevices, type DeviceTarget, type DeviceMessage } from './fan-out.js';
-export { serverAuthStatement, deviceLinkStatement, MAX_CHALLENGE_BYTES } from './server-auth.js';
+// The statements the server verifies too live below both layers; re-exported here for importers.
+export { serverAuthStatement, deviceLinkStatement, MAX_CHALLENGE_BYTES } from '../wire/statements.js';

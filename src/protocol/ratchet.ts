@@ -24,11 +24,13 @@ import {
   type OwnRatchetKeyState,
   type RatchetState,
   type ReceivingChainState,
+  type SkippedKeyState,
 } from '../proto/gen/state_pb.js';
 import { RatchetHeaderSchema, type RatchetHeader } from '../proto/gen/wire_pb.js';
 import { InvalidLengthError } from '../../bindings/errors.js';
 import { label } from './encoding.js';
 import { ReplayError, SessionNotReadyError, TooManySkippedMessagesError, UnknownRatchetKeyError } from './errors.js';
+import { chainStep, walkChain, wipeWalk, type ChainWalk } from './symmetric-chain.js';
 
 /** Limits of DESIGN.md §4 (configurable per session). */
 export interface RatchetLimits {
@@ -64,20 +66,6 @@ export function resolveRatchetLimits(limits: Partial<RatchetLimits> | undefined)
 /** Peer key ids of evicted chains remembered to refuse late new chains for them. */
 const MAX_RETIRED_KEY_IDS = 64;
 const RATCHET_INFO = label('pqe2ee/v1/ratchet');
-const MESSAGE_KEYS_INFO = label('pqe2ee/v1/message-keys');
-const EMPTY = new Uint8Array(0);
-const MESSAGE_KEY_SEED_INPUT = new Uint8Array([0x01]);
-const CHAIN_KEY_INPUT = new Uint8Array([0x02]);
-/** AES-256-GCM key (32) ‖ nonce (12). */
-export const MESSAGE_KEY_BYTES = 44;
-
-/** One step of the symmetric ratchet: the message key of this index and the next chain key. */
-function chainStep(suite: CipherSuite, chainKey: Uint8Array): { messageKey: Uint8Array; nextChainKey: Uint8Array } {
-  const seed = suite.hmac(chainKey, MESSAGE_KEY_SEED_INPUT);
-  const messageKey = suite.hkdf(seed, EMPTY, MESSAGE_KEYS_INFO, MESSAGE_KEY_BYTES);
-  seed.fill(0);
-  return { messageKey, nextChainKey: suite.hmac(chainKey, CHAIN_KEY_INPUT) };
-}
 
 function deriveChain(suite: CipherSuite, sharedSecret: Uint8Array, rootKey: Uint8Array): { rootKey: Uint8Array; chainKey: Uint8Array } {
   const out = suite.hkdf(sharedSecret, rootKey, RATCHET_INFO, 64);
@@ -87,12 +75,7 @@ function deriveChain(suite: CipherSuite, sharedSecret: Uint8Array, rootKey: Uint
 }
 
 /** Sets up the state both sides start from after key agreement. */
-export function initialRatchetState(
-  state: RatchetState,
-  rootKey: Uint8Array,
-  ownInitialKey: { publicKey: Uint8Array; secretKey: Uint8Array },
-  peerInitialKey: Uint8Array,
-): void {
+export function initialRatchetState(state: RatchetState, rootKey: Uint8Array, ownInitialKey: { publicKey: Uint8Array; secretKey: Uint8Array }, peerInitialKey: Uint8Array): void {
   state.ownKeys = [create(OwnRatchetKeyStateSchema, { keyId: 0, publicKey: ownInitialKey.publicKey, secretKey: ownInitialKey.secretKey, rootKey: rootKey.slice() })];
   state.peerKey = create(PeerRatchetKeyStateSchema, { keyId: 0, publicKey: peerInitialKey, rootKey: rootKey.slice() });
   state.nextOwnKeyId = 1;
@@ -202,40 +185,19 @@ export interface ReceiveStep {
   discard(): void;
 }
 
-interface DerivedKeys {
-  skipped: Array<{ index: number; messageKey: Uint8Array }>;
-  messageKey: Uint8Array;
-  nextChainKey: Uint8Array;
-}
-
-function walkChain(suite: CipherSuite, chainKey: Uint8Array, fromIndex: number, toIndex: number, limits: RatchetLimits): DerivedKeys {
+/** Walks a chain to `toIndex`, refusing a walk past the skip limit before deriving anything. */
+function walkWithinLimit(suite: CipherSuite, chainKey: Uint8Array, fromIndex: number, toIndex: number, limits: RatchetLimits): ChainWalk {
   if (toIndex - fromIndex > limits.maxSkip) {
     throw new TooManySkippedMessagesError(`message index ${toIndex} would skip ${toIndex - fromIndex} keys (limit ${limits.maxSkip})`);
   }
-  const skipped: DerivedKeys['skipped'] = [];
-  let key = chainKey;
-  for (let index = fromIndex; index < toIndex; index++) {
-    const step = chainStep(suite, key);
-    if (key !== chainKey) key.fill(0);
-    skipped.push({ index, messageKey: step.messageKey });
-    key = step.nextChainKey;
-  }
-  const last = chainStep(suite, key);
-  if (key !== chainKey) key.fill(0);
-  return { skipped, messageKey: last.messageKey, nextChainKey: last.nextChainKey };
+  return walkChain(suite, chainKey, fromIndex, toIndex);
 }
 
-function storeSkipped(state: RatchetState, peerKeyId: number, keys: DerivedKeys['skipped'], limits: RatchetLimits): void {
+function storeSkipped(state: RatchetState, peerKeyId: number, keys: ChainWalk['skipped'], limits: RatchetLimits): void {
   for (const { index, messageKey } of keys) {
     state.skippedKeys.push(create(SkippedKeyStateSchema, { peerKeyId, messageIndex: index, messageKey }));
   }
   while (state.skippedKeys.length > limits.maxSkippedKeys) state.skippedKeys.shift()?.messageKey.fill(0);
-}
-
-function wipeDerived(derived: DerivedKeys): void {
-  for (const { messageKey } of derived.skipped) messageKey.fill(0);
-  derived.messageKey.fill(0);
-  derived.nextChainKey.fill(0);
 }
 
 /** Finds or derives the key for a received header, without changing `state` until commit(). */
@@ -245,8 +207,7 @@ export function receiveStep(suite: CipherSuite, state: RatchetState, header: Rat
 
   const skippedAt = state.skippedKeys.findIndex((key) => key.peerKeyId === peerKeyId && key.messageIndex === index);
   if (skippedAt >= 0) {
-    const entry = state.skippedKeys[skippedAt];
-    const messageKey = (entry?.messageKey as Uint8Array).slice();
+    const messageKey = (state.skippedKeys[skippedAt] as SkippedKeyState).messageKey.slice();
     return {
       messageKey,
       commit() {
@@ -261,7 +222,7 @@ export function receiveStep(suite: CipherSuite, state: RatchetState, header: Rat
   const existing = state.receivingChains.find((chain) => chain.peerKeyId === peerKeyId);
   if (existing) {
     if (index < existing.nextIndex) throw new ReplayError();
-    const derived = walkChain(suite, existing.chainKey, existing.nextIndex, index, limits);
+    const derived = walkWithinLimit(suite, existing.chainKey, existing.nextIndex, index, limits);
     return {
       messageKey: derived.messageKey,
       commit() {
@@ -271,17 +232,13 @@ export function receiveStep(suite: CipherSuite, state: RatchetState, header: Rat
         storeSkipped(state, peerKeyId, derived.skipped, limits);
         derived.messageKey.fill(0);
       },
-      discard: () => wipeDerived(derived),
+      discard: () => wipeWalk(derived),
     };
   }
 
   // A new chain from the peer. Every chain below the watermark, and every one tracked above it,
   // has arrived before: a "new" chain with such an id is a replay of a chain whose keys are gone.
-  if (
-    state.retiredPeerKeyIds.includes(peerKeyId) ||
-    peerKeyId < Math.max(1, state.peerChainWatermark) ||
-    state.peerChainsAboveWatermark.some((c) => c.peerKeyId === peerKeyId)
-  ) {
+  if (state.retiredPeerKeyIds.includes(peerKeyId) || peerKeyId < Math.max(1, state.peerChainWatermark) || state.peerChainsAboveWatermark.some((c) => c.peerKeyId === peerKeyId)) {
     throw new ReplayError('message of a chain whose keys were deleted');
   }
   const target = state.ownKeys.find((key) => key.keyId === header.targetKeyId);
@@ -292,9 +249,9 @@ export function receiveStep(suite: CipherSuite, state: RatchetState, header: Rat
   const sharedSecret = suite.kem.decaps(target.secretKey, header.kemCiphertext);
   const chainRoot = deriveChain(suite, sharedSecret, target.rootKey);
   sharedSecret.fill(0);
-  let derived: DerivedKeys;
+  let derived: ChainWalk;
   try {
-    derived = walkChain(suite, chainRoot.chainKey, 0, index, limits);
+    derived = walkWithinLimit(suite, chainRoot.chainKey, 0, index, limits);
   } finally {
     chainRoot.chainKey.fill(0);
   }
@@ -305,7 +262,7 @@ export function receiveStep(suite: CipherSuite, state: RatchetState, header: Rat
       const previous = state.receivingChains.find((chain) => chain.peerKeyId === peerKeyId - 1);
       if (previous && header.previousChainLength > previous.nextIndex) {
         const end = Math.min(header.previousChainLength, previous.nextIndex + limits.maxSkip);
-        const tail = walkChain(suite, previous.chainKey, previous.nextIndex, end - 1, limits);
+        const tail = walkWithinLimit(suite, previous.chainKey, previous.nextIndex, end - 1, limits);
         storeSkipped(state, previous.peerKeyId, [...tail.skipped, { index: end - 1, messageKey: tail.messageKey }], limits);
         previous.chainKey.fill(0);
         previous.chainKey = tail.nextChainKey;
@@ -331,7 +288,7 @@ export function receiveStep(suite: CipherSuite, state: RatchetState, header: Rat
       derived.messageKey.fill(0);
     },
     discard() {
-      wipeDerived(derived);
+      wipeWalk(derived);
       chainRoot.rootKey.fill(0);
     },
   };

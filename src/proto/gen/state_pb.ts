@@ -533,7 +533,9 @@ export type SessionState = Message<"pqe2ee.v1.SessionState"> & {
   pending?: PendingAgreementState | undefined;
 
   /**
-   * The initiator's own identity KEM secret is needed to decapsulate c1 from the AcceptMsg.
+   * Written only by versions before the Account decapsulated c1 itself: a copy of the initiator's
+   * identity KEM secret, kept until the AcceptMsg came. No longer written or used; a state that
+   * has it still loads, and the copy is zeroed and dropped on load (Session.deserialize).
    *
    * @generated from field: bytes own_identity_kem_secret_key = 12;
    */
