@@ -22,3 +22,8 @@ export const defaultCommonHandler: CommonHandler = {
     return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
   },
 };
+
+/** Resolves after `ms` milliseconds (a timer: pauses between retries, not a reading of the clock). */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

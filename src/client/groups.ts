@@ -5,20 +5,16 @@
  */
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { GroupSession, type GroupMemberInfo, type Session } from '../protocol/index.js';
+import { bytesEqual } from '../protocol/encoding.js';
 import { EpochAuthorSchema, GroupRecordSchema } from '../proto/gen/client_pb.js';
-import { GroupInfoSchema, GroupRole, SendGroupMsgRequestSchema, type GroupInfo } from '../proto/gen/service_pb.js';
+import { GroupInfoSchema, GroupRole, SendGroupMsgRequestSchema, type GroupInfo, type ResponseCode } from '../proto/gen/service_pb.js';
 import { E2eeAddressSchema, E2eeMsgSchema, GroupPreKeyBundleSchema, PeerGroupSchema, PlaintextSchema, type E2eeAddress, type GroupPreKeyBundle, type Plaintext } from '../proto/gen/wire_pb.js';
 import type { RuntimeContext } from './context.js';
 import { GroupMembershipError, UnknownPeerError } from './errors.js';
 import { ensureSessionToDevice, ensureSessionsToUser, sendPlaintextToDevice } from './one2one.js';
 import type { Records } from './records.js';
 
-/** Equality of public values (no constant-time need). */
-function bytesEqualPublic(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
-}
-
-// Group messages that arrive before their epoch's bundle are held (records.ts, docs/client.md).
+// Group messages that arrive before their epoch's bundle are held (records/held.ts, docs/client.md).
 // Anyone may create a group that lists this user, so a group this device has not joined yet (no
 // group session: a new group, possibly a stranger's) gets a small allowance; a group it is in (and
 // whose next epoch's bundle is on its way) the full one. Sizes are of the stored message (the
@@ -42,7 +38,7 @@ export const MAX_HELD_UNJOINED_BYTES_TOTAL = 8 * MiB;
 /** Group messages held in all groups together. */
 export const MAX_HELD_TOTAL = 2000;
 export const MAX_HELD_BYTES_TOTAL = 32 * MiB;
-/** The allowances above, as Records.hold takes them. */
+/** The allowances above, as HeldRecords.hold (records/held.ts) takes them. */
 export const HELD_LIMITS = Object.freeze({
   group: Object.freeze({ count: MAX_HELD_PER_GROUP, bytes: MAX_HELD_BYTES_PER_GROUP }),
   unjoinedGroup: Object.freeze({ count: MAX_HELD_PER_UNJOINED_GROUP, bytes: MAX_HELD_BYTES_PER_UNJOINED_GROUP }),
@@ -74,13 +70,13 @@ export function devicesOf(addresses: E2eeAddress[]): DeviceAddress[] {
  * epoch and jumps over the lost one.
  */
 export async function orderedEpoch(ctx: RuntimeContext, group: GroupSession): Promise<bigint> {
-  const record = await ctx.transaction((r) => r.getGroup(group.groupId));
+  const record = await ctx.transaction((r) => r.groups.get(group.groupId));
   const announced = record?.info?.epoch ?? 0n;
   return announced > group.epoch ? announced : group.epoch;
 }
 
 export async function loadGroup(ctx: RuntimeContext, records: Records, groupId: string): Promise<GroupSession> {
-  const bytes = await records.getGroupSession(groupId);
+  const bytes = await records.groups.getSession(groupId);
   if (!bytes) throw new GroupMembershipError(`this device is not in group ${groupId}`);
   return GroupSession.deserialize(bytes, ctx.account);
 }
@@ -92,7 +88,7 @@ async function memberInfos(ctx: RuntimeContext, devices: DeviceAddress[]): Promi
   const unvouched = await ctx.transaction(async (r) => {
     for (const d of devices) {
       if (d.userId !== ctx.self.userId || d.deviceId === ctx.self.deviceId) continue;
-      if (!(await r.getDevice(d.userId, d.deviceId))?.vouched) return true;
+      if (!(await r.devices.get(d.userId, d.deviceId))?.vouched) return true;
     }
     return false;
   });
@@ -104,7 +100,7 @@ async function memberInfos(ctx: RuntimeContext, devices: DeviceAddress[]): Promi
     const infos: GroupMemberInfo[] = [];
     for (const d of devices) {
       if (d.userId === ctx.self.userId && d.deviceId === ctx.self.deviceId) continue;
-      const known = await r.getDevice(d.userId, d.deviceId);
+      const known = await r.devices.get(d.userId, d.deviceId);
       if (!known?.identityKey) throw new UnknownPeerError(`no identity key known for a device of user ${d.userId}`);
       if (d.userId === ctx.self.userId && !known.vouched) throw new GroupMembershipError('the server lists a device of this user that no device vouched for');
       infos.push({ userId: d.userId, deviceId: d.deviceId, signPublicKey: known.identityKey.signPublicKey });
@@ -137,7 +133,7 @@ export async function createGroup(ctx: RuntimeContext, groupName: string, userId
       userId: ctx.self.userId,
       deviceId: ctx.self.deviceId,
     });
-    await r.putGroupSession(groupId, session.serialize());
+    await r.groups.putSession(groupId, session.serialize());
     const info = create(GroupInfoSchema, {
       ...(response.groupAddress ? { groupAddress: response.groupAddress } : {}),
       groupName,
@@ -145,7 +141,7 @@ export async function createGroup(ctx: RuntimeContext, groupName: string, userId
       members: [{ userId: ctx.self.userId, role: GroupRole.MANAGER }, ...userIds.map((userId) => ({ userId, role: roleOf(userId) }))],
       memberDevices: response.memberDevices,
     });
-    await r.putGroup(groupId, create(GroupRecordSchema, { info }));
+    await r.groups.put(groupId, create(GroupRecordSchema, { info }));
     await distribute(ctx, r, bundle, recipients);
   });
   return { groupId, epoch: response.epoch };
@@ -169,15 +165,33 @@ export async function applyOrderedChange(ctx: RuntimeContext, groupId: string, e
     const { bundle, recipients } = group.changeMembers({ add, remove, epoch, now });
     // The server already ordered this epoch: confirm it at once.
     group.applyBundle(bundle, now, { expectedEpoch: epoch });
-    await r.putGroupSession(groupId, group.serialize());
-    const record = (await r.getGroup(groupId)) ?? create(GroupRecordSchema, {});
+    await r.groups.putSession(groupId, group.serialize());
+    const record = (await r.groups.get(groupId)) ?? create(GroupRecordSchema, {});
     if (record.info) {
       record.info.epoch = epoch;
       record.info.memberDevices = memberDevices;
     }
-    await r.putGroup(groupId, record);
+    await r.groups.put(groupId, record);
     await distribute(ctx, r, bundle, recipients);
   });
+}
+
+/**
+ * A membership change this device asks the server for (`send`, the RPC `rpcName`), named on top of
+ * the newest epoch this device knows of (orderedEpoch); then builds and distributes the epoch the
+ * server ordered (applyOrderedChange). Returns that epoch.
+ */
+export async function orderChange(
+  ctx: RuntimeContext,
+  groupId: string,
+  rpcName: string,
+  send: (groupAddress: E2eeAddress | undefined, expectedEpoch: bigint) => Promise<{ code: ResponseCode; reason: string; epoch: bigint; memberDevices: E2eeAddress[] }>,
+): Promise<bigint> {
+  const group = await ctx.transaction((r) => loadGroup(ctx, r, groupId));
+  const expectedEpoch = await orderedEpoch(ctx, group);
+  const response = await ctx.rpc(rpcName, () => send(group.state.groupAddress, expectedEpoch));
+  await applyOrderedChange(ctx, groupId, response.epoch, response.memberDevices);
+  return response.epoch;
 }
 
 /** Epoch authors remembered per group (enough for bursts of changes whose bundles arrive late). */
@@ -192,7 +206,7 @@ const MAX_EPOCH_AUTHORS = 16;
 export async function noteGroupInfo(records: Records, info: GroupInfo | undefined, author?: E2eeAddress): Promise<Array<{ groupId: string; heldDropped: number }>> {
   const groupId = info?.groupAddress?.peer.case === 'group' ? info.groupAddress.peer.value.groupId : undefined;
   if (!info || !groupId) return [];
-  const record = (await records.getGroup(groupId)) ?? create(GroupRecordSchema, {});
+  const record = (await records.groups.get(groupId)) ?? create(GroupRecordSchema, {});
   if (!record.info || record.info.epoch <= info.epoch) record.info = info;
   if (author?.peer.case === 'user') {
     const { userId, deviceId } = author.peer.value;
@@ -200,10 +214,10 @@ export async function noteGroupInfo(records: Records, info: GroupInfo | undefine
       .sort((a, b) => (a.epoch < b.epoch ? -1 : 1))
       .slice(-MAX_EPOCH_AUTHORS);
   }
-  await records.putGroup(groupId, record);
+  await records.groups.put(groupId, record);
   // A group this device left keeps its record (its history); one it is in is never counted.
-  if (record.left || (await records.getGroupSession(groupId)) !== undefined) return [];
-  return records.noteUnjoinedGroup(groupId, MAX_UNJOINED_GROUP_RECORDS);
+  if (record.left || (await records.groups.getSession(groupId)) !== undefined) return [];
+  return records.groups.noteUnjoined(groupId, MAX_UNJOINED_GROUP_RECORDS);
 }
 
 /** The member devices the server placed in a group at one epoch, with the identity keys it registered for them. */
@@ -221,11 +235,11 @@ function groupIdOf(bundle: GroupPreKeyBundle): string {
  * that device's own session (read-only; receiveBundle checks it again in its transaction).
  */
 export async function requireOrderedAuthor(records: Records, from: Session, bundle: GroupPreKeyBundle): Promise<void> {
-  if (!bytesEqualPublic(bundle.creatorSignPublicKey, from.peerIdentityKey.signPublicKey)) {
+  if (!bytesEqual(bundle.creatorSignPublicKey, from.peerIdentityKey.signPublicKey)) {
     throw new GroupMembershipError('a group bundle arrived through a session with another device than its creator');
   }
   const groupId = groupIdOf(bundle);
-  const record = await records.getGroup(groupId);
+  const record = await records.groups.get(groupId);
   // The server orders membership changes; a bundle counts only for an epoch it ordered, and only
   // from the device it names as the author (so a member being removed cannot race the remover).
   const author = record?.authors.find((a) => a.epoch === bundle.epoch);
@@ -269,12 +283,12 @@ async function requireServerMembership(ctx: RuntimeContext, records: Records, bu
     if (!registered) refuse(`lists a device of user ${member.userId} that the server did not place in the group`);
     const isSelf = member.userId === ctx.self.userId && member.deviceId === ctx.self.deviceId;
     if (isSelf) {
-      if (!bytesEqualPublic(member.signPublicKey, ctx.account.identityPublicKey.signPublicKey)) refuse("gives this device another device's key");
+      if (!bytesEqual(member.signPublicKey, ctx.account.identityPublicKey.signPublicKey)) refuse("gives this device another device's key");
       continue;
     }
-    const known = await records.getDevice(member.userId, member.deviceId);
+    const known = await records.devices.get(member.userId, member.deviceId);
     const reference = known?.identityKey?.signPublicKey ?? (registered as Uint8Array);
-    if (!bytesEqualPublic(member.signPublicKey, reference) || !bytesEqualPublic(member.signPublicKey, registered as Uint8Array)) {
+    if (!bytesEqual(member.signPublicKey, reference) || !bytesEqual(member.signPublicKey, registered as Uint8Array)) {
       refuse(`gives a device of user ${member.userId} another identity key than the one this device knows or the server registered`);
     }
     if (member.userId === ctx.self.userId && !known?.vouched) refuse('lists a device of this user that no device of it vouched for');
@@ -299,9 +313,9 @@ export async function receiveBundle(
   await requireOrderedAuthor(records, from, bundle);
   const groupId = groupIdOf(bundle);
   const bytes = toBinary(GroupPreKeyBundleSchema, bundle);
-  const record = await records.getGroup(groupId);
+  const record = await records.groups.get(groupId);
   const expected = { expectedEpoch: bundle.epoch };
-  const existing = await records.getGroupSession(groupId);
+  const existing = await records.groups.getSession(groupId);
   const now = ctx.common.now();
   // A bundle for an epoch this device already has (or passed) changes nothing.
   if (existing && !isNewEpoch(GroupSession.deserialize(existing, ctx.account), bundle)) return { groupId, joined: false, applied: false };
@@ -311,14 +325,14 @@ export async function receiveBundle(
     const group = GroupSession.deserialize(existing, ctx.account);
     group.applyBundle(bytes, now, expected);
     group.pruneEpochs(now);
-    await records.putGroupSession(groupId, group.serialize());
+    await records.groups.putSession(groupId, group.serialize());
     return { groupId, joined: false, applied: true };
   }
   const group = GroupSession.join(ctx.account, bytes, { userId: ctx.self.userId, deviceId: ctx.self.deviceId, now, ...expected });
-  await records.putGroupSession(groupId, group.serialize());
+  await records.groups.putSession(groupId, group.serialize());
   if (record?.left) {
     record.left = false;
-    await records.putGroup(groupId, record);
+    await records.groups.put(groupId, record);
   }
   return { groupId, joined: true, applied: true };
 }
@@ -336,12 +350,12 @@ export async function sendGroupPlaintext(ctx: RuntimeContext, groupId: string, p
     const bytes = toBinary(PlaintextSchema, plaintext);
     const wire = group.encrypt(bytes);
     bytes.fill(0);
-    await r.putGroupSession(groupId, group.serialize());
+    await r.groups.putSession(groupId, group.serialize());
     const msg = fromBinary(E2eeMsgSchema, wire);
     // The sender's address is routing data for the server (it checks it against the signed-in
     // device); receivers identify the sender by the signed key digest, not by this field.
     if (ctx.account.address) msg.from = ctx.account.address;
-    await r.addOutbox({ case: 'group', value: create(SendGroupMsgRequestSchema, { msg }) });
+    await r.outbox.add({ case: 'group', value: create(SendGroupMsgRequestSchema, { msg }) });
     return wire.length;
   });
 }
@@ -353,7 +367,7 @@ export async function sendGroupPlaintext(ctx: RuntimeContext, groupId: string, p
 export async function isActingManagerDevice(ctx: RuntimeContext, info: GroupInfo, leaverUserId: string): Promise<boolean> {
   const managers = info.members.filter((m) => m.role === GroupRole.MANAGER && m.userId !== leaverUserId).map((m) => m.userId).sort();
   if (managers[0] !== ctx.self.userId) return false;
-  const own = await ctx.transaction((r) => r.listDevices(ctx.self.userId));
+  const own = await ctx.transaction((r) => r.devices.list(ctx.self.userId));
   const ids = [ctx.self.deviceId, ...own.filter((d) => d.vouched).map((d) => d.deviceId)].sort();
   return ids[0] === ctx.self.deviceId;
 }

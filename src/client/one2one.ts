@@ -5,6 +5,7 @@
  */
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { OutboundSession, Session } from '../protocol/index.js';
+import { bytesEqual } from '../protocol/encoding.js';
 import { KnownDeviceSchema, type OutboxEntry } from '../proto/gen/client_pb.js';
 import type { IdentityKeyPublic, PreKeyBundle } from '../proto/gen/wire_pb.js';
 import { InviteRequestSchema, SendOne2oneMsgRequestSchema } from '../proto/gen/service_pb.js';
@@ -30,7 +31,7 @@ export type DeviceSendResult = { status: 'sent'; bytes: number } | { status: 'pe
 export async function openSession(ctx: RuntimeContext, records: Records, bundle: PreKeyBundle, options: { vouched?: boolean } = {}): Promise<void> {
   const user = bundle.address?.peer.case === 'user' ? bundle.address.peer.value : undefined;
   if (!user) throw new UnknownPeerError('the server returned a pre-key bundle without a device address');
-  const previous = await records.getDevice(user.userId, user.deviceId);
+  const previous = await records.devices.get(user.userId, user.deviceId);
   if (user.userId === ctx.self.userId && !options.vouched && !previous?.vouched) {
     // A device of this very user gets copies of everything: only one vouched for may have a session.
     throw new UnknownPeerError('the server lists a device of this user that no device vouched for');
@@ -39,8 +40,8 @@ export async function openSession(ctx: RuntimeContext, records: Records, bundle:
     throw new PeerIdentityChangedError(`the server's bundle for device ${user.deviceId} of user ${user.userId} has another identity key than the one this device knows`);
   }
   const { session, invite } = OutboundSession.initiate(ctx.account, toBinary(PreKeyBundleSchema, bundle));
-  await records.putSession(user, session.sessionId, session.serialize());
-  await records.putDeviceWithSession(
+  await records.sessions.put(user, session.sessionId, session.serialize());
+  await records.devices.putWithSession(
     create(KnownDeviceSchema, {
       userId: user.userId,
       deviceId: user.deviceId,
@@ -53,16 +54,15 @@ export async function openSession(ctx: RuntimeContext, records: Records, bundle:
     session.sessionId,
     MAX_SESSIONS_PER_DEVICE,
   );
-  await records.addOutbox({ case: 'invite', value: create(InviteRequestSchema, { msg: fromBinary(InviteMsgSchema, invite) }) });
+  await records.outbox.add({ case: 'invite', value: create(InviteRequestSchema, { msg: fromBinary(InviteMsgSchema, invite) }) });
 }
 
 function sameIdentity(a: IdentityKeyPublic | undefined, b: IdentityKeyPublic): boolean {
-  const eq = (x: Uint8Array, y: Uint8Array) => x.length === y.length && x.every((v, i) => v === y[i]);
-  return a !== undefined && eq(a.signPublicKey, b.signPublicKey) && eq(a.kemPublicKey, b.kemPublicKey);
+  return a !== undefined && bytesEqual(a.signPublicKey, b.signPublicKey) && bytesEqual(a.kemPublicKey, b.kemPublicKey);
 }
 
 async function isReady(records: Records, peer: PeerDevice, sessionId: string): Promise<boolean> {
-  const bytes = await records.getSession(peer, sessionId);
+  const bytes = await records.sessions.get(peer, sessionId);
   return bytes !== undefined && Session.deserialize(bytes).responded;
 }
 
@@ -74,7 +74,7 @@ async function isReady(records: Records, peer: PeerDevice, sessionId: string): P
  */
 export async function ensureSessionsToUser(ctx: RuntimeContext, userId: string, options: { vouch?: boolean } = {}): Promise<Array<{ userId: string; deviceId: string }>> {
   const isSelf = (d: { userId: string; deviceId: string }) => d.userId === ctx.self.userId && d.deviceId === ctx.self.deviceId;
-  const { known, listed } = await ctx.transaction(async (r) => ({ known: await r.listDevices(userId), listed: (await r.getMeta(`devices-listed/${userId}`)) === '1' }));
+  const { known, listed } = await ctx.transaction(async (r) => ({ known: await r.devices.list(userId), listed: (await r.meta.get(`devices-listed/${userId}`)) === '1' }));
   if (userId === ctx.self.userId && !options.vouch) {
     const vouched = known.filter((d) => d.vouched && !isSelf(d));
     for (const d of vouched) if (!d.sendingSessionId) await ensureSessionToDevice(ctx, d.userId, d.deviceId, d.identityKey);
@@ -87,25 +87,25 @@ export async function ensureSessionsToUser(ctx: RuntimeContext, userId: string, 
     for (const bundle of response.preKeyBundles) {
       const user = bundle.address?.peer.case === 'user' ? bundle.address.peer.value : undefined;
       if (!user || user.userId !== userId || isSelf(user)) continue;
-      const device = await r.getDevice(user.userId, user.deviceId);
+      const device = await r.devices.get(user.userId, user.deviceId);
       if (device?.sendingSessionId) {
         if (options.vouch && !device.vouched) {
           device.vouched = true;
-          await r.putDevice(device);
+          await r.devices.put(device);
         }
         continue;
       }
       await openSession(ctx, r, bundle, { vouched: options.vouch === true });
     }
-    await r.putMeta(`devices-listed/${userId}`, '1');
+    await r.meta.put(`devices-listed/${userId}`, '1');
   });
-  return (await ctx.transaction((r) => r.listDevices(userId))).filter((d) => !isSelf(d)).map((d) => ({ userId: d.userId, deviceId: d.deviceId }));
+  return (await ctx.transaction((r) => r.devices.list(userId))).filter((d) => !isSelf(d)).map((d) => ({ userId: d.userId, deviceId: d.deviceId }));
 }
 
 /** Opens a session to one named device (e.g. after NewUserDeviceMsg), unless one exists. */
 export async function ensureSessionToDevice(ctx: RuntimeContext, userId: string, deviceId: string, expectedIdentity?: IdentityKeyPublic): Promise<void> {
   if (userId === ctx.self.userId && deviceId === ctx.self.deviceId) return;
-  const existing = await ctx.transaction((r) => r.getDevice(userId, deviceId));
+  const existing = await ctx.transaction((r) => r.devices.get(userId, deviceId));
   if (existing?.sendingSessionId) return;
   if (userId === ctx.self.userId && !existing?.vouched) throw new GroupMembershipError('the server lists a device of this user that no device vouched for');
   const response = await ctx.rpc('GetPreKeyBundle', () => ctx.service.getPreKeyBundle({ userId, deviceId }));
@@ -122,31 +122,31 @@ export async function ensureSessionToDevice(ctx: RuntimeContext, userId: string,
  * accepted. Runs inside the caller's transaction.
  */
 export async function sendPlaintextToDevice(ctx: RuntimeContext, records: Records, userId: string, deviceId: string, plaintext: Plaintext): Promise<DeviceSendResult> {
-  const device = await records.getDevice(userId, deviceId);
+  const device = await records.devices.get(userId, deviceId);
   const peer = { userId, deviceId };
-  const sessionBytes = device?.sendingSessionId ? await records.getSession(peer, device.sendingSessionId) : undefined;
+  const sessionBytes = device?.sendingSessionId ? await records.sessions.get(peer, device.sendingSessionId) : undefined;
   const session = sessionBytes ? Session.deserialize(sessionBytes) : undefined;
   if (!session?.responded) {
     // A device that never accepts must not stop sending to the user's other devices, nor grow this
     // store: past its bound a copy is dropped (and reported), the rest of the send goes on.
-    if ((await records.countPending(userId, deviceId)) >= ctx.limits.maxPendingPerDevice) {
+    if ((await records.pending.count(userId, deviceId)) >= ctx.limits.maxPendingPerDevice) {
       ctx.noteDroppedCopies(peer, 1, 'backlog-full');
       return { status: 'dropped' };
     }
-    await records.addPending({ userId, deviceId, plaintext, queuedAt: BigInt(ctx.common.now()) });
+    await records.pending.add({ userId, deviceId, plaintext, queuedAt: BigInt(ctx.common.now()) });
     return { status: 'pending' };
   }
   const bytes = toBinary(PlaintextSchema, plaintext);
   const wire = session.encrypt(bytes);
   bytes.fill(0);
-  await records.putSession(peer, session.sessionId, session.serialize());
-  await records.addOutbox({ case: 'one2one', value: create(SendOne2oneMsgRequestSchema, { msg: fromBinary(E2eeMsgSchema, wire) }) });
+  await records.sessions.put(peer, session.sessionId, session.serialize());
+  await records.outbox.add({ case: 'one2one', value: create(SendOne2oneMsgRequestSchema, { msg: fromBinary(E2eeMsgSchema, wire) }) });
   return { status: 'sent', bytes: wire.length };
 }
 
 /** Sends what waited for this device's session (after its AcceptMsg, or an accepted invite from it). */
 export async function flushPendingFor(ctx: RuntimeContext, records: Records, userId: string, deviceId: string): Promise<number> {
-  const pending = await records.takePending(userId, deviceId);
+  const pending = await records.pending.take(userId, deviceId);
   ctx.backlogFreed({ userId, deviceId });
   for (const item of pending) {
     if (item.plaintext) await sendPlaintextToDevice(ctx, records, userId, deviceId, item.plaintext);
@@ -188,7 +188,7 @@ function destinationOf(request: OutboxEntry['request']): string {
  * of it once. A network failure stops the flush. Returns false if entries remain.
  */
 export async function flushOutbox(ctx: RuntimeContext): Promise<boolean> {
-  const entries = await ctx.transaction((r) => r.listOutbox());
+  const entries = await ctx.transaction((r) => r.outbox.list());
   const waiting = new Set<string>();
   for (const { key, value } of entries) {
     const destination = destinationOf(value.request);
@@ -208,7 +208,7 @@ export async function flushOutbox(ctx: RuntimeContext): Promise<boolean> {
       await ctx.events.emit({ type: 'error', error: error as Error, context: `sending ${value.request.case ?? 'request'}` });
     }
     ctx.reportedOutbox.delete(key);
-    await ctx.transaction((r) => r.deleteOutbox(key));
+    await ctx.transaction((r) => r.outbox.delete(key));
   }
   return waiting.size === 0;
 }
@@ -216,6 +216,6 @@ export async function flushOutbox(ctx: RuntimeContext): Promise<boolean> {
 /** Drops plaintexts that waited longer than the pending lifetime for a session that never became ready. */
 export async function purgeStalledCopies(ctx: RuntimeContext): Promise<void> {
   const before = BigInt(ctx.common.now() - ctx.limits.pendingLifetimeMs);
-  const dropped = await ctx.transaction((r) => r.purgePending(before));
+  const dropped = await ctx.transaction((r) => r.pending.purge(before));
   for (const d of dropped) ctx.noteDroppedCopies({ userId: d.userId, deviceId: d.deviceId }, d.count, 'expired');
 }
