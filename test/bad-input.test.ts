@@ -25,20 +25,7 @@ import {
   UnknownSuiteError,
   x25519,
 } from '../src/crypto/index.js';
-import {
-  concat,
-  Drbg,
-  equalBytes,
-  errName,
-  Failures,
-  flipBit,
-  hex,
-  nodeSha256,
-  resize,
-  show,
-  utf8,
-  wrongLengths,
-} from './helpers.js';
+import { concat, Drbg, equalBytes, errName, Failures, flipBit, hex, nodeSha256, resize, show, utf8, wrongLengths } from './support/index.js';
 
 const rng = Drbg.fromEnv('bad-input');
 const EMPTY = new Uint8Array(0);

@@ -39,7 +39,7 @@ import {
   sha3_256,
   x25519,
 } from '../src/crypto/index.js';
-import { concat, Drbg, flipBit, hex, utf8 } from './helpers.js';
+import { concat, Drbg, flipBit, hex, utf8 } from './support/index.js';
 
 const ITER = 50;
 const rng = Drbg.fromEnv('differential');

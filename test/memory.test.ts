@@ -21,7 +21,7 @@ import {
   sha256,
   x25519,
 } from '../src/crypto/index.js';
-import { Drbg, equalBytes, hex } from './helpers.js';
+import { Drbg, equalBytes, hex } from './support/index.js';
 
 const TOTAL = 100_000;
 const HEAVY_EVERY = 500; // → 200 heavy (PQ / curve) operations

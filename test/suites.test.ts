@@ -7,7 +7,7 @@ import { ml_dsa65, ml_dsa87 } from '@noble/post-quantum/ml-dsa.js';
 import { ml_kem1024 } from '@noble/post-quantum/ml-kem.js';
 import { describe, expect, it } from 'vitest';
 import { getSuite, listSuites, UnknownSuiteError } from '../src/crypto/index.js';
-import { Drbg, equalBytes, flipBit, hex, utf8 } from './helpers.js';
+import { Drbg, equalBytes, flipBit, hex, utf8 } from './support/index.js';
 
 const rng = Drbg.fromEnv('suites');
 

@@ -19,7 +19,7 @@ import {
   Pqe2eeError,
   x25519,
 } from '../src/crypto/index.js';
-import { checkThrows, equalBytes, errName, Failures, hex, unhex, wycheproofDir } from './helpers.js';
+import { checkThrows, equalBytes, errName, Failures, hex, unhex, wycheproofDir } from './support/index.js';
 
 // ---------------------------------------------------------------------------------------------------
 // File model

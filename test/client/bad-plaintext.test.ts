@@ -4,10 +4,7 @@
 import { fromBinary, toBinary } from '@bufbuild/protobuf';
 import { describe, expect, it } from 'vitest';
 import { E2eeMsgSchema } from '../../src/proto/gen/wire_pb.js';
-import { useInProcessServer } from '../support/in-process-server.js';
-import { rawDevice } from '../support/raw-device.js';
-import { appPlaintext, rawSessions } from '../support/raw-sessions.js';
-import { text, until } from '../review2/helpers.js';
+import { appPlaintext, rawDevice, rawSessions, text, until, useInProcessServer } from '../support/index.js';
 
 const server = useInProcessServer({ heartbeatMs: 500 });
 

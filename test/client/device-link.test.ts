@@ -4,8 +4,7 @@
 // a wrapped protocol handler between one client and the server.
 import { describe, expect, it } from 'vitest';
 import { createClient } from '../../src/index.js';
-import { tamperingHandler } from '../support/tampering.js';
-import { useInProcessServer } from '../support/in-process-server.js';
+import { tamperingHandler, useInProcessServer } from '../support/index.js';
 
 const server = useInProcessServer();
 

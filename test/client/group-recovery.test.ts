@@ -3,7 +3,7 @@
 // change names the epoch the server announced and builds on top of it.
 import { describe, expect, it } from 'vitest';
 import { createClient, createServerTransport, type ProtocolHandler } from '../../src/index.js';
-import { useInProcessServer } from '../support/in-process-server.js';
+import { useInProcessServer } from '../support/index.js';
 
 const server = useInProcessServer();
 const text = (b: Uint8Array): string => new TextDecoder().decode(b);

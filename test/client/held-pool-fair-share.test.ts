@@ -9,9 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { GroupRole } from '../../src/proto/gen/service_pb.js';
 import { E2eeMsgSchema } from '../../src/proto/gen/wire_pb.js';
 import { createMemoryDatabase } from '../../src/store/index.js';
-import { MaliciousMember } from '../support/malicious-member.js';
-import { rawDevice } from '../support/raw-device.js';
-import { useInProcessServer } from '../support/in-process-server.js';
+import { MaliciousMember, rawDevice, useInProcessServer } from '../support/index.js';
 
 const server = useInProcessServer({ rateLimit: { perSecond: 100_000, burst: 100_000 }, queueLimit: 100_000 });
 
@@ -31,7 +29,9 @@ describe('held-message pool', () => {
     const alice = await server.start('alice', { suite: 2 });
     const victim = await server.start('victim', { suite: 2, database: db });
     const welcome: string[] = [];
-    victim.on('group-message', (e) => welcome.push(new TextDecoder().decode(e.message.body)));
+    victim.on('group-message', (e) => {
+      welcome.push(new TextDecoder().decode(e.message.body));
+    });
     const dropped: string[] = [];
     victim.on('error', (e) => {
       if ((e.error as { code?: string }).code === 'ERR_HELD_LIMIT') dropped.push(e.error.message);

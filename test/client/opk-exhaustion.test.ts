@@ -20,8 +20,7 @@ import { AccountStateSchema } from '../../src/proto/gen/state_pb.js';
 import { InviteMsgSchema, PreKeyBundleSchema } from '../../src/proto/gen/wire_pb.js';
 import type { DatabaseHandler } from '../../src/store/database.js';
 import { openSqliteDatabase } from '../../src/store/node.js';
-import { useInProcessServer } from '../support/in-process-server.js';
-import { rawDevice, type RawDevice } from '../support/raw-device.js';
+import { rawDevice, type RawDevice, useInProcessServer } from '../support/index.js';
 
 // Rate limits off: the attacker makes about 11 000 calls as one device.
 const server = useInProcessServer({ opkLowThreshold: 10, rateLimit: { perSecond: 0, burst: 1 }, ipRateLimit: { perSecond: 0, burst: 1 }, heartbeatMs: 500 });

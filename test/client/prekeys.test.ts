@@ -7,7 +7,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createClient, createServerTransport, defaultCommonHandler } from '../../src/index.js';
 import { openSqliteDatabase } from '../../src/store/node.js';
-import { useInProcessServer } from '../support/in-process-server.js';
+import { useInProcessServer } from '../support/index.js';
 
 const DAY = 24 * 60 * 60 * 1000;
 // Rate limits off: the test fetches a few hundred bundles as one device.

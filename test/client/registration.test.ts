@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Account, createClient, createServerTransport, type ProtocolHandler } from '../../src/index.js';
 import { ResponseCode } from '../../src/proto/gen/service_pb.js';
 import { openSqliteDatabase } from '../../src/store/node.js';
-import { useInProcessServer } from '../support/in-process-server.js';
+import { useInProcessServer } from '../support/index.js';
 
 const server = useInProcessServer();
 const dir = mkdtempSync(path.join(tmpdir(), 'pqe2ee-registration-'));

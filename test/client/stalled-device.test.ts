@@ -2,8 +2,7 @@
 // other devices. Its copies are bounded, expire and are reported.
 import { describe, expect, it } from 'vitest';
 import { createClient, type ClientEventOf } from '../../src/index.js';
-import { useInProcessServer } from '../support/in-process-server.js';
-import { text, until } from '../review2/helpers.js';
+import { text, until, useInProcessServer } from '../support/index.js';
 
 const server = useInProcessServer({ heartbeatMs: 500, rateLimit: { perSecond: 0, burst: 1 } });
 

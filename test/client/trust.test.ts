@@ -5,11 +5,9 @@ import { describe, expect, it } from 'vitest';
 import { create } from '@bufbuild/protobuf';
 import { createClient } from '../../src/index.js';
 import { E2eeAddressSchema, PeerUserSchema, type E2eeAddress } from '../../src/proto/gen/wire_pb.js';
-import { tamperingHandler } from '../support/tampering.js';
-import { useInProcessServer } from '../support/in-process-server.js';
+import { drainInbound, tamperingHandler, useInProcessServer } from '../support/index.js';
 
 const server = useInProcessServer();
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 
 const address = (userId: string, deviceId: string): E2eeAddress =>
@@ -81,7 +79,8 @@ describe('group bundles', () => {
     await alice.addGroupMembers(groupId, [dave.address.userId]);
     await refused;
     await carolMoves;
-    await sleep(300);
+    // Bob has processed everything up to now (the bundle included) once a later sentinel arrives.
+    await drainInbound(bob, dave);
     expect((await bob.groupInfo(groupId)).epoch).toBe(0n);
   }, 30_000);
 });

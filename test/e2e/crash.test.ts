@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:f
 import path from 'node:path';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { repoRoot } from '../helpers.js';
+import { repoRoot } from '../support/index.js';
 import type { ChildMessage } from './crash-messages.js';
 import { errorsOf, makeClient, tempDir, text, useServerProcess, waitUntil, type TestClient } from './harness.js';
 

@@ -3,7 +3,7 @@
 // is not accepted yet when the group is created (pending group pre-key bundle).
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { errorsOf, key, makeClient, memberKeys, sleep, sorted, tempDir, useServerProcess, waitForEpoch, waitUntil, type TestClient } from './harness.js';
+import { drained, errorsOf, key, makeClient, memberKeys, sorted, tempDir, useServerProcess, waitForEpoch, waitUntil, type TestClient } from './harness.js';
 
 const server = useServerProcess();
 
@@ -56,7 +56,7 @@ describe.each([1, 2, 3])('group through the server, suite %i', (suite) => {
     await expect(carol.client.sendGroupMessage(groupId, 'carol cannot send')).rejects.toThrow();
     await dave.client.sendGroupMessage(groupId, 'm4 from dave');
     await groupMessages([alice, bob], groupId, 3);
-    await sleep(300);
+    await drained(server, alice, bob, carol, dave);
 
     expect(alice.groupTexts(groupId)).toEqual(['m2 from bob', 'm3 from carol', 'm4 from dave']);
     expect(bob.groupTexts(groupId)).toEqual(['m1 from alice', 'm3 from carol', 'm4 from dave']);
@@ -93,7 +93,7 @@ describe('group membership edge cases (suite 2)', () => {
 
     await carol.client.sendGroupMessage(groupId, 'after leave');
     await groupMessages([alice], groupId, 1);
-    await sleep(500);
+    await drained(server, alice, bob, carol);
     expect(alice.groupTexts(groupId)).toEqual(['after leave']);
     expect(carol.groupTexts(groupId)).toEqual(['before leave']);
     expect(bob.groupTexts(groupId)).toEqual(['before leave']);
@@ -124,7 +124,7 @@ describe('group membership edge cases (suite 2)', () => {
     await groupMessages([alice], groupId, 1);
     await bob.client.sendGroupMessage(groupId, 'bob speaks');
     await groupMessages([alice, carol], groupId, 2);
-    await sleep(200);
+    await drained(server, alice, bob, carol);
     expect(bob.groupTexts(groupId)).toEqual(['while bob is away', 'after bob is back']);
     expect(alice.groupTexts(groupId)).toEqual(['after bob is back', 'bob speaks']);
     expect(carol.groupTexts(groupId)).toEqual(['while bob is away', 'bob speaks']);

@@ -9,7 +9,7 @@ import { afterAll, beforeAll } from 'vitest';
 import { createClient, type ClientOptions, type E2eeClient, type ReceivedMessage } from '../../src/client/index.js';
 import { createMemoryDatabase } from '../../src/store/index.js';
 import { openSqliteDatabase } from '../../src/store/node.js';
-import { repoRoot } from '../helpers.js';
+import { drainInbound, isSentinel, repoRoot } from '../support/index.js';
 
 export const text = (bytes: Uint8Array): string => new TextDecoder().decode(bytes);
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -260,7 +260,8 @@ export async function makeClient(server: ServerHandle | string, name: string, op
 
 function attach(tc: TestClient): void {
   const c = tc.client;
-  c.on('one2one-message', (e) => void tc.one2one.push(e.message));
+  // Drain sentinels (see drained) are not messages of the test.
+  c.on('one2one-message', (e) => void (isSentinel(text(e.message.body)) || tc.one2one.push(e.message)));
   c.on('other-device-message', (e) => void tc.otherDevice.push({ message: e.message, conversationUserId: e.conversationUserId }));
   c.on('group-message', (e) => void tc.group.push({ groupId: e.groupId, message: e.message }));
   c.on('group-left', (e) => void tc.groupsLeft.push(e.groupId));
@@ -271,6 +272,22 @@ function attach(tc: TestClient): void {
 /** Stops every client made by {@link makeClient} (errors ignored). */
 export async function stopAllClients(): Promise<void> {
   for (const tc of all.splice(0)) await tc.client.stop().catch(() => undefined);
+}
+
+/**
+ * Resolves once each of `clients` has processed everything queued for it so far: a fresh probe
+ * client sends each a sentinel and waits until it is delivered (test/support/drain.ts). Checks that
+ * nothing more arrives (no duplicate, no late message) come after this, not after a sleep.
+ */
+export async function drained(server: ServerHandle, ...clients: TestClient[]): Promise<void> {
+  // One probe per suite: a client opens sessions only with peers of its own suite.
+  const probes = new Map<number, TestClient>();
+  for (const tc of clients) {
+    const suite = tc.client.suiteId;
+    let probe = probes.get(suite);
+    if (!probe) probes.set(suite, (probe = await makeClient(server, 'probe', { suite })));
+    await drainInbound(tc.client, probe.client);
+  }
 }
 
 /** Errors collected on these clients, formatted (for `expect(...).toEqual([])`). */

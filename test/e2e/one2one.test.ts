@@ -3,8 +3,8 @@
 // without one-time pre-key, invites crossing / from two initiators, disappearing messages.
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { connect, registerUser, ResponseCode } from '../server/helpers.js';
-import { errorsOf, key, makeClient, memberKeys, sleep, sorted, tempDir, text, useServerProcess, waitForEpoch, waitUntil, type TestClient } from './harness.js';
+import { connect, registerUser, ResponseCode } from '../support/index.js';
+import { drained, errorsOf, key, makeClient, memberKeys, sleep, sorted, tempDir, text, useServerProcess, waitForEpoch, waitUntil, type TestClient } from './harness.js';
 
 const server = useServerProcess();
 
@@ -62,7 +62,7 @@ describe('SKISSM-style multi-device scenarios (suite 2)', () => {
       sent.push(r.messageId);
     }
     await waitUntil(() => bobs.every((b) => b.one2one.length >= 3), 'every bob device receiving 3 messages');
-    await sleep(300); // anything extra (a duplicate) would arrive now
+    await drained(server, ...bobs); // anything extra (a duplicate) would have arrived before the sentinel
     for (const b of bobs) {
       expect(b.one2oneTexts()).toEqual(['o2m 0', 'o2m 1', 'o2m 2']);
       expect(idsOf(b.one2one)).toEqual(sent);
@@ -77,7 +77,7 @@ describe('SKISSM-style multi-device scenarios (suite 2)', () => {
     for (const [i, a] of alices.entries()) await a.client.sendMessage(bob.userId, `m2o from ${i}`);
     await waitUntil(() => bob.one2one.length >= 3, 'bob receiving 3 messages');
     await waitUntil(() => alices.every((a) => a.otherDevice.length >= 2), 'each alice device receiving the copies of the 2 others');
-    await sleep(300);
+    await drained(server, bob, ...alices);
     expect(sorted(bob.one2one.map((m) => `${m.from.deviceId}:${text(m.body)}`))).toEqual(sorted(alices.map((a, i) => `${a.deviceId}:m2o from ${i}`)));
     for (const [i, a] of alices.entries()) {
       expect(sorted(a.otherDevice.map((c) => text(c.message.body)))).toEqual(sorted([0, 1, 2].filter((j) => j !== i).map((j) => `m2o from ${j}`)));
@@ -101,7 +101,7 @@ describe('SKISSM-style multi-device scenarios (suite 2)', () => {
     const all = [...alices, ...bobs];
     // Each device: 6 messages from the other user, and copies of the 4 its siblings sent.
     await waitUntil(() => all.every((d) => d.one2one.length >= 6 && d.otherDevice.length >= 4), 'every device receiving 6 messages and 4 copies', 30_000);
-    await sleep(500);
+    await drained(server, ...all);
     for (const b of bobs) {
       expect(sorted(idsOf(b.one2one))).toEqual(sorted(fromAlice));
       expect(b.otherDevice).toHaveLength(4);
@@ -147,7 +147,7 @@ describe('SKISSM-style multi-device scenarios (suite 2)', () => {
 
     await alice.client.sendGroupMessage(groupId, 'group hello after the new device');
     await waitUntil(() => bob2.group.length >= 1 && bob1.group.length >= 1, 'both bob devices receiving the group message');
-    await sleep(200);
+    await drained(server, bob1, bob2);
     expect(bob2.groupTexts(groupId)).toEqual(['group hello after the new device']);
     expect(bob1.groupTexts(groupId)).toEqual(['group hello after the new device']);
     expect(errorsOf(alice, bob1, bob2)).toEqual([]);
@@ -198,7 +198,7 @@ describe('SKISSM-style multi-device scenarios (suite 2)', () => {
     await bob.client.sendMessage(alice.userId, 'to alice');
     await bob.client.sendMessage(carol.userId, 'to carol');
     await waitUntil(() => alice.one2one.length >= 1 && carol.one2one.length >= 1, 'replies arriving');
-    await sleep(200);
+    await drained(server, alice, bob, carol);
     expect(sorted(bob.one2oneTexts())).toEqual(['from alice', 'from carol']);
     expect(alice.one2oneTexts()).toEqual(['to alice']);
     expect(carol.one2oneTexts()).toEqual(['to carol']);
@@ -215,7 +215,7 @@ describe('SKISSM-style multi-device scenarios (suite 2)', () => {
       await bob.client.sendMessage(alice.userId, `b${i}`);
     }
     await waitUntil(() => alice.one2one.length >= 4 && bob.one2one.length >= 4, 'all messages arriving');
-    await sleep(300);
+    await drained(server, alice, bob);
     expect(bob.one2oneTexts()).toEqual(['a1', 'a2', 'a3', 'a4']);
     expect(alice.one2oneTexts()).toEqual(['b1', 'b2', 'b3', 'b4']);
     expect(await alice.client.fingerprint(bob.userId, bob.deviceId)).toBe(await bob.client.fingerprint(alice.userId, alice.deviceId));
@@ -237,7 +237,7 @@ describe('SKISSM-style multi-device scenarios (suite 2)', () => {
     expect(bob.one2one[0]!.from.deviceId).toBe(alice3.deviceId);
     await bob.client.sendMessage(alice1.userId, 'after wipe');
     await waitUntil(() => alice3.one2one.length >= 1 && alice1.one2one.length >= 2, 'alice devices receiving after the wipe');
-    await sleep(200);
+    await drained(server, alice1, alice3, bob);
     expect(alice3.one2oneTexts()).toEqual(['after wipe']);
     expect(alice1.one2oneTexts()).toEqual(['before wipe', 'after wipe']);
     expect(bob.one2oneTexts()).toEqual(['from the new device']);

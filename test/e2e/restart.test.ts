@@ -2,7 +2,7 @@
 // started again on the same SQLite file and port; the clients reconnect and sign in again by
 // themselves; messages sent before, during and after the outage arrive, each exactly once.
 import { describe, expect, it } from 'vitest';
-import { errorsOf, makeClient, sleep, useServerProcess, waitForEpoch, waitUntil } from './harness.js';
+import { drained, errorsOf, makeClient, sleep, useServerProcess, waitForEpoch, waitUntil } from './harness.js';
 
 const server = useServerProcess();
 
@@ -40,7 +40,7 @@ describe.each(['SIGTERM', 'SIGKILL'] as const)('server restart (%s)', (signal) =
     await bob.client.sendGroupMessage(groupId, 'group after restart');
     await waitUntil(() => bob.one2one.length >= 4 && alice.one2one.length >= 2, 'messages after the restart arriving', 20_000);
     await waitUntil(() => alice.group.length >= 2 && carol.group.length >= 2, 'the group message after the restart arriving', 20_000);
-    await sleep(500);
+    await drained(server, alice, bob, carol);
 
     expect(bob.one2oneTexts()).toEqual(['before 1', 'before 2 (just before the stop)', 'while down', 'after restart']);
     expect(alice.one2oneTexts()).toEqual(['reply before', 'reply after restart']);

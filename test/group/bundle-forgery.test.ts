@@ -6,10 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { Account, GroupSession, type GroupMemberInfo } from '../../src/protocol/index.js';
 import { E2eeMsgSchema, GroupPreKeyBundleSchema, PlaintextSchema } from '../../src/proto/gen/wire_pb.js';
 import type { E2eeClient } from '../../src/index.js';
-import { useInProcessServer } from '../support/in-process-server.js';
-import { rawDevice, type RawDevice } from '../support/raw-device.js';
-import { appPlaintext, rawSessions, type RawSessions } from '../support/raw-sessions.js';
-import { sleep, text } from '../review2/helpers.js';
+import { appPlaintext, drainInbound, rawDevice, type RawDevice, rawSessions, type RawSessions, text, useInProcessServer } from '../support/index.js';
 
 const server = useInProcessServer({ heartbeatMs: 500 });
 
@@ -63,7 +60,10 @@ describe('attacks 2 and 5: a member list written by a malicious member', () => {
     const msg = fromBinary(E2eeMsgSchema, asCarol.encrypt(toBytes(appPlaintext('I am Carol'))));
     msg.from = mallory.address;
     await mallory.service.sendGroupMsg({ msg });
-    await sleep(1500);
+    // Alice and Bob have processed the bundle and "Carol"'s message once a later sentinel arrives.
+    const probe = await server.start('probe');
+    await drainInbound(alice, probe);
+    await drainInbound(bob, probe);
     expect(attributedToCarol).toEqual([]);
     await expect(alice.groupInfo(groupId)).rejects.toThrow();
     mallory.close();
@@ -82,7 +82,7 @@ describe('attacks 2 and 5: a member list written by a malicious member', () => {
     const refused = alice.waitFor('error', () => true, 5_000);
     await sendBundle(sessions, bundle, [alice]);
     await refused.catch(() => undefined);
-    await sleep(300);
+    await drainInbound(alice, await server.start('probe-k'));
     await expect(alice.groupInfo(groupId)).rejects.toThrow();
     mallory.close();
   }, 60_000);
@@ -98,7 +98,7 @@ describe('attacks 2 and 5: a member list written by a malicious member', () => {
     const refused = alice.waitFor('error', () => true, 5_000);
     await sendBundle(sessions, withoutBob.bundle, [alice]);
     await refused.catch(() => undefined);
-    await sleep(300);
+    await drainInbound(alice, await server.start('probe-o'));
     await expect(alice.groupInfo(groupId)).rejects.toThrow();
 
     // The honest list (exactly the server's devices, with their keys) is accepted.

@@ -4,8 +4,7 @@
 // epoch. Every remaining member must end in the same epoch with the same member list, and talk.
 import { describe, expect, it } from 'vitest';
 import { DecryptionFailedError, EpochConflictError, GroupSession, NotAMemberError, UnknownEpochError, type EpochBundle } from '../../src/index.js';
-import { SUITES, Rng, type SuiteNo, expectThrow } from '../protocol/helpers.js';
-import { type Device, World, memberSet, nameOf, restoreGroup } from './helpers.js';
+import { expectThrow, type GroupDevice, memberSet, nameOf, restoreGroup, Rng, type SuiteNo, SUITES, World } from '../support/index.js';
 
 interface Change {
   add?: string[];
@@ -20,7 +19,7 @@ class OrderingService {
   constructor(public epoch: bigint) {}
 
   /** Accepts the change if it is for exactly the next epoch; queues its bundle for every recipient. */
-  propose(by: Device, epoch: bigint, eb: EpochBundle): boolean {
+  propose(by: GroupDevice, epoch: bigint, eb: EpochBundle): boolean {
     if (epoch !== this.epoch + 1n) {
       this.refused++;
       return false;
@@ -45,7 +44,7 @@ class OrderingService {
 class Client {
   constructor(
     readonly w: World,
-    readonly d: Device,
+    readonly d: GroupDevice,
     readonly service: OrderingService,
     private readonly persist: boolean,
   ) {}

@@ -6,29 +6,29 @@ import { create } from '@bufbuild/protobuf';
 import { describe, expect, it } from 'vitest';
 import { Account, GroupSession, InboundSession, OutboundSession, type DeviceTarget, type Session, encryptForDevices } from '../../src/index.js';
 import { E2eeAddressSchema, PeerUserSchema, type E2eeAddress } from '../../src/proto/gen/wire_pb.js';
-import { SUITES, type SuiteNo, T0, equalBytes, expectThrow, utf8 } from '../protocol/helpers.js';
-import { type Device, World, newDevice } from './helpers.js';
+import { equalBytes, expectThrow, type GroupDevice, newDevice, type SuiteNo, SUITES, T0, utf8, World } from '../support/index.js';
 
 const userAddress = (userId: string, deviceId: string): E2eeAddress =>
   create(E2eeAddressSchema, { domain: 'example.org', peer: { case: 'user', value: create(PeerUserSchema, { userId, deviceId }) } });
 
 interface Link {
-  to: Device;
+  from: Account;
+  to: GroupDevice;
   out: Session; // the sender's side
   in: Session; // the receiving device's side
   accept: Uint8Array;
 }
 
 /** A one-to-one session from `from` to `to` (addresses in the accounts); completed unless told otherwise. */
-function link(from: Account, to: Device, complete = true): Link {
+function link(from: Account, to: GroupDevice, complete = true): Link {
   const { session: out, invite } = OutboundSession.initiate(from, to.account.preKeyBundle());
   const { session: inbound, accept } = InboundSession.accept(to.account, invite);
-  if (complete) out.complete(accept);
-  return { to, out, in: inbound, accept };
+  if (complete) out.complete(from, accept);
+  return { from, to, out, in: inbound, accept };
 }
 
 describe.each(SUITES)('multi-device fan-out, suite %i', (suite: SuiteNo) => {
-  const device = (userId: string, deviceId: string): Device =>
+  const device = (userId: string, deviceId: string): GroupDevice =>
     newDevice(suite, userId, deviceId, Account.create({ suite, now: T0, address: userAddress(userId, deviceId) }));
 
   it('encryptForDevices: one copy per ready device session (own devices flagged), not-ready ones in pending', () => {
@@ -53,7 +53,7 @@ describe.each(SUITES)('multi-device fan-out, suite %i', (suite: SuiteNo) => {
       expectThrow(() => links[(i + 1) % 3]!.in.decrypt(m.wire));
     }
     // Once the AcceptMsgs arrive the pending ones go out (nothing was consumed for them meanwhile).
-    for (const l of links.slice(3)) l.out.complete(l.accept);
+    for (const l of links.slice(3)) l.out.complete(l.from, l.accept);
     const later = encryptForDevices(pending, plain);
     expect(later.pending).toEqual([]);
     expect(later.messages.map((m) => m.ownDevice)).toEqual([false, true]);
@@ -76,7 +76,7 @@ describe.each(SUITES)('multi-device fan-out, suite %i', (suite: SuiteNo) => {
     const { messages, pending } = encryptForDevices(targets, created.bundle);
     expect(messages).toHaveLength(3);
     expect(pending.map((p) => p.session)).toEqual([links.get('bob/tablet')!.out]);
-    const joinFrom = (d: Device, wire: Uint8Array): void => {
+    const joinFrom = (d: GroupDevice, wire: Uint8Array): void => {
       const bundle = links.get(d.name)!.in.decrypt(wire);
       d.session = GroupSession.join(d.account, bundle, { userId: d.userId, deviceId: d.deviceId, now: w.now });
     };
@@ -85,7 +85,7 @@ describe.each(SUITES)('multi-device fan-out, suite %i', (suite: SuiteNo) => {
     w.members = ['alice/phone', 'alice/laptop', 'bob/phone', 'carol/phone'].sort();
     w.allTalk('before the tablet:');
     const tablet = links.get('bob/tablet')!;
-    tablet.out.complete(tablet.accept);
+    tablet.out.complete(tablet.from, tablet.accept);
     const resent = encryptForDevices(pending, created.bundle);
     expect(resent.pending).toEqual([]);
     joinFrom(w.get('bob/tablet'), resent.messages[0]!.wire);

@@ -4,8 +4,7 @@
 // new members, and in-flight messages of a superseded epoch during and after the grace period.
 import { describe, expect, it } from 'vitest';
 import { EpochConflictError, GroupSession, InvalidLengthError, NotAMemberError, ReplayError, UnknownEpochError } from '../../src/index.js';
-import { SUITES, type SuiteNo, expectThrow, utf8 } from '../protocol/helpers.js';
-import { DOMAIN, GRACE_MS, type Sent, World, expectGroupDecrypts, memberSet, nameOf, newDevice, restoreGroup } from './helpers.js';
+import { DOMAIN, expectGroupDecrypts, expectThrow, GRACE_MS, memberSet, nameOf, newDevice, restoreGroup, type Sent, type SuiteNo, SUITES, utf8, World } from '../support/index.js';
 
 describe.each(SUITES)('group membership, suite %i', (suite: SuiteNo) => {
   it.each([false, true])('create: the creator and every member talk (persist between steps: %s)', (persist) => {

@@ -13,32 +13,7 @@ import {
   ReplayError,
   TooManySkippedMessagesError,
 } from '../../src/index.js';
-import {
-  SUITES,
-  Failures,
-  Rng,
-  type SuiteNo,
-  checkThrow,
-  concatBytes,
-  describeError,
-  encodeVarint,
-  equalBytes,
-  expectThrow,
-  flipBit,
-  hex,
-  indexOfBytes,
-  isTypedError,
-  pbBytes,
-  pbBytesAt,
-  pbFind,
-  pbParse,
-  pbSet,
-  pbVarintAt,
-  show,
-  structuralOffsets,
-  utf8,
-} from '../protocol/helpers.js';
-import { DOMAIN, type Device, type Sent, World, expectGroupDecrypts, newDevice, restoreGroup } from './helpers.js';
+import { checkThrow, concatBytes, describeError, DOMAIN, encodeVarint, equalBytes, expectGroupDecrypts, expectThrow, Failures, flipBit, type GroupDevice, hex, indexOfBytes, isTypedError, newDevice, pbBytes, pbBytesAt, pbFind, pbParse, pbSet, pbVarintAt, restoreGroup, Rng, type Sent, show, structuralOffsets, type SuiteNo, SUITES, utf8, World } from '../support/index.js';
 
 // Field paths of src/proto/wire.proto (the wire format is part of the protocol).
 const GMSG = {
@@ -80,7 +55,7 @@ function signedBytes(suite: SuiteNo, groupId: string, epoch: bigint, sender: Uin
   return lengthPrefixed(te.encode('pqe2ee/v1/group-message'), u32(1), u32(suite), te.encode(groupId), te.encode(epoch.toString()), sender, u32(index), ciphertext);
 }
 
-function resign(d: Device, wire: Uint8Array, changes: { index?: number; ciphertext?: Uint8Array }): Uint8Array {
+function resign(d: GroupDevice, wire: Uint8Array, changes: { index?: number; ciphertext?: Uint8Array }): Uint8Array {
   let w = wire;
   if (changes.index !== undefined) w = pbSet(w, GMSG.messageIndex, { varint: BigInt(changes.index) });
   if (changes.ciphertext) w = pbSet(w, GMSG.ciphertext, { bytes: changes.ciphertext });
@@ -125,13 +100,13 @@ describe.each(SUITES)('group security, suite %i', (suite: SuiteNo) => {
 
   it('forged senders and bad signatures are refused before any state change; the real messages decrypt afterwards', () => {
     const w = groupOf3(suite);
-    const [alice, bob, carol] = ['alice/phone', 'bob/phone', 'carol/phone'].map((n) => w.get(n)) as [Device, Device, Device];
+    const [alice, bob, carol] = ['alice/phone', 'bob/phone', 'carol/phone'].map((n) => w.get(n)) as [GroupDevice, GroupDevice, GroupDevice];
     const mallory = newDevice(suite, 'mallory', 'phone');
     // Mallory (not a member) runs her own "group-1" at epoch 0 containing alice, to get validly
     // signed messages under her own key.
     const { session: mallorySession } = GroupSession.create(mallory.account, { groupId: w.groupId, domain: DOMAIN, userId: 'mallory', deviceId: 'phone', members: [alice.info] });
     const real: Sent[] = Array.from({ length: 6 }, (_, i) => w.send('bob/phone', `real ${i}`));
-    const digestOf = (d: Device): Uint8Array => d.account.suite.hash(d.info.signPublicKey);
+    const digestOf = (d: GroupDevice): Uint8Array => d.account.suite.hash(d.info.signPublicKey);
     expect(equalBytes(pbBytesAt(real[0]!.wire, GMSG.senderKeyDigest)!, digestOf(bob))).toBe(true);
     const target = real[4]!.wire; // index 4: accepting it would store 4 skipped keys
     const sig = pbBytesAt(target, GMSG.signature)!;
@@ -148,7 +123,7 @@ describe.each(SUITES)('group security, suite %i', (suite: SuiteNo) => {
     type ErrorClass = abstract new (...a: never[]) => Error;
     // [what, wire, expected errors, the member the forgery claims as sender (that member itself
     // refuses it earlier, as its own message: ReplayError)]
-    const forgeries: Array<[string, Uint8Array, ErrorClass[], Device?]> = [
+    const forgeries: Array<[string, Uint8Array, ErrorClass[], GroupDevice?]> = [
       ["bob's message claiming carol as sender", pbSet(target, GMSG.senderKeyDigest, { bytes: digestOf(carol) }), [InvalidSignatureError], carol],
       ["bob's message claiming alice as sender", pbSet(target, GMSG.senderKeyDigest, { bytes: digestOf(alice) }), [InvalidSignatureError], alice],
       ['a flipped signature bit', pbSet(target, GMSG.signature, { bytes: flipBit(sig, 7, 2) }), [InvalidSignatureError]],
@@ -220,7 +195,7 @@ describe.each(SUITES)('group security, suite %i', (suite: SuiteNo) => {
 
   it('out of order within the window decrypts; replays are rejected; skipping more than 1000 keys is rejected', () => {
     const w = groupOf3(suite);
-    const [bob, carol] = ['bob/phone', 'carol/phone'].map((n) => w.get(n)) as [Device, Device];
+    const [bob, carol] = ['bob/phone', 'carol/phone'].map((n) => w.get(n)) as [GroupDevice, GroupDevice];
     const batch = Array.from({ length: 30 }, (_, i) => w.send('alice/phone', `batch ${i}`));
     const fromCarol = Array.from({ length: 5 }, (_, i) => w.send('carol/phone', `carol ${i}`));
     for (const m of rng.shuffle([...batch])) expectGroupDecrypts(bob, m);
@@ -330,7 +305,7 @@ describe.each(SUITES)('group security, suite %i', (suite: SuiteNo) => {
 
   it('random and mutated bytes to join, applyBundle, decrypt and deserialize throw only typed errors', () => {
     const w = groupOf3(suite);
-    const [alice, bob] = ['alice/phone', 'bob/phone'].map((n) => w.get(n)) as [Device, Device];
+    const [alice, bob] = ['alice/phone', 'bob/phone'].map((n) => w.get(n)) as [GroupDevice, GroupDevice];
     const dave = w.device('dave/phone');
     const { bundle } = restoreGroup(alice).changeMembers({ add: [dave.info], epoch: 1, now: w.now });
     const msg = w.send('alice/phone', 'fuzz me').wire;

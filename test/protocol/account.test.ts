@@ -10,31 +10,14 @@ import {
   UnknownPreKeyError,
   UnknownSuiteError,
 } from '../../src/index.js';
-import {
-  DAY,
-  Failures,
-  Rng,
-  SUITES,
-  type SuiteNo,
-  T0,
-  checkThrow,
-  equalBytes,
-  establish,
-  expectDecrypts,
-  expectThrow,
-  flipBit,
-  indexOfBytes,
-  newAccount,
-  restoreAccount,
-  utf8,
-} from './helpers.js';
+import { checkThrow, DAY, equalBytes, establish, expectDecrypts, expectThrow, Failures, flipBit, indexOfBytes, newAccount, restoreAccount, Rng, type SuiteNo, SUITES, T0, utf8 } from '../support/index.js';
 
 /** Alice (fresh) completes a session with `bob` from `bundle`; checks both directions. */
 function connectAndTalk(bob: Account, bundle: Uint8Array, suite: SuiteNo): void {
   const alice = newAccount(suite);
   const { session: a, invite } = OutboundSession.initiate(alice, bundle);
   const { session: b, accept } = InboundSession.accept(bob, invite);
-  a.complete(accept);
+  a.complete(alice, accept);
   const m1 = utf8('hello bob');
   expectDecrypts(b, a.encrypt(m1), m1);
   const m2 = utf8('hello alice');
@@ -76,7 +59,7 @@ describe.each(SUITES)('accounts, suite %i', (suite: SuiteNo) => {
     expect(bob.oneTimePreKeyCount).toBe(99);
     // also after a restore
     expectThrow(() => InboundSession.accept(restoreAccount(bob), second.invite), UnknownPreKeyError);
-    first.session.complete(acc.accept);
+    first.session.complete(alice1, acc.accept);
     expectDecrypts(acc.session, first.session.encrypt(utf8('x')), utf8('x'));
     // Bundles made one after the other name different OPKs: two invites from them both succeed.
     const b1 = bob.preKeyBundle();
@@ -138,14 +121,15 @@ describe.each(SUITES)('accounts, suite %i', (suite: SuiteNo) => {
     connectAndTalk(restoreAccount(bob), oldBare, suite); // the old SPK survives a restore
     // Invites made now, delivered after the grace period is over, are refused.
     const lateInvites = [oldBare, oldForLater].map((b) => OutboundSession.initiate(newAccount(suite), b).invite);
-    const newInvite = OutboundSession.initiate(newAccount(suite), newBundle);
+    const newInviter = newAccount(suite);
+    const newInvite = OutboundSession.initiate(newInviter, newBundle);
     const t2 = t1 + 7 * DAY + 60 * 60 * 1000;
     expect(bob.renewSignedPreKeyIfDue(t2)).toBe(true); // the second SPK is now over 7 days old as well
     for (const invite of lateInvites) expectThrow(() => InboundSession.accept(bob, invite), UnknownPreKeyError);
     expectThrow(() => InboundSession.accept(restoreAccount(bob), lateInvites[0]!), UnknownPreKeyError);
     // The SPK that was current until t2 is now in its own grace period.
     const acc = InboundSession.accept(bob, newInvite.invite);
-    newInvite.session.complete(acc.accept);
+    newInvite.session.complete(newInviter, acc.accept);
     expectDecrypts(acc.session, newInvite.session.encrypt(utf8('grace')), utf8('grace'));
     // And the newest one works.
     connectAndTalk(bob, bob.preKeyBundle(), suite);
@@ -155,7 +139,8 @@ describe.each(SUITES)('accounts, suite %i', (suite: SuiteNo) => {
     const bob = newAccount(suite);
     const key = rng.bytes(32);
     const bundle = bob.preKeyBundle();
-    const { session: a, invite } = OutboundSession.initiate(newAccount(suite), bundle); // made before the export
+    const alice = newAccount(suite);
+    const { session: a, invite } = OutboundSession.initiate(alice, bundle); // made before the export
     const sealed = bob.exportEncrypted(key);
     // It is encrypted: no 32-byte window of the plaintext state appears in it.
     const plain = bob.serialize();
@@ -169,7 +154,7 @@ describe.each(SUITES)('accounts, suite %i', (suite: SuiteNo) => {
     expect(back.oneTimePreKeyCount).toBe(100);
     expect(equalBytes(back.identityPublicKey.signPublicKey, bob.identityPublicKey.signPublicKey)).toBe(true);
     const acc = InboundSession.accept(back, invite);
-    a.complete(acc.accept);
+    a.complete(alice, acc.accept);
     expectDecrypts(acc.session, a.encrypt(utf8('imported')), utf8('imported'));
 
     const wrong = Uint8Array.from(key);
@@ -198,7 +183,10 @@ describe.each(SUITES)('accounts, suite %i', (suite: SuiteNo) => {
   it('serialize / deserialize keeps a working account (an invite made before is accepted by the restored copy)', () => {
     const bob = newAccount(suite);
     const bundles = [bob.preKeyBundle(), bob.preKeyBundle({ withOneTimePreKey: false })];
-    const pending = bundles.map((b) => OutboundSession.initiate(newAccount(suite), b));
+    const pending = bundles.map((b) => {
+      const initiator = newAccount(suite);
+      return { initiator, ...OutboundSession.initiate(initiator, b) };
+    });
     const bytes = bob.serialize();
     const restored = Account.deserialize(bytes);
     expect(equalBytes(restored.serialize(), bytes)).toBe(true);
@@ -207,7 +195,7 @@ describe.each(SUITES)('accounts, suite %i', (suite: SuiteNo) => {
     expect(equalBytes(restored.identityPublicKey.kemPublicKey, bob.identityPublicKey.kemPublicKey)).toBe(true);
     for (const p of pending) {
       const acc = InboundSession.accept(restored, p.invite);
-      p.session.complete(acc.accept);
+      p.session.complete(p.initiator, acc.accept);
       expectDecrypts(acc.session, p.session.encrypt(utf8('restored')), utf8('restored'));
       expectDecrypts(p.session, acc.session.encrypt(utf8('restored back')), utf8('restored back'));
     }

@@ -15,12 +15,12 @@ describe.each([1, 2, 3])('suite %i', (suite) => {
     const ciphertext = getSuite(suite).kem.encaps(alice.identityPublicKey.kemPublicKey).ciphertext;
     const forged = create(AcceptMsgSchema, { ...real, initiatorIdentityCiphertext: ciphertext, keyConfirmation: new Uint8Array(32) });
     const before = a.serialize();
-    expect(() => a.complete(toBinary(AcceptMsgSchema, forged))).toThrow(InvalidSignatureError);
+    expect(() => a.complete(alice, toBinary(AcceptMsgSchema, forged))).toThrow(InvalidSignatureError);
     // A genuine confirmation copied onto another ciphertext does not help either.
     const spliced = create(AcceptMsgSchema, { ...real, initiatorIdentityCiphertext: ciphertext });
-    expect(() => a.complete(toBinary(AcceptMsgSchema, spliced))).toThrow(InvalidSignatureError);
+    expect(() => a.complete(alice, toBinary(AcceptMsgSchema, spliced))).toThrow(InvalidSignatureError);
     expect(Buffer.from(a.serialize()).equals(Buffer.from(before))).toBe(true);
-    a.complete(accept);
+    a.complete(alice, accept);
     expect(new TextDecoder().decode(b.decrypt(a.encrypt(new TextEncoder().encode('ok'))))).toBe('ok');
   });
 });

@@ -7,23 +7,7 @@
 // Replay a different random stream with PQE2EE_TEST_SEED=<64 hex digits>.
 import { describe, expect, it } from 'vitest';
 import { Account, InboundSession, OutboundSession, Session } from '../../src/index.js';
-import {
-  Failures,
-  Rng,
-  SUITES,
-  type SuiteNo,
-  concatBytes,
-  describeError,
-  encodeVarint,
-  equalBytes,
-  establish,
-  expectDecrypts,
-  isTypedError,
-  newAccount,
-  pbFieldRemovals,
-  show,
-  utf8,
-} from './helpers.js';
+import { concatBytes, describeError, encodeVarint, equalBytes, establish, expectDecrypts, Failures, isTypedError, newAccount, pbFieldRemovals, Rng, show, type SuiteNo, SUITES, utf8 } from '../support/index.js';
 
 /** Slowest acceptable single call (a generous bound: the point is "never hangs"). */
 const MAX_CALL_MS = 3000;
@@ -127,7 +111,7 @@ describe.each(SUITES)('fuzz, suite %i', (suite: SuiteNo) => {
       ['Account.importEncrypted', (x) => Account.importEncrypted(x, key)],
       ['Session.deserialize', (x) => Session.deserialize(x)],
       ['InboundSession.accept', (x) => InboundSession.accept(bob, x)],
-      ['complete', (x) => pending.a.complete(x)],
+      ['complete', (x) => pending.a.complete(alice, x)],
       ['decrypt (responder)', (x) => b.decrypt(x)],
       ['decrypt (initiator)', (x) => a.decrypt(x)],
       ['OutboundSession.initiate', (x) => OutboundSession.initiate(alice, x)],
@@ -159,7 +143,7 @@ describe.each(SUITES)('fuzz, suite %i', (suite: SuiteNo) => {
     const m = utf8('after the fuzz');
     expectDecrypts(b, a.encrypt(m), m);
     expectDecrypts(a, b.encrypt(m), m);
-    pending.a.complete(pending.accept);
+    pending.a.complete(alice, pending.accept);
     expectDecrypts(pending.b, pending.a.encrypt(m), m);
     expectDecrypts(pending.a, pending.b.encrypt(m), m);
     const again = establish(suite, { alice, bob });
@@ -203,7 +187,7 @@ describe.each(SUITES)('fuzz, suite %i', (suite: SuiteNo) => {
     for (let i = 0; i < N; i++) {
       const x = mutate(rng, pending.accept);
       const s = Session.deserialize(pendingState);
-      if (run(failures, `complete mutated #${i}`, () => s.complete(x), true) === 'returned') {
+      if (run(failures, `complete mutated #${i}`, () => s.complete(alice, x), true) === 'returned') {
         run(failures, `  then encrypt`, () => s.encrypt(utf8('x')), true);
         run(failures, `  then decrypt`, () => s.decrypt(pending.b.encrypt(utf8('y'))), true);
       }
@@ -223,7 +207,7 @@ describe.each(SUITES)('fuzz, suite %i', (suite: SuiteNo) => {
         const restored = s;
         run(failures, `  then encrypt #${i}`, () => restored.encrypt(utf8('x')), true);
         run(failures, `  then decrypt #${i}`, () => restored.decrypt(src === aState ? b.encrypt(utf8('to a')) : wire), true);
-        run(failures, `  then complete #${i}`, () => restored.complete(pending.accept), true);
+        run(failures, `  then complete #${i}`, () => restored.complete(alice, pending.accept), true);
         run(failures, `  then serialize #${i}`, () => Session.deserialize(restored.serialize()), true);
       }
     }
@@ -246,7 +230,7 @@ describe.each(SUITES)('fuzz, suite %i', (suite: SuiteNo) => {
 
     // The genuine inputs still work with the live objects.
     expectDecrypts(b, wire, plain);
-    pending.a.complete(pending.accept);
+    pending.a.complete(alice, pending.accept);
     expectDecrypts(pending.b, pending.a.encrypt(plain), plain);
     const fresh = establish(suite, { alice, bob });
     expectDecrypts(fresh.b, fresh.a.encrypt(plain), plain);
@@ -279,7 +263,7 @@ describe.each(SUITES)('fuzz, suite %i', (suite: SuiteNo) => {
         run(failures, `${where}: encrypt`, () => x.encrypt(utf8('x')), true);
         run(failures, `${where}: decrypt`, () => x.decrypt(incoming), true);
         run(failures, `${where}: decrypt skipped`, () => x.decrypt(skipped), true);
-        run(failures, `${where}: complete`, () => x.complete(pending.accept), true);
+        run(failures, `${where}: complete`, () => x.complete(alice, pending.accept), true);
         run(failures, `${where}: serialize`, () => Session.deserialize(x.serialize()), true);
       }
     }

@@ -16,7 +16,7 @@ import {
   maxGroupStateBytes,
   type GroupMemberInfo,
 } from '../../src/protocol/index.js';
-import { T0 } from './helpers.js';
+import { T0 } from '../support/index.js';
 
 /** A member name of 256 UTF-16 units that is 3 UTF-8 bytes per unit: the longest the API takes. */
 function longName(tag: string): string {

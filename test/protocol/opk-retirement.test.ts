@@ -19,7 +19,7 @@ import {
 } from '../../src/index.js';
 import { KeyPairStateSchema, OneTimePreKeyStateSchema } from '../../src/proto/gen/state_pb.js';
 import { OneTimePreKeyPublicSchema, PreKeyBundleSchema, type OneTimePreKeyPublic } from '../../src/proto/gen/wire_pb.js';
-import { DAY, T0, expectThrow, newAccount, type SuiteNo } from './helpers.js';
+import { DAY, expectThrow, newAccount, type SuiteNo, T0 } from '../support/index.js';
 
 const LOW_THRESHOLD = 10;
 const BATCH = 100;
@@ -77,7 +77,7 @@ function inviteWorks(device: Account, bundle: Uint8Array, suite: SuiteNo): void 
   const peer = newAccount(suite);
   const { session: a, invite } = OutboundSession.initiate(peer, bundle);
   const { session: b, accept } = InboundSession.accept(device, invite);
-  a.complete(accept);
+  a.complete(peer, accept);
   expect(b.decrypt(a.encrypt(new Uint8Array([1, 2, 3])))).toEqual(new Uint8Array([1, 2, 3]));
 }
 

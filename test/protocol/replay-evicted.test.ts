@@ -13,7 +13,7 @@ describe('replay of an evicted chain', () => {
     const { session: a, invite } = OutboundSession.initiate(alice, bob.preKeyBundle());
     // Bob starts a new chain for every message; Alice never answers, so her key stays the target.
     const { session: b, accept } = InboundSession.accept(bob, invite, { limits: { maxSendingChainLength: 1 } });
-    a.complete(accept);
+    a.complete(alice, accept);
     const sent = Array.from({ length: 80 }, (_, i) => b.encrypt(new TextEncoder().encode(`msg ${i}`)));
     for (const wire of sent) a.decrypt(wire);
     for (const index of [0, 10, 70, 79]) {

@@ -15,32 +15,7 @@ import {
   TooManySkippedMessagesError,
   UnknownRatchetKeyError,
 } from '../../src/index.js';
-import {
-  SUITES,
-  Failures,
-  Rng,
-  type Pair,
-  type SuiteNo,
-  WIRE,
-  asPath,
-  checkThrow,
-  equalBytes,
-  establish,
-  expectDecrypts,
-  expectThrow,
-  flipBit,
-  hex,
-  indexOfBytes,
-  newAccount,
-  pbBytesAt,
-  pbFind,
-  pbSet,
-  pbVarintAt,
-  restore,
-  show,
-  structuralOffsets,
-  utf8,
-} from './helpers.js';
+import { asPath, checkThrow, equalBytes, establish, expectDecrypts, expectThrow, Failures, flipBit, hex, indexOfBytes, newAccount, type Pair, pbBytesAt, pbFind, pbSet, pbVarintAt, restore, Rng, show, structuralOffsets, type SuiteNo, SUITES, utf8, WIRE } from '../support/index.js';
 
 type Side = 'a' | 'b';
 const other = (s: Side): Side => (s === 'a' ? 'b' : 'a');
@@ -318,7 +293,7 @@ describe.each(SUITES)('security, suite %i', (suite: SuiteNo) => {
     // The genuine bundle works, and yields a working session.
     const { session: a, invite } = OutboundSession.initiate(alice, bundle);
     const { session: b, accept } = InboundSession.accept(bob, invite);
-    a.complete(accept);
+    a.complete(alice, accept);
     exchange({ a, b }, 'a', 1, 'ok');
   });
 
@@ -336,8 +311,8 @@ describe.each(SUITES)('security, suite %i', (suite: SuiteNo) => {
     const { session: a, invite } = OutboundSession.initiate(alice, bob.preKeyBundle());
     expectThrow(() => InboundSession.accept(bob, pbSet(invite, asPath(WIRE.invite.suiteId), { varint: BigInt(otherSuite) })), SuiteMismatchError);
     const { session: b, accept } = InboundSession.accept(bob, invite);
-    expectThrow(() => a.complete(pbSet(accept, [2], { varint: BigInt(otherSuite) })), SuiteMismatchError);
-    a.complete(accept);
+    expectThrow(() => a.complete(alice, pbSet(accept, [2], { varint: BigInt(otherSuite) })), SuiteMismatchError);
+    a.complete(alice, accept);
     const w = a.encrypt(utf8('suite'));
     expectThrow(() => b.decrypt(pbSet(w, asPath(WIRE.msg.suiteId), { varint: BigInt(otherSuite) })), SuiteMismatchError);
     // A message from a session of the other suite.

@@ -14,21 +14,7 @@ import {
   UnknownRatchetKeyError,
   fingerprint,
 } from '../../src/index.js';
-import {
-  SUITES,
-  Rng,
-  type SuiteNo,
-  concatBytes,
-  equalBytes,
-  establish,
-  expectDecrypts,
-  expectThrow,
-  indexOfBytes,
-  newAccount,
-  restore,
-  restoreAccount,
-  utf8,
-} from './helpers.js';
+import { concatBytes, equalBytes, establish, expectDecrypts, expectThrow, indexOfBytes, newAccount, restore, restoreAccount, Rng, type SuiteNo, SUITES, utf8 } from '../support/index.js';
 
 type Side = 'a' | 'b';
 interface InFlight {
@@ -114,13 +100,13 @@ describe.each(SUITES)('sessions, suite %i', (suite: SuiteNo) => {
   });
 
   it('responder → initiator: Bob sends right after accept, before receiving anything', () => {
-    const { a, b, accept } = establish(suite, { complete: false });
+    const { alice, a, b, accept } = establish(suite, { complete: false });
     expect(a.responded).toBe(false);
     expect(b.responded).toBe(true);
     const fromBob = [0, 1, 2].map((i) => ({ plain: utf8(`bob first #${i}`), wire: b.encrypt(utf8(`bob first #${i}`)) }));
     // Alice cannot read them before the AcceptMsg (typed error, nothing consumed).
     expectThrow(() => a.decrypt(fromBob[0]!.wire));
-    a.complete(accept);
+    a.complete(alice, accept);
     expect(a.responded).toBe(true);
     for (const i of [2, 0, 1]) expectDecrypts(a, fromBob[i]!.wire, fromBob[i]!.plain, `bob #${i}:`);
     // Conversation continues in both directions.
@@ -133,14 +119,14 @@ describe.each(SUITES)('sessions, suite %i', (suite: SuiteNo) => {
   });
 
   it.each(['a', 'b'] as const)('interleaved conversation starting from %s, random send/deliver order', (first) => {
-    const { a, b, accept } = establish(suite, { complete: false });
+    const { alice, a, b, accept } = establish(suite, { complete: false });
     const c = new Conversation({ a, b }, rng);
     if (first === 'b') {
       c.send('b', 2);
-      a.complete(accept);
+      a.complete(alice, accept);
       c.deliverAll('a', false);
     } else {
-      a.complete(accept);
+      a.complete(alice, accept);
       c.send('a', 2);
       c.deliverAll('b', false);
     }
@@ -157,11 +143,11 @@ describe.each(SUITES)('sessions, suite %i', (suite: SuiteNo) => {
   });
 
   it('both sides send concurrently before seeing each other (several rounds, both starts)', () => {
-    const { a, b, accept } = establish(suite, { complete: false });
+    const { alice, a, b, accept } = establish(suite, { complete: false });
     const c = new Conversation({ a, b }, rng);
     // Bob sends before Alice has the accept; Alice sends right after complete, without reading Bob's.
     c.send('b', 3);
-    a.complete(accept);
+    a.complete(alice, accept);
     c.send('a', 3);
     c.deliverAll('a', true);
     c.deliverAll('b', true);
@@ -272,7 +258,7 @@ describe.each(SUITES)('sessions, suite %i', (suite: SuiteNo) => {
       else expectThrow(() => InboundSession.accept(bob, invite), DuplicateInviteError);
       expect(bob.oneTimePreKeyCount).toBe(count);
       // The first session is unaffected.
-      a.complete(accept);
+      a.complete(alice, accept);
       const m = utf8('still fine');
       expectDecrypts(b, a.encrypt(m), m);
       expectDecrypts(a, b.encrypt(m), m);
@@ -297,7 +283,7 @@ describe.each(SUITES)('sessions, suite %i', (suite: SuiteNo) => {
     const earlyWire = b.encrypt(early);
     b = restore(b);
     a = restore(a);
-    a.complete(acc.accept);
+    a.complete(alice, acc.accept);
     a = restore(a);
     expect(a.responded).toBe(true);
     expect(a.sessionId).toBe(b.sessionId);
@@ -326,7 +312,7 @@ describe.each(SUITES)('sessions, suite %i', (suite: SuiteNo) => {
     expect(typeof p1.a.sessionId).toBe('string');
     expect(p1.a.sessionId.length).toBeGreaterThan(0);
     expect(p1.a.sessionId).toBe(p1.b.sessionId); // already before complete
-    p1.a.complete(p1.accept);
+    p1.a.complete(p1.alice, p1.accept);
     expect(p1.a.sessionId).toBe(p1.b.sessionId);
     expect(restore(p1.a).sessionId).toBe(p1.a.sessionId);
     expect(restore(p1.b).sessionId).toBe(p1.b.sessionId);
@@ -336,12 +322,12 @@ describe.each(SUITES)('sessions, suite %i', (suite: SuiteNo) => {
   });
 
   it('encrypt before complete throws SessionNotReadyError (also on a restored pending session)', () => {
-    const { a, accept } = establish(suite, { complete: false });
+    const { alice, a, accept } = establish(suite, { complete: false });
     expectThrow(() => a.encrypt(utf8('too early')), SessionNotReadyError);
     const restored = restore(a);
     expect(restored.responded).toBe(false);
     expectThrow(() => restored.encrypt(utf8('too early')), SessionNotReadyError);
-    restored.complete(accept);
+    restored.complete(alice, accept);
     expect(restored.responded).toBe(true);
     expect(restored.encrypt(utf8('now')).length).toBeGreaterThan(0);
   });
@@ -351,16 +337,16 @@ describe.each(SUITES)('sessions, suite %i', (suite: SuiteNo) => {
     const bob = newAccount(suite);
     const p1 = establish(suite, { alice, bob, complete: false });
     const p2 = establish(suite, { alice, bob, complete: false });
-    expectThrow(() => p1.a.complete(p2.accept), SessionStateError);
+    expectThrow(() => p1.a.complete(p1.alice, p2.accept), SessionStateError);
     expect(p1.a.responded).toBe(false);
-    p1.a.complete(p1.accept);
-    expectThrow(() => p1.a.complete(p1.accept), SessionStateError);
-    expectThrow(() => restore(p1.a).complete(p1.accept), SessionStateError);
+    p1.a.complete(p1.alice, p1.accept);
+    expectThrow(() => p1.a.complete(p1.alice, p1.accept), SessionStateError);
+    expectThrow(() => restore(p1.a).complete(p1.alice, p1.accept), SessionStateError);
     // The responder's session has nothing to complete.
-    expectThrow(() => p1.b.complete(p1.accept), SessionStateError);
+    expectThrow(() => p1.b.complete(p1.bob, p1.accept), SessionStateError);
     const m = utf8('after the failed completes');
     expectDecrypts(p1.b, p1.a.encrypt(m), m);
-    p2.a.complete(p2.accept);
+    p2.a.complete(p2.alice, p2.accept);
     expectDecrypts(p2.b, p2.a.encrypt(m), m);
   });
 

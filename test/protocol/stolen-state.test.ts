@@ -29,7 +29,7 @@ describe.each([1, 2, 3])('suite %i', (suite) => {
     const bob = Account.create({ suite, now });
     const { session: a, invite } = OutboundSession.initiate(alice, bob.preKeyBundle());
     const { session: b, accept } = InboundSession.accept(bob, invite);
-    a.complete(accept);
+    a.complete(alice, accept);
 
     const read = a.encrypt(bytes('already read'));
     expect(new TextDecoder().decode(b.decrypt(read))).toBe('already read');

@@ -49,10 +49,7 @@ import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { Account, createClient, GroupSession, type ClientEvent, type E2eeClient, type GroupMemberInfo } from '../../src/index.js';
 import { GroupRole, ProtoMsgSchema } from '../../src/proto/gen/service_pb.js';
 import { E2eeAddressSchema, E2eeMsgSchema, PeerUserSchema, type E2eeAddress, type E2eeMsg } from '../../src/proto/gen/wire_pb.js';
-import { AdversarialServer, addressName } from '../support/adversary.js';
-import { useInProcessServer, type InProcessServer } from '../support/in-process-server.js';
-import { MaliciousMember } from '../support/malicious-member.js';
-import { hexSeed, Prng, seedsFromEnv } from '../support/prng.js';
+import { addressName, AdversarialServer, hexSeed, type InProcessServer, MaliciousMember, Prng, seedsFromEnv, useInProcessServer } from '../support/index.js';
 
 /**
  * The bundle Mallory makes for the epoch she orders (adding Eve):

@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Account } from '../../src/protocol/account.js';
 import { getSuite } from '../../src/crypto/index.js';
-import { bearer, cleanupDirs, connect, deviceAddress, randomId, registerDevice, registerUser, ResponseCode, spawnServer, StreamReader, type ServerProcess, type ServiceClient } from './helpers.js';
+import { bearer, cleanupDirs, connect, deviceAddress, randomId, registerDevice, registerUser, ResponseCode, type ServerProcess, type ServiceClient, spawnServer, StreamReader } from '../support/index.js';
 
 const u8 = (b: Uint8Array | undefined): Uint8Array => Uint8Array.from(b ?? []);
 

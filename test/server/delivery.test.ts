@@ -2,22 +2,7 @@
 // stream's replay (in order, nothing lost or duplicated, also while messages arrive), consume,
 // stream replacement, heartbeats, and restarts (SIGTERM and SIGKILL) losing nothing.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  cleanupDirs,
-  connect,
-  deviceAddress,
-  one2one,
-  registerUser,
-  ResponseCode,
-  sleep,
-  spawnServer,
-  StreamReader,
-  tempDb,
-  textOf,
-  type Device,
-  type ServerProcess,
-  type ServiceClient,
-} from './helpers.js';
+import { cleanupDirs, connect, deviceAddress, one2one, registerUser, ResponseCode, type RpcDevice, type ServerProcess, type ServiceClient, sleep, spawnServer, StreamReader, tempDb, textOf } from '../support/index.js';
 
 let server: ServerProcess;
 let client: ServiceClient;
@@ -34,12 +19,12 @@ afterAll(async () => {
   cleanupDirs();
 });
 
-async function send(c: ServiceClient, from: Device, to: Device, text: string): Promise<void> {
+async function send(c: ServiceClient, from: RpcDevice, to: RpcDevice, text: string): Promise<void> {
   const response = await c.sendOne2oneMsg({ msg: one2one(from, to.address, text) }, from.auth);
   expect(response.code, response.reason).toBe(ResponseCode.OK);
 }
 
-async function reauth(c: ServiceClient, device: Device): Promise<Device> {
+async function reauth(c: ServiceClient, device: RpcDevice): Promise<RpcDevice> {
   const challenge = await c.getChallenge({});
   const response = await c.authenticate({
     address: device.address,
@@ -128,9 +113,11 @@ describe('Subscribe', () => {
     })();
     await sending;
     await stream.count(300, 10_000);
-    await sleep(100);
-    expect(stream.messages.map(textOf)).toEqual(Array.from({ length: 300 }, (_, i) => `a${i}`));
-    expect(new Set(stream.messages.map((m) => m.id)).size).toBe(300);
+    // A sentinel queued after them: once it arrives, any repeat of an earlier message would have too.
+    await send(client, alice, bob, 'sentinel');
+    await stream.until((r) => r.messages.some((m) => textOf(m) === 'sentinel'), 10_000);
+    expect(stream.messages.map(textOf)).toEqual([...Array.from({ length: 300 }, (_, i) => `a${i}`), 'sentinel']);
+    expect(new Set(stream.messages.map((m) => m.id)).size).toBe(301);
     stream.close();
   });
 

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { create } from '@bufbuild/protobuf';
 import { GroupRole, type ProtoMsg } from '../../src/proto/gen/service_pb.js';
 import { E2eeAddressSchema, type E2eeAddress } from '../../src/proto/gen/wire_pb.js';
-import { cleanupDirs, connect, groupMsg, registerDevice, registerUser, ResponseCode, spawnServer, StreamReader, textOf, type Device, type ServerProcess, type ServiceClient } from './helpers.js';
+import { cleanupDirs, connect, groupMsg, registerDevice, registerUser, ResponseCode, type RpcDevice, type ServerProcess, type ServiceClient, spawnServer, StreamReader, textOf } from '../support/index.js';
 
 let server: ServerProcess;
 let client: ServiceClient;
@@ -20,7 +20,7 @@ afterAll(async () => {
 });
 
 const devicesOf = (list: E2eeAddress[]): string[] => list.map((a) => (a.peer.case === 'user' ? `${a.peer.value.userId}/${a.peer.value.deviceId}` : '?')).sort();
-const key = (d: Device): string => `${d.userId}/${d.deviceId}`;
+const key = (d: RpcDevice): string => `${d.userId}/${d.deviceId}`;
 const ofCase = (stream: StreamReader, kind: ProtoMsg['payload']['case']): ProtoMsg[] => stream.messages.filter((m) => m.payload.case === kind);
 
 describe('groups', () => {
@@ -30,7 +30,7 @@ describe('groups', () => {
     const carol = await registerUser(client);
     const dave = await registerUser(client);
     const streams = new Map([alice, bob, carol, dave].map((d) => [d.userId, new StreamReader(client, d)]));
-    const s = (d: Device): StreamReader => streams.get(d.userId)!;
+    const s = (d: RpcDevice): StreamReader => streams.get(d.userId)!;
 
     // Unknown member → NOT_FOUND; the caller listed → BAD_REQUEST; duplicates → BAD_REQUEST.
     expect((await client.createGroup({ groupName: 'g', members: [{ userId: 'nobody' }] }, alice.auth)).code).toBe(ResponseCode.NOT_FOUND);

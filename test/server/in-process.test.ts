@@ -3,9 +3,8 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { repoRoot } from '../helpers.js';
+import { cleanupDirs, connect, one2one, registerUser, repoRoot, sleep, StreamReader, tempDb } from '../support/index.js';
 import { startServer, MIGRATIONS, type RunningServer } from '../../src/server/index.js';
-import { cleanupDirs, connect, one2one, registerUser, sleep, StreamReader, tempDb } from './helpers.js';
 
 const running: RunningServer[] = [];
 afterAll(async () => {

@@ -7,7 +7,7 @@ import type { ProtoMsg } from '../../src/proto/gen/service_pb.js';
 import { create } from '@bufbuild/protobuf';
 import { E2eeAddressSchema, type E2eeAddress } from '../../src/proto/gen/wire_pb.js';
 import { startServer, type RunningServer } from '../../src/server/index.js';
-import { cleanupDirs, connect, one2one, registerDevice, registerUser, ResponseCode, spawnServer, StreamReader, tempDb, type Device, type ServerProcess, type ServiceClient } from './helpers.js';
+import { cleanupDirs, connect, one2one, registerDevice, registerUser, ResponseCode, type RpcDevice, type ServerProcess, type ServiceClient, spawnServer, StreamReader, tempDb } from '../support/index.js';
 
 const QUEUE_LIMIT = 5;
 let server: ServerProcess;
@@ -28,7 +28,7 @@ afterAll(async () => {
 });
 
 /** Everything queued for `device` now: a Subscribe replay up to its end-of-replay heartbeat. */
-async function queueOf(c: ServiceClient, device: Device): Promise<ProtoMsg[]> {
+async function queueOf(c: ServiceClient, device: RpcDevice): Promise<ProtoMsg[]> {
   const stream = new StreamReader(c, device);
   try {
     await stream.until((r) => r.heartbeats >= 1);
@@ -38,7 +38,7 @@ async function queueOf(c: ServiceClient, device: Device): Promise<ProtoMsg[]> {
   }
 }
 
-async function consumeAll(c: ServiceClient, device: Device): Promise<void> {
+async function consumeAll(c: ServiceClient, device: RpcDevice): Promise<void> {
   for (const m of await queueOf(c, device)) await c.consumeProtoMsg({ protoMsgId: m.id }, device.auth);
 }
 
@@ -46,14 +46,14 @@ const updatesAbout = (queue: ProtoMsg[], userId: string): ProtoMsg[] =>
   queue.filter((m) => m.payload.case === 'updateUserMsg' && m.payload.value.userAddress?.peer.case === 'user' && m.payload.value.userAddress.peer.value.userId === userId);
 
 /** `inviter` invites `invitee` and `invitee` accepts (as its client does on its own): each then watches the other. */
-async function befriend(c: ServiceClient, inviter: Device, invitee: Device): Promise<void> {
+async function befriend(c: ServiceClient, inviter: RpcDevice, invitee: RpcDevice): Promise<void> {
   const invite = await c.invite({ msg: { version: 1, suiteId: inviter.suite, sessionId: 's', from: inviter.address, to: invitee.address, basePublicKey: new Uint8Array(32) } }, inviter.auth);
   expect(invite.code).toBe(ResponseCode.OK);
   const accept = await c.accept({ msg: { version: 1, suiteId: invitee.suite, sessionId: 's', from: invitee.address, to: inviter.address } }, invitee.auth);
   expect(accept.code).toBe(ResponseCode.OK);
 }
 
-async function fill(c: ServiceClient, from: Device, to: Device, n: number): Promise<void> {
+async function fill(c: ServiceClient, from: RpcDevice, to: RpcDevice, n: number): Promise<void> {
   for (let i = 0; i < n; i++) expect((await c.sendOne2oneMsg({ msg: one2one(from, to.address, `fill ${i}`) }, from.auth)).code).toBe(ResponseCode.OK);
 }
 
@@ -197,7 +197,7 @@ describe('bounds on devices and contacts', () => {
   it('a user watches at most --max-contacts users, and is watched by at most that many', async () => {
     // One user inviting many strangers: only the first ones become watched (later invites still go through).
     const inviter = await registerUser(c);
-    const strangers: Device[] = [];
+    const strangers: RpcDevice[] = [];
     for (let i = 0; i < 5; i++) strangers.push(await registerUser(c));
     for (const s of strangers) {
       const invite = await c.invite({ msg: { version: 1, suiteId: 2, sessionId: 's', from: inviter.address, to: s.address, basePublicKey: new Uint8Array(32) } }, inviter.auth);
@@ -209,7 +209,7 @@ describe('bounds on devices and contacts', () => {
 
     // Many users inviting one: only the first ones watch it.
     const popular = await registerUser(c);
-    const fans: Device[] = [];
+    const fans: RpcDevice[] = [];
     for (let i = 0; i < 5; i++) fans.push(await registerUser(c));
     for (const f of fans) {
       const invite = await c.invite({ msg: { version: 1, suiteId: 2, sessionId: 's', from: f.address, to: popular.address, basePublicKey: new Uint8Array(32) } }, f.auth);
@@ -231,7 +231,7 @@ describe('GetGroupEpoch', () => {
     client = connect(groups.url);
   });
   const key = (a: E2eeAddress | undefined): string => (a?.peer.case === 'user' ? `${a.peer.value.userId}/${a.peer.value.deviceId}` : '?');
-  const keyOf = (d: Device): string => `${d.userId}/${d.deviceId}`;
+  const keyOf = (d: RpcDevice): string => `${d.userId}/${d.deviceId}`;
 
   it('returns the exact device list the server placed at each epoch, with registered identity keys', async () => {
     const alice = await registerUser(client);

@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromBinary } from '@bufbuild/protobuf';
 import { OneTimePreKeyPublicSchema } from '../../src/proto/gen/wire_pb.js';
-import { cleanupDirs, connect, registerUser, ResponseCode, spawnServer, StreamReader, type ServerProcess, type ServiceClient } from './helpers.js';
+import { cleanupDirs, connect, one2one, registerUser, ResponseCode, type ServerProcess, type ServiceClient, spawnServer, StreamReader, textOf } from '../support/index.js';
 
 let server: ServerProcess;
 let client: ServiceClient;
@@ -50,7 +50,9 @@ describe('one-time pre-keys', () => {
     expect(empty.code).toBe(ResponseCode.OK);
     expect(empty.preKeyBundles[0]!.oneTimePreKey).toBeUndefined();
     expect(empty.preKeyBundles[0]!.signedPreKey?.publicKey.length).toBeGreaterThan(0);
-    await new Promise((r) => setTimeout(r, 200));
+    // A message queued after those fetches: once it arrives, a second notice would have too.
+    expect((await client.sendOne2oneMsg({ msg: one2one(bob, alice.address, 'sentinel') }, bob.auth)).code).toBe(ResponseCode.OK);
+    await stream.until((r) => r.messages.some((m) => textOf(m) === 'sentinel'));
     expect(stream.messages.filter((m) => m.payload.case === 'supplyOpkMsg')).toHaveLength(1);
 
     // Resupply 20 (fresh ids), then going low again queues a second notice.

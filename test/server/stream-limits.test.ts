@@ -13,7 +13,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { E2eeMsgSchema } from '../../src/proto/gen/wire_pb.js';
 import { DeliveryHub } from '../../src/server/delivery.js';
 import { startServer, type RunningServer, type ServerOptions } from '../../src/server/index.js';
-import { connect, registerUser, ResponseCode, sleep, StreamReader, type Device, type ServiceClient } from './helpers.js';
+import { connect, registerUser, ResponseCode, type RpcDevice, type ServiceClient, sleep, StreamReader } from '../support/index.js';
 
 // A forced collection before each reading, so that garbage does not count as growth.
 setFlagsFromString('--expose-gc');
@@ -35,7 +35,7 @@ async function serve(options: ServerOptions = {}): Promise<{ server: RunningServ
 }
 
 /** Queues `count` messages of about 1 MiB from `from` to `to`. */
-async function flood(client: ServiceClient, from: Device, to: Device, count: number): Promise<void> {
+async function flood(client: ServiceClient, from: RpcDevice, to: RpcDevice, count: number): Promise<void> {
   const ciphertext = new Uint8Array(BIG).fill(0x5a);
   for (let i = 0; i < count; i++) {
     const msg = create(E2eeMsgSchema, {
@@ -180,7 +180,7 @@ describe('the bytes being written on all streams', () => {
   it('are bounded: past streamWriteBytes the stream writing longest is cut, and nothing is lost', async () => {
     const { server, client } = await serve({ streamWriteBytes: 2.5 * MiB });
     const sender = await registerUser(client);
-    const victims: Device[] = [];
+    const victims: RpcDevice[] = [];
     for (let i = 0; i < 5; i++) {
       const victim = await registerUser(client);
       await flood(client, sender, victim, 8);

@@ -1,4 +1,4 @@
-// An in-process reference server for client-level tests (test/client, test/review, test/review2):
+// An in-process reference server for client-level tests (test/client, test/group, test/server):
 // started before a file's tests, stopped after them together with every client the tests made.
 import { afterAll, beforeAll } from 'vitest';
 import { createClient, type ClientOptions, type E2eeClient } from '../../src/index.js';

@@ -135,7 +135,7 @@ export class MaliciousMember {
       } else if (p.case === 'acceptMsg') {
         const session = this.sessions.get(p.value.sessionId);
         if (session && !session.responded) {
-          session.complete(toBinary(AcceptMsgSchema, p.value));
+          session.complete(this.account, toBinary(AcceptMsgSchema, p.value));
           this.addSession(session);
         }
       } else if (p.case === 'e2eeMsg') {

@@ -41,7 +41,7 @@ export function rawSessions(device: RawDevice): RawSessions {
       const from = msg.from?.peer.case === 'user' ? msg.from.peer.value : undefined;
       const session = from && pending.get(key(from.userId, from.deviceId));
       if (!session || !from) continue;
-      session.complete(toBinary(AcceptMsgSchema, msg.payload.value));
+      session.complete(device.account, toBinary(AcceptMsgSchema, msg.payload.value));
       pending.delete(key(from.userId, from.deviceId));
       sessions.set(key(from.userId, from.deviceId), session);
     }

@@ -11,10 +11,9 @@ import { Account, InboundSession, type Session } from '../../src/protocol/index.
 import { AppMessageSchema } from '../../src/proto/gen/client_pb.js';
 import { GetPreKeyBundleResponseSchema, ProtoMsgSchema, ResponseCode, type ProtoMsg } from '../../src/proto/gen/service_pb.js';
 import { AcceptMsgSchema, E2eeAddressSchema, E2eeMsgSchema, InviteMsgSchema, PlaintextSchema, PreKeyBundleSchema, type E2eeAddress, type E2eeMsg, type InviteMsg } from '../../src/proto/gen/wire_pb.js';
-import { useInProcessServer } from '../support/in-process-server.js';
+import { drainInbound, until, useInProcessServer } from '../support/index.js';
 
 const server = useInProcessServer({ heartbeatMs: 100 });
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function userAddress(domain: string, userId: string, deviceId: string): E2eeAddress {
   return create(E2eeAddressSchema, { domain, peer: { case: 'user', value: { userId, deviceId } } });
@@ -23,13 +22,18 @@ function deviceOf(a: E2eeAddress | undefined): string {
   return a?.peer.case === 'user' ? a.peer.value.deviceId : '';
 }
 
-describe('review3: own devices of the victim', () => {
+describe('own devices of the victim', () => {
   it('a device linked by a device nobody vouched for never receives copies of what this device sends', async () => {
     const bob = await server.start('bob-phone');
     let nextId = 900_000_000_000_000n;
     const inject: ProtoMsg[] = [];
     const invitesToFakes: InviteMsg[] = [];
     const copiesToY: E2eeMsg[] = [];
+    const consumed = new Set<string>();
+    /** Resolves once the victim has processed (and consumed) the injected `msg`. */
+    const processed = async (msg: ProtoMsg): Promise<void> => {
+      expect(await until(() => consumed.has(msg.id), 10_000, 10), `the victim processed injected ${msg.payload.case}`).toBe(true);
+    };
     let victimUser = '';
     let armed = false;
     const fakes = new Map<string, Account>();
@@ -78,6 +82,13 @@ describe('review3: own devices of the victim', () => {
             return target.sendOne2oneMsg(req);
           };
         }
+        if (prop === 'consumeProtoMsg') {
+          // The runtime consumes each ProtoMsg once it has processed it: the test's processed counter.
+          return async (req: Parameters<typeof target.consumeProtoMsg>[0]) => {
+            consumed.add(req.protoMsgId ?? '');
+            return target.consumeProtoMsg(req);
+          };
+        }
         if (prop === 'subscribe') {
           return async function* (request: Parameters<typeof target.subscribe>[0], options: Parameters<typeof target.subscribe>[1]) {
             for await (const msg of target.subscribe(request, options)) {
@@ -108,39 +119,37 @@ describe('review3: own devices of the victim', () => {
     // 2. Y announced, linked by X.
     const yAddress = userAddress(domain, victimUser, 'Y');
     const link = x.signDeviceLink(domain, victimUser, 'Y', y.identityPublicKey);
-    inject.push(
-      create(ProtoMsgSchema, {
+    const announce = create(ProtoMsgSchema, {
+      id: String(nextId++),
+      from: yAddress,
+      to: userAddress(domain, victimUser, 'phone'),
+      timestamp: BigInt(Date.now()),
+      payload: { case: 'newUserDeviceMsg', value: { userAddress: yAddress, suiteId: 2, identityKey: y.identityPublicKey, deviceLink: { linkingDeviceId: 'X', signature: link } } },
+    });
+    inject.push(announce);
+    await processed(announce);
+
+    // 3. Y (the server) accepts whatever invite the victim sent it.
+    let ySession: Session | undefined;
+    const invite = invitesToFakes.find((m) => deviceOf(m.to) === 'Y');
+    if (invite) {
+      const { session, accept } = InboundSession.accept(y, toBinary(InviteMsgSchema, invite));
+      ySession = session;
+      const accepted = create(ProtoMsgSchema, {
         id: String(nextId++),
         from: yAddress,
         to: userAddress(domain, victimUser, 'phone'),
         timestamp: BigInt(Date.now()),
-        payload: { case: 'newUserDeviceMsg', value: { userAddress: yAddress, suiteId: 2, identityKey: y.identityPublicKey, deviceLink: { linkingDeviceId: 'X', signature: link } } },
-      }),
-    );
-
-    // 3. Y (the server) accepts whatever invite the victim sends it.
-    let ySession: Session | undefined;
-    for (let i = 0; i < 40 && !ySession; i++) {
-      await sleep(100);
-      const invite = invitesToFakes.find((m) => deviceOf(m.to) === 'Y');
-      if (!invite) continue;
-      const { session, accept } = InboundSession.accept(y, toBinary(InviteMsgSchema, invite));
-      ySession = session;
-      inject.push(
-        create(ProtoMsgSchema, {
-          id: String(nextId++),
-          from: yAddress,
-          to: userAddress(domain, victimUser, 'phone'),
-          timestamp: BigInt(Date.now()),
-          payload: { case: 'acceptMsg', value: fromBinary(AcceptMsgSchema, accept) },
-        }),
-      );
+        payload: { case: 'acceptMsg', value: fromBinary(AcceptMsgSchema, accept) },
+      });
+      inject.push(accepted);
+      await processed(accepted);
     }
-    await sleep(500);
 
-    // 4. The victim writes to Bob; whatever copy went to Y is read by the server.
+    // 4. The victim writes to Bob; whatever copy went to Y is read by the server. A later sentinel
+    // from Bob makes the victim process its queue and flush its outbox before the copies are read.
     const sent = await victim.sendMessage(bob.address.userId, 'the secret');
-    await sleep(500);
+    await drainInbound(victim, bob);
     const leaked: string[] = [];
     for (const copy of copiesToY) {
       try {

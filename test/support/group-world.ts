@@ -1,4 +1,4 @@
-// Shared helpers for the group-session suites (test/group/*.test.ts). Not a test file itself.
+// Group-session fixtures for the test/group suites: member devices and a `World` that drives a group.
 //
 // A `World` holds member devices (each device its own Account and GroupSession) and drives the
 // group the way an app would: the creator or changer makes an epoch bundle, the bundle reaches
@@ -6,23 +6,16 @@
 // real one-to-one sessions), recipients join or apply it, and messages are broadcast to every
 // current member device and checked against what was sent.
 import { expect } from 'vitest';
-import {
-  Account,
-  GroupSession,
-  NotAMemberError,
-  ReplayError,
-  type EpochBundle,
-  type GroupMemberInfo,
-} from '../../src/index.js';
-import { T0, type SuiteNo, describeError, equalBytes, expectThrow, hex, show, utf8 } from '../protocol/helpers.js';
+import { Account, GroupSession, NotAMemberError, ReplayError, type EpochBundle, type GroupMemberInfo } from '../../src/index.js';
+import { equalBytes, hex, utf8 } from './bytes.js';
+import { describeError, expectThrow, show } from './failures.js';
+import { HOUR, T0, type SuiteNo } from './protocol.js';
 
-export { T0 };
-export const HOUR = 60 * 60 * 1000;
 /** DESIGN.md §4 / docs/protocol-api.md: superseded epochs stay readable for 1 h. */
 export const GRACE_MS = HOUR;
 export const DOMAIN = 'example.org';
 
-export interface Device {
+export interface GroupDevice {
   /** "user/device" */
   name: string;
   userId: string;
@@ -32,7 +25,7 @@ export interface Device {
   session?: GroupSession;
 }
 
-export function newDevice(suite: SuiteNo, userId: string, deviceId: string, account?: Account): Device {
+export function newDevice(suite: SuiteNo, userId: string, deviceId: string, account?: Account): GroupDevice {
   const acc = account ?? Account.create({ suite, now: T0 });
   return {
     name: `${userId}/${deviceId}`,
@@ -51,17 +44,17 @@ export function memberSet(members: GroupMemberInfo[]): string[] {
   return members.map((m) => `${nameOf(m)}:${hex(m.signPublicKey)}`).sort();
 }
 
-export const restoreGroup = (d: Device): GroupSession => GroupSession.deserialize((d.session as GroupSession).serialize(), d.account);
+export const restoreGroup = (d: GroupDevice): GroupSession => GroupSession.deserialize((d.session as GroupSession).serialize(), d.account);
 
 export interface Sent {
   wire: Uint8Array;
   plain: Uint8Array;
-  sender: Device;
+  sender: GroupDevice;
   epoch: bigint;
 }
 
 /** Decrypts and checks plaintext, sender and epoch; fails the test with a description otherwise. */
-export function expectGroupDecrypts(receiver: Device, m: Sent, where = ''): void {
+export function expectGroupDecrypts(receiver: GroupDevice, m: Sent, where = ''): void {
   let got: ReturnType<GroupSession['decrypt']>;
   try {
     got = (receiver.session as GroupSession).decrypt(m.wire);
@@ -84,7 +77,7 @@ export interface WorldOptions {
 
 /** A group of member devices and the epochs they went through. */
 export class World {
-  readonly devices = new Map<string, Device>();
+  readonly devices = new Map<string, GroupDevice>();
   /** Names of the member devices of the current epoch (the truth the sessions are checked against). */
   members: string[] = [];
   epoch = 0n;
@@ -102,7 +95,7 @@ export class World {
     this.now = opts.now ?? T0;
   }
 
-  device(name: string): Device {
+  device(name: string): GroupDevice {
     const existing = this.devices.get(name);
     if (existing) return existing;
     const [userId, deviceId] = name.split('/') as [string, string];
@@ -111,13 +104,13 @@ export class World {
     return d;
   }
 
-  get(name: string): Device {
+  get(name: string): GroupDevice {
     const d = this.devices.get(name);
     if (!d) throw new Error(`no device ${name}`);
     return d;
   }
 
-  memberDevices(): Device[] {
+  memberDevices(): GroupDevice[] {
     return this.members.map((n) => this.get(n));
   }
 

@@ -1,13 +1,13 @@
-// Second review: the public API's contract — lifecycle calls and input validation. Bad input must
+// The public API's contract — lifecycle calls and input validation. Bad input must
 // give typed errors (InvalidClientInputError), not TypeErrors from inside the runtime.
 import { describe, expect, it } from 'vitest';
 import { ClientNotStartedError, createClient, createMemoryDatabase, InvalidClientInputError } from '../../src/index.js';
-import { useInProcessServer } from '../support/in-process-server.js';
+import { useInProcessServer } from '../support/index.js';
 
 const server = useInProcessServer();
 
-describe('REVIEW2 API contract', () => {
-  it('R2-5 start() called twice at once registers one account, not two', async () => {
+describe('API contract', () => {
+  it('start() called twice at once registers one account, not two', async () => {
     const registered: string[] = [];
     const client = createClient({ server: server.url, deviceId: 'twice', suite: 2, database: createMemoryDatabase() });
     server.track(client);
@@ -18,7 +18,7 @@ describe('REVIEW2 API contract', () => {
     expect(registered, 'two accounts were registered (and two receive loops run) for one client').toHaveLength(1);
   }, 30_000);
 
-  it('R2-6 list arguments that are not lists give InvalidClientInputError, not a TypeError', async () => {
+  it('list arguments that are not lists give InvalidClientInputError, not a TypeError', async () => {
     const alice = await server.start('alice-api');
     const bob = await server.start('bob-api');
     const joined = bob.waitFor('group-created');
@@ -30,7 +30,7 @@ describe('REVIEW2 API contract', () => {
     await expect(alice.addGroupMembers(groupId, undefined as unknown as string[])).rejects.toBeInstanceOf(InvalidClientInputError);
   }, 30_000);
 
-  it('R2-7 sendMessage with null options gives InvalidClientInputError, not a TypeError', async () => {
+  it('sendMessage with null options gives InvalidClientInputError, not a TypeError', async () => {
     const alice = await server.start('alice-opt');
     const bob = await server.start('bob-opt');
     await expect(alice.sendMessage(bob.address.userId, 'x', null as unknown as object)).rejects.toBeInstanceOf(InvalidClientInputError);

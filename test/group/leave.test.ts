@@ -1,16 +1,15 @@
-// Second review: leaving a group. The server marks the whole user as left and stops routing the
+// Leaving a group. The server marks the whole user as left and stops routing the
 // group to all of its devices, and may promote a new manager; the runtime decides who rotates the
 // epoch from its own (stale) copy of the member roles, and only the device that called leaveGroup
 // learns that its user left.
 import { describe, expect, it } from 'vitest';
 import { GroupMembershipError } from '../../src/index.js';
-import { until } from './helpers.js';
-import { useInProcessServer } from '../support/in-process-server.js';
+import { until, useInProcessServer } from '../support/index.js';
 
 const server = useInProcessServer();
 
-describe('REVIEW2 leaving a group', () => {
-  it('R2-3 when the only manager leaves, the remaining members still move to an epoch without the leaver', async () => {
+describe('leaving a group', () => {
+  it('when the only manager leaves, the remaining members still move to an epoch without the leaver', async () => {
     const alice = await server.start('alice');
     const bob = await server.start('bob');
     const carol = await server.start('carol');
@@ -27,7 +26,7 @@ describe('REVIEW2 leaving a group', () => {
     expect(members).toEqual(['bob', 'carol']);
   }, 30_000);
 
-  it('R2-4 when one device of a user leaves, the user\'s other device learns it left', async () => {
+  it('when one device of a user leaves, the user\'s other device learns it left', async () => {
     const phone = await server.start('phone');
     const laptop = await server.link(phone, 'laptop');
     const bob = await server.start('bob-x');

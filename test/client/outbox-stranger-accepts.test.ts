@@ -10,14 +10,11 @@ import { describe, expect, it } from 'vitest';
 import { OutboundSession } from '../../src/protocol/index.js';
 import { createMemoryDatabase } from '../../src/store/index.js';
 import { InviteMsgSchema, PreKeyBundleSchema } from '../../src/proto/gen/wire_pb.js';
-import { countingDatabase } from '../support/counting-database.js';
-import { rawDevice } from '../support/raw-device.js';
-import { useInProcessServer } from '../support/in-process-server.js';
-import { sleep, until } from '../review2/helpers.js';
+import { countingDatabase, rawDevice, sleep, until, useInProcessServer } from '../support/index.js';
 
 const server = useInProcessServer({ queueLimit: 20, rateLimit: { perSecond: 100_000, burst: 100_000 } });
 
-describe('review3: outbox growth from a stranger', () => {
+describe('outbox growth from a stranger', () => {
   it("the victim's work per processed message does not grow with the accepts a stranger leaves undeliverable", async () => {
     const { db, rows } = countingDatabase(createMemoryDatabase());
     const victim = await server.start('victim', { database: db });

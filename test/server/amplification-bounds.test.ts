@@ -1,11 +1,11 @@
-// Security review (test/review): resource exhaustion an authenticated user controls on the
+// Resource exhaustion an authenticated user controls on the
 // reference server. These tests FAIL while the problems exist.
 import { afterEach, describe, expect, it } from 'vitest';
 import { createRouterTransport, createClient as createConnectClient, createContextValues } from '@connectrpc/connect';
 import { startServer, openSqliteStore, type RunningServer, type ServerStore } from '../../src/server/index.js';
 import { E2eeServer, remoteAddressKey } from '../../src/server/service.js';
 import { E2eeService } from '../../src/proto/gen/service_pb.js';
-import { bearer, connect, registerUser, ResponseCode, StreamReader, type Device, type ServiceClient } from '../server/helpers.js';
+import { bearer, connect, registerUser, ResponseCode, type RpcDevice, type ServiceClient, StreamReader } from '../support/index.js';
 
 const running: RunningServer[] = [];
 const readers: StreamReader[] = [];
@@ -16,18 +16,18 @@ afterEach(async () => {
 
 const noLimits = { rateLimit: { perSecond: 0, burst: 1 }, ipRateLimit: { perSecond: 0, burst: 1 } };
 
-async function registerMany(client: ServiceClient, n: number): Promise<Device[]> {
-  const out: Device[] = [];
+async function registerMany(client: ServiceClient, n: number): Promise<RpcDevice[]> {
+  const out: RpcDevice[] = [];
   for (let i = 0; i < n; i++) out.push(await registerUser(client, 2));
   return out;
 }
 
-describe('REVIEW server: queue limit and group-notice amplification', () => {
-  it('REVIEW-S1 group notices cannot grow a stranger\'s queue past twice --queue-limit', async () => {
+describe('server: queue limit and group-notice amplification', () => {
+  it('group notices cannot grow a stranger\'s queue past twice --queue-limit', async () => {
     const server = await startServer({ port: 0, dbPath: ':memory:', queueLimit: 5, ...noLimits });
     running.push(server);
     const client = connect(server.url);
-    const [attacker, victim] = (await registerMany(client, 2)) as [Device, Device];
+    const [attacker, victim] = (await registerMany(client, 2)) as [RpcDevice, RpcDevice];
     // The victim never agreed to anything: CreateGroup may list any existing user.
     const codes: ResponseCode[] = [];
     for (let i = 0; i < 20; i++) {
@@ -44,7 +44,7 @@ describe('REVIEW server: queue limit and group-notice amplification', () => {
     expect(reader.messages.length).toBeLessThanOrEqual(10);
   }, 20_000);
 
-  it('REVIEW-S2 what one CreateGroup request queues grows linearly with the group size', async () => {
+  it('what one CreateGroup request queues grows linearly with the group size', async () => {
     let queuedBytes = 0;
     const inner = await openSqliteStore(':memory:');
     const store = new Proxy(inner, {
@@ -63,7 +63,7 @@ describe('REVIEW server: queue limit and group-notice amplification', () => {
     running.push(server);
     const client = connect(server.url);
     const users = await registerMany(client, 81);
-    const creator = users[0] as Device;
+    const creator = users[0] as RpcDevice;
 
     const measure = async (n: number): Promise<number> => {
       queuedBytes = 0;
@@ -79,8 +79,8 @@ describe('REVIEW server: queue limit and group-notice amplification', () => {
   }, 60_000);
 });
 
-describe('REVIEW server: in-memory auth state', () => {
-  it('REVIEW-S3 one device cannot mint an unbounded number of live tokens: the oldest are retired', async () => {
+describe('server: in-memory auth state', () => {
+  it('one device cannot mint an unbounded number of live tokens: the oldest are retired', async () => {
     const store = await openSqliteStore(':memory:');
     const e2ee = new E2eeServer(store, {
       domain: 'localhost',

@@ -1,5 +1,5 @@
-// Shared helpers for the server tests (test/server/*.test.ts): start the real `pqe2ee server`
-// process, talk to it with a Connect client, register real Accounts. Not a test file itself.
+// Server fixtures (test/server and the client tests that speak raw RPC): start the real `pqe2ee server`
+// process, talk to it with a Connect client, register real Accounts.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -11,7 +11,7 @@ import { createConnectTransport } from '@connectrpc/connect-node';
 import { E2eeService, ResponseCode, type ProtoMsg } from '../../src/proto/gen/service_pb.js';
 import { E2eeAddressSchema, E2eeMsgSchema, type E2eeAddress, type E2eeMsg } from '../../src/proto/gen/wire_pb.js';
 import { Account } from '../../src/protocol/account.js';
-import { repoRoot } from '../helpers.js';
+import { repoRoot } from './paths.js';
 
 export type ServiceClient = Client<typeof E2eeService>;
 export { ResponseCode };
@@ -81,7 +81,7 @@ export function connect(url: string): ServiceClient {
 
 export const bearer = (token: string): { headers: Record<string, string> } => ({ headers: { authorization: `Bearer ${token}` } });
 
-export interface Device {
+export interface RpcDevice {
   account: Account;
   suite: number;
   userId: string;
@@ -98,7 +98,7 @@ export function deviceAddress(domain: string, userId: string, deviceId: string):
 }
 
 /** Registers a new user with a fresh Account; throws unless the server answers CREATED. */
-export async function registerUser(client: ServiceClient, suite = 2, userName = 'user'): Promise<Device> {
+export async function registerUser(client: ServiceClient, suite = 2, userName = 'user'): Promise<RpcDevice> {
   const account = Account.create({ suite, now: Date.now() });
   const deviceId = randomId('device');
   const challenge = await client.getChallenge({});
@@ -122,7 +122,7 @@ export async function registerUser(client: ServiceClient, suite = 2, userName = 
 }
 
 /** Registers another device of `owner`'s user, vouched for by `owner`. */
-export async function registerDevice(client: ServiceClient, owner: Device, suite = owner.suite): Promise<Device> {
+export async function registerDevice(client: ServiceClient, owner: RpcDevice, suite = owner.suite): Promise<RpcDevice> {
   const account = Account.create({ suite, now: Date.now() });
   const deviceId = randomId('device');
   const challenge = await client.getChallenge({});
@@ -143,7 +143,7 @@ export async function registerDevice(client: ServiceClient, owner: Device, suite
 }
 
 /** An opaque one-to-one E2eeMsg (the server never reads the ciphertext). */
-export function one2one(from: Device, to: E2eeAddress, text: string): E2eeMsg {
+export function one2one(from: RpcDevice, to: E2eeAddress, text: string): E2eeMsg {
   return create(E2eeMsgSchema, {
     version: 1,
     suiteId: from.suite,
@@ -154,7 +154,7 @@ export function one2one(from: Device, to: E2eeAddress, text: string): E2eeMsg {
   });
 }
 
-export function groupMsg(from: Device, group: E2eeAddress, text: string): E2eeMsg {
+export function groupMsg(from: RpcDevice, group: E2eeAddress, text: string): E2eeMsg {
   const groupId = group.peer.case === 'group' ? group.peer.value.groupId : '';
   return create(E2eeMsgSchema, {
     version: 1,
@@ -178,7 +178,7 @@ export class StreamReader {
   private readonly controller = new AbortController();
   private wake: (() => void) | undefined;
 
-  constructor(client: ServiceClient, device: Device) {
+  constructor(client: ServiceClient, device: RpcDevice) {
     void (async () => {
       try {
         for await (const msg of client.subscribe({}, { ...device.auth, signal: this.controller.signal })) {
@@ -199,7 +199,8 @@ export class StreamReader {
   async until(predicate: (reader: StreamReader) => boolean, timeoutMs = 5000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!predicate(this)) {
-      if (Date.now() > deadline) throw new Error(`stream condition not met in ${timeoutMs} ms (${this.messages.length} messages, ${this.heartbeats} heartbeats, ended ${this.ended})`);
+      if (Date.now() > deadline)
+        throw new Error(`stream condition not met in ${timeoutMs} ms (${this.messages.length} messages, ${this.heartbeats} heartbeats, ended ${this.ended})`);
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, 50);
         this.wake = () => {
@@ -219,5 +220,3 @@ export class StreamReader {
     this.controller.abort();
   }
 }
-
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

@@ -1,4 +1,4 @@
-// Second review: what another user can make a client store without limit. Every InviteMsg is
+// What another user can make a client store without limit. Every InviteMsg is
 // accepted automatically and stores a new session; the session it replaces as the device's
 // sending session is never deleted. One peer device can therefore grow a victim's database by one
 // session per invite, forever (the server's only limits are its rate limit and the queue length,
@@ -7,15 +7,13 @@ import { describe, expect, it } from 'vitest';
 import { createClient, createMemoryDatabase, OutboundSession, type E2eeClient } from '../../src/index.js';
 import { InviteMsgSchema, PreKeyBundleSchema } from '../../src/proto/gen/wire_pb.js';
 import { fromBinary, toBinary } from '@bufbuild/protobuf';
-import { connect, registerUser, ResponseCode } from '../server/helpers.js';
-import { until } from './helpers.js';
-import { useInProcessServer } from '../support/in-process-server.js';
+import { connect, registerUser, ResponseCode, until, useInProcessServer } from '../support/index.js';
 
 const server = useInProcessServer({ rateLimit: { perSecond: 0, burst: 1 }, ipRateLimit: { perSecond: 0, burst: 1 } });
 let victim: E2eeClient | undefined;
 
-describe('REVIEW2 resource bounds', () => {
-  it('R2-8 repeated invites from one peer device do not grow the stored sessions without bound', async () => {
+describe('resource bounds', () => {
+  it('repeated invites from one peer device do not grow the stored sessions without bound', async () => {
     const db = createMemoryDatabase();
     victim = createClient({ server: server.url, deviceId: 'victim', suite: 2, database: db });
     await victim.start();

@@ -6,14 +6,11 @@
 // user with 16 devices is 16 000 copies read every second for as long as they trickle out).
 import { describe, expect, it } from 'vitest';
 import { createMemoryDatabase } from '../../src/store/index.js';
-import { countingDatabase } from '../support/counting-database.js';
-import { rawDevice } from '../support/raw-device.js';
-import { useInProcessServer } from '../support/in-process-server.js';
-import { sleep, until } from '../review2/helpers.js';
+import { countingDatabase, rawDevice, sleep, until, useInProcessServer } from '../support/index.js';
 
 const server = useInProcessServer({ rateLimit: { perSecond: 100_000, burst: 100_000 } });
 
-describe('review3: expiry of stalled copies', () => {
+describe('expiry of stalled copies', () => {
   it('dropping an expired copy reads about what it drops, not the whole backlog', async () => {
     const { db, rows } = countingDatabase(createMemoryDatabase());
     let now = Date.now();

@@ -1,16 +1,15 @@
-// Second review: what happens when the server refuses a send because the recipient's queue is full.
+// What happens when the server refuses a send because the recipient's queue is full.
 // The server answers SERVICE_UNAVAILABLE, which the runtime treats as retryable; the outbox is sent
 // strictly in order, so the refused entry stays at its head and every later send of this client —
 // to anyone — waits behind it until the full recipient drains its queue (possibly never).
 // A group message is queued all-or-nothing, so one member with a full queue stops the group.
 import { describe, expect, it } from 'vitest';
-import { collect, until } from './helpers.js';
-import { useInProcessServer } from '../support/in-process-server.js';
+import { collect, until, useInProcessServer } from '../support/index.js';
 
 const server = useInProcessServer({ queueLimit: 4 });
 
-describe('REVIEW2 outbox: a full recipient queue', () => {
-  it('R2-1 a recipient whose queue is full does not block this client\'s messages to other users', async () => {
+describe('outbox: a full recipient queue', () => {
+  it('a recipient whose queue is full does not block this client\'s messages to other users', async () => {
     const alice = await server.start('alice');
     const bob = await server.start('bob');
     const carol = await server.start('carol');
@@ -34,7 +33,7 @@ describe('REVIEW2 outbox: a full recipient queue', () => {
     expect(delivered, 'carol never got the message: it is stuck behind bob\'s refused one in alice\'s outbox').toBe(true);
   }, 30_000);
 
-  it('R2-2 one group member with a full queue does not stop the group for the others', async () => {
+  it('one group member with a full queue does not stop the group for the others', async () => {
     const alice = await server.start('alice2');
     const bob = await server.start('bob2');
     const carol = await server.start('carol2');

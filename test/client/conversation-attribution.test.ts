@@ -4,15 +4,11 @@
 // src/client/inbound.ts), so a stranger's message comes back from messages() filed under the
 // victim's conversation with someone else.
 import { describe, expect, it } from 'vitest';
-import { MaliciousMember } from '../support/malicious-member.js';
-import { rawDevice } from '../support/raw-device.js';
-import { rawSessions } from '../support/raw-sessions.js';
-import { useInProcessServer } from '../support/in-process-server.js';
-import { until } from '../review2/helpers.js';
+import { MaliciousMember, rawDevice, rawSessions, until, useInProcessServer } from '../support/index.js';
 
 const server = useInProcessServer();
 
-describe('review3: conversation attribution', () => {
+describe('conversation attribution', () => {
   it("a stranger's message is never filed under the victim's conversation with another user", async () => {
     const victim = await server.start('victim');
     const bob = await server.start('bob');

@@ -1,5 +1,5 @@
 /**
- * Attacks from a malicious member found in review: relabelling keys, forking a proposer's epoch,
+ * Attacks from a malicious member (regression tests): relabelling keys, forking a proposer's epoch,
  * pushing the group to an absurd epoch, and bundles for an epoch the server did not order.
  */
 import { describe, expect, it } from 'vitest';
@@ -18,7 +18,7 @@ function setup() {
 
 describe('group sessions against a malicious member', () => {
   it('a bundle that gives an existing device name to another key (relabelling) is refused', () => {
-    const { bob, mallory } = setup();
+    const { accounts, alice, bob, mallory } = setup();
     // Mallory re-lists "alice/phone" with a key she controls: its messages would show as Alice's.
     const sockPuppet = Account.create({ suite: 2, now });
     const forged = mallory.changeMembers({
@@ -27,9 +27,15 @@ describe('group sessions against a malicious member', () => {
       epoch: 1,
       now,
     });
+    const before = bob.serialize();
     expect(() => bob.applyBundle(forged.bundle, now)).toThrow(NotAMemberError);
-    const state = bob.serialize();
-    expect(Buffer.from(bob.serialize()).equals(Buffer.from(state))).toBe(true);
+    // The refusal leaves Bob's session exactly as it was: same bytes, still on epoch 0, still
+    // reading Alice's messages under her real key.
+    expect(Buffer.from(bob.serialize()).equals(Buffer.from(before))).toBe(true);
+    expect(bob.epoch).toBe(0n);
+    const got = bob.decrypt(alice.encrypt(text('still alice')));
+    expect(new TextDecoder().decode(got.plaintext)).toBe('still alice');
+    expect(Buffer.from(got.sender.signPublicKey).equals(Buffer.from(accounts.alice.identityPublicKey.signPublicKey))).toBe(true);
   });
 
   it("another member's bundle cannot replace a proposer's own epoch (no silent fork)", () => {

@@ -1,4 +1,4 @@
-// Second review: coverage the existing suites lack (these pass today and guard behaviour that is
+// Coverage the existing suites lack (these pass today and guard behaviour that is
 // easy to break): own-device copies across three devices, and plaintexts queued for a session
 // that is not accepted yet surviving a restart of the sender, delivered once and in order.
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -7,17 +7,16 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createClient } from '../../src/index.js';
 import { openSqliteDatabase } from '../../src/store/node.js';
-import { collect, sleep, until } from './helpers.js';
-import { useInProcessServer } from '../support/in-process-server.js';
+import { collect, drainInbound, isSentinel, sleep, until, useInProcessServer } from '../support/index.js';
 
 const server = useInProcessServer();
-const dir = mkdtempSync(join(tmpdir(), 'pqe2ee-review2-'));
+const dir = mkdtempSync(join(tmpdir(), 'pqe2ee-multi-device-'));
 
 afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-describe('REVIEW2 multi-device and restarts', () => {
+describe('multi-device and restarts', () => {
   it('three devices: every device gets every message exactly once, copies as other-device-message', async () => {
     const phone = await server.start('phone');
     const laptop = await server.link(phone, 'laptop');
@@ -35,7 +34,9 @@ describe('REVIEW2 multi-device and restarts', () => {
     for (let i = 0; i < 2; i++) await bob.sendMessage(phone.address.userId, `b${i}`);
     await tablet.sendMessage(bob.address.userId, 't0');
     await until(() => got.phone.one2one.length >= 2 && got.laptop.one2one.length >= 2 && got.tablet.one2one.length >= 2 && got.bob.one2one.length >= 4 && got.phone.other.length >= 1 && got.laptop.other.length >= 4);
-    await sleep(300);
+    // Every device has processed all it was sent (no late duplicate can still come) once a later sentinel arrives.
+    const probe = await server.start('probe');
+    for (const d of [bob, phone, laptop, tablet]) await drainInbound(d, probe);
     expect(got.bob.one2one).toEqual(['p0', 'p1', 'p2', 't0']);
     expect(got.laptop.other).toEqual(['p0', 'p1', 'p2', 't0']);
     expect(got.tablet.other).toEqual(['p0', 'p1', 'p2']);
@@ -73,9 +74,10 @@ describe('REVIEW2 multi-device and restarts', () => {
     server.track(bob);
     const again = collect(bob);
     await bob.start();
-    await sleep(500);
+    // The restarted Bob has processed its whole queue once a later sentinel arrives.
+    await drainInbound(bob, await server.start('probe2'));
     expect(got.one2one).toEqual(Array.from({ length: 10 }, (_, i) => `m${i}`));
     expect(again.one2one).toEqual([]);
-    expect((await bob.messages()).map((m) => new TextDecoder().decode(m.body))).toEqual(got.one2one);
+    expect((await bob.messages()).map((m) => new TextDecoder().decode(m.body)).filter((body) => !isSentinel(body))).toEqual(got.one2one);
   }, 30_000);
 });

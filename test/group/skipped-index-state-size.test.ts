@@ -8,10 +8,7 @@
 // neither send to nor read the group.
 import { describe, expect, it } from 'vitest';
 import { GroupSession } from '../../src/protocol/index.js';
-import { MaliciousMember } from '../support/malicious-member.js';
-import { rawDevice } from '../support/raw-device.js';
-import { useInProcessServer } from '../support/in-process-server.js';
-import { until } from '../review2/helpers.js';
+import { MaliciousMember, rawDevice, until, useInProcessServer } from '../support/index.js';
 
 const server = useInProcessServer({ rateLimit: { perSecond: 10_000, burst: 10_000 } });
 
@@ -25,7 +22,7 @@ function skippingMessage(group: GroupSession, skip: number, body: string): Uint8
   return group.encrypt(MaliciousMember.appPlaintext(body));
 }
 
-describe('review3: group session state size', () => {
+describe('group session state size', () => {
   it("a member skipping message indexes cannot make the other members' group session unloadable", async () => {
     const alice = await server.start('alice', { suite: 1 });
     const victim = await server.start('victim', { suite: 1 });

@@ -7,13 +7,11 @@
 // for groups never joined, is this test's choice; any fixed bound with eviction would do.)
 import { describe, expect, it } from 'vitest';
 import { createMemoryDatabase } from '../../src/store/index.js';
-import { rawDevice } from '../support/raw-device.js';
-import { useInProcessServer } from '../support/in-process-server.js';
-import { until } from '../review2/helpers.js';
+import { rawDevice, until, useInProcessServer } from '../support/index.js';
 
 const server = useInProcessServer({ rateLimit: { perSecond: 100_000, burst: 100_000 } });
 
-describe('review3: groups a stranger makes the victim remember', () => {
+describe('groups a stranger makes the victim remember', () => {
   it('records of groups the victim never joined stay bounded however many a stranger creates', async () => {
     const db = createMemoryDatabase();
     const victim = await server.start('victim', { database: db });
