@@ -1,21 +1,20 @@
 // Locates and loads the implementation under test: the built package entry dist/crypto.js
 // (what `npm run bench` builds). Without it the harness stops: it never measures a stand-in.
-// The protocol cases also load the main entry dist/index.js (it re-exports the crypto API and adds
-// accounts and sessions; both entries share one bundled chunk, hence one wasm core instance).
+// The protocol cases also load dist/protocol.js (accounts and sessions; the entries share one
+// bundled chunk, hence one wasm core instance).
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ROOT_DIR } from './config.mjs';
 
 export const DIST_ENTRY = path.join(ROOT_DIR, 'dist', 'crypto.js');
-export const PROTOCOL_ENTRY = path.join(ROOT_DIR, 'dist', 'index.js');
+export const PROTOCOL_ENTRY = path.join(ROOT_DIR, 'dist', 'protocol.js');
 
-/** The protocol API (dist/index.js), or null and the reason it is unavailable. */
+/** The protocol API (dist/protocol.js), or null and the reason it is unavailable. */
 async function loadProtocol() {
   if (!existsSync(PROTOCOL_ENTRY)) return { api: null, reason: `${path.relative(ROOT_DIR, PROTOCOL_ENTRY)} not found (run node scripts/build.mjs)` };
   try {
     const api = await import(pathToFileURL(PROTOCOL_ENTRY).href);
-    if (typeof api.ready === 'function') await api.ready();
     const missing = ['Account', 'OutboundSession', 'InboundSession'].filter((k) => typeof api[k] !== 'function' && typeof api[k] !== 'object');
     if (missing.length) return { api: null, reason: `${path.relative(ROOT_DIR, PROTOCOL_ENTRY)} does not export ${missing.join(', ')}` };
     return { api, reason: null };

@@ -1,5 +1,5 @@
 /** AES-256-GCM from the wasm core: 32-byte key, 12-byte nonce, 16-byte tag appended. */
-import { InvalidLengthError } from './errors.js';
+import { InvalidLengthError } from '../src/errors.js';
 import { frameSize, requireBytes, withFrame } from './memory.js';
 import { check } from './status.js';
 

@@ -1,5 +1,5 @@
 /** Typed wrappers of the wasm core's exports: marshalling, length checks, zeroisation, errors. */
-export * from './errors.js';
+export * from '../src/errors.js';
 export { ready, coreWasmBytes, coreWasmSha256, type ReadyOptions } from './loader.js';
 export { randomBytes, coreMemoryBytes, MAX_INPUT_BYTES } from './memory.js';
 export type { KeyPair, Encapsulation } from './types.js';

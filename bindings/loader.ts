@@ -7,7 +7,7 @@
  * URL, falling back to the embedded bytes if that fails. Otherwise first use compiles synchronously.
  */
 import { CORE_WASM_BASE64, CORE_WASM_SHA256 } from './core-wasm-base64.js';
-import { CoreError, CoreNotReadyError } from './errors.js';
+import { CoreError, CoreNotReadyError } from '../src/errors.js';
 
 /** The raw exports of the core (see native/pqe2ee_core.h). Pointers and sizes are wasm32 numbers. */
 export interface CoreExports {

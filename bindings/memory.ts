@@ -6,7 +6,7 @@
  * The region is allocated once and reused, grown only when a call needs more, and given back when
  * an unusually large call is over, so repeated operations keep the module's memory flat.
  */
-import { CoreError, InvalidLengthError, InvalidTypeError } from './errors.js';
+import { CoreError, InvalidLengthError, InvalidTypeError } from '../src/errors.js';
 import { getCore, type CoreExports } from './loader.js';
 
 /** Upper bound on any single input, to keep attacker-sized inputs from exhausting memory. */

@@ -1,5 +1,5 @@
 /** ML-DSA-87 and ML-DSA-65 (FIPS 204, pure signing with an optional context) from the wasm core. */
-import { InvalidLengthError } from './errors.js';
+import { InvalidLengthError } from '../src/errors.js';
 import type { CoreExports } from './loader.js';
 import { frameSize, keyPairFromSeed, requireBytes, withFrame, withRandomBytes } from './memory.js';
 import { check, STATUS_BAD_SIGNATURE, STATUS_OK } from './status.js';

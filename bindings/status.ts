@@ -1,5 +1,5 @@
 /** Maps the core's status codes (native/pqe2ee_core.h) to typed errors. */
-import { CoreError, DecryptionFailedError, InvalidKeyError, InvalidLengthError } from './errors.js';
+import { CoreError, DecryptionFailedError, InvalidKeyError, InvalidLengthError } from '../src/errors.js';
 
 export const STATUS_OK = 0;
 export const STATUS_INVALID_LENGTH = -1;

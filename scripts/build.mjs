@@ -18,7 +18,7 @@ execFileSync(join(root, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.build.json'],
 
 await build({
   absWorkingDir: root,
-  entryPoints: { index: 'src/index.ts', crypto: 'src/crypto/index.ts' },
+  entryPoints: { index: 'src/index.ts', crypto: 'src/crypto/index.ts', protocol: 'src/protocol/index.ts' },
   outdir: 'dist',
   bundle: true,
   splitting: true,
@@ -36,5 +36,6 @@ await buildCli();
 
 writeFileSync(join(dist, 'index.d.ts'), "export * from './types/src/index.js';\n");
 writeFileSync(join(dist, 'crypto.d.ts'), "export * from './types/src/crypto/index.js';\n");
+writeFileSync(join(dist, 'protocol.d.ts'), "export * from './types/src/protocol/index.js';\n");
 writeFileSync(join(dist, 'node.d.ts'), "export * from './types/src/node.js';\n");
-console.log('build: dist/index.js, dist/crypto.js and declarations written');
+console.log('build: dist/index.js, dist/crypto.js, dist/protocol.js and declarations written');

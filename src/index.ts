@@ -1,9 +1,12 @@
 /**
  * pqe2ee: post-quantum end-to-end encryption for messaging apps.
- * The crypto layer (also at `pqe2ee/crypto`) and the protocol layer (accounts, sessions).
+ *
+ * The root entry is what an app needs: the client runtime, the database handlers, the typed errors
+ * and `ready()`. Lower layers have their own entries: `pqe2ee/crypto` (primitives and cipher
+ * suites), `pqe2ee/protocol` (accounts, sessions, groups without a runtime), `pqe2ee/node`
+ * (SQLite and the reference server).
  */
-export * from './crypto/index.js';
-export * from './protocol/index.js';
+export { ready, type ReadyOptions } from '../bindings/loader.js';
+export * from './errors.js';
 export * from './client/index.js';
-export * from './transport/index.js';
 export * from './store/index.js';

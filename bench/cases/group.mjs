@@ -1,5 +1,5 @@
 // Group-session cases of the implementation under test (docs/protocol-api.md "Group sessions"), for
-// cipher suites 1, 2 and 3. They need the package entry dist/index.js (the development stub has no
+// cipher suites 1, 2 and 3. They need the package entry dist/protocol.js (the development stub has no
 // protocol layer); fixtures (accounts, groups, one-to-one sessions) are built lazily by the first
 // selected case of a suite, in its correctness check, so unselected group cases cost nothing.
 //
@@ -57,7 +57,7 @@ async function loadApi(cryptoApi) {
   try {
     const P = await import(pathToFileURL(ENTRY).href);
     if (typeof P.ready === 'function') await P.ready();
-    if (typeof P.GroupSession !== 'function') return { P: null, reason: 'dist/index.js does not export GroupSession' };
+    if (typeof P.GroupSession !== 'function') return { P: null, reason: 'dist/protocol.js does not export GroupSession' };
     return { P, reason: null };
   } catch (err) {
     return { P: null, reason: `${err?.name ?? 'Error'}: ${err?.message ?? err}` };
@@ -81,7 +81,7 @@ function suiteFixture(P, suite) {
     const created = P.GroupSession.create(alice.account, { groupId: 'bench-group', userId: 'alice', deviceId: 'dev', members: [info(bob), info(carol)] });
     const sender = created.session;
     const encReceiver = join(bob, created.bundle);
-    const decReceiver = join(carol, created.bundle);
+    const _decReceiver = join(carol, created.bundle);
     // Wire sizes: the first message, and the largest of the next 1000 (the varint index grows).
     const first = sender.encrypt(pt);
     const sizes = { suite, suiteName: alice.account.suite.params.name, msgBytes: first.length, msgOverhead: first.length - pt.length, msgOverheadMax: first.length - pt.length, bundle: {} };

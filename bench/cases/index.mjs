@@ -1,6 +1,6 @@
 // Collects the cases of the implementation under test and of every peer. A peer that fails to
 // load is recorded (name + reason) and the run continues without it; so are the protocol cases
-// when the protocol API (dist/index.js) is unavailable or cannot set up its sessions.
+// when the protocol API (dist/protocol.js) is unavailable or cannot set up its sessions.
 import { pqe2eeCases } from './pqe2ee.mjs';
 import { protocolCases } from './protocol.mjs';
 import * as noblePq from './noble-pq.mjs';

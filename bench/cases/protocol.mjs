@@ -1,6 +1,6 @@
 // Protocol cases of the implementation under test (one-to-one sessions, docs/protocol-api.md), for
 // cipher suites 1, 2 and 3, plus the wire sizes of the handshake and of a message (not timed).
-// They need the package entry dist/index.js; the development stub has no protocol layer.
+// They need the package entry dist/protocol.js; the development stub has no protocol layer.
 //
 //   protocol.suiteN.setup            OutboundSession.initiate → InboundSession.accept → complete →
 //                                    first 100 B message encrypted (A) and decrypted (B)

@@ -1,4 +1,4 @@
 // bench/results/latest.json: the machine-readable record of the run.
 export function renderJson(results) {
-  return JSON.stringify(results, (k, v) => (typeof v === 'number' && !Number.isInteger(v) ? +v.toPrecision(6) : v), 2) + '\n';
+  return JSON.stringify(results, (_k, v) => (typeof v === 'number' && !Number.isInteger(v) ? +v.toPrecision(6) : v), 2) + '\n';
 }

@@ -28,7 +28,7 @@ export const targetMeasured = (t, fmtRatio, fmtKB) =>
  */
 export function protocolTable(results) {
   const p = results.protocol;
-  if (!p || !p.available) return null;
+  if (!p?.available) return null;
   const ours = new Map(results.rows.filter((r) => r.impl === OURS).map((r) => [r.op, r]));
   const rate = (op) => {
     const r = ours.get(op);

@@ -4,7 +4,7 @@
  * "forgiving" — it skips whitespace and accepts non-zero padding bits — and two spellings of one
  * signature or root hash would let the same checkpoint appear as different texts.
  */
-import { CheckpointFormatError } from './errors.js';
+import { CheckpointFormatError } from '../errors.js';
 
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 const VALUES = new Int16Array(128).fill(-1);

@@ -5,7 +5,7 @@
  * entitlement covers an entry; it is also bound into the entry key, the associated data and the
  * hash chain, so it cannot be relabelled to leak an entry to a verifier not entitled to it.
  */
-import { AuditFormatError } from './errors.js';
+import { AuditFormatError } from '../errors.js';
 
 /** One bit per category. Bits 7–31 are reserved for later categories. */
 export const AuditCategory = {

@@ -7,7 +7,7 @@
  * one rule a log must never break: it signs no checkpoint inconsistent with one it signed before.
  */
 import { base64Decode, base64Encode } from './base64.js';
-import { CheckpointFormatError, InconsistentCheckpointError, MerkleProofError } from './errors.js';
+import { CheckpointFormatError, InconsistentCheckpointError, MerkleProofError } from '../errors.js';
 import { emptyRoot, hashesEqual, isTreeSize, MERKLE_HASH_BYTES, verifyConsistency } from './merkle.js';
 import { type NoteSigner, type NoteVerifier, openNote, requireNoteText, signNote } from './signed-note.js';
 

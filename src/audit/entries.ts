@@ -38,7 +38,7 @@ import {
   requireLogId,
   u64,
 } from './entry-format.js';
-import { AuditFormatError, AuditStateError } from './errors.js';
+import { AuditFormatError, AuditStateError } from '../errors.js';
 import { AUDIT_KEY_BYTES, auditPrimitives, entryKey, evolveKey, macKey, nonceKey, requireEvolvingKey } from './key-schedule.js';
 import { leafHash } from './merkle.js';
 

@@ -15,7 +15,7 @@
 import { lengthPrefixed, label } from '../crypto/bytes.js';
 import { sha256 } from '../../bindings/hash.js';
 import { isCategoryMask } from './categories.js';
-import { AuditFormatError } from './errors.js';
+import { AuditFormatError } from '../errors.js';
 
 export const ENTRY_FORMAT_VERSION = 1;
 export const ENTRY_NONCE_BYTES = 12;

@@ -17,7 +17,7 @@
 import { wipe } from '../crypto/bytes.js';
 import { AuditCategory, isCategoryMask } from './categories.js';
 import { type AuditEntry, encodeEntry, entryAssociatedData, genesisChainHash, isEntryInteger, nextChainHash, requireLogId } from './entry-format.js';
-import { AuditFormatError } from './errors.js';
+import { AuditFormatError } from '../errors.js';
 import { auditPrimitives, type EntryKeys } from './key-schedule.js';
 import { MemoryMerkleStore, MerkleTree } from './merkle-tree.js';
 import { hashesEqual, leafHash } from './merkle.js';

@@ -3,7 +3,7 @@
  * the RFC 6962 Merkle tree over them, and C2SP checkpoints. No network, no disk, no clocks —
  * the SAM, the TLM and the server wire these to storage and RPCs. See docs/audit.md.
  */
-export * from './errors.js';
+export * from '../errors.js';
 export { AuditCategory, type AuditCategoryName, KNOWN_CATEGORIES, categoryNames, entitlementCovers, isCategoryMask, requireEntryMask } from './categories.js';
 export {
   type AuditEntry,

@@ -16,7 +16,7 @@ import { lengthPrefixed, label, wipe } from '../crypto/bytes.js';
 import { getSuite } from '../crypto/suites.js';
 import { isCategoryMask } from './categories.js';
 import { isEntryInteger, requireLogId, u32, u64 } from './entry-format.js';
-import { AuditFormatError, AuditStateError } from './errors.js';
+import { AuditFormatError, AuditStateError } from '../errors.js';
 
 /** Bytes of A_j, K_j, M_j and N_j. */
 export const AUDIT_KEY_BYTES = 32;

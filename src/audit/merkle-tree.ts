@@ -13,7 +13,7 @@
  * from its children, trading reads for space. Reads are synchronous so the tree stays pure; the
  * server backs them with a synchronous SQLite statement or an in-memory cache.
  */
-import { MerkleProofError, MerkleStoreError } from './errors.js';
+import { MerkleProofError, MerkleStoreError } from '../errors.js';
 import { emptyRoot, isTreeSize, MERKLE_HASH_BYTES, nodeHash, splitPoint } from './merkle.js';
 
 /** Reads stored node hashes; returns undefined for a node the store does not keep. */

@@ -11,7 +11,7 @@
  * and remainder rather than bit operators because those truncate to 32 bits.
  */
 import { sha256 } from '../../bindings/hash.js';
-import { MerkleProofError } from './errors.js';
+import { MerkleProofError } from '../errors.js';
 
 /** Bytes of every hash in the tree. */
 export const MERKLE_HASH_BYTES = 32;

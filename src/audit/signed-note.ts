@@ -19,7 +19,7 @@ import { getSuite } from '../crypto/suites.js';
 import { concatBytes, label } from '../crypto/bytes.js';
 import { sha256 } from '../../bindings/hash.js';
 import { base64Decode, base64Encode } from './base64.js';
-import { CheckpointFormatError, NoteSignatureError } from './errors.js';
+import { CheckpointFormatError, NoteSignatureError } from '../errors.js';
 
 /** The note signature type identifiers above, by suite id. */
 export const NOTE_SIGNATURE_TYPES: Readonly<Record<1 | 2 | 3, Uint8Array>> = {

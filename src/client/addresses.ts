@@ -6,7 +6,7 @@
 import { create } from '@bufbuild/protobuf';
 import { E2eeAddressSchema, PeerUserSchema, type E2eeAddress } from '../proto/gen/wire_pb.js';
 import type { RuntimeContext } from './context.js';
-import { ForgedRoutingError, UnknownPeerError } from './errors.js';
+import { ForgedRoutingError, UnknownPeerError } from '../errors.js';
 import type { DeviceRef } from './events.js';
 
 export function deviceRef(address: E2eeAddress | undefined): DeviceRef {

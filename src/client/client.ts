@@ -18,7 +18,7 @@ import type { ProtocolHandler } from '../transport/protocol-handler.js';
 import { defaultCommonHandler, type CommonHandler } from './common.js';
 import { RuntimeContext, type CrashPoint, type RuntimeLimits } from './context.js';
 import { approveDevice, type DeviceLinkGrant, type DeviceLinkRequest } from './device-link.js';
-import { ClientNotStartedError, InvalidClientInputError, UnknownPeerError, WaitTimeoutError } from './errors.js';
+import { ClientNotStartedError, InvalidClientInputError, UnknownPeerError, WaitTimeoutError } from '../errors.js';
 import { EventBus, type ClientEvent, type ClientEventOf, type ClientEventType, type DeviceRef, type EventHandler } from './events.js';
 import { addMembers, groupInfo, leave, removeMembers, retryOnConflict, sendToGroup } from './group-operations.js';
 import { createGroup } from './groups.js';
@@ -176,7 +176,7 @@ export class E2eeClient {
   }
 
   private get context(): RuntimeContext {
-    if (!this.ctx || !this.ctx.account) throw new ClientNotStartedError();
+    if (!this.ctx?.account) throw new ClientNotStartedError();
     return this.ctx;
   }
 
@@ -215,7 +215,7 @@ export class E2eeClient {
   async createGroup(groupName: string, userIds: string[], options: { managers?: string[] } = {}): Promise<{ groupId: string; epoch: bigint }> {
     requireId(groupName, 'groupName');
     if (!Array.isArray(userIds)) throw new InvalidClientInputError('userIds must be a list');
-    userIds.forEach((u) => requireId(u, 'userId'));
+    for (const u of userIds) requireId(u, 'userId');
     const managers = requireOptions(options).managers ?? [];
     if (!Array.isArray(managers) || managers.some((m) => !userIds.includes(m))) throw new InvalidClientInputError('managers must be a subset of userIds');
     const result = await this.run((ctx) => createGroup(ctx, groupName, userIds, managers));

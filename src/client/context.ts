@@ -5,7 +5,7 @@
 import type { Account } from '../protocol/index.js';
 import type { DatabaseHandler, KeyValueTransaction } from '../store/database.js';
 import { callRpc, isRetryable } from '../transport/call.js';
-import { ServerResponseError } from '../transport/errors.js';
+import { ServerResponseError } from '../errors.js';
 import type { E2eeServiceClient } from '../transport/protocol-handler.js';
 import { ResponseCode } from '../proto/gen/service_pb.js';
 import type { CommonHandler } from './common.js';

@@ -6,7 +6,7 @@
 import { deviceLinkStatement, type Account } from '../protocol/index.js';
 import type { NewUserDeviceMsg } from '../proto/gen/service_pb.js';
 import type { RuntimeContext } from './context.js';
-import { InvalidClientInputError } from './errors.js';
+import { InvalidClientInputError } from '../errors.js';
 import type { DeviceRef } from './events.js';
 import { DEVICE_ID } from './input.js';
 

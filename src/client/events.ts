@@ -8,7 +8,7 @@
  * listener re-emits the message on restart with the same `messageId`, so apps that must not show
  * a message twice de-duplicate by it.
  */
-import type { Pqe2eeError } from '../../bindings/errors.js';
+import { asPqe2eeError, type Pqe2eeError } from '../errors.js';
 
 /** A device address as the runtime reports it. */
 export interface DeviceRef {
@@ -52,8 +52,12 @@ export type ClientEvent =
   | { type: 'pre-keys-low'; available: number; supplied: number }
   | { type: 'user-updated'; userId: string; userName: string }
   | { type: 'notice'; kind: 'group' | 'system' | 'friend'; text: string }
-  /** Something failed in the background (a message that could not be processed, a send refused). */
-  | { type: 'error'; error: Pqe2eeError | Error; context: string };
+  /**
+   * Something failed in the background (a message that could not be processed, a send refused).
+   * `error` is always a Pqe2eeError: switch on `error.code`; anything else arrives wrapped as
+   * `ERR_UNEXPECTED` with the original as `cause`.
+   */
+  | { type: 'error'; error: Pqe2eeError; context: string };
 
 export type ClientEventType = ClientEvent['type'];
 export type ClientEventOf<T extends ClientEventType> = Extract<ClientEvent, { type: T }>;
@@ -86,7 +90,7 @@ export class EventBus {
         await target(event);
       } catch (error) {
         // A failing listener must not stop the runtime; it is reported, not rethrown.
-        if (event.type !== 'error') await this.emit({ type: 'error', error: error instanceof Error ? error : new Error(String(error)), context: `listener of ${event.type}` });
+        if (event.type !== 'error') await this.emit({ type: 'error', error: asPqe2eeError(error), context: `listener of ${event.type}` });
       }
     }
   }

@@ -3,11 +3,11 @@
  * the retry of a membership change when another change won the epoch. Each runs inside the
  * client's lock (E2eeClient.run), except the retry, which waits outside it.
  */
-import { ServerResponseError } from '../transport/errors.js';
+import { ServerResponseError } from '../errors.js';
 import { GroupRole, ResponseCode } from '../proto/gen/service_pb.js';
 import { sleep } from './common.js';
 import type { RuntimeContext } from './context.js';
-import { GroupMembershipError } from './errors.js';
+import { GroupMembershipError } from '../errors.js';
 import type { DeviceRef } from './events.js';
 import { loadGroup, orderChange, sendGroupPlaintext } from './groups.js';
 import { ensureSessionsToUser } from './one2one.js';

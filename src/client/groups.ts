@@ -10,7 +10,7 @@ import { EpochAuthorSchema, GroupRecordSchema } from '../proto/gen/client_pb.js'
 import { GroupInfoSchema, GroupRole, SendGroupMsgRequestSchema, type GroupInfo, type ResponseCode } from '../proto/gen/service_pb.js';
 import { E2eeAddressSchema, E2eeMsgSchema, GroupPreKeyBundleSchema, PeerGroupSchema, PlaintextSchema, type E2eeAddress, type GroupPreKeyBundle, type Plaintext } from '../proto/gen/wire_pb.js';
 import type { RuntimeContext } from './context.js';
-import { GroupMembershipError, UnknownPeerError } from './errors.js';
+import { GroupMembershipError, UnknownPeerError } from '../errors.js';
 import { ensureSessionToDevice, ensureSessionsToUser, sendPlaintextToDevice } from './one2one.js';
 import type { Records } from './records.js';
 

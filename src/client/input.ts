@@ -1,6 +1,6 @@
 /** Checks of what an app passes to the client: ids, message bodies, options and limits. */
 import { DEFAULT_RUNTIME_LIMITS, type RuntimeLimits } from './context.js';
-import { InvalidClientInputError } from './errors.js';
+import { InvalidClientInputError } from '../errors.js';
 import type { SendOptions } from './send.js';
 
 /** A device id: 1-64 characters of [A-Za-z0-9._-]. */

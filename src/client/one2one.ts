@@ -11,8 +11,8 @@ import type { IdentityKeyPublic, PreKeyBundle } from '../proto/gen/wire_pb.js';
 import { InviteRequestSchema, SendOne2oneMsgRequestSchema } from '../proto/gen/service_pb.js';
 import { E2eeMsgSchema, InviteMsgSchema, PlaintextSchema, PreKeyBundleSchema, type Plaintext } from '../proto/gen/wire_pb.js';
 import type { RuntimeContext } from './context.js';
-import { GroupMembershipError, PeerIdentityChangedError, UnknownPeerError } from './errors.js';
-import { TransportError } from '../transport/errors.js';
+import { GroupMembershipError, PeerIdentityChangedError, UnknownPeerError, asPqe2eeError } from '../errors.js';
+import { TransportError } from '../errors.js';
 import { deviceKey, type PeerDevice, type Records } from './records.js';
 
 /** Sessions kept per peer device (each accepted invite makes one; older ones are deleted). */
@@ -201,11 +201,11 @@ export async function flushOutbox(ctx: RuntimeContext): Promise<boolean> {
         waiting.add(destination);
         if (!ctx.reportedOutbox.has(key)) {
           ctx.reportedOutbox.add(key);
-          await ctx.events.emit({ type: 'error', error: error as Error, context: `sending ${value.request.case ?? 'request'} (kept, retried every second)` });
+          await ctx.events.emit({ type: 'error', error: asPqe2eeError(error), context: `sending ${value.request.case ?? 'request'} (kept, retried every second)` });
         }
         continue;
       }
-      await ctx.events.emit({ type: 'error', error: error as Error, context: `sending ${value.request.case ?? 'request'}` });
+      await ctx.events.emit({ type: 'error', error: asPqe2eeError(error), context: `sending ${value.request.case ?? 'request'}` });
     }
     ctx.reportedOutbox.delete(key);
     await ctx.transaction((r) => r.outbox.delete(key));

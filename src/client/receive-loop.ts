@@ -7,7 +7,7 @@ import { ConnectError } from '@connectrpc/connect';
 import type { ProtoMsg } from '../proto/gen/service_pb.js';
 import { sleep } from './common.js';
 import type { RuntimeContext } from './context.js';
-import { UnknownPeerError } from './errors.js';
+import { UnknownPeerError, asPqe2eeError } from '../errors.js';
 import { deliverStored, purgeExpired } from './history.js';
 import { handleProtoMsg } from './inbound/index.js';
 import { flushOutbox, purgeStalledCopies } from './one2one.js';
@@ -39,7 +39,7 @@ export class ReceiveLoop {
           await flushOutbox(ctx);
           await renewSignedPreKeyIfDue(ctx);
         })
-        .catch((error: unknown) => ctx.events.emit({ type: 'error', error: error as Error, context: 'background maintenance' }));
+        .catch((error: unknown) => ctx.events.emit({ type: 'error', error: asPqe2eeError(error), context: 'background maintenance' }));
     }, 1000);
     (this.timer as { unref?: () => void }).unref?.();
     this.streamDone = this.receive(ctx);
@@ -70,7 +70,7 @@ export class ReceiveLoop {
         if (!this.running) return;
         // A broken stream (server restart, network loss, expired token) is the normal case the loop
         // recovers from by reconnecting; only failures of the runtime itself are reported.
-        if (!(error instanceof ConnectError) && !ctx.isRetryable(error)) await ctx.events.emit({ type: 'error', error: error as Error, context: 'message stream' });
+        if (!(error instanceof ConnectError) && !ctx.isRetryable(error)) await ctx.events.emit({ type: 'error', error: asPqe2eeError(error), context: 'message stream' });
       }
       if (!this.running) return;
       await sleep(backoff);
@@ -81,7 +81,7 @@ export class ReceiveLoop {
         const reason = error instanceof Error ? error.message : String(error);
         if (ctx.isRetryable(error) || reason === lastAuthFailure) return;
         lastAuthFailure = reason;
-        await ctx.events.emit({ type: 'error', error: error instanceof Error ? error : new Error(reason), context: 'signing in again' });
+        await ctx.events.emit({ type: 'error', error: asPqe2eeError(error), context: 'signing in again' });
       });
     }
   }
@@ -101,7 +101,7 @@ export class ReceiveLoop {
       if (isTransient(ctx, error)) throw error;
       // A message that can never be processed (forged, for a session this device never had) is
       // reported and dropped, so one bad message cannot block the queue.
-      await ctx.events.emit({ type: 'error', error: error as Error, context: `processing ${msg.payload.case ?? 'message'} ${msg.id}` });
+      await ctx.events.emit({ type: 'error', error: asPqe2eeError(error), context: `processing ${msg.payload.case ?? 'message'} ${msg.id}` });
       await ctx.transaction((r) => r.processed.mark(msg.id));
     }
     await deliverStored(ctx);

@@ -10,7 +10,7 @@ import { callRpc } from '../transport/call.js';
 import type { ProtocolHandler } from '../transport/protocol-handler.js';
 import type { RuntimeContext } from './context.js';
 import { askForDeviceLink, type DeviceLinkGrant, type DeviceLinkRequest } from './device-link.js';
-import { UnknownPeerError } from './errors.js';
+import { UnknownPeerError } from '../errors.js';
 import { ensureSessionsToUser } from './one2one.js';
 
 /** What registration takes from ClientOptions. */

@@ -6,7 +6,7 @@ import { create, toBinary } from '@bufbuild/protobuf';
 import { AppMessageSchema } from '../proto/gen/client_pb.js';
 import { PlaintextSchema, type Plaintext } from '../proto/gen/wire_pb.js';
 import type { RuntimeContext } from './context.js';
-import { UnknownPeerError } from './errors.js';
+import { UnknownPeerError } from '../errors.js';
 import { ensureSessionsToUser, sendPlaintextToDevice } from './one2one.js';
 
 

@@ -8,7 +8,7 @@
  * them, so no other object holds, copies or persists them.
  */
 import { create } from '@bufbuild/protobuf';
-import { InvalidLengthError } from '../../bindings/errors.js';
+import { InvalidLengthError } from '../errors.js';
 import { getSuite, randomBytes, type CipherSuite } from '../crypto/index.js';
 import { AccountStateSchema, type AccountState, type OneTimePreKeyState, type SignedPreKeyState } from '../proto/gen/state_pb.js';
 import {
@@ -35,7 +35,7 @@ import {
   renewSignedPreKey,
   retireUnusableOneTimePreKeys,
 } from './pre-keys.js';
-import { MalformedMessageError, SessionStateError } from './errors.js';
+import { MalformedMessageError, SessionStateError } from '../errors.js';
 
 export const ACCOUNT_STATE_VERSION = 1;
 export {

@@ -9,12 +9,12 @@
  *   purpose. Statements the server verifies too are in src/wire/statements.ts.
  */
 import { fromBinary, toBinary, type DescMessage, type MessageShape } from '@bufbuild/protobuf';
-import { InvalidTypeError } from '../../bindings/errors.js';
+import { InvalidTypeError } from '../errors.js';
 import { concatBytes, label, lengthPrefixed, u32 } from '../crypto/bytes.js';
 import type { CipherSuite } from '../crypto/index.js';
 import type { E2eeAddress, IdentityKeyPublic, RatchetHeader } from '../proto/gen/wire_pb.js';
 import { PROTOCOL_VERSION } from '../wire/statements.js';
-import { MalformedMessageError, SuiteMismatchError } from './errors.js';
+import { MalformedMessageError, SuiteMismatchError } from '../errors.js';
 
 /** The byte helpers every encoding here is built from (plain concatenation only for fixed-length secrets). */
 export { label, lengthPrefixed, u32, concatBytes as concat };

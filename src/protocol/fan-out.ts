@@ -4,7 +4,7 @@
  * device of both users sees the conversation.
  */
 import type { E2eeAddress } from '../proto/gen/wire_pb.js';
-import { InvalidTypeError } from '../../bindings/errors.js';
+import { InvalidTypeError } from '../errors.js';
 import { Session } from './session.js';
 
 /** One device to deliver to, and the one-to-one session with it. */

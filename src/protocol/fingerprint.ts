@@ -3,7 +3,7 @@
  * Each identity contributes 30 digits from 1024 iterations of SHA-256 (slowing down a search for a
  * colliding identity); the two halves are sorted so the order of the arguments does not matter.
  */
-import { InvalidTypeError } from '../../bindings/errors.js';
+import { InvalidTypeError } from '../errors.js';
 import { getSuite } from '../crypto/index.js';
 import type { IdentityKeyPublic } from '../proto/gen/wire_pb.js';
 import { identityBytes, label, lengthPrefixed, u32 } from './encoding.js';

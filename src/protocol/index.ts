@@ -16,7 +16,8 @@ export { Session, OutboundSession, InboundSession, type SessionOptions } from '.
 export { DEFAULT_RATCHET_LIMITS, type RatchetLimits } from './ratchet.js';
 export { fingerprint } from './fingerprint.js';
 export { MAX_HANDSHAKE_BYTES, MAX_MESSAGE_BYTES, MAX_PLAINTEXT_BYTES } from './encoding.js';
-export * from './errors.js';
+export * from '../errors.js';
+export { ready, type ReadyOptions } from '../../bindings/loader.js';
 export {
   GroupSession,
   DEFAULT_GROUP_LIMITS,

@@ -10,7 +10,7 @@
  * asks it again in complete() rather than keeping a copy of the identity KEM secret.
  */
 import { create } from '@bufbuild/protobuf';
-import { InvalidTypeError } from '../../bindings/errors.js';
+import { InvalidTypeError } from '../errors.js';
 import type { CipherSuite } from '../crypto/index.js';
 import { PendingAgreementStateSchema, RatchetStateSchema, SessionStateSchema, type SessionState } from '../proto/gen/state_pb.js';
 import { AcceptMsgSchema, InviteMsgSchema, PreKeyBundleSchema, type E2eeAddress, type IdentityKeyPublic, type InviteMsg } from '../proto/gen/wire_pb.js';
@@ -31,7 +31,7 @@ import {
   toHex,
   u32,
 } from './encoding.js';
-import { DuplicateInviteError, InvalidSignatureError, MalformedMessageError, SessionStateError, UnknownPreKeyError } from './errors.js';
+import { DuplicateInviteError, InvalidSignatureError, MalformedMessageError, SessionStateError, UnknownPreKeyError } from '../errors.js';
 import { initialRatchetState } from './ratchet.js';
 
 export const SESSION_STATE_VERSION = 1;

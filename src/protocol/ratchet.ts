@@ -27,9 +27,9 @@ import {
   type SkippedKeyState,
 } from '../proto/gen/state_pb.js';
 import { RatchetHeaderSchema, type RatchetHeader } from '../proto/gen/wire_pb.js';
-import { InvalidLengthError } from '../../bindings/errors.js';
+import { InvalidLengthError } from '../errors.js';
 import { label } from './encoding.js';
-import { ReplayError, SessionNotReadyError, TooManySkippedMessagesError, UnknownRatchetKeyError } from './errors.js';
+import { ReplayError, SessionNotReadyError, TooManySkippedMessagesError, UnknownRatchetKeyError } from '../errors.js';
 import { chainStep, walkChain, wipeWalk, type ChainWalk } from './symmetric-chain.js';
 
 /** Limits of DESIGN.md §4 (configurable per session). */

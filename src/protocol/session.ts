@@ -4,7 +4,7 @@
  * key agreement (key-agreement.ts); `Session` is the type of both sides.
  */
 import { create } from '@bufbuild/protobuf';
-import { InvalidLengthError, InvalidTypeError } from '../../bindings/errors.js';
+import { InvalidLengthError, InvalidTypeError } from '../errors.js';
 import { getSuite, type CipherSuite } from '../crypto/index.js';
 import { SessionStateSchema, type SessionState } from '../proto/gen/state_pb.js';
 import { E2eeMsgSchema, One2oneMsgPayloadSchema, type E2eeAddress, type IdentityKeyPublic } from '../proto/gen/wire_pb.js';
@@ -21,7 +21,7 @@ import {
   requireIdentity,
   requireVersionAndSuite,
 } from './encoding.js';
-import { MalformedMessageError, SessionNotReadyError, SessionStateError } from './errors.js';
+import { MalformedMessageError, SessionNotReadyError, SessionStateError } from '../errors.js';
 import { acceptInvite, completeAgreement, forgetStoredIdentitySecret, initiateAgreement, SESSION_STATE_VERSION, validatePendingAgreement } from './key-agreement.js';
 import { nextSendStep, receiveStep, resolveRatchetLimits, type RatchetLimits } from './ratchet.js';
 import { CHAIN_KEY_BYTES, MESSAGE_KEY_BYTES, openWithMessageKey, sealWithMessageKey } from './symmetric-chain.js';

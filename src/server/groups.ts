@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { MessageInitShape } from '@bufbuild/protobuf';
-import { GroupInfoSchema, GroupRole, ResponseCode, type GroupMemberUser } from '../proto/gen/service_pb.js';
+import { type GroupInfoSchema, GroupRole, ResponseCode, type GroupMemberUser } from '../proto/gen/service_pb.js';
 import { E2eeMsgSchema, type E2eeAddress } from '../proto/gen/wire_pb.js';
 import { deviceAddress, groupAddress } from './addresses.js';
 import type { DeviceIdentity } from './auth.js';

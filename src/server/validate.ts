@@ -29,7 +29,7 @@ export type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string; fo
 
 /** The user/device an address names; `foreign` when it names another domain. */
 export function parseDeviceAddress(address: E2eeAddress | undefined, domain: string, name: string): Parsed<{ userId: string; deviceId: string }> {
-  if (!address || address.peer.case !== 'user') return { ok: false, reason: `${name} must be a device address` };
+  if (address?.peer.case !== 'user') return { ok: false, reason: `${name} must be a device address` };
   const { userId, deviceId } = address.peer.value;
   const bad = checkString(address.domain, `${name} domain`) ?? checkString(userId, `${name} user id`) ?? checkString(deviceId, `${name} device id`);
   if (bad) return { ok: false, reason: bad };
@@ -38,7 +38,7 @@ export function parseDeviceAddress(address: E2eeAddress | undefined, domain: str
 }
 
 export function parseGroupAddress(address: E2eeAddress | undefined, domain: string, name: string): Parsed<string> {
-  if (!address || address.peer.case !== 'group') return { ok: false, reason: `${name} must be a group address` };
+  if (address?.peer.case !== 'group') return { ok: false, reason: `${name} must be a group address` };
   const groupId = address.peer.value.groupId;
   const bad = checkString(address.domain, `${name} domain`) ?? checkString(groupId, `${name} group id`);
   if (bad) return { ok: false, reason: bad };

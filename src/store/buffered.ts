@@ -6,7 +6,7 @@
  * return promises.
  */
 import type { DatabaseHandler, KeyValueTransaction } from './database.js';
-import { StorageClosedError, TransactionFinishedError } from './errors.js';
+import { StorageClosedError, TransactionFinishedError } from '../errors.js';
 import { createSerialQueue } from './serial-queue.js';
 import { compareKeys, requireName, requireValue } from './validate.js';
 

@@ -21,7 +21,7 @@ import {
   StorageClosedError,
   TransactionFinishedError,
   WrongStorageKeyError,
-} from './errors.js';
+} from '../errors.js';
 import { DEFAULT_PBKDF2_ITERATIONS, deriveAppKey, derivePassphraseKey, requireIterations, STORAGE_KEY_BYTES } from './kdf.js';
 import { openRecord, sealRecord } from './sealed-record.js';
 import { createSerialQueue } from './serial-queue.js';

@@ -7,7 +7,7 @@
  * nonce (12) ‖ AES-256-GCM(storage key, nonce, "pqe2ee/v1/store/key-check", aad = the first 22 bytes).
  */
 import { getSuite, randomBytes } from '../crypto/index.js';
-import { StorageCorruptedError, WrongStorageKeyError } from './errors.js';
+import { StorageCorruptedError, WrongStorageKeyError } from '../errors.js';
 import { MAX_PBKDF2_ITERATIONS, MIN_PBKDF2_ITERATIONS, STORAGE_SALT_BYTES } from './kdf.js';
 
 /** Where the header lives. */

@@ -27,4 +27,4 @@ export {
   UnsupportedStorageVersionError,
   StorageLockedError,
   StorageIoError,
-} from './errors.js';
+} from '../errors.js';

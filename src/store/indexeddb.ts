@@ -21,7 +21,7 @@ import {
   StorageLockedError,
   StorageUnavailableError,
   UnsupportedStorageVersionError,
-} from './errors.js';
+} from '../errors.js';
 
 /** IndexedDB version of the schema this code writes: 1 = one object store `records`, keys [namespace, key]. */
 export const INDEXEDDB_SCHEMA_VERSION = 1;

@@ -3,7 +3,7 @@
  * browsers), and HKDF-SHA256 (wasm core) for keys supplied by the application.
  */
 import { getSuite } from '../crypto/index.js';
-import { InvalidStorageInputError, StorageUnavailableError } from './errors.js';
+import { InvalidStorageInputError, StorageUnavailableError } from '../errors.js';
 
 /** Default PBKDF2-HMAC-SHA256 iteration count (OWASP Password Storage Cheat Sheet, 2023). */
 export const DEFAULT_PBKDF2_ITERATIONS = 600_000;

@@ -5,7 +5,7 @@
  */
 import { lengthPrefixed } from '../crypto/bytes.js';
 import { getSuite, randomBytes } from '../crypto/index.js';
-import { StorageCorruptedError } from './errors.js';
+import { StorageCorruptedError } from '../errors.js';
 
 /** Format version of sealed values. */
 export const SEALED_RECORD_VERSION = 1;

@@ -17,7 +17,7 @@ import {
   StorageLockedError,
   StorageUnavailableError,
   UnsupportedStorageVersionError,
-} from './errors.js';
+} from '../errors.js';
 import { SQLITE_APPLICATION_ID, SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION } from './sqlite-schema.js';
 
 type DatabaseConstructor = typeof BetterSqlite3;

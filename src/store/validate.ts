@@ -1,6 +1,6 @@
 /** Argument checks shared by the handlers: names are non-empty well-formed strings, values are Uint8Arrays. */
 import { MAX_NAME_BYTES } from './database.js';
-import { InvalidStorageInputError } from './errors.js';
+import { InvalidStorageInputError } from '../errors.js';
 
 const LONE_SURROGATE = /\p{Surrogate}/u;
 const encoder = new TextEncoder();

@@ -1,7 +1,7 @@
 /** One RPC with its response code checked: the only place the runtime turns answers into errors. */
 import { Code, ConnectError } from '@connectrpc/connect';
 import { ResponseCode } from '../proto/gen/service_pb.js';
-import { ServerResponseError, TransportError } from './errors.js';
+import { ServerResponseError, TransportError } from '../errors.js';
 
 /** Codes that mean the request did what was asked. */
 export const SUCCESS_CODES: readonly ResponseCode[] = [ResponseCode.OK, ResponseCode.CREATED, ResponseCode.ACCEPTED, ResponseCode.NO_CONTENT];
@@ -40,7 +40,7 @@ export async function callRpc<R extends { code: ResponseCode; reason: string }>(
     if (error instanceof ConnectError) throw new TransportError(rpc, responseCodeOf(error.code), error.rawMessage);
     throw new TransportError(rpc, ResponseCode.SERVICE_UNAVAILABLE, error instanceof Error ? error.message : String(error));
   }
-  if (!SUCCESS_CODES.includes(response.code)) throw new ServerResponseError(rpc, response.code, response.reason);
+  if (!SUCCESS_CODES.includes(response.code)) throw new ServerResponseError(rpc, response.code, ResponseCode[response.code] ?? String(response.code), response.reason);
   return response;
 }
 

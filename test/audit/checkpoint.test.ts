@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { type Checkpoint, CheckpointSigner, formatCheckpoint, openCheckpoint, parseCheckpoint } from '../../src/audit/checkpoint.js';
-import { CheckpointFormatError, InconsistentCheckpointError, NoteSignatureError } from '../../src/audit/errors.js';
+import { CheckpointFormatError, InconsistentCheckpointError, NoteSignatureError } from '../../src/errors.js';
 import { MemoryMerkleStore, MerkleTree } from '../../src/audit/merkle-tree.js';
 import { emptyRoot, leafHash } from '../../src/audit/merkle.js';
 import { noteSigner, parseNote } from '../../src/audit/signed-note.js';

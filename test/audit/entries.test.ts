@@ -7,7 +7,7 @@ import { AuditCategory } from '../../src/audit/categories.js';
 import { LogWriter } from '../../src/audit/entries.js';
 import { decodeEntry, encodeEntry } from '../../src/audit/entry-format.js';
 import { verifyEntries } from '../../src/audit/entry-verifier.js';
-import { AuditFormatError, AuditStateError } from '../../src/audit/errors.js';
+import { AuditFormatError, AuditStateError } from '../../src/errors.js';
 import { EntryKeyDeriver } from '../../src/audit/key-schedule.js';
 import { leafHash } from '../../src/audit/merkle.js';
 

@@ -8,7 +8,7 @@ import { CheckpointSigner, openCheckpoint } from '../../src/audit/checkpoint.js'
 import { LogWriter } from '../../src/audit/entries.js';
 import { type AuditEntry, decodeEntry, encodeEntry, nextChainHash } from '../../src/audit/entry-format.js';
 import { verifyEntries, type VerifyEntriesOptions } from '../../src/audit/entry-verifier.js';
-import { AuditFormatError } from '../../src/audit/errors.js';
+import { AuditFormatError } from '../../src/errors.js';
 import { EntryKeyDeriver } from '../../src/audit/key-schedule.js';
 import { MemoryMerkleStore, MerkleTree } from '../../src/audit/merkle-tree.js';
 import { leafHash, verifyInclusion } from '../../src/audit/merkle.js';

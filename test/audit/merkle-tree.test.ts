@@ -3,7 +3,7 @@
 // random leaves, every proof compared byte for byte, verified, and rejected once tampered.
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { MerkleProofError, MerkleStoreError } from '../../src/audit/errors.js';
+import { MerkleProofError, MerkleStoreError } from '../../src/errors.js';
 import { MemoryMerkleStore, type MerkleNodeReader, MerkleTree } from '../../src/audit/merkle-tree.js';
 import { leafHash, rootFromInclusionProof, verifyConsistency, verifyInclusion } from '../../src/audit/merkle.js';
 

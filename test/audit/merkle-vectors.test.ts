@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { MerkleProofError } from '../../src/audit/errors.js';
+import { MerkleProofError } from '../../src/errors.js';
 import { MemoryMerkleStore, MerkleTree } from '../../src/audit/merkle-tree.js';
 import { leafHash, verifyConsistency, verifyInclusion } from '../../src/audit/merkle.js';
 

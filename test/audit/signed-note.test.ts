@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { base64Decode, base64Encode } from '../../src/audit/base64.js';
-import { CheckpointFormatError, NoteSignatureError } from '../../src/audit/errors.js';
+import { CheckpointFormatError, NoteSignatureError } from '../../src/errors.js';
 import {
   decodeNoteBytes,
   formatVerifierKey,

@@ -2,7 +2,7 @@
 // lost the response, between the RPC and the distribution) must not wedge the group: the next
 // change names the epoch the server announced and builds on top of it.
 import { describe, expect, it } from 'vitest';
-import { createClient, createServerTransport, type ProtocolHandler } from '../../src/index.js';
+import { createClient, createServerTransport, type ProtocolHandler } from '../support/library.js';
 import { useInProcessServer } from '../support/index.js';
 
 const server = useInProcessServer();

@@ -10,7 +10,7 @@
 // the once-a-second purge reads no held message while nothing has expired.
 import { describe, expect, it } from 'vitest';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
-import { createClient, createServerTransport, type DatabaseHandler, type E2eeClient, type KeyValueTransaction } from '../../src/index.js';
+import { createClient, createServerTransport, type DatabaseHandler, type E2eeClient } from '../support/library.js';
 import { Account, GroupSession } from '../../src/protocol/index.js';
 import { createMemoryDatabase } from '../../src/store/index.js';
 import { Records, type HeldEviction } from '../../src/client/records.js';

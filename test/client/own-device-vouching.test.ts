@@ -6,7 +6,7 @@
 // record as the linking device, so Y becomes vouched and gets a copy of everything the victim sends.
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { describe, expect, it } from 'vitest';
-import { createClient, createServerTransport, type ProtocolHandler } from '../../src/index.js';
+import { createClient, createServerTransport, type ProtocolHandler } from '../support/library.js';
 import { Account, InboundSession, type Session } from '../../src/protocol/index.js';
 import { AppMessageSchema } from '../../src/proto/gen/client_pb.js';
 import { GetPreKeyBundleResponseSchema, ProtoMsgSchema, ResponseCode, type ProtoMsg } from '../../src/proto/gen/service_pb.js';

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createClient, createServerTransport, defaultCommonHandler } from '../../src/index.js';
+import { createClient, createServerTransport, defaultCommonHandler } from '../support/library.js';
 import { openSqliteDatabase } from '../../src/store/node.js';
 import { useInProcessServer } from '../support/index.js';
 

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Account, createClient, createServerTransport, type ProtocolHandler } from '../../src/index.js';
+import { Account, createClient, createServerTransport, type ProtocolHandler } from '../support/library.js';
 import { ResponseCode } from '../../src/proto/gen/service_pb.js';
 import { openSqliteDatabase } from '../../src/store/node.js';
 import { useInProcessServer } from '../support/index.js';

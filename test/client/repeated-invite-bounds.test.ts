@@ -4,7 +4,7 @@
 // session per invite, forever (the server's only limits are its rate limit and the queue length,
 // which the victim drains).
 import { describe, expect, it } from 'vitest';
-import { createClient, createMemoryDatabase, OutboundSession, type E2eeClient } from '../../src/index.js';
+import { createClient, createMemoryDatabase, OutboundSession, type E2eeClient } from '../support/library.js';
 import { InviteMsgSchema, PreKeyBundleSchema } from '../../src/proto/gen/wire_pb.js';
 import { fromBinary, toBinary } from '@bufbuild/protobuf';
 import { connect, registerUser, ResponseCode, until, useInProcessServer } from '../support/index.js';

@@ -19,7 +19,7 @@ describe('attack 4: a device that never accepts its invite', () => {
     const got = new Set<string>();
     bobPhone.on('one2one-message', (e) => void got.add(text(e.message.body)));
     const total = 1010;
-    let last;
+    let last: Awaited<ReturnType<typeof alice.sendMessage>> | undefined;
     for (let i = 0; i < total; i++) last = await alice.sendMessage(bobPhone.address.userId, `m${i}`);
     expect(last?.sent).toBe(1);
     expect(last?.pending).toBe(0);

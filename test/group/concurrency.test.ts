@@ -3,7 +3,7 @@
 // one; the loser of a race applies the winner's bundle and re-proposes its change for the next
 // epoch. Every remaining member must end in the same epoch with the same member list, and talk.
 import { describe, expect, it } from 'vitest';
-import { DecryptionFailedError, EpochConflictError, GroupSession, NotAMemberError, UnknownEpochError, type EpochBundle } from '../../src/index.js';
+import { DecryptionFailedError, EpochConflictError, GroupSession, NotAMemberError, UnknownEpochError, type EpochBundle } from '../support/library.js';
 import { expectThrow, type GroupDevice, memberSet, nameOf, restoreGroup, Rng, type SuiteNo, SUITES, World } from '../support/index.js';
 
 interface Change {

@@ -4,7 +4,7 @@
 // GroupPreKeyBundle fanned out through one-to-one sessions, joined from the decrypted bytes.
 import { create } from '@bufbuild/protobuf';
 import { describe, expect, it } from 'vitest';
-import { Account, GroupSession, InboundSession, OutboundSession, type DeviceTarget, type Session, encryptForDevices } from '../../src/index.js';
+import { Account, GroupSession, InboundSession, OutboundSession, type DeviceTarget, type Session, encryptForDevices } from '../support/library.js';
 import { E2eeAddressSchema, PeerUserSchema, type E2eeAddress } from '../../src/proto/gen/wire_pb.js';
 import { equalBytes, expectThrow, type GroupDevice, newDevice, type SuiteNo, SUITES, T0, utf8, World } from '../support/index.js';
 

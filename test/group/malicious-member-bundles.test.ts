@@ -3,7 +3,7 @@
  * pushing the group to an absurd epoch, and bundles for an epoch the server did not order.
  */
 import { describe, expect, it } from 'vitest';
-import { Account, EpochConflictError, GroupSession, NotAMemberError, type GroupMemberInfo } from '../../src/index.js';
+import { Account, EpochConflictError, GroupSession, NotAMemberError, type GroupMemberInfo } from '../support/library.js';
 
 const now = 1_700_000_000_000;
 const text = (s: string): Uint8Array => new TextEncoder().encode(s);

@@ -3,7 +3,7 @@
 // member's new device, long runs of messages, a 50-member group, epoch separation for removed and
 // new members, and in-flight messages of a superseded epoch during and after the grace period.
 import { describe, expect, it } from 'vitest';
-import { EpochConflictError, GroupSession, InvalidLengthError, NotAMemberError, ReplayError, UnknownEpochError } from '../../src/index.js';
+import { EpochConflictError, GroupSession, InvalidLengthError, NotAMemberError, ReplayError, UnknownEpochError } from '../support/library.js';
 import { DOMAIN, expectGroupDecrypts, expectThrow, GRACE_MS, memberSet, nameOf, newDevice, restoreGroup, type Sent, type SuiteNo, SUITES, utf8, World } from '../support/index.js';
 
 describe.each(SUITES)('group membership, suite %i', (suite: SuiteNo) => {

@@ -12,7 +12,7 @@ import {
   NotAMemberError,
   ReplayError,
   TooManySkippedMessagesError,
-} from '../../src/index.js';
+} from '../support/library.js';
 import { checkThrow, concatBytes, describeError, DOMAIN, encodeVarint, equalBytes, expectGroupDecrypts, expectThrow, Failures, flipBit, type GroupDevice, hex, indexOfBytes, isTypedError, newDevice, pbBytes, pbBytesAt, pbFind, pbParse, pbSet, pbVarintAt, restoreGroup, Rng, type Sent, show, structuralOffsets, type SuiteNo, SUITES, utf8, World } from '../support/index.js';
 
 // Field paths of src/proto/wire.proto (the wire format is part of the protocol).

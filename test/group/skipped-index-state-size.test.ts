@@ -7,7 +7,7 @@
 // changes the victim's state passes 16 MiB; from then on it never loads again: the victim can
 // neither send to nor read the group.
 import { describe, expect, it } from 'vitest';
-import { GroupSession } from '../../src/protocol/index.js';
+import type { GroupSession } from '../../src/protocol/index.js';
 import { MaliciousMember, rawDevice, until, useInProcessServer } from '../support/index.js';
 
 const server = useInProcessServer({ rateLimit: { perSecond: 10_000, burst: 10_000 } });

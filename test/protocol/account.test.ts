@@ -9,7 +9,7 @@ import {
   OutboundSession,
   UnknownPreKeyError,
   UnknownSuiteError,
-} from '../../src/index.js';
+} from '../support/library.js';
 import { checkThrow, DAY, equalBytes, establish, expectDecrypts, expectThrow, Failures, flipBit, indexOfBytes, newAccount, restoreAccount, Rng, type SuiteNo, SUITES, T0, utf8 } from '../support/index.js';
 
 /** Alice (fresh) completes a session with `bob` from `bundle`; checks both directions. */

@@ -1,7 +1,7 @@
 /** A forged AcceptMsg (anyone can see the session id) must not change the initiator's session. */
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { describe, expect, it } from 'vitest';
-import { Account, InboundSession, InvalidSignatureError, OutboundSession, getSuite } from '../../src/index.js';
+import { Account, InboundSession, InvalidSignatureError, OutboundSession, getSuite } from '../support/library.js';
 import { AcceptMsgSchema } from '../../src/proto/gen/wire_pb.js';
 
 describe.each([1, 2, 3])('suite %i', (suite) => {

@@ -6,7 +6,7 @@
 //
 // Replay a different random stream with PQE2EE_TEST_SEED=<64 hex digits>.
 import { describe, expect, it } from 'vitest';
-import { Account, InboundSession, OutboundSession, Session } from '../../src/index.js';
+import { Account, InboundSession, OutboundSession, Session } from '../support/library.js';
 import { concatBytes, describeError, encodeVarint, equalBytes, establish, expectDecrypts, Failures, isTypedError, newAccount, pbFieldRemovals, Rng, show, type SuiteNo, SUITES, utf8 } from '../support/index.js';
 
 /** Slowest acceptable single call (a generous bound: the point is "never hangs"). */

@@ -4,7 +4,7 @@
 // allow and check that it loads, that the bound really bounds it, and that limits whose worst case
 // would not load are refused up front.
 import { describe, expect, it } from 'vitest';
-import { InvalidLengthError } from '../../bindings/errors.js';
+import { InvalidLengthError } from '../../src/errors.js';
 import { getSuite, randomBytes } from '../../src/crypto/index.js';
 import { fromBinary, toBinary } from '@bufbuild/protobuf';
 import { GroupSessionStateSchema } from '../../src/proto/gen/state_pb.js';

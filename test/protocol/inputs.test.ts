@@ -1,6 +1,6 @@
 /** Caller mistakes give typed errors, never TypeError/RangeError from deep inside. */
 import { describe, expect, it } from 'vitest';
-import { Account, encryptForDevices, fingerprint, GroupSession, InboundSession, OutboundSession, Pqe2eeError } from '../../src/index.js';
+import { Account, encryptForDevices, fingerprint, GroupSession, InboundSession, OutboundSession, Pqe2eeError } from '../support/library.js';
 
 const now = 1_700_000_000_000;
 

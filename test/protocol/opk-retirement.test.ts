@@ -16,7 +16,7 @@ import {
   ONE_TIME_PRE_KEY_IN_FLIGHT_MS,
   OutboundSession,
   UnknownPreKeyError,
-} from '../../src/index.js';
+} from '../support/library.js';
 import { KeyPairStateSchema, OneTimePreKeyStateSchema } from '../../src/proto/gen/state_pb.js';
 import { OneTimePreKeyPublicSchema, PreKeyBundleSchema, type OneTimePreKeyPublic } from '../../src/proto/gen/wire_pb.js';
 import { DAY, expectThrow, newAccount, type SuiteNo, T0 } from '../support/index.js';

@@ -4,7 +4,7 @@
 // and no longer written.
 import { toBinary } from '@bufbuild/protobuf';
 import { describe, expect, it } from 'vitest';
-import { InvalidTypeError, Session, SessionStateError } from '../../src/index.js';
+import { InvalidTypeError, Session, SessionStateError } from '../support/library.js';
 import { SessionStateSchema } from '../../src/proto/gen/state_pb.js';
 import { equalBytes, establish, expectDecrypts, expectThrow, indexOfBytes, newAccount, restore, type SuiteNo, SUITES, utf8 } from '../support/index.js';
 

@@ -3,7 +3,7 @@
  * (the list of retired chain ids is bounded; the peer-chain watermark is not).
  */
 import { describe, expect, it } from 'vitest';
-import { Account, InboundSession, OutboundSession, ReplayError } from '../../src/index.js';
+import { Account, InboundSession, OutboundSession, ReplayError } from '../support/library.js';
 
 describe('replay of an evicted chain', () => {
   it('is refused after more chains than any bounded list holds', () => {

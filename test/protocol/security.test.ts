@@ -14,7 +14,7 @@ import {
   SuiteMismatchError,
   TooManySkippedMessagesError,
   UnknownRatchetKeyError,
-} from '../../src/index.js';
+} from '../support/library.js';
 import { asPath, checkThrow, equalBytes, establish, expectDecrypts, expectThrow, Failures, flipBit, hex, indexOfBytes, newAccount, type Pair, pbBytesAt, pbFind, pbSet, pbVarintAt, restore, Rng, show, structuralOffsets, type SuiteNo, SUITES, utf8, WIRE } from '../support/index.js';
 
 type Side = 'a' | 'b';

@@ -2,7 +2,7 @@
 // in and to vouch for a new device, with typed errors for bad input and statements that cannot be
 // replayed as each other or for another server, device or key.
 import { describe, expect, it } from 'vitest';
-import { Account, deviceLinkStatement, InvalidLengthError, serverAuthStatement, SessionStateError } from '../../src/index.js';
+import { Account, deviceLinkStatement, InvalidLengthError, serverAuthStatement, SessionStateError } from '../support/library.js';
 
 const NOW = Date.UTC(2026, 0, 1);
 const challenge = new Uint8Array(32).fill(7);

@@ -13,7 +13,7 @@ import {
   UnknownPreKeyError,
   UnknownRatchetKeyError,
   fingerprint,
-} from '../../src/index.js';
+} from '../support/library.js';
 import { concatBytes, equalBytes, establish, expectDecrypts, expectThrow, indexOfBytes, newAccount, restore, restoreAccount, Rng, type SuiteNo, SUITES, utf8 } from '../support/index.js';
 
 type Side = 'a' | 'b';

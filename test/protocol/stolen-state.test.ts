@@ -6,7 +6,7 @@
  */
 import { fromBinary, toBinary } from '@bufbuild/protobuf';
 import { describe, expect, it } from 'vitest';
-import { Account, InboundSession, OutboundSession, Pqe2eeError, Session } from '../../src/index.js';
+import { Account, InboundSession, OutboundSession, Pqe2eeError, Session } from '../support/library.js';
 import { SessionStateSchema } from '../../src/proto/gen/state_pb.js';
 
 const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);

@@ -46,7 +46,7 @@
 // concurrent streams does not.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
-import { Account, createClient, GroupSession, type ClientEvent, type E2eeClient, type GroupMemberInfo } from '../../src/index.js';
+import { Account, createClient, GroupSession, type ClientEvent, type E2eeClient, type GroupMemberInfo } from '../support/library.js';
 import { GroupRole, ProtoMsgSchema } from '../../src/proto/gen/service_pb.js';
 import { E2eeAddressSchema, E2eeMsgSchema, PeerUserSchema, type E2eeAddress, type E2eeMsg } from '../../src/proto/gen/wire_pb.js';
 import { addressName, AdversarialServer, hexSeed, type InProcessServer, MaliciousMember, Prng, seedsFromEnv, useInProcessServer } from '../support/index.js';

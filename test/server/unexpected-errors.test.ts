@@ -44,7 +44,7 @@ describe('unexpected errors', () => {
     expect(failed.reason).toBe('internal server error');
     expect(reported).toHaveLength(1);
     expect(reported[0]?.rpc).toBe('UpdateUser');
-    expect((reported[0]?.error as Error).message).toMatch(/^disk on fire/);
+    expect((reported[0]?.error as Error | undefined)?.message).toMatch(/^disk on fire/);
 
     broken.now = false;
     expect((await client.updateUser({ userName: 'fine' }, device.auth)).code).toBe(ResponseCode.OK);

@@ -9,7 +9,7 @@ import {
   type DatabaseHandler,
   type KeyValueTransaction,
 } from '../../src/store/index.js';
-import { Pqe2eeError } from '../../bindings/errors.js';
+import { Pqe2eeError } from '../../src/errors.js';
 import { openSqliteDatabase } from '../../src/store/node.js';
 import { useTempDir } from './tmp.js';
 

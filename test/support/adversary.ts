@@ -15,7 +15,7 @@
 // forgeries still reach the client, so what it accepts is tested all the same.
 import { clone, create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { Code, ConnectError } from '@connectrpc/connect';
-import type { ProtocolHandler } from '../../src/index.js';
+import type { ProtocolHandler } from './library.js';
 import { ProtoMsgSchema, type ProtoMsg } from '../../src/proto/gen/service_pb.js';
 import { E2eeAddressSchema, E2eeMsgSchema, type E2eeAddress, type E2eeMsg } from '../../src/proto/gen/wire_pb.js';
 import { Prng } from './prng.js';

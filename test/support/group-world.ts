@@ -6,7 +6,7 @@
 // real one-to-one sessions), recipients join or apply it, and messages are broadcast to every
 // current member device and checked against what was sent.
 import { expect } from 'vitest';
-import { Account, GroupSession, NotAMemberError, ReplayError, type EpochBundle, type GroupMemberInfo } from '../../src/index.js';
+import { Account, GroupSession, NotAMemberError, ReplayError, type EpochBundle, type GroupMemberInfo } from './library.js';
 import { equalBytes, hex, utf8 } from './bytes.js';
 import { describeError, expectThrow, show } from './failures.js';
 import { HOUR, T0, type SuiteNo } from './protocol.js';

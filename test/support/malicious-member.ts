@@ -6,7 +6,7 @@
 // decrypt — from her own stream, or from the copies a colluding server gives her — is recorded
 // in `learned`, so a test can check she never read what was not meant for her.
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
-import { Account, GroupSession, InboundSession, OutboundSession, Session, createServerTransport, randomBytes, type GroupMemberInfo, type ProtocolHandler } from '../../src/index.js';
+import { Account, GroupSession, InboundSession, OutboundSession, type Session, createServerTransport, randomBytes, type GroupMemberInfo, type ProtocolHandler } from './library.js';
 import { AppMessageSchema } from '../../src/proto/gen/client_pb.js';
 import type { ProtoMsg } from '../../src/proto/gen/service_pb.js';
 import {

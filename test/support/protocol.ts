@@ -1,7 +1,7 @@
 // Protocol-layer fixtures: the cipher suites under test, fixed clocks, accounts and established
 // one-to-one sessions driven through the public API.
 import { expect } from 'vitest';
-import { Account, InboundSession, OutboundSession, Session } from '../../src/index.js';
+import { Account, InboundSession, OutboundSession, Session } from './library.js';
 import { concatBytes, equalBytes, utf8 } from './bytes.js';
 import { describeError, show } from './failures.js';
 import type { Rng } from './seeded-random.js';

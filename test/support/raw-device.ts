@@ -1,7 +1,7 @@
 // An adversary's device: an Account registered with raw RPCs (no runtime), so a test can send
 // hand-made protocol messages through the real server and read its own queue.
 import { Account } from '../../src/protocol/index.js';
-import { createServerTransport } from '../../src/index.js';
+import { createServerTransport } from './library.js';
 import type { ProtoMsg } from '../../src/proto/gen/service_pb.js';
 import type { E2eeAddress } from '../../src/proto/gen/wire_pb.js';
 

@@ -1,6 +1,6 @@
 // A protocol handler standing in for a malicious server (or anyone on the path): every ProtoMsg of
 // the client's stream passes through `edit` before the runtime sees it.
-import { createServerTransport, type ProtocolHandler } from '../../src/index.js';
+import { createServerTransport, type ProtocolHandler } from './library.js';
 import type { ProtoMsg } from '../../src/proto/gen/service_pb.js';
 
 export function tamperingHandler(url: string, edit: (msg: ProtoMsg) => void): ProtocolHandler {

@@ -7,7 +7,7 @@ import { Session } from '../../protocol/index.js';
 import { KnownDeviceSchema } from '../../proto/gen/client_pb.js';
 import { AcceptMsgSchema } from '../../proto/gen/wire_pb.js';
 import { deviceRef, requireSameDevice } from '../addresses.js';
-import { UnknownPeerError } from '../errors.js';
+import { UnknownPeerError } from '../../errors.js';
 import { flushPendingFor } from '../one2one.js';
 import type { Handler } from './handler.js';
 

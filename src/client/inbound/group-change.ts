@@ -6,7 +6,7 @@
  */
 import type { ProtoMsg } from '../../proto/gen/service_pb.js';
 import type { RuntimeContext } from '../context.js';
-import { HeldMessageLimitError } from '../errors.js';
+import { HeldMessageLimitError } from '../../errors.js';
 import type { ClientEvent } from '../events.js';
 import { MAX_UNJOINED_GROUP_RECORDS, noteGroupInfo } from '../groups.js';
 import type { PayloadOf } from './handler.js';

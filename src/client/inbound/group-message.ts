@@ -9,7 +9,7 @@ import { GroupSession, UnknownEpochError } from '../../protocol/index.js';
 import { HeldGroupMessageSchema } from '../../proto/gen/client_pb.js';
 import type { ProtoMsg } from '../../proto/gen/service_pb.js';
 import type { RuntimeContext } from '../context.js';
-import { GroupMembershipError, HeldMessageLimitError } from '../errors.js';
+import { GroupMembershipError, HeldMessageLimitError } from '../../errors.js';
 import type { ClientEvent } from '../events.js';
 import { HELD_LIMITS } from '../groups.js';
 import type { HeldEviction } from '../records.js';

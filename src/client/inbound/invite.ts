@@ -12,7 +12,7 @@ import { KnownDeviceSchema } from '../../proto/gen/client_pb.js';
 import { AcceptRequestSchema } from '../../proto/gen/service_pb.js';
 import { AcceptMsgSchema, InviteMsgSchema } from '../../proto/gen/wire_pb.js';
 import { deviceRef, requireSameDevice } from '../addresses.js';
-import { PeerIdentityChangedError, UnknownPeerError } from '../errors.js';
+import { PeerIdentityChangedError, UnknownPeerError } from '../../errors.js';
 import { flushPendingFor, MAX_SESSIONS_PER_DEVICE } from '../one2one.js';
 import type { Handler } from './handler.js';
 

@@ -4,6 +4,7 @@
  * the server's view after the leave) removes that user, starting a new epoch.
  */
 import { deviceRef } from '../addresses.js';
+import { asPqe2eeError } from '../../errors.js';
 import { isActingManagerDevice, noteGroupInfo, orderChange } from '../groups.js';
 import { reportForgottenGroups } from './group-change.js';
 import type { Handler } from './handler.js';
@@ -30,7 +31,7 @@ export const handleLeaveGroup: Handler<'leaveGroupMsg'> = async (ctx, msg, paylo
       await orderChange(ctx, groupId, 'RemoveGroupMembers', (groupAddress, expectedEpoch) => ctx.service.removeGroupMembers({ groupAddress, expectedEpoch, userIds: [leaver.userId] }));
     } catch (error) {
       if (ctx.isRetryable(error)) throw error;
-      events.push({ type: 'error', error: error as Error, context: `removing a member who left group ${groupId}` });
+      events.push({ type: 'error', error: asPqe2eeError(error), context: `removing a member who left group ${groupId}` });
     }
   }
   await ctx.transaction((r) => r.processed.mark(msg.id));

@@ -8,7 +8,7 @@ import { KnownDeviceSchema } from '../../proto/gen/client_pb.js';
 import { deviceRef } from '../addresses.js';
 import type { RuntimeContext } from '../context.js';
 import { checkDeviceLink } from '../device-link.js';
-import { UnknownPeerError } from '../errors.js';
+import { UnknownPeerError, asPqe2eeError } from '../../errors.js';
 import { orderChange } from '../groups.js';
 import { ensureSessionToDevice } from '../one2one.js';
 import type { Handler } from './handler.js';
@@ -37,7 +37,7 @@ export const handleNewUserDevice: Handler<'newUserDeviceMsg'> = async (ctx, msg,
         await orderChange(ctx, groupId, 'AddGroupMemberDevice', (groupAddress, expectedEpoch) => ctx.service.addGroupMemberDevice({ groupAddress, expectedEpoch, device: payload.value.userAddress }));
       } catch (error) {
         if (ctx.isRetryable(error)) throw error;
-        events.push({ type: 'error', error: error as Error, context: `adding the new device to group ${groupId}` });
+        events.push({ type: 'error', error: asPqe2eeError(error), context: `adding the new device to group ${groupId}` });
       }
     }
   }

@@ -5,14 +5,14 @@
  * transaction. Content that does not check out is reported; the session's used key still commits.
  */
 import { fromBinary } from '@bufbuild/protobuf';
-import { Pqe2eeError } from '../../../bindings/errors.js';
-import { StorageError } from '../../store/errors.js';
+import { Pqe2eeError } from '../../errors.js';
+import { StorageError } from '../../errors.js';
 import { GroupSession, MalformedMessageError, Session } from '../../protocol/index.js';
 import type { ProtoMsg } from '../../proto/gen/service_pb.js';
 import { PlaintextSchema, type E2eeAddress, type GroupPreKeyBundle, type Plaintext } from '../../proto/gen/wire_pb.js';
 import { deviceRef, requireSameDevice } from '../addresses.js';
 import type { RuntimeContext } from '../context.js';
-import { UnknownPeerError } from '../errors.js';
+import { UnknownPeerError } from '../../errors.js';
 import type { ClientEvent } from '../events.js';
 import { fetchEpochRoster, isNewEpoch, receiveBundle, requireOrderedAuthor, type EpochRoster } from '../groups.js';
 import type { Records } from '../records.js';
@@ -32,7 +32,7 @@ export async function receiveOne2one(ctx: RuntimeContext, msg: ProtoMsg, wire: U
     // From here the message is authentic: whatever is wrong with its content, the session's new
     // state (the used key) commits with the processed id, and the problem is reported.
     // Decoded bytes fields are views into plaintextBytes: it is zeroed only once they are stored.
-    let content: { plaintext: Plaintext; roster: EpochRoster | undefined } | { refused: Error };
+    let content: { plaintext: Plaintext; roster: EpochRoster | undefined } | { refused: Pqe2eeError };
     try {
       const plaintext = fromBinary(PlaintextSchema, plaintextBytes);
       const roster = plaintext.payload.case === 'groupPreKeyBundle' ? await rosterFor(ctx, session, plaintext.payload.value) : undefined;
@@ -68,7 +68,7 @@ async function storeOne2one(
   ctx: RuntimeContext,
   msg: ProtoMsg,
   session: Session,
-  content: { plaintext: Plaintext; roster: EpochRoster | undefined } | { refused: Error },
+  content: { plaintext: Plaintext; roster: EpochRoster | undefined } | { refused: Pqe2eeError },
   events: ClientEvent[],
 ): Promise<void> {
   const context = `processing ${msg.payload.case ?? 'message'} ${msg.id}`;

@@ -5,13 +5,13 @@
  * verified bundle (epoch order, continuity with its current epoch) is in group-session.ts.
  */
 import { create } from '@bufbuild/protobuf';
-import { InvalidLengthError, InvalidTypeError } from '../../../bindings/errors.js';
+import { InvalidLengthError, InvalidTypeError } from '../../errors.js';
 import type { CipherSuite } from '../../crypto/index.js';
 import { GroupMemberSchema, GroupPreKeyBundleSchema, type E2eeAddress, type GroupMember, type GroupPreKeyBundle } from '../../proto/gen/wire_pb.js';
 import { PROTOCOL_VERSION } from '../../wire/statements.js';
 import type { Account } from '../account.js';
 import { addressBytes, bytesEqual, concat, decodeCanonical, encode, label, lengthPrefixed, requireLength, toHex, u32 } from '../encoding.js';
-import { InvalidSignatureError, MalformedMessageError, NotAMemberError, SuiteMismatchError } from '../errors.js';
+import { InvalidSignatureError, MalformedMessageError, NotAMemberError, SuiteMismatchError } from '../../errors.js';
 
 /** Longest user id, device id, group id or domain, in UTF-16 code units (as the API checks them). */
 export const MAX_NAME_LENGTH = 256;

@@ -12,7 +12,7 @@ import { E2eeMsgSchema, GroupMsgPayloadSchema, type E2eeAddress, type GroupMsgPa
 import { PROTOCOL_VERSION } from '../../wire/statements.js';
 import type { Account } from '../account.js';
 import { addressBytes, bytesEqual, decodeCanonical, encode, label, lengthPrefixed, MAX_MESSAGE_BYTES, u32 } from '../encoding.js';
-import { InvalidSignatureError, MalformedMessageError, SuiteMismatchError } from '../errors.js';
+import { InvalidSignatureError, MalformedMessageError, SuiteMismatchError } from '../../errors.js';
 import { openWithMessageKey, sealWithMessageKey } from '../symmetric-chain.js';
 
 const EMPTY = new Uint8Array(0);

@@ -15,7 +15,7 @@
  * state and its size bound in group-state.ts, and the chain itself in ../symmetric-chain.ts.
  */
 import { create } from '@bufbuild/protobuf';
-import { InvalidLengthError, InvalidTypeError } from '../../../bindings/errors.js';
+import { InvalidLengthError, InvalidTypeError } from '../../errors.js';
 import { getSuite, randomBytes, type CipherSuite } from '../../crypto/index.js';
 import {
   GroupChainStateSchema,
@@ -30,7 +30,7 @@ import {
 import { E2eeAddressSchema, GroupMemberSchema, PeerGroupSchema, type E2eeAddress, type GroupMember } from '../../proto/gen/wire_pb.js';
 import type { Account } from '../account.js';
 import { bytesEqual, concat, encode, label, lengthPrefixed, MAX_PLAINTEXT_BYTES, toHex } from '../encoding.js';
-import { EpochConflictError, NotAMemberError, ReplayError, SessionStateError, SuiteMismatchError, TooManySkippedMessagesError, UnknownEpochError } from '../errors.js';
+import { EpochConflictError, NotAMemberError, ReplayError, SessionStateError, SuiteMismatchError, TooManySkippedMessagesError, UnknownEpochError } from '../../errors.js';
 import { CHAIN_KEY_BYTES, chainStep, walkChain, wipeWalk } from '../symmetric-chain.js';
 import {
   bundleGroupAddress,

@@ -3,11 +3,11 @@
  * worst-case serialized size those limits allow (a session refuses limits whose worst case would
  * not load again), the checks a loaded state must pass, and the upgrade of version 1 states.
  */
-import { InvalidLengthError } from '../../../bindings/errors.js';
+import { InvalidLengthError } from '../../errors.js';
 import type { CipherSuite } from '../../crypto/index.js';
 import { GroupSessionStateSchema, type GroupEpochState, type GroupSessionState } from '../../proto/gen/state_pb.js';
 import { bytesEqual, decode, toHex } from '../encoding.js';
-import { MalformedMessageError, SessionStateError } from '../errors.js';
+import { MalformedMessageError, SessionStateError } from '../../errors.js';
 import { CHAIN_KEY_BYTES, MESSAGE_KEY_BYTES } from '../symmetric-chain.js';
 import { MAX_NAME_LENGTH } from './epoch-bundle.js';
 
