@@ -28,7 +28,11 @@ export async function measureColdStart({ runs, implEntry }) {
   ];
   const state = targets.map((t) => ({ ...t, samples: [], sinceStart: [], error: null }));
   for (const s of state) {
-    try { once(s.target, s.url); } catch (err) { s.error = err.message; }
+    try {
+      once(s.target, s.url);
+    } catch (err) {
+      s.error = err.message;
+    }
   }
   for (let i = 0; i < runs; i++) {
     for (const s of state) {
@@ -37,7 +41,9 @@ export async function measureColdStart({ runs, implEntry }) {
         const r = once(s.target, s.url);
         s.samples.push(r.ms);
         s.sinceStart.push(r.sinceProcessStartMs);
-      } catch (err) { s.error = err.message; }
+      } catch (err) {
+        s.error = err.message;
+      }
     }
   }
   const results = state.map((s) => ({
@@ -52,7 +58,9 @@ export async function measureColdStart({ runs, implEntry }) {
     error: s.error ?? undefined,
   }));
   for (const r of results) {
-    process.stderr.write(`[coldstart] ${r.impl}: ${r.medianMs == null ? `ERROR ${r.error}` : `median ${r.medianMs.toFixed(1)} ms (min ${r.minMs.toFixed(1)}, max ${r.maxMs.toFixed(1)}, n=${r.runs}; ${r.medianSinceProcessStartMs.toFixed(0)} ms since process start)`}\n`);
+    process.stderr.write(
+      `[coldstart] ${r.impl}: ${r.medianMs == null ? `ERROR ${r.error}` : `median ${r.medianMs.toFixed(1)} ms (min ${r.minMs.toFixed(1)}, max ${r.maxMs.toFixed(1)}, n=${r.runs}; ${r.medianSinceProcessStartMs.toFixed(0)} ms since process start)`}\n`,
+    );
   }
   return { runs, definition: 'fresh node process; time from before the dynamic import to after the first ML-KEM-1024 keygen; median of runs after one discarded warm-up', results };
 }

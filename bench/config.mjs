@@ -33,9 +33,7 @@ export function loadConfig() {
     coldRuns: num(env.BENCH_COLD_RUNS, quick ? 4 : 10),
     coldStart: filters.length === 0 || filters.some((f) => f.includes('cold')),
     // Partial runs must not overwrite the commit-able results: they go to an ignored *.tmp dir.
-    outDir: env.BENCH_OUT
-      ? path.resolve(env.BENCH_OUT)
-      : path.join(BENCH_DIR, 'results', partial ? 'partial.tmp' : ''),
+    outDir: env.BENCH_OUT ? path.resolve(env.BENCH_OUT) : path.join(BENCH_DIR, 'results', partial ? 'partial.tmp' : ''),
   };
 }
 

@@ -17,7 +17,9 @@ export function fixture(n, tag) {
   const out = new Uint8Array(n);
   let x = 0x9e3779b9 ^ (tag * 0x85ebca6b);
   for (let i = 0; i < n; i++) {
-    x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
     out[i] = x & 0xff;
   }
   return out;
@@ -50,7 +52,9 @@ function gcmEncrypt(key, nonce, pt) {
   const a = c.update(pt);
   const b = c.final();
   const out = new Uint8Array(a.length + b.length + 16);
-  out.set(a, 0); out.set(b, a.length); out.set(c.getAuthTag(), a.length + b.length);
+  out.set(a, 0);
+  out.set(b, a.length);
+  out.set(c.getAuthTag(), a.length + b.length);
   return out;
 }
 
@@ -60,18 +64,27 @@ export function makeInputs() {
 
   const edSeed = fixture(32, 200);
   const edPk = ed25519.getPublicKey(edSeed);
-  const edSk64 = new Uint8Array(64); edSk64.set(edSeed); edSk64.set(edPk, 32);
+  const edSk64 = new Uint8Array(64);
+  edSk64.set(edSeed);
+  edSk64.set(edPk, 32);
 
-  const xA = fixture(32, 210), xB = fixture(32, 211);
-  const xPkA = x25519.getPublicKey(xA), xPkB = x25519.getPublicKey(xB);
+  const xA = fixture(32, 210),
+    xB = fixture(32, 211);
+  const xPkA = x25519.getPublicKey(xA),
+    xPkB = x25519.getPublicKey(xB);
 
-  const aesKey = fixture(32, 300), nonce = fixture(12, 301);
-  const aes = Object.fromEntries(SIZES.map(({ label, bytes }, i) => {
-    const plaintext = fixture(bytes, 310 + i);
-    return [label, { bytes, plaintext, ciphertext: gcmEncrypt(aesKey, nonce, plaintext) }];
-  }));
+  const aesKey = fixture(32, 300),
+    nonce = fixture(12, 301);
+  const aes = Object.fromEntries(
+    SIZES.map(({ label, bytes }, i) => {
+      const plaintext = fixture(bytes, 310 + i);
+      return [label, { bytes, plaintext, ciphertext: gcmEncrypt(aesKey, nonce, plaintext) }];
+    }),
+  );
 
-  const ikm = fixture(32, 400), salt = fixture(32, 401), info = fixture(16, 402);
+  const ikm = fixture(32, 400),
+    salt = fixture(32, 401),
+    info = fixture(16, 402);
   const hmacKey = fixture(32, 410);
 
   return {

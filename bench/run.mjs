@@ -29,7 +29,9 @@ async function main() {
   const cfg = loadConfig();
   const meta = sysinfo();
   const { api, protocolApi, info: implementation } = await loadImplementation();
-  log(`pqe2ee bench: implementation = ${implementation.source} (${implementation.entry}${implementation.protocolEntry ? `, protocol: ${implementation.protocolEntry}` : ''}), node ${meta.node}, ${meta.cpu.model} x${meta.cpu.cores}`);
+  log(
+    `pqe2ee bench: implementation = ${implementation.source} (${implementation.entry}${implementation.protocolEntry ? `, protocol: ${implementation.protocolEntry}` : ''}), node ${meta.node}, ${meta.cpu.model} x${meta.cpu.cores}`,
+  );
   if (implementation.note) log(`!! ${implementation.note}`);
 
   const inputs = makeInputs();
@@ -39,11 +41,11 @@ async function main() {
   for (const p of peers) log(p.available ? `peer ${p.name}: ${p.cases} cases${p.notes.length ? ` (${p.notes.join('; ')})` : ''}` : `peer ${p.name}: UNAVAILABLE — ${p.reason}`);
   if (!protocol.available && wantProtocol) log(`!! protocol cases: UNAVAILABLE — ${protocol.reason}`);
   const cases = orderCases(all.filter((c) => matchesFilter(cfg, c.id, c.compareTo)));
-  log(`${cases.length} cases${cfg.filters.length ? ` (filter: ${cfg.filters.join(',')})` : ''}; maxTime ${cfg.maxTime}s, minSamples ${cfg.minSamples}${cfg.quick ? ' [quick]' : ''}`);
+  log(
+    `${cases.length} cases${cfg.filters.length ? ` (filter: ${cfg.filters.join(',')})` : ''}; maxTime ${cfg.maxTime}s, minSamples ${cfg.minSamples}${cfg.quick ? ' [quick]' : ''}`,
+  );
 
-  const coldStart = cfg.coldStart
-    ? await measureColdStart({ runs: cfg.coldRuns, implEntry: DIST_ENTRY })
-    : null;
+  const coldStart = cfg.coldStart ? await measureColdStart({ runs: cfg.coldRuns, implEntry: DIST_ENTRY }) : null;
   const rows = await runCases(cases, cfg);
   const sizes = await measureSizes();
   const ratios = computeRatios(rows);
@@ -83,8 +85,15 @@ async function main() {
   };
   for (const [name, text] of Object.entries(files)) writeFileSync(path.join(cfg.outDir, name), text);
   process.stdout.write('\n' + renderConsole(results));
-  if (results.summary.casesContended) log(`!! ${results.summary.casesContended} of ${rows.length} cases ran while other processes used > ${CONTENDED_CORES} core: treat their ratios with care (otherCores per row in latest.json)`);
-  log(`\nwrote ${Object.keys(files).map((f) => path.relative(ROOT_DIR, path.join(cfg.outDir, f))).join(', ')}${cfg.partial ? ' (partial run: not bench/results/latest.*)' : ''}`);
+  if (results.summary.casesContended)
+    log(
+      `!! ${results.summary.casesContended} of ${rows.length} cases ran while other processes used > ${CONTENDED_CORES} core: treat their ratios with care (otherCores per row in latest.json)`,
+    );
+  log(
+    `\nwrote ${Object.keys(files)
+      .map((f) => path.relative(ROOT_DIR, path.join(cfg.outDir, f)))
+      .join(', ')}${cfg.partial ? ' (partial run: not bench/results/latest.*)' : ''}`,
+  );
 }
 
 main().catch((err) => {

@@ -16,7 +16,9 @@ Benchmark.support.decompilation = false;
 /** Order: grouped by compared operation (first-appearance order), pqe2ee rows first in a group. */
 export function orderCases(cases) {
   const groupIndex = new Map();
-  cases.forEach((c) => { if (!groupIndex.has(c.compareTo)) groupIndex.set(c.compareTo, groupIndex.size); });
+  cases.forEach((c) => {
+    if (!groupIndex.has(c.compareTo)) groupIndex.set(c.compareTo, groupIndex.size);
+  });
   return cases
     .map((c, i) => ({ c, i }))
     .sort((a, b) => groupIndex.get(a.c.compareTo) - groupIndex.get(b.c.compareTo) || (a.c.impl === 'pqe2ee' ? 0 : 1) - (b.c.impl === 'pqe2ee' ? 0 : 1) || a.i - b.i)
@@ -65,10 +67,19 @@ export async function runCases(cases, cfg) {
     const opts = { maxTime: cfg.maxTime, minSamples: cfg.minSamples, minTime: cfg.minTime, defer: c.async };
     // Called by benchmark.js right before each timed loop (also before its 1-call pretest), outside
     // the timer; `this` is the benchmark and `this.count` the number of fn calls the loop will make.
-    if (c.setup) opts.setup = function setup() { c.setup(this.count); };
+    if (c.setup)
+      opts.setup = function setup() {
+        c.setup(this.count);
+      };
     const fn = c.async
       ? (deferred) => {
-          c.fn().then(() => deferred.resolve(), (e) => { asyncErrors.set(i, e); deferred.resolve(); });
+          c.fn().then(
+            () => deferred.resolve(),
+            (e) => {
+              asyncErrors.set(i, e);
+              deferred.resolve();
+            },
+          );
         }
       : c.fn;
     suite.add(c.id, fn, opts);
@@ -102,7 +113,9 @@ export async function runCases(cases, cfg) {
         ...contention,
       };
       const mb = c.bytes && c.bytes >= 1024 ? `  ${rows[i].mbPerSec.toFixed(1)} MB/s` : '';
-      log(`[${done}/${total}] ${stamp()} ${c.op} ${c.impl} ... ${fmtOps(hz)} ops/s ±${b.stats.rme.toFixed(1)}% (${rows[i].samples} samples)${mb}${isContended(rows[i]) ? `  [contended: others used ${rows[i].otherCores} + steal ${rows[i].stealCores} cores]` : ''}`);
+      log(
+        `[${done}/${total}] ${stamp()} ${c.op} ${c.impl} ... ${fmtOps(hz)} ops/s ±${b.stats.rme.toFixed(1)}% (${rows[i].samples} samples)${mb}${isContended(rows[i]) ? `  [contended: others used ${rows[i].otherCores} + steal ${rows[i].stealCores} cores]` : ''}`,
+      );
     });
     suite.on('complete', resolve);
     const lap = contentionProbe();

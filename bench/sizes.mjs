@@ -11,7 +11,13 @@ import path from 'node:path';
 import { ROOT_DIR } from './config.mjs';
 
 const measure = (buf) => ({ raw: buf.length, gzip: gzipSync(buf, { level: 9 }).length });
-const attempt = async (fn) => { try { return await fn(); } catch (err) { return { reason: `${err?.name ?? 'Error'}: ${err?.message ?? err}` }; } };
+const attempt = async (fn) => {
+  try {
+    return await fn();
+  } catch (err) {
+    return { reason: `${err?.name ?? 'Error'}: ${err?.message ?? err}` };
+  }
+};
 
 function fileSize(p) {
   if (!existsSync(p)) return { reason: `${path.relative(ROOT_DIR, p)} not found` };
@@ -22,8 +28,15 @@ async function bundleSize(contents, label) {
   const { build } = await import('esbuild');
   const r = await build({
     stdin: { contents, resolveDir: ROOT_DIR, sourcefile: `${label}.mjs`, loader: 'js' },
-    bundle: true, minify: true, write: false, format: 'esm', platform: 'neutral', target: 'es2022',
-    external: ['node:*'], mainFields: ['module', 'main'], logLevel: 'silent',
+    bundle: true,
+    minify: true,
+    write: false,
+    format: 'esm',
+    platform: 'neutral',
+    target: 'es2022',
+    external: ['node:*'],
+    mainFields: ['module', 'main'],
+    logLevel: 'silent',
   });
   return { entry: contents, ...measure(Buffer.from(r.outputFiles[0].contents)) };
 }
@@ -53,9 +66,7 @@ export async function measureSizes() {
   const pqe2ee = {
     wasm: fileSize(path.join(ROOT_DIR, 'wasm', 'pqe2ee_core.wasm')),
     // the whole pqe2ee/crypto entry: dist/crypto.js may import shared chunks, so bundle it
-    cryptoEntryBundle: existsSync(distEntry)
-      ? await attempt(() => bundleSize("export * from './dist/crypto.js';", 'pqe2ee-all'))
-      : { reason: 'dist/crypto.js not built' },
+    cryptoEntryBundle: existsSync(distEntry) ? await attempt(() => bundleSize("export * from './dist/crypto.js';", 'pqe2ee-all')) : { reason: 'dist/crypto.js not built' },
     bundleKemDsa: existsSync(distEntry)
       ? await attempt(() => bundleSize("export { mlkem1024, mldsa87 } from './dist/crypto.js';", 'pqe2ee'))
       : { reason: 'dist/crypto.js not built' },
@@ -76,8 +87,7 @@ export async function measureSizes() {
   });
 
   const noble = {
-    bundleKemDsa: await attempt(() =>
-      bundleSize("export { ml_kem1024 } from '@noble/post-quantum/ml-kem.js'; export { ml_dsa87 } from '@noble/post-quantum/ml-dsa.js';", 'noble')),
+    bundleKemDsa: await attempt(() => bundleSize("export { ml_kem1024 } from '@noble/post-quantum/ml-kem.js'; export { ml_dsa87 } from '@noble/post-quantum/ml-dsa.js';", 'noble')),
   };
   return { unit: 'bytes', pqe2ee, '@oqs/liboqs-js': liboqs, '@noble/post-quantum': noble };
 }

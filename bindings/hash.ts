@@ -7,7 +7,6 @@ const DIGEST_BYTES = 32;
 export const HKDF_SHA256_MAX_LENGTH = 255 * DIGEST_BYTES;
 const MAX_SHAKE_OUTPUT = 1 << 20;
 
-
 /** SHA-256 (FIPS 180-4). */
 export function sha256(message: Uint8Array): Uint8Array {
   requireBytes('message', message);

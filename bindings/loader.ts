@@ -133,7 +133,10 @@ async function instantiateAsync(options: ReadyOptions): Promise<CoreExports> {
   }
   let memory: WebAssembly.Memory | undefined;
   const module = await WebAssembly.compile(coreWasmBytes());
-  const instance = await WebAssembly.instantiate(module, importObject(() => memory as WebAssembly.Memory));
+  const instance = await WebAssembly.instantiate(
+    module,
+    importObject(() => memory as WebAssembly.Memory),
+  );
   memory = (instance.exports as unknown as CoreExports).memory;
   return start(instance);
 }
@@ -164,14 +167,15 @@ export function getCore(): CoreExports {
   let memory: WebAssembly.Memory | undefined;
   try {
     const module = new WebAssembly.Module(coreWasmBytes());
-    const instance = new WebAssembly.Instance(module, importObject(() => memory as WebAssembly.Memory));
+    const instance = new WebAssembly.Instance(
+      module,
+      importObject(() => memory as WebAssembly.Memory),
+    );
     memory = (instance.exports as unknown as CoreExports).memory;
     core = start(instance);
     return core;
   } catch (error) {
     if (error instanceof CoreError) throw error;
-    throw new CoreNotReadyError(
-      'the wasm core could not be compiled synchronously here (browsers refuse it on the main thread): call `await ready()` first',
-    );
+    throw new CoreNotReadyError('the wasm core could not be compiled synchronously here (browsers refuse it on the main thread): call `await ready()` first');
   }
 }

@@ -52,9 +52,7 @@ function defineMlDsa(name: string, publicKeyBytes: number, secretKeyBytes: numbe
   const randomnessBytes = 32;
 
   function keygenFromSeed(seed: Uint8Array): KeyPair {
-    return keyPairFromSeed(name, seed, { seedBytes, publicKeyBytes, secretKeyBytes }, (core, pk, sk, seedPointer) =>
-      exports.keypair(core)(pk, sk, seedPointer),
-    );
+    return keyPairFromSeed(name, seed, { seedBytes, publicKeyBytes, secretKeyBytes }, (core, pk, sk, seedPointer) => exports.keypair(core)(pk, sk, seedPointer));
   }
 
   function signWithRandomness(secretKey: Uint8Array, message: Uint8Array, context: Uint8Array, rnd: Uint8Array): Uint8Array {

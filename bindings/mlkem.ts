@@ -38,9 +38,7 @@ function defineMlKem(name: string, publicKeyBytes: number, secretKeyBytes: numbe
   const sharedSecretBytes = 32;
 
   function keygenFromSeed(seed: Uint8Array): KeyPair {
-    return keyPairFromSeed(name, seed, { seedBytes, publicKeyBytes, secretKeyBytes }, (core, pk, sk, seedPointer) =>
-      exports.keypair(core)(pk, sk, seedPointer),
-    );
+    return keyPairFromSeed(name, seed, { seedBytes, publicKeyBytes, secretKeyBytes }, (core, pk, sk, seedPointer) => exports.keypair(core)(pk, sk, seedPointer));
   }
 
   function encapsWithCoins(publicKey: Uint8Array, coins: Uint8Array): Encapsulation {

@@ -32,7 +32,11 @@ try {
     const started = performance.now();
     run();
     const seconds = (performance.now() - started) / 1000;
-    console.log(`${label.padEnd(44)} ${Math.round(count / seconds).toLocaleString('en-US').padStart(12)} /s  (${count} in ${seconds.toFixed(2)} s)`);
+    console.log(
+      `${label.padEnd(44)} ${Math.round(count / seconds)
+        .toLocaleString('en-US')
+        .padStart(12)} /s  (${count} in ${seconds.toFixed(2)} s)`,
+    );
   };
 
   const store = new audit.MemoryMerkleStore();

@@ -21,10 +21,9 @@ const lock = readFileSync(join(root, 'scripts/deps.lock'), 'utf8')
     const [kind, name, version, file, hash] = line.trim().split(/\s+/);
     return { kind, name, version, file, sha256: hash };
   });
-const listFiles = (directory) => readdirSync(join(root, directory), { withFileTypes: true })
-  .flatMap((entry) => (entry.isDirectory() ? listFiles(join(directory, entry.name)) : [join(directory, entry.name)]));
-const nativeSources = [...listFiles('native').sort(), 'CMakeLists.txt']
-  .map((path) => ({ path, sha256: sha256(readFileSync(join(root, path))) }));
+const listFiles = (directory) =>
+  readdirSync(join(root, directory), { withFileTypes: true }).flatMap((entry) => (entry.isDirectory() ? listFiles(join(directory, entry.name)) : [join(directory, entry.name)]));
+const nativeSources = [...listFiles('native').sort(), 'CMakeLists.txt'].map((path) => ({ path, sha256: sha256(readFileSync(join(root, path))) }));
 const cache = readFileSync(join(buildDir, 'CMakeCache.txt'), 'utf8');
 const optFlags = /PQE2EE_OPT_FLAGS:STRING=(.*)/.exec(cache)?.[1] ?? '';
 

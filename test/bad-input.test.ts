@@ -125,7 +125,8 @@ describe('wrong lengths → InvalidLengthError (ERR_INVALID_LENGTH)', () => {
       refuse(fail, `${name}.encaps pk ${n}`, () => kem.encaps(resize(pk, n)), InvalidLengthError);
       refuse(fail, `${name}.encapsWithCoins pk ${n}`, () => kem.encapsWithCoins(resize(pk, n), coins), InvalidLengthError, [coins]);
     }
-    for (const n of wrongLengths(kem.coinsBytes)) refuse(fail, `${name}.encapsWithCoins coins ${n}`, () => kem.encapsWithCoins(pk, resize(coins, n)), InvalidLengthError, [resize(coins, n)]);
+    for (const n of wrongLengths(kem.coinsBytes))
+      refuse(fail, `${name}.encapsWithCoins coins ${n}`, () => kem.encapsWithCoins(pk, resize(coins, n)), InvalidLengthError, [resize(coins, n)]);
     for (const n of wrongLengths(kem.secretKeyBytes)) refuse(fail, `${name}.decaps sk ${n}`, () => kem.decaps(resize(sk, n), ct), InvalidLengthError, [sk]);
     for (const n of wrongLengths(kem.ciphertextBytes)) refuse(fail, `${name}.decaps ct ${n}`, () => kem.decaps(sk, resize(ct, n)), InvalidLengthError, [sk]);
     fail.assert();
@@ -143,7 +144,8 @@ describe('wrong lengths → InvalidLengthError (ERR_INVALID_LENGTH)', () => {
       refuse(fail, `${name}.sign sk ${n}`, () => dsa.sign(resize(sk, n), msg), InvalidLengthError, [sk]);
       refuse(fail, `${name}.signWithRandomness sk ${n}`, () => dsa.signWithRandomness(resize(sk, n), msg, EMPTY, rnd), InvalidLengthError, [sk]);
     }
-    for (const n of wrongLengths(dsa.randomnessBytes)) refuse(fail, `${name}.signWithRandomness rnd ${n}`, () => dsa.signWithRandomness(sk, msg, EMPTY, resize(rnd, n)), InvalidLengthError, [sk]);
+    for (const n of wrongLengths(dsa.randomnessBytes))
+      refuse(fail, `${name}.signWithRandomness rnd ${n}`, () => dsa.signWithRandomness(sk, msg, EMPTY, resize(rnd, n)), InvalidLengthError, [sk]);
     for (const n of wrongLengths(dsa.publicKeyBytes)) refuse(fail, `${name}.verify pk ${n}`, () => dsa.verify(resize(pk, n), msg, sig), InvalidLengthError);
     // Doc: "Signature verification never throws for a bad signature: it returns false".
     for (const n of wrongLengths(dsa.signatureBytes)) returnsFalse(fail, `${name}.verify sig ${n}`, () => dsa.verify(pk, msg, resize(sig, n)));
@@ -164,7 +166,8 @@ describe('wrong lengths → InvalidLengthError (ERR_INVALID_LENGTH)', () => {
       refuse(fail, `encrypt nonce ${n}`, () => aes256gcm.encrypt(key, resize(nonce, n), pt), InvalidLengthError, [key]);
       refuse(fail, `decrypt nonce ${n}`, () => aes256gcm.decrypt(key, resize(nonce, n), ct), InvalidLengthError, [key]);
     }
-    for (const n of [0, 1, aes256gcm.tagBytes - 1]) refuse(fail, `decrypt ciphertext ${n} < tag`, () => aes256gcm.decrypt(key, nonce, ct.subarray(0, n)), InvalidLengthError, [key]);
+    for (const n of [0, 1, aes256gcm.tagBytes - 1])
+      refuse(fail, `decrypt ciphertext ${n} < tag`, () => aes256gcm.decrypt(key, nonce, ct.subarray(0, n)), InvalidLengthError, [key]);
     fail.assert();
   });
 
@@ -230,12 +233,14 @@ describe('wrong lengths → InvalidLengthError (ERR_INVALID_LENGTH)', () => {
     const kp = s.kem.keygenFromSeed(kseed);
     const { ciphertext: ct } = s.kem.encaps(kp.publicKey);
     const coins = rng.bytes(p.kemCoinsBytes);
-    for (const n of wrongLengths(p.kemSeedBytes)) refuse(fail, `kem.keygenFromSeed seed ${n}`, () => s.kem.keygenFromSeed(resize(kseed, n)), InvalidLengthError, [resize(kseed, n)]);
+    for (const n of wrongLengths(p.kemSeedBytes))
+      refuse(fail, `kem.keygenFromSeed seed ${n}`, () => s.kem.keygenFromSeed(resize(kseed, n)), InvalidLengthError, [resize(kseed, n)]);
     for (const n of wrongLengths(p.kemPublicKeyBytes)) {
       refuse(fail, `kem.encaps pk ${n}`, () => s.kem.encaps(resize(kp.publicKey, n)), InvalidLengthError);
       refuse(fail, `kem.encapsWithCoins pk ${n}`, () => s.kem.encapsWithCoins(resize(kp.publicKey, n), coins), InvalidLengthError, [coins]);
     }
-    for (const n of wrongLengths(p.kemCoinsBytes)) refuse(fail, `kem.encapsWithCoins coins ${n}`, () => s.kem.encapsWithCoins(kp.publicKey, resize(coins, n)), InvalidLengthError, [resize(coins, n)]);
+    for (const n of wrongLengths(p.kemCoinsBytes))
+      refuse(fail, `kem.encapsWithCoins coins ${n}`, () => s.kem.encapsWithCoins(kp.publicKey, resize(coins, n)), InvalidLengthError, [resize(coins, n)]);
     for (const n of wrongLengths(p.kemSecretKeyBytes)) refuse(fail, `kem.decaps sk ${n}`, () => s.kem.decaps(resize(kp.secretKey, n), ct), InvalidLengthError, [kp.secretKey]);
     for (const n of wrongLengths(p.kemCiphertextBytes)) refuse(fail, `kem.decaps ct ${n}`, () => s.kem.decaps(kp.secretKey, resize(ct, n)), InvalidLengthError, [kp.secretKey]);
 
@@ -244,12 +249,14 @@ describe('wrong lengths → InvalidLengthError (ERR_INVALID_LENGTH)', () => {
     const msg = utf8('message');
     const rnd = rng.bytes(p.sigRandomnessBytes);
     const sig = s.sig.sign(sk.secretKey, msg);
-    for (const n of wrongLengths(p.sigSeedBytes)) refuse(fail, `sig.keygenFromSeed seed ${n}`, () => s.sig.keygenFromSeed(resize(sseed, n)), InvalidLengthError, [resize(sseed, n)]);
+    for (const n of wrongLengths(p.sigSeedBytes))
+      refuse(fail, `sig.keygenFromSeed seed ${n}`, () => s.sig.keygenFromSeed(resize(sseed, n)), InvalidLengthError, [resize(sseed, n)]);
     for (const n of wrongLengths(p.sigSecretKeyBytes)) {
       refuse(fail, `sig.sign sk ${n}`, () => s.sig.sign(resize(sk.secretKey, n), msg), InvalidLengthError, [sk.secretKey]);
       refuse(fail, `sig.signWithRandomness sk ${n}`, () => s.sig.signWithRandomness(resize(sk.secretKey, n), msg, rnd), InvalidLengthError, [sk.secretKey]);
     }
-    for (const n of wrongLengths(p.sigRandomnessBytes)) refuse(fail, `sig.signWithRandomness rnd ${n}`, () => s.sig.signWithRandomness(sk.secretKey, msg, resize(rnd, n)), InvalidLengthError, [sk.secretKey]);
+    for (const n of wrongLengths(p.sigRandomnessBytes))
+      refuse(fail, `sig.signWithRandomness rnd ${n}`, () => s.sig.signWithRandomness(sk.secretKey, msg, resize(rnd, n)), InvalidLengthError, [sk.secretKey]);
     for (const n of wrongLengths(p.sigPublicKeyBytes)) refuse(fail, `sig.verify pk ${n}`, () => s.sig.verify(resize(sk.publicKey, n), msg, sig), InvalidLengthError);
     for (const n of wrongLengths(p.signatureBytes)) returnsFalse(fail, `sig.verify sig ${n}`, () => s.sig.verify(sk.publicKey, msg, resize(sig, n)));
 
@@ -322,13 +329,29 @@ describe('tampering', () => {
     for (const c of cases) {
       if (c.verify(c.pk, msg, c.sig) !== true) fail.add(c.name, 'genuine signature does not verify');
       const L = c.sig.length;
-      for (const [i, bit] of [[0, 0], [1, 3], [L >> 1, 5], [L - 33, 1], [L - 1, 6]] as const)
+      for (const [i, bit] of [
+        [0, 0],
+        [1, 3],
+        [L >> 1, 5],
+        [L - 33, 1],
+        [L - 1, 6],
+      ] as const)
         returnsFalse(fail, `${c.name} sig[${i}] bit ${bit}`, () => c.verify(c.pk, msg, flipBit(c.sig, i, bit)));
-      for (const [i, bit] of [[0, 0], [50, 4], [99, 7]] as const) returnsFalse(fail, `${c.name} msg[${i}]`, () => c.verify(c.pk, flipBit(msg, i, bit), c.sig));
+      for (const [i, bit] of [
+        [0, 0],
+        [50, 4],
+        [99, 7],
+      ] as const)
+        returnsFalse(fail, `${c.name} msg[${i}]`, () => c.verify(c.pk, flipBit(msg, i, bit), c.sig));
       returnsFalse(fail, `${c.name} msg extended`, () => c.verify(c.pk, concat(msg, new Uint8Array(1)), c.sig));
       returnsFalse(fail, `${c.name} msg empty`, () => c.verify(c.pk, EMPTY, c.sig));
       const P = c.pk.length;
-      for (const [i, bit] of [[0, 0], [P >> 1, 2], [P - 1, 0], [P - 1, 6]] as const)
+      for (const [i, bit] of [
+        [0, 0],
+        [P >> 1, 2],
+        [P - 1, 0],
+        [P - 1, 6],
+      ] as const)
         returnsFalse(fail, `${c.name} pk[${i}] bit ${bit}`, () => c.verify(flipBit(c.pk, i, bit), msg, c.sig));
       returnsFalse(fail, `${c.name} all-zero signature`, () => c.verify(c.pk, msg, new Uint8Array(L)));
       returnsFalse(fail, `${c.name} all-zero public key`, () => c.verify(new Uint8Array(P), msg, c.sig));
@@ -339,7 +362,14 @@ describe('tampering', () => {
   it('KEM ciphertexts: flipped bits → a different shared secret (implicit rejection), no throw', () => {
     const fail = new Failures();
     const list = [
-      ...kems.map(({ name, kem }) => ({ name, kem: kem as { keygen(): { publicKey: Uint8Array; secretKey: Uint8Array }; encaps(pk: Uint8Array): { ciphertext: Uint8Array; sharedSecret: Uint8Array }; decaps(sk: Uint8Array, ct: Uint8Array): Uint8Array } })),
+      ...kems.map(({ name, kem }) => ({
+        name,
+        kem: kem as {
+          keygen(): { publicKey: Uint8Array; secretKey: Uint8Array };
+          encaps(pk: Uint8Array): { ciphertext: Uint8Array; sharedSecret: Uint8Array };
+          decaps(sk: Uint8Array, ct: Uint8Array): Uint8Array;
+        },
+      })),
       ...suites().map((s) => ({ name: `suite ${s.params.id} kem`, kem: s.kem })),
     ];
     for (const { name, kem } of list) {
@@ -347,7 +377,14 @@ describe('tampering', () => {
       const { ciphertext: ct, sharedSecret: ss } = kem.encaps(kp.publicKey);
       if (hex(kem.decaps(kp.secretKey, ct)) !== hex(ss)) fail.add(name, 'roundtrip failed');
       const L = ct.length;
-      for (const [i, bit] of [[0, 0], [1, 7], [L >> 1, 3], [L - 32, 0], [L - 1, 0], [L - 1, 7]] as const) {
+      for (const [i, bit] of [
+        [0, 0],
+        [1, 7],
+        [L >> 1, 3],
+        [L - 32, 0],
+        [L - 1, 0],
+        [L - 1, 7],
+      ] as const) {
         fail.guard(`${name} ct[${i}] bit ${bit}`, () => {
           const out = kem.decaps(kp.secretKey, flipBit(ct, i, bit));
           if (out.length !== ss.length) fail.add(`${name} ct[${i}]`, `length ${out.length}`);
@@ -382,7 +419,13 @@ describe('malformed keys', () => {
     const { publicKey: pk } = kem.keygen();
     const k = (kem.publicKeyBytes - 32) / 384;
     const lastIdx = 256 * k - 1;
-    for (const [idx, v] of [[0, 3329], [0, 4095], [1, 3329], [lastIdx, 3329], [lastIdx, 4095]] as const) {
+    for (const [idx, v] of [
+      [0, 3329],
+      [0, 4095],
+      [1, 3329],
+      [lastIdx, 3329],
+      [lastIdx, 4095],
+    ] as const) {
       const bad = setCoeff(pk, idx, v);
       refuse(fail, `${name}.encaps coeff[${idx}]=${v}`, () => kem.encaps(bad), InvalidKeyError);
       refuse(fail, `${name}.encapsWithCoins coeff[${idx}]=${v}`, () => kem.encapsWithCoins(bad, rng.bytes(32)), InvalidKeyError);
@@ -418,7 +461,10 @@ describe('malformed keys', () => {
     const zero = new Uint8Array(32);
     const one = new Uint8Array(32);
     one[0] = 1;
-    for (const [n, pk] of [['u=0', zero], ['u=1', one]] as const) {
+    for (const [n, pk] of [
+      ['u=0', zero],
+      ['u=1', one],
+    ] as const) {
       refuse(fail, `sharedSecret ${n}`, () => x25519.sharedSecret(secretKey, pk), InvalidKeyError, [secretKey]);
       fail.guard(`scalarMult ${n}`, () => {
         if (hex(x25519.scalarMult(secretKey, pk)) !== hex(zero)) fail.add(`scalarMult ${n}`, 'not all-zero');
@@ -539,7 +585,10 @@ describe('empty and 16 MiB messages', () => {
     }
     const seed = rng.bytes(32);
     const ek = ed25519.keygenFromSeed(seed);
-    const priv = createPrivateKey({ key: { kty: 'OKP', crv: 'Ed25519', d: Buffer.from(seed).toString('base64url'), x: Buffer.from(ek.publicKey).toString('base64url') }, format: 'jwk' });
+    const priv = createPrivateKey({
+      key: { kty: 'OKP', crv: 'Ed25519', d: Buffer.from(seed).toString('base64url'), x: Buffer.from(ek.publicKey).toString('base64url') },
+      format: 'jwk',
+    });
     const esig = ed25519.sign(ek.secretKey, m);
     expect(hex(esig)).toBe(hex(new Uint8Array(nodeSign(null, m, priv))));
     expect(ed25519.verify(ek.publicKey, m, esig)).toBe(true);
@@ -616,14 +665,32 @@ describe('wrong argument types', () => {
       const S = `suite ${p.id}`;
       t.push({ name: `${S} kem.keygenFromSeed`, args: [rng.bytes(p.kemSeedBytes)], call: ((a: Uint8Array) => s.kem.keygenFromSeed(a)) as never });
       t.push({ name: `${S} kem.encaps`, args: [kp.publicKey], call: ((a: Uint8Array) => s.kem.encaps(a)) as never });
-      t.push({ name: `${S} kem.encapsWithCoins`, args: [kp.publicKey, rng.bytes(p.kemCoinsBytes)], call: ((a: Uint8Array, b: Uint8Array) => s.kem.encapsWithCoins(a, b)) as never });
+      t.push({
+        name: `${S} kem.encapsWithCoins`,
+        args: [kp.publicKey, rng.bytes(p.kemCoinsBytes)],
+        call: ((a: Uint8Array, b: Uint8Array) => s.kem.encapsWithCoins(a, b)) as never,
+      });
       t.push({ name: `${S} kem.decaps`, args: [kp.secretKey, ciphertext], call: ((a: Uint8Array, b: Uint8Array) => s.kem.decaps(a, b)) as never });
       t.push({ name: `${S} sig.keygenFromSeed`, args: [rng.bytes(p.sigSeedBytes)], call: ((a: Uint8Array) => s.sig.keygenFromSeed(a)) as never });
       t.push({ name: `${S} sig.sign`, args: [sk.secretKey, utf8('m')], call: ((a: Uint8Array, b: Uint8Array) => s.sig.sign(a, b)) as never });
-      t.push({ name: `${S} sig.signWithRandomness`, args: [sk.secretKey, utf8('m'), rng.bytes(p.sigRandomnessBytes)], call: ((a: Uint8Array, b: Uint8Array, c: Uint8Array) => s.sig.signWithRandomness(a, b, c)) as never });
+      t.push({
+        name: `${S} sig.signWithRandomness`,
+        args: [sk.secretKey, utf8('m'), rng.bytes(p.sigRandomnessBytes)],
+        call: ((a: Uint8Array, b: Uint8Array, c: Uint8Array) => s.sig.signWithRandomness(a, b, c)) as never,
+      });
       t.push({ name: `${S} sig.verify`, args: [sk.publicKey, utf8('m'), sig], call: ((a: Uint8Array, b: Uint8Array, c: Uint8Array) => s.sig.verify(a, b, c)) as never });
-      t.push({ name: `${S} aead.encrypt`, args: [key, nonce, utf8('p'), EMPTY], optional: [3], call: ((a: Uint8Array, b: Uint8Array, c: Uint8Array, d?: Uint8Array) => s.aead.encrypt(a, b, c, d)) as never });
-      t.push({ name: `${S} aead.decrypt`, args: [key, nonce, ct, EMPTY], optional: [3], call: ((a: Uint8Array, b: Uint8Array, c: Uint8Array, d?: Uint8Array) => s.aead.decrypt(a, b, c, d)) as never });
+      t.push({
+        name: `${S} aead.encrypt`,
+        args: [key, nonce, utf8('p'), EMPTY],
+        optional: [3],
+        call: ((a: Uint8Array, b: Uint8Array, c: Uint8Array, d?: Uint8Array) => s.aead.encrypt(a, b, c, d)) as never,
+      });
+      t.push({
+        name: `${S} aead.decrypt`,
+        args: [key, nonce, ct, EMPTY],
+        optional: [3],
+        call: ((a: Uint8Array, b: Uint8Array, c: Uint8Array, d?: Uint8Array) => s.aead.decrypt(a, b, c, d)) as never,
+      });
       t.push({ name: `${S} hkdf`, args: [rng.bytes(32), EMPTY, EMPTY, 32], call: ((a: Uint8Array, b: Uint8Array, c: Uint8Array, d: number) => s.hkdf(a, b, c, d)) as never });
       t.push({ name: `${S} hmac`, args: [rng.bytes(32), utf8('m')], call: ((a: Uint8Array, b: Uint8Array) => s.hmac(a, b)) as never });
       t.push({ name: `${S} hash`, args: [utf8('m')], call: ((a: Uint8Array) => s.hash(a)) as never });
@@ -649,7 +716,14 @@ describe('wrong argument types', () => {
             fail.add(`${t.name} arg ${pos} = ${label}`, `returned ${show(r)}`);
           } catch (e) {
             if (!(e instanceof Pqe2eeError || e instanceof TypeError)) fail.add(`${t.name} arg ${pos} = ${label}`, errName(e));
-            else fail.add(`${t.name} arg ${pos} = ${label}`, leak(e, t.args.filter((a): a is Uint8Array => a instanceof Uint8Array)));
+            else
+              fail.add(
+                `${t.name} arg ${pos} = ${label}`,
+                leak(
+                  e,
+                  t.args.filter((a): a is Uint8Array => a instanceof Uint8Array),
+                ),
+              );
           }
         }
       });

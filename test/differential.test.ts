@@ -25,20 +25,7 @@ import { ml_dsa65, ml_dsa87 } from '@noble/post-quantum/ml-dsa.js';
 import { ml_kem1024, ml_kem768 } from '@noble/post-quantum/ml-kem.js';
 import { describe, expect, it } from 'vitest';
 import * as api from '../src/crypto/index.js';
-import {
-  aes256gcm,
-  ed25519,
-  getSuite,
-  hkdfSha256,
-  hmacSha256,
-  mldsa65,
-  mldsa87,
-  mlkem1024,
-  mlkem768,
-  sha256,
-  sha3_256,
-  x25519,
-} from '../src/crypto/index.js';
+import { aes256gcm, ed25519, getSuite, hkdfSha256, hmacSha256, mldsa65, mldsa87, mlkem1024, mlkem768, sha256, sha3_256, x25519 } from '../src/crypto/index.js';
 import { concat, Drbg, flipBit, hex, utf8 } from './support/index.js';
 
 const ITER = 50;
@@ -59,10 +46,8 @@ const derPrefixes = (type: OkpType) => {
   return { pkcs8: pkcs8.subarray(0, pkcs8.length - 32), spki: spki.subarray(0, spki.length - 32) };
 };
 const PREFIX = { x25519: derPrefixes('x25519'), ed25519: derPrefixes('ed25519') };
-const nodePrivateKey = (type: OkpType, raw: Uint8Array): KeyObject =>
-  createPrivateKey({ key: Buffer.concat([PREFIX[type].pkcs8, raw]), format: 'der', type: 'pkcs8' });
-const nodePublicKey = (type: OkpType, raw: Uint8Array): KeyObject =>
-  createPublicKey({ key: Buffer.concat([PREFIX[type].spki, raw]), format: 'der', type: 'spki' });
+const nodePrivateKey = (type: OkpType, raw: Uint8Array): KeyObject => createPrivateKey({ key: Buffer.concat([PREFIX[type].pkcs8, raw]), format: 'der', type: 'pkcs8' });
+const nodePublicKey = (type: OkpType, raw: Uint8Array): KeyObject => createPublicKey({ key: Buffer.concat([PREFIX[type].spki, raw]), format: 'der', type: 'spki' });
 const rawPublic = (k: KeyObject): Uint8Array => {
   const der = createPublicKey(k).export({ format: 'der', type: 'spki' });
   return u8(der.subarray(der.length - 32));
@@ -258,23 +243,20 @@ describe('suite 3 KEM (X-Wing) vs @noble/post-quantum ml_kem768_x25519', () => {
 // DHKEM(X25519, HKDF-SHA256) (suite 2 kem): @hpke/core and an in-test RFC 9180 §4.1 reference
 
 const KEM_SUITE_ID = concat(utf8('KEM'), new Uint8Array([0x00, 0x20])); // I2OSP(kem_id = 0x0020, 2)
-const labeledExtract = (salt: Uint8Array, label: string, ikm: Uint8Array) =>
-  extract(nobleSha256, concat(utf8('HPKE-v1'), KEM_SUITE_ID, utf8(label), ikm), salt);
+const labeledExtract = (salt: Uint8Array, label: string, ikm: Uint8Array) => extract(nobleSha256, concat(utf8('HPKE-v1'), KEM_SUITE_ID, utf8(label), ikm), salt);
 const labeledExpand = (prk: Uint8Array, label: string, info: Uint8Array, len: number) =>
   expand(nobleSha256, prk, concat(new Uint8Array([len >> 8, len & 0xff]), utf8('HPKE-v1'), KEM_SUITE_ID, utf8(label), info), len);
 const refDeriveKeyPair = (ikm: Uint8Array) => {
   const sk = labeledExpand(labeledExtract(EMPTY, 'dkp_prk', ikm), 'sk', EMPTY, 32);
   return { secretKey: sk, publicKey: nobleX25519.getPublicKey(sk) };
 };
-const refExtractAndExpand = (dh: Uint8Array, kemContext: Uint8Array) =>
-  labeledExpand(labeledExtract(EMPTY, 'eae_prk', dh), 'shared_secret', kemContext, 32);
+const refExtractAndExpand = (dh: Uint8Array, kemContext: Uint8Array) => labeledExpand(labeledExtract(EMPTY, 'eae_prk', dh), 'shared_secret', kemContext, 32);
 const refEncap = (pkR: Uint8Array, ikmE: Uint8Array) => {
   const e = refDeriveKeyPair(ikmE);
   const dh = nobleX25519.getSharedSecret(e.secretKey, pkR);
   return { enc: e.publicKey, sharedSecret: refExtractAndExpand(dh, concat(e.publicKey, pkR)) };
 };
-const refDecap = (skR: Uint8Array, enc: Uint8Array) =>
-  refExtractAndExpand(nobleX25519.getSharedSecret(skR, enc), concat(enc, nobleX25519.getPublicKey(skR)));
+const refDecap = (skR: Uint8Array, enc: Uint8Array) => refExtractAndExpand(nobleX25519.getSharedSecret(skR, enc), concat(enc, nobleX25519.getPublicKey(skR)));
 
 describe('suite 2 KEM (DHKEM(X25519, HKDF-SHA256)) vs @hpke/core and an RFC 9180 reference', () => {
   const s = getSuite(2);
@@ -347,9 +329,7 @@ describe('suite 3 signature (ML-DSA-65 ‖ Ed25519) checked half by half', () =>
       expect(sig.length).toBe(mSig + 64);
       const half1 = sig.subarray(0, mSig);
       const half2 = sig.subarray(mSig);
-      expect(hex(half1), `iter ${i} ML-DSA half`).toBe(
-        hex(ml_dsa65.sign(msg, m.secretKey, { context: HS, extraEntropy: rnd.every((b) => b === 0) ? false : rnd })),
-      );
+      expect(hex(half1), `iter ${i} ML-DSA half`).toBe(hex(ml_dsa65.sign(msg, m.secretKey, { context: HS, extraEntropy: rnd.every((b) => b === 0) ? false : rnd })));
       expect(ml_dsa65.verify(half1, msg, m.publicKey, { context: HS })).toBe(true);
       expect(hex(half2), `iter ${i} Ed25519 half`).toBe(hex(u8(nodeSign(null, concat(HS, msg), edPriv))));
       expect(nodeVerify(null, concat(HS, msg), nodePublicKey('ed25519', edPk), half2)).toBe(true);
@@ -441,7 +421,7 @@ describe('HKDF / HMAC / SHA-256 / SHA3-256 vs node:crypto', () => {
 
   it('hmacSha256 === createHmac for random key (0..200 bytes, incl. > block size) and message x100', () => {
     for (let i = 0; i < 100; i++) {
-      const key = rng.bytes(i < 3 ? [0, 64, 65][i] ?? 0 : rng.int(0, 200));
+      const key = rng.bytes(i < 3 ? ([0, 64, 65][i] ?? 0) : rng.int(0, 200));
       const msg = rng.bytes(rng.int(0, 5000));
       const ref = hex(u8(createHmac('sha256', key).update(msg).digest()));
       expect(hex(hmacSha256(key, msg)), `iter ${i}`).toBe(ref);

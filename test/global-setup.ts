@@ -18,7 +18,7 @@ function ensureChromium(): void {
     const [command, ...rest] = asRoot ? [aptGet, ...args] : ['sudo', '-n', aptGet, ...args];
     execFileSync(command as string, rest, { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
   };
-  console.log('global-setup: Chromium is missing; installing Debian\'s chromium (apt-get, about a minute)');
+  console.log("global-setup: Chromium is missing; installing Debian's chromium (apt-get, about a minute)");
   try {
     run(['update', '-q']);
     run(['install', '-y', '-q', 'chromium']);

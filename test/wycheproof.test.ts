@@ -70,7 +70,10 @@ function load(file: string): WFile {
 }
 
 const allFiles: string[] = fs.existsSync(wycheproofDir)
-  ? fs.readdirSync(wycheproofDir).filter((f) => f.endsWith('.json')).sort()
+  ? fs
+      .readdirSync(wycheproofDir)
+      .filter((f) => f.endsWith('.json'))
+      .sort()
   : [];
 
 // Per-file counters: cases actually run (including refusals asserted), and cases not applicable.
@@ -115,7 +118,10 @@ handle(/^mlkem_(1024|768)_keygen_seed_test\.json$/, (file, data) => {
         fail.guard(tcName(t), () => {
           const seed = bytes(t, 'seed');
           if (t.result !== 'valid') {
-            fail.add(tcName(t), checkThrows(() => kem.keygenFromSeed(seed), Pqe2eeError));
+            fail.add(
+              tcName(t),
+              checkThrows(() => kem.keygenFromSeed(seed), Pqe2eeError),
+            );
             return;
           }
           const { publicKey, secretKey } = kem.keygenFromSeed(seed);
@@ -156,9 +162,19 @@ handle(/^mlkem_(1024|768)_encaps_test\.json$/, (file, data) => {
           }
           // invalid: wrong length → InvalidLengthError; right length but a coefficient >= q → InvalidKeyError
           const cls = ek.length !== kem.publicKeyBytes ? InvalidLengthError : InvalidKeyError;
-          fail.add(`${w} encapsWithCoins`, checkThrows(() => kem.encapsWithCoins(ek, m), cls));
-          fail.add(`${w} encaps`, checkThrows(() => kem.encaps(ek), cls));
-          if (suiteKem) fail.add(`${w} suite1 encaps`, checkThrows(() => suiteKem.encaps(ek), cls));
+          fail.add(
+            `${w} encapsWithCoins`,
+            checkThrows(() => kem.encapsWithCoins(ek, m), cls),
+          );
+          fail.add(
+            `${w} encaps`,
+            checkThrows(() => kem.encaps(ek), cls),
+          );
+          if (suiteKem)
+            fail.add(
+              `${w} suite1 encaps`,
+              checkThrows(() => suiteKem.encaps(ek), cls),
+            );
         });
       }
     }
@@ -180,7 +196,10 @@ handle(/^mlkem_(1024|768)_test\.json$/, (file, data) => {
           const c = bytes(t, 'c');
           if (seed.length !== kem.seedBytes) {
             if (t.result === 'valid') fail.add(w, 'valid case with a wrong-length seed?');
-            fail.add(w, checkThrows(() => kem.keygenFromSeed(seed), InvalidLengthError, 'ERR_INVALID_LENGTH'));
+            fail.add(
+              w,
+              checkThrows(() => kem.keygenFromSeed(seed), InvalidLengthError, 'ERR_INVALID_LENGTH'),
+            );
             return;
           }
           const { publicKey, secretKey } = kem.keygenFromSeed(seed);
@@ -188,12 +207,22 @@ handle(/^mlkem_(1024|768)_test\.json$/, (file, data) => {
           if (ek !== undefined && hex(publicKey) !== ek) fail.add(w, 'ek mismatch');
           if (c.length !== kem.ciphertextBytes) {
             if (t.result === 'valid') fail.add(w, 'valid case with a wrong-length ciphertext?');
-            fail.add(w, checkThrows(() => kem.decaps(secretKey, c), InvalidLengthError, 'ERR_INVALID_LENGTH'));
-            if (suiteKem) fail.add(`${w} suite1`, checkThrows(() => suiteKem.decaps(secretKey, c), InvalidLengthError));
+            fail.add(
+              w,
+              checkThrows(() => kem.decaps(secretKey, c), InvalidLengthError, 'ERR_INVALID_LENGTH'),
+            );
+            if (suiteKem)
+              fail.add(
+                `${w} suite1`,
+                checkThrows(() => suiteKem.decaps(secretKey, c), InvalidLengthError),
+              );
             return;
           }
           if (t.result !== 'valid') {
-            fail.add(w, checkThrows(() => kem.decaps(secretKey, c), Pqe2eeError));
+            fail.add(
+              w,
+              checkThrows(() => kem.decaps(secretKey, c), Pqe2eeError),
+            );
             return;
           }
           const k = kem.decaps(secretKey, c);
@@ -224,12 +253,11 @@ handle(/^mlkem_(1024|768)_semi_expanded_decaps_test\.json$/, (file, data) => {
           }
           const flags = t.flags ?? [];
           const cls =
-            dk.length !== kem.secretKeyBytes || c.length !== kem.ciphertextBytes
-              ? InvalidLengthError
-              : flags.includes('InvalidDecapsulationKey')
-                ? InvalidKeyError
-                : Pqe2eeError;
-          fail.add(w, checkThrows(() => kem.decaps(dk, c), cls));
+            dk.length !== kem.secretKeyBytes || c.length !== kem.ciphertextBytes ? InvalidLengthError : flags.includes('InvalidDecapsulationKey') ? InvalidKeyError : Pqe2eeError;
+          fail.add(
+            w,
+            checkThrows(() => kem.decaps(dk, c), cls),
+          );
         });
       }
     }
@@ -307,14 +335,15 @@ function mldsaSignHandler(withSeed: boolean): Handler {
             }
             // invalid: context too long, wrong-length key, or malformed expanded key.
             const flags = t.flags ?? [];
-            const cls =
-              ctx.length > 255 || key.length !== dsa.secretKeyBytes
-                ? InvalidLengthError
-                : flags.includes('InvalidPrivateKey')
-                  ? InvalidKeyError
-                  : Pqe2eeError;
-            fail.add(`${w} signWithRandomness`, checkThrows(() => dsa.signWithRandomness(key, msg, ctx, rnd), cls));
-            fail.add(`${w} sign`, checkThrows(() => dsa.sign(key, msg, ctx), cls));
+            const cls = ctx.length > 255 || key.length !== dsa.secretKeyBytes ? InvalidLengthError : flags.includes('InvalidPrivateKey') ? InvalidKeyError : Pqe2eeError;
+            fail.add(
+              `${w} signWithRandomness`,
+              checkThrows(() => dsa.signWithRandomness(key, msg, ctx, rnd), cls),
+            );
+            fail.add(
+              `${w} sign`,
+              checkThrows(() => dsa.sign(key, msg, ctx), cls),
+            );
           });
         }
       }
@@ -341,7 +370,10 @@ handle(/^mldsa_(87|65)_verify_test\.json$/, (file, data) => {
           if (pk.length !== dsa.publicKeyBytes) {
             if (t.result === 'valid') fail.add(w, 'valid case with a wrong-length key?');
             // The doc: verify throws only for a public key of the wrong length.
-            fail.add(w, checkThrows(() => dsa.verify(pk, msg, sig, ctx), InvalidLengthError, 'ERR_INVALID_LENGTH'));
+            fail.add(
+              w,
+              checkThrows(() => dsa.verify(pk, msg, sig, ctx), InvalidLengthError, 'ERR_INVALID_LENGTH'),
+            );
             return;
           }
           if (ctx.length > 255) {
@@ -389,9 +421,15 @@ handle(/^aes_gcm_test\.json$/, (file, data) => {
               if (hex(s.aead.decrypt(key, iv, ctTag, aad)) !== hex(msg)) fail.add(w, `suite ${s.params.id} decrypt mismatch`);
             }
           } else {
-            fail.add(w, checkThrows(() => aes256gcm.decrypt(key, iv, ctTag, aad), DecryptionFailedError, 'ERR_DECRYPTION_FAILED'));
+            fail.add(
+              w,
+              checkThrows(() => aes256gcm.decrypt(key, iv, ctTag, aad), DecryptionFailedError, 'ERR_DECRYPTION_FAILED'),
+            );
             for (const s of allSuites())
-              fail.add(`${w} suite ${s.params.id}`, checkThrows(() => s.aead.decrypt(key, iv, ctTag, aad), DecryptionFailedError));
+              fail.add(
+                `${w} suite ${s.params.id}`,
+                checkThrows(() => s.aead.decrypt(key, iv, ctTag, aad), DecryptionFailedError),
+              );
           }
         });
       }
@@ -409,9 +447,18 @@ handle(/^aes_gcm_test\.json$/, (file, data) => {
         const iv = bytes(t, 'iv');
         const aad = bytes(t, 'aad');
         const ctTag = unhex(str(t, 'ct') + str(t, 'tag'));
-        fail.add(`${w} encrypt`, checkThrows(() => aes256gcm.encrypt(key, iv, bytes(t, 'msg'), aad), InvalidLengthError, 'ERR_INVALID_LENGTH'));
-        fail.add(`${w} decrypt`, checkThrows(() => aes256gcm.decrypt(key, iv, ctTag, aad), InvalidLengthError, 'ERR_INVALID_LENGTH'));
-        fail.add(`${w} suite1 decrypt`, checkThrows(() => suite1().aead.decrypt(key, iv, ctTag, aad), InvalidLengthError));
+        fail.add(
+          `${w} encrypt`,
+          checkThrows(() => aes256gcm.encrypt(key, iv, bytes(t, 'msg'), aad), InvalidLengthError, 'ERR_INVALID_LENGTH'),
+        );
+        fail.add(
+          `${w} decrypt`,
+          checkThrows(() => aes256gcm.decrypt(key, iv, ctTag, aad), InvalidLengthError, 'ERR_INVALID_LENGTH'),
+        );
+        fail.add(
+          `${w} suite1 decrypt`,
+          checkThrows(() => suite1().aead.decrypt(key, iv, ctTag, aad), InvalidLengthError),
+        );
       }
     }
     fail.assert();
@@ -434,8 +481,15 @@ handle(/^hkdf_sha256_test\.json$/, (file, data) => {
             if (hex(hkdfSha256(ikm, salt, info, size)) !== str(t, 'okm')) fail.add(w, 'okm mismatch');
             for (const s of allSuites()) if (hex(s.hkdf(ikm, salt, info, size)) !== str(t, 'okm')) fail.add(w, `suite ${s.params.id} okm mismatch`);
           } else {
-            fail.add(w, checkThrows(() => hkdfSha256(ikm, salt, info, size), InvalidLengthError, 'ERR_INVALID_LENGTH'));
-            for (const s of allSuites()) fail.add(`${w} suite ${s.params.id}`, checkThrows(() => s.hkdf(ikm, salt, info, size), InvalidLengthError));
+            fail.add(
+              w,
+              checkThrows(() => hkdfSha256(ikm, salt, info, size), InvalidLengthError, 'ERR_INVALID_LENGTH'),
+            );
+            for (const s of allSuites())
+              fail.add(
+                `${w} suite ${s.params.id}`,
+                checkThrows(() => s.hkdf(ikm, salt, info, size), InvalidLengthError),
+              );
           }
         });
       }
@@ -448,7 +502,7 @@ handle(/^hmac_sha256_test\.json$/, (file, data) => {
   for (const truncated of [false, true]) {
     it(`hmacSha256 ${truncated ? 'truncated-tag groups (prefix compare)' : 'full-length tags'}`, () => {
       const fail = new Failures();
-      for (const g of data.testGroups.filter((g) => (num(g, 'tagSize') < 256) === truncated)) {
+      for (const g of data.testGroups.filter((g) => num(g, 'tagSize') < 256 === truncated)) {
         const tagBytes = num(g, 'tagSize') / 8;
         for (const t of g.tests) {
           bump(file);
@@ -459,8 +513,7 @@ handle(/^hmac_sha256_test\.json$/, (file, data) => {
             const match = hex(mac.subarray(0, tagBytes)) === str(t, 'tag');
             if (match !== (t.result === 'valid')) fail.add(w, match ? 'modified tag matched' : 'tag mismatch');
             for (const s of allSuites())
-              if ((hex(s.hmac(bytes(t, 'key'), bytes(t, 'msg')).subarray(0, tagBytes)) === str(t, 'tag')) !== match)
-                fail.add(w, `suite ${s.params.id} hmac disagrees`);
+              if ((hex(s.hmac(bytes(t, 'key'), bytes(t, 'msg')).subarray(0, tagBytes)) === str(t, 'tag')) !== match) fail.add(w, `suite ${s.params.id} hmac disagrees`);
           });
         }
       }
@@ -495,7 +548,10 @@ handle(/^x25519_test\.json$/, (file, data) => {
         const pub = bytes(t, 'public');
         const shared = str(t, 'shared');
         if (isZero(shared)) {
-          fail.add(w, checkThrows(() => x25519.sharedSecret(priv, pub), InvalidKeyError, 'ERR_INVALID_KEY'));
+          fail.add(
+            w,
+            checkThrows(() => x25519.sharedSecret(priv, pub), InvalidKeyError, 'ERR_INVALID_KEY'),
+          );
           continue;
         }
         try {

@@ -21,4 +21,7 @@ export function makeCase({ op, impl, fn, async = false, bytes, check, setup, com
 }
 
 /** Case builder bound to one implementation name. */
-export const caseFactory = (impl) => (op, fn, extra = {}) => makeCase({ op, impl, fn, ...extra });
+export const caseFactory =
+  (impl) =>
+  (op, fn, extra = {}) =>
+    makeCase({ op, impl, fn, ...extra });

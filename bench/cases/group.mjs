@@ -32,14 +32,14 @@ const ENTRY = path.join(ROOT_DIR, 'dist', 'index.js');
 
 const ENCRYPT_NOTE = 'one sending chain in a 3-device group: HMAC chain step, HKDF, AES-256-GCM, one identity signature per message';
 const DECRYPT_NOTE =
-  'in-order messages of one sender: signature verify, chain step, AES-256-GCM; a message decrypts once, so the sender\'s ' +
+  "in-order messages of one sender: signature verify, chain step, AES-256-GCM; a message decrypts once, so the sender's " +
   'messages are pre-generated into a pool, topped up before each timed loop (benchmark.js setup, untimed)';
 const CHANGE_NOTE =
   'changeMembers on a group of N devices adding one device: the group has N devices plus the one being added, and the ' +
   'device added by the previous call is removed in the same change so the size stays fixed; per op: fresh seed, N+1 ' +
   'chain keys (HKDF), canonical member list, bundle encoded, hashed and signed once; previous epochs beyond 3 pruned';
 const DISTRIBUTE_NOTE =
-  'one op = the change\'s GroupPreKeyBundle encrypted for each of its N recipient devices with Session.encrypt on N ' +
+  "one op = the change's GroupPreKeyBundle encrypted for each of its N recipient devices with Session.encrypt on N " +
   'established one-to-one sessions (steady chains; self-step every 512 messages included); decryption and transport not included';
 
 const throwsCode = (fn, code) => {
@@ -84,7 +84,14 @@ function suiteFixture(P, suite) {
     const _decReceiver = join(carol, created.bundle);
     // Wire sizes: the first message, and the largest of the next 1000 (the varint index grows).
     const first = sender.encrypt(pt);
-    const sizes = { suite, suiteName: alice.account.suite.params.name, msgBytes: first.length, msgOverhead: first.length - pt.length, msgOverheadMax: first.length - pt.length, bundle: {} };
+    const sizes = {
+      suite,
+      suiteName: alice.account.suite.params.name,
+      msgBytes: first.length,
+      msgOverhead: first.length - pt.length,
+      msgOverheadMax: first.length - pt.length,
+      bundle: {},
+    };
     for (let i = 0; i < 1000; i++) sizes.msgOverheadMax = Math.max(sizes.msgOverheadMax, sender.encrypt(pt).length - pt.length);
     // Encrypt: a separate group whose chain only the timed loop advances.
     const encSender = P.GroupSession.create(alice.account, { groupId: 'bench-group-enc', userId: 'alice', deviceId: 'dev', members: [info(bob)] });
@@ -148,7 +155,13 @@ export async function groupCases(cryptoApi) {
   const { P, reason } = await loadApi(cryptoApi);
   if (cryptoApi?.STUB) return []; // a stub run says so everywhere already; it has no protocol layer
   if (!P) {
-    return [c('group.unavailable', () => {}, { check: () => { throw new Error(reason); } })];
+    return [
+      c('group.unavailable', () => {}, {
+        check: () => {
+          throw new Error(reason);
+        },
+      }),
+    ];
   }
   const cases = [];
   for (const suite of GROUP_SUITES) {
@@ -167,55 +180,79 @@ export async function groupCases(cryptoApi) {
     };
 
     let f = null; // the fixture, once a check has built it (fn and setup run only after a passing check)
-    cases.push(withSizes(c(`${pre}.encrypt.${B}B`, () => f.encSender.encrypt(f.pt), {
-      bytes: B,
-      note: ENCRYPT_NOTE,
-      check: () => {
-        f = fx();
-        const r = f.encCheck.decrypt(f.encSender.encrypt(f.pt));
-        return eq(r.plaintext, f.pt) && r.sender.userId === 'alice' && eq(f.encReceiver.decrypt(f.first).plaintext, f.pt);
-      },
-    }), ENCRYPT_NOTE));
+    cases.push(
+      withSizes(
+        c(`${pre}.encrypt.${B}B`, () => f.encSender.encrypt(f.pt), {
+          bytes: B,
+          note: ENCRYPT_NOTE,
+          check: () => {
+            f = fx();
+            const r = f.encCheck.decrypt(f.encSender.encrypt(f.pt));
+            return eq(r.plaintext, f.pt) && r.sender.userId === 'alice' && eq(f.encReceiver.decrypt(f.first).plaintext, f.pt);
+          },
+        }),
+        ENCRYPT_NOTE,
+      ),
+    );
 
-    cases.push(withSizes(c(`${pre}.decrypt.${B}B`, () => f.decSession.decrypt(f.next()), {
-      bytes: B,
-      note: DECRYPT_NOTE,
-      setup: (count) => f.ensure(count),
-      check: () => {
-        f = fx();
-        f.ensure(1);
-        const wire = f.next();
-        // a message decrypts once: a replay must be refused (the reason the pool exists)
-        return eq(f.decSession.decrypt(wire).plaintext, f.pt) && throwsCode(() => f.decSession.decrypt(wire), 'ERR_REPLAY');
-      },
-    }), DECRYPT_NOTE));
+    cases.push(
+      withSizes(
+        c(`${pre}.decrypt.${B}B`, () => f.decSession.decrypt(f.next()), {
+          bytes: B,
+          note: DECRYPT_NOTE,
+          setup: (count) => f.ensure(count),
+          check: () => {
+            f = fx();
+            f.ensure(1);
+            const wire = f.next();
+            // a message decrypts once: a replay must be refused (the reason the pool exists)
+            return eq(f.decSession.decrypt(wire).plaintext, f.pt) && throwsCode(() => f.decSession.decrypt(wire), 'ERR_REPLAY');
+          },
+        }),
+        DECRYPT_NOTE,
+      ),
+    );
 
     for (const n of GROUP_SIZES) {
       let ch = null;
-      cases.push(withSizes(c(`${pre}.change.${n}`, () => ch.change(), {
-        note: CHANGE_NOTE,
-        check: () => {
-          ch = fx().changes.get(n);
-          const { bundle, recipients } = ch.change();
-          // the bundle lists N+1 devices and goes to N of them; the changer moved to the new epoch
-          return recipients.length === n && ch.g.session.members.length === n + 1 && ch.g.session.epoch > 0n && bundle.length > 0;
-        },
-      }), CHANGE_NOTE));
+      cases.push(
+        withSizes(
+          c(`${pre}.change.${n}`, () => ch.change(), {
+            note: CHANGE_NOTE,
+            check: () => {
+              ch = fx().changes.get(n);
+              const { bundle, recipients } = ch.change();
+              // the bundle lists N+1 devices and goes to N of them; the changer moved to the new epoch
+              return recipients.length === n && ch.g.session.members.length === n + 1 && ch.g.session.epoch > 0n && bundle.length > 0;
+            },
+          }),
+          CHANGE_NOTE,
+        ),
+      );
 
       let dist = null;
-      cases.push(withSizes(c(`${pre}.distribute.${n}`, () => {
-        const bundle = dist.sample.bundle;
-        for (const s of dist.sessions) s.session.encrypt(bundle);
-      }, {
-        note: DISTRIBUTE_NOTE,
-        check: () => {
-          dist = fx().changes.get(n);
-          const bundle = dist.sample.bundle;
-          if (dist.sessions.length !== n) return false;
-          // every recipient's copy decrypts to the bundle (checked on the first and last session)
-          return [dist.sessions[0], dist.sessions[n - 1]].every((s) => eq(s.inbound.decrypt(s.session.encrypt(bundle)), bundle));
-        },
-      }), DISTRIBUTE_NOTE));
+      cases.push(
+        withSizes(
+          c(
+            `${pre}.distribute.${n}`,
+            () => {
+              const bundle = dist.sample.bundle;
+              for (const s of dist.sessions) s.session.encrypt(bundle);
+            },
+            {
+              note: DISTRIBUTE_NOTE,
+              check: () => {
+                dist = fx().changes.get(n);
+                const bundle = dist.sample.bundle;
+                if (dist.sessions.length !== n) return false;
+                // every recipient's copy decrypts to the bundle (checked on the first and last session)
+                return [dist.sessions[0], dist.sessions[n - 1]].every((s) => eq(s.inbound.decrypt(s.session.encrypt(bundle)), bundle));
+              },
+            },
+          ),
+          DISTRIBUTE_NOTE,
+        ),
+      );
     }
   }
   return cases;

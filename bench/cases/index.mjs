@@ -32,7 +32,7 @@ export async function collectCases(api, inputs, protocolApi, protocolUnavailable
       const r = await mod.load(inputs);
       const list = Array.isArray(r) ? r : r.cases;
       cases.push(...list);
-      peers.push({ name: mod.PEER, available: true, cases: list.length, notes: Array.isArray(r) ? [] : r.notes ?? [] });
+      peers.push({ name: mod.PEER, available: true, cases: list.length, notes: Array.isArray(r) ? [] : (r.notes ?? []) });
     } catch (err) {
       peers.push({ name: mod.PEER, available: false, reason: `${err?.name ?? 'Error'}: ${err?.message ?? err}`, cases: 0, notes: [] });
     }

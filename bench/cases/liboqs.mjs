@@ -10,32 +10,49 @@ export async function load(inp) {
   const c = caseFactory(PEER);
   const out = [];
   const notes = [];
-  const kems = [['mlkem1024', 'createMLKEM1024'], ['mlkem768', 'createMLKEM768']];
-  const sigs = [['mldsa87', 'createMLDSA87'], ['mldsa65', 'createMLDSA65']];
+  const kems = [
+    ['mlkem1024', 'createMLKEM1024'],
+    ['mlkem768', 'createMLKEM768'],
+  ];
+  const sigs = [
+    ['mldsa87', 'createMLDSA87'],
+    ['mldsa65', 'createMLDSA65'],
+  ];
   // Instances are created once (the documented usage); their wasm memory lives for the run.
   for (const [name, factory] of kems) {
-    if (typeof oqs[factory] !== 'function') { notes.push(`${factory} not offered`); continue; }
+    if (typeof oqs[factory] !== 'function') {
+      notes.push(`${factory} not offered`);
+      continue;
+    }
     const k = await oqs[factory]();
     const f = inp[name];
     out.push(
       c(`${name}.keygen`, () => k.generateKeyPair(), { check: () => k.generateKeyPair().publicKey.length === f.publicKey.length }),
       c(`${name}.encaps`, () => k.encapsulate(f.publicKey), {
-        check: () => { const r = k.encapsulate(f.publicKey); return eq(k.decapsulate(r.ciphertext, f.secretKey), r.sharedSecret); },
+        check: () => {
+          const r = k.encapsulate(f.publicKey);
+          return eq(k.decapsulate(r.ciphertext, f.secretKey), r.sharedSecret);
+        },
       }),
       c(`${name}.decaps`, () => k.decapsulate(f.ciphertext, f.secretKey), { check: () => eq(k.decapsulate(f.ciphertext, f.secretKey), f.sharedSecret) }),
     );
   }
   for (const [name, factory] of sigs) {
-    if (typeof oqs[factory] !== 'function') { notes.push(`${factory} not offered`); continue; }
+    if (typeof oqs[factory] !== 'function') {
+      notes.push(`${factory} not offered`);
+      continue;
+    }
     const s = await oqs[factory]();
     const f = inp[name];
     out.push(
       c(`${name}.keygen`, () => s.generateKeyPair(), { check: () => s.generateKeyPair().publicKey.length === f.publicKey.length }),
       c(`${name}.sign`, () => s.sign(f.message, f.secretKey), {
-        bytes: f.message.length, check: () => s.verify(f.message, s.sign(f.message, f.secretKey), f.publicKey),
+        bytes: f.message.length,
+        check: () => s.verify(f.message, s.sign(f.message, f.secretKey), f.publicKey),
       }),
       c(`${name}.verify`, () => s.verify(f.message, f.signature, f.publicKey), {
-        bytes: f.message.length, check: () => s.verify(f.message, f.signature, f.publicKey) === true,
+        bytes: f.message.length,
+        check: () => s.verify(f.message, f.signature, f.publicKey) === true,
       }),
     );
   }

@@ -18,7 +18,8 @@ export async function load(inp) {
       c(`sha3_256.${size}`, () => sha3_256(h.message), { bytes: h.message.length, check: () => eq(sha3_256(h.message), h.sha3_256) }),
     );
   }
-  const m = inp.hmac, k = inp.hkdf;
+  const m = inp.hmac,
+    k = inp.hkdf;
   out.push(
     c('hmac-sha256.64B', () => hmac(sha256, m.key, m.message), { bytes: 64, check: () => eq(hmac(sha256, m.key, m.message), m.expected) }),
     c('hkdf-sha256.64B', () => hkdf(sha256, k.ikm, k.salt, k.info, k.length), { check: () => eq(hkdf(sha256, k.ikm, k.salt, k.info, k.length), k.expected) }),

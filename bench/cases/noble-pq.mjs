@@ -11,26 +11,38 @@ export async function load(inp) {
   const { ml_kem768_x25519 } = await import('@noble/post-quantum/hybrid.js');
   const c = caseFactory(PEER);
   const out = [];
-  for (const [name, k] of [['mlkem1024', ml_kem1024], ['mlkem768', ml_kem768], ['xwing', ml_kem768_x25519]]) {
+  for (const [name, k] of [
+    ['mlkem1024', ml_kem1024],
+    ['mlkem768', ml_kem768],
+    ['xwing', ml_kem768_x25519],
+  ]) {
     const f = inp[name];
     out.push(
       c(`${name}.keygen`, () => k.keygen(), { check: () => k.keygen().publicKey.length === f.publicKey.length }),
       c(`${name}.encaps`, () => k.encapsulate(f.publicKey), {
-        check: () => { const r = k.encapsulate(f.publicKey); return eq(k.decapsulate(r.cipherText, f.secretKey), r.sharedSecret); },
+        check: () => {
+          const r = k.encapsulate(f.publicKey);
+          return eq(k.decapsulate(r.cipherText, f.secretKey), r.sharedSecret);
+        },
       }),
       c(`${name}.decaps`, () => k.decapsulate(f.ciphertext, f.secretKey), { check: () => eq(k.decapsulate(f.ciphertext, f.secretKey), f.sharedSecret) }),
     );
   }
-  for (const [name, s] of [['mldsa87', ml_dsa87], ['mldsa65', ml_dsa65]]) {
+  for (const [name, s] of [
+    ['mldsa87', ml_dsa87],
+    ['mldsa65', ml_dsa65],
+  ]) {
     const f = inp[name];
     out.push(
       c(`${name}.keygen`, () => s.keygen(), { check: () => s.keygen().publicKey.length === f.publicKey.length }),
       // hedged signing (fresh randomness), like pqe2ee's sign()
       c(`${name}.sign`, () => s.sign(f.message, f.secretKey), {
-        bytes: f.message.length, check: () => s.verify(s.sign(f.message, f.secretKey), f.message, f.publicKey),
+        bytes: f.message.length,
+        check: () => s.verify(s.sign(f.message, f.secretKey), f.message, f.publicKey),
       }),
       c(`${name}.verify`, () => s.verify(f.signature, f.message, f.publicKey), {
-        bytes: f.message.length, check: () => s.verify(f.signature, f.message, f.publicKey) === true,
+        bytes: f.message.length,
+        check: () => s.verify(f.signature, f.message, f.publicKey) === true,
       }),
     );
   }

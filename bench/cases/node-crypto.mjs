@@ -41,25 +41,39 @@ export async function load(inp) {
       c(`aes256gcm.decrypt.${label}`, () => gcmDecrypt(key, nonce, a.ciphertext), { bytes: a.bytes, check: () => eq(gcmDecrypt(key, nonce, a.ciphertext), a.plaintext) }),
     );
   }
-  const k = inp.hkdf, m = inp.hmac;
+  const k = inp.hkdf,
+    m = inp.hmac;
   out.push(
     c('hkdf-sha256.64B', () => nc.hkdfSync('sha256', k.ikm, k.salt, k.info, k.length), { check: () => eq(nc.hkdfSync('sha256', k.ikm, k.salt, k.info, k.length), k.expected) }),
-    c('hmac-sha256.64B', () => nc.createHmac('sha256', m.key).update(m.message).digest(), { bytes: 64, check: () => eq(nc.createHmac('sha256', m.key).update(m.message).digest(), m.expected) }),
+    c('hmac-sha256.64B', () => nc.createHmac('sha256', m.key).update(m.message).digest(), {
+      bytes: 64,
+      check: () => eq(nc.createHmac('sha256', m.key).update(m.message).digest(), m.expected),
+    }),
   );
   for (const size of ['64B', '1KiB']) {
     const h = inp.hash[size];
     out.push(
-      c(`sha256.${size}`, () => nc.createHash('sha256').update(h.message).digest(), { bytes: h.message.length, check: () => eq(nc.createHash('sha256').update(h.message).digest(), h.sha256) }),
-      c(`sha3_256.${size}`, () => nc.createHash('sha3-256').update(h.message).digest(), { bytes: h.message.length, check: () => eq(nc.createHash('sha3-256').update(h.message).digest(), h.sha3_256) }),
+      c(`sha256.${size}`, () => nc.createHash('sha256').update(h.message).digest(), {
+        bytes: h.message.length,
+        check: () => eq(nc.createHash('sha256').update(h.message).digest(), h.sha256),
+      }),
+      c(`sha3_256.${size}`, () => nc.createHash('sha3-256').update(h.message).digest(), {
+        bytes: h.message.length,
+        check: () => eq(nc.createHash('sha3-256').update(h.message).digest(), h.sha3_256),
+      }),
     );
   }
   const x = inp.x25519;
-  const xPriv = privateKey('x25519', x.secretA), xPub = publicKey('x25519', x.publicB);
-  out.push(c('x25519.sharedSecret', () => nc.diffieHellman({ privateKey: xPriv, publicKey: xPub }), {
-    check: () => eq(nc.diffieHellman({ privateKey: xPriv, publicKey: xPub }), x.shared),
-  }));
+  const xPriv = privateKey('x25519', x.secretA),
+    xPub = publicKey('x25519', x.publicB);
+  out.push(
+    c('x25519.sharedSecret', () => nc.diffieHellman({ privateKey: xPriv, publicKey: xPub }), {
+      check: () => eq(nc.diffieHellman({ privateKey: xPriv, publicKey: xPub }), x.shared),
+    }),
+  );
   const e = inp.ed25519;
-  const ePriv = privateKey('ed25519', e.seed), ePub = publicKey('ed25519', e.publicKey);
+  const ePriv = privateKey('ed25519', e.seed),
+    ePub = publicKey('ed25519', e.publicKey);
   out.push(
     c('ed25519.sign', () => nc.sign(null, e.message, ePriv), { bytes: e.message.length, check: () => eq(nc.sign(null, e.message, ePriv), e.signature) }),
     c('ed25519.verify', () => nc.verify(null, e.message, ePub, e.signature), { bytes: e.message.length, check: () => nc.verify(null, e.message, ePub, e.signature) === true }),
@@ -67,8 +81,12 @@ export async function load(inp) {
 
   // ML-KEM / ML-DSA only exist in much newer Node releases; record why they are absent.
   for (const alg of ['ml-kem-1024', 'ml-dsa-87']) {
-    try { nc.generateKeyPairSync(alg); notes.push(`${alg} is available in ${process.version} but not benchmarked (no raw-key import path in this harness)`); }
-    catch (err) { notes.push(`${alg}: not available in node ${process.version} (${err.code ?? err.message})`); }
+    try {
+      nc.generateKeyPairSync(alg);
+      notes.push(`${alg} is available in ${process.version} but not benchmarked (no raw-key import path in this harness)`);
+    } catch (err) {
+      notes.push(`${alg}: not available in node ${process.version} (${err.code ?? err.message})`);
+    }
   }
   return { cases: out, notes };
 }

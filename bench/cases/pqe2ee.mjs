@@ -10,7 +10,8 @@ function bindingCases(api, inp) {
   const out = [];
 
   for (const name of ['mlkem1024', 'mlkem768']) {
-    const k = api[name], f = inp[name];
+    const k = api[name],
+      f = inp[name];
     out.push(
       c(`${name}.keygen`, () => k.keygen(), {
         check: () => k.keygen().publicKey.length === f.publicKey.length && eq(k.keygenFromSeed(f.seed).publicKey, f.publicKey),
@@ -27,16 +28,15 @@ function bindingCases(api, inp) {
   }
 
   for (const name of ['mldsa87', 'mldsa65']) {
-    const s = api[name], f = inp[name];
+    const s = api[name],
+      f = inp[name];
     out.push(
       c(`${name}.keygen`, () => s.keygen(), {
         check: () => s.keygen().publicKey.length === f.publicKey.length && eq(s.keygenFromSeed(f.seed).publicKey, f.publicKey),
       }),
       c(`${name}.sign`, () => s.sign(f.secretKey, f.message), {
         bytes: f.message.length,
-        check: () =>
-          s.verify(f.publicKey, f.message, s.sign(f.secretKey, f.message)) &&
-          eq(s.signWithRandomness(f.secretKey, f.message, EMPTY, new Uint8Array(32)), f.signature),
+        check: () => s.verify(f.publicKey, f.message, s.sign(f.secretKey, f.message)) && eq(s.signWithRandomness(f.secretKey, f.message, EMPTY, new Uint8Array(32)), f.signature),
       }),
       c(`${name}.verify`, () => s.verify(f.publicKey, f.message, f.signature), {
         bytes: f.message.length,
@@ -46,16 +46,20 @@ function bindingCases(api, inp) {
   }
 
   const x = inp.x25519;
-  out.push(c('x25519.sharedSecret', () => api.x25519.sharedSecret(x.secretA, x.publicB), {
-    check: () => eq(api.x25519.sharedSecret(x.secretA, x.publicB), x.shared),
-  }));
+  out.push(
+    c('x25519.sharedSecret', () => api.x25519.sharedSecret(x.secretA, x.publicB), {
+      check: () => eq(api.x25519.sharedSecret(x.secretA, x.publicB), x.shared),
+    }),
+  );
   const e = inp.ed25519;
   out.push(
     c('ed25519.sign', () => api.ed25519.sign(e.secretKey64, e.message), {
-      bytes: e.message.length, check: () => eq(api.ed25519.sign(e.secretKey64, e.message), e.signature),
+      bytes: e.message.length,
+      check: () => eq(api.ed25519.sign(e.secretKey64, e.message), e.signature),
     }),
     c('ed25519.verify', () => api.ed25519.verify(e.publicKey, e.message, e.signature), {
-      bytes: e.message.length, check: () => api.ed25519.verify(e.publicKey, e.message, e.signature) === true,
+      bytes: e.message.length,
+      check: () => api.ed25519.verify(e.publicKey, e.message, e.signature) === true,
     }),
   );
 
@@ -66,13 +70,22 @@ function bindingCases(api, inp) {
       c(`sha3_256.${size}`, () => api.sha3_256(h.message), { bytes: h.message.length, check: () => eq(api.sha3_256(h.message), h.sha3_256) }),
     );
   }
-  const m = inp.hmac, k = inp.hkdf;
+  const m = inp.hmac,
+    k = inp.hkdf;
   out.push(
     c('hmac-sha256.64B', () => api.hmacSha256(m.key, m.message), { bytes: 64, check: () => eq(api.hmacSha256(m.key, m.message), m.expected) }),
     c('hkdf-sha256.64B', () => api.hkdfSha256(k.ikm, k.salt, k.info, k.length), { check: () => eq(api.hkdfSha256(k.ikm, k.salt, k.info, k.length), k.expected) }),
   );
 
-  out.push(...aeadCases(c, 'aes256gcm', api.aes256gcm, inp, SIZES.map((s) => s.label)));
+  out.push(
+    ...aeadCases(
+      c,
+      'aes256gcm',
+      api.aes256gcm,
+      inp,
+      SIZES.map((s) => s.label),
+    ),
+  );
   return out;
 }
 
@@ -83,10 +96,12 @@ function aeadCases(c, prefix, aead, inp, sizes, compare = false) {
     const extra = (op) => ({ bytes: a.bytes, ...(compare ? { compareTo: `aes256gcm.${op}.${size}` } : {}) });
     return [
       c(`${prefix}.encrypt.${size}`, () => aead.encrypt(key, nonce, a.plaintext), {
-        ...extra('encrypt'), check: () => eq(aead.encrypt(key, nonce, a.plaintext), a.ciphertext),
+        ...extra('encrypt'),
+        check: () => eq(aead.encrypt(key, nonce, a.plaintext), a.ciphertext),
       }),
       c(`${prefix}.decrypt.${size}`, () => aead.decrypt(key, nonce, a.ciphertext), {
-        ...extra('decrypt'), check: () => eq(aead.decrypt(key, nonce, a.ciphertext), a.plaintext),
+        ...extra('decrypt'),
+        check: () => eq(aead.decrypt(key, nonce, a.ciphertext), a.plaintext),
       }),
     ];
   });
@@ -103,7 +118,9 @@ function suiteCases(api, inp) {
   const c = caseFactory(OURS);
   const out = [];
   for (const id of [1, 2, 3]) {
-    const s = api.getSuite(id), p = s.params, peer = SUITE_PEER_OPS[id];
+    const s = api.getSuite(id),
+      p = s.params,
+      peer = SUITE_PEER_OPS[id];
     const pre = `suite${id}`;
 
     // KEM: suites 1 and 3 use the same seeds/coins as the peer fixtures, so the keys and the
@@ -143,11 +160,13 @@ function suiteCases(api, inp) {
         check: () => s.sig.keygen().publicKey.length === p.sigPublicKeyBytes && (!sref || eq(skp.publicKey, sref.publicKey)),
       }),
       c(`${pre}.sig.sign`, () => s.sig.sign(skp.secretKey, msg), {
-        bytes: msg.length, compareTo: peer.sig ? `${peer.sig}.sign` : undefined,
+        bytes: msg.length,
+        compareTo: peer.sig ? `${peer.sig}.sign` : undefined,
         check: () => s.sig.verify(skp.publicKey, msg, s.sig.sign(skp.secretKey, msg)),
       }),
       c(`${pre}.sig.verify`, () => s.sig.verify(skp.publicKey, msg, sig), {
-        bytes: msg.length, compareTo: peer.sig ? `${peer.sig}.verify` : undefined,
+        bytes: msg.length,
+        compareTo: peer.sig ? `${peer.sig}.verify` : undefined,
         check: () => s.sig.verify(skp.publicKey, msg, sig) === true,
       }),
     );
@@ -156,16 +175,23 @@ function suiteCases(api, inp) {
     // the 1 MiB target is measured on it; suites 2 and 3 share the same code, 64 B only.
     out.push(...aeadCases(c, `${pre}.aead`, s.aead, inp, id === 1 ? SIZES.map((x) => x.label) : ['64B'], true));
 
-    const k = inp.hkdf, m = inp.hmac, h = inp.hash['64B'];
+    const k = inp.hkdf,
+      m = inp.hmac,
+      h = inp.hash['64B'];
     out.push(
       c(`${pre}.hkdf.64B`, () => s.hkdf(k.ikm, k.salt, k.info, k.length), {
-        compareTo: 'hkdf-sha256.64B', check: () => eq(s.hkdf(k.ikm, k.salt, k.info, k.length), k.expected),
+        compareTo: 'hkdf-sha256.64B',
+        check: () => eq(s.hkdf(k.ikm, k.salt, k.info, k.length), k.expected),
       }),
       c(`${pre}.hmac.64B`, () => s.hmac(m.key, m.message), {
-        bytes: 64, compareTo: 'hmac-sha256.64B', check: () => eq(s.hmac(m.key, m.message), m.expected),
+        bytes: 64,
+        compareTo: 'hmac-sha256.64B',
+        check: () => eq(s.hmac(m.key, m.message), m.expected),
       }),
       c(`${pre}.hash.64B`, () => s.hash(h.message), {
-        bytes: 64, compareTo: 'sha256.64B', check: () => eq(s.hash(h.message), h.sha256),
+        bytes: 64,
+        compareTo: 'sha256.64B',
+        check: () => eq(s.hash(h.message), h.sha256),
       }),
     );
   }

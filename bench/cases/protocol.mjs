@@ -76,7 +76,8 @@ function wireSizes(P, suite, plaintext) {
   const withOpk = sessionPair(P, alice, bob, bob.preKeyBundle(), plaintext);
   const noOpk = sessionPair(P, alice, bob, bob.preKeyBundle({ withOneTimePreKey: false }), plaintext);
   const n = plaintext.length;
-  let min = noOpk.first.length - n, max = min;
+  let min = noOpk.first.length - n,
+    max = min;
   for (let i = 1; i < 520; i++) {
     const m = noOpk.a.encrypt(plaintext).length - n;
     if (m < min) min = m;
@@ -116,54 +117,76 @@ export function protocolCases(P) {
 
     // Setup: a new session pair per call, from the same OPK-less bundle (each initiate makes a new
     // session id, base key and ciphertexts, so every invite is new to Bob).
-    cases.push(c(`${pre}.setup`, () => {
-      const { session: a, invite } = P.OutboundSession.initiate(alice, bundle);
-      const { session: b, accept } = P.InboundSession.accept(bob, invite);
-      a.complete(alice, accept);
-      b.decrypt(a.encrypt(pt));
-    }, {
-      note: SETUP_NOTE,
-      check: () => {
-        const opks = bob.oneTimePreKeyCount;
-        const s = sessionPair(P, alice, bob, bob.preKeyBundle(), pt); // with an OPK: consumes one
-        const t = sessionPair(P, alice, bob, bundle, pt); // as timed
-        return eq(s.decrypted, pt) && eq(t.decrypted, pt) && bob.oneTimePreKeyCount === opks - 1 &&
-          s.a.sessionId === s.b.sessionId && t.a.responded && eq(t.a.decrypt(t.b.encrypt(pt2)), pt2);
-      },
-    }));
+    cases.push(
+      c(
+        `${pre}.setup`,
+        () => {
+          const { session: a, invite } = P.OutboundSession.initiate(alice, bundle);
+          const { session: b, accept } = P.InboundSession.accept(bob, invite);
+          a.complete(alice, accept);
+          b.decrypt(a.encrypt(pt));
+        },
+        {
+          note: SETUP_NOTE,
+          check: () => {
+            const opks = bob.oneTimePreKeyCount;
+            const s = sessionPair(P, alice, bob, bob.preKeyBundle(), pt); // with an OPK: consumes one
+            const t = sessionPair(P, alice, bob, bundle, pt); // as timed
+            return (
+              eq(s.decrypted, pt) &&
+              eq(t.decrypted, pt) &&
+              bob.oneTimePreKeyCount === opks - 1 &&
+              s.a.sessionId === s.b.sessionId &&
+              t.a.responded &&
+              eq(t.a.decrypt(t.b.encrypt(pt2)), pt2)
+            );
+          },
+        },
+      ),
+    );
 
     // Encrypt: one long-lived pair; the check's message makes the chain exist before timing.
     const enc = sessionPair(P, alice, bob, bundle, pt);
-    cases.push(c(`${pre}.encrypt.${PROTOCOL_PLAINTEXT_BYTES}B`, () => enc.a.encrypt(pt), {
-      bytes: PROTOCOL_PLAINTEXT_BYTES,
-      note: ENCRYPT_NOTE,
-      check: () => eq(enc.b.decrypt(enc.a.encrypt(pt)), pt),
-    }));
+    cases.push(
+      c(`${pre}.encrypt.${PROTOCOL_PLAINTEXT_BYTES}B`, () => enc.a.encrypt(pt), {
+        bytes: PROTOCOL_PLAINTEXT_BYTES,
+        note: ENCRYPT_NOTE,
+        check: () => eq(enc.b.decrypt(enc.a.encrypt(pt)), pt),
+      }),
+    );
 
     // Decrypt: a fresh pair; A's messages are generated ahead into a pool that B consumes in order.
     const dec = sessionPair(P, alice, bob, bundle, pt);
     const pool = messagePool(dec.a, pt);
-    cases.push(c(`${pre}.decrypt.${PROTOCOL_PLAINTEXT_BYTES}B`, () => dec.b.decrypt(pool.next()), {
-      bytes: PROTOCOL_PLAINTEXT_BYTES,
-      note: DECRYPT_NOTE,
-      setup: (count) => pool.ensure(count),
-      check: () => {
-        pool.ensure(1);
-        const wire = pool.next();
-        // a message decrypts once: a replay must be refused (the reason the pool exists)
-        return eq(dec.b.decrypt(wire), pt) && throwsCode(() => dec.b.decrypt(wire), 'ERR_REPLAY');
-      },
-    }));
+    cases.push(
+      c(`${pre}.decrypt.${PROTOCOL_PLAINTEXT_BYTES}B`, () => dec.b.decrypt(pool.next()), {
+        bytes: PROTOCOL_PLAINTEXT_BYTES,
+        note: DECRYPT_NOTE,
+        setup: (count) => pool.ensure(count),
+        check: () => {
+          pool.ensure(1);
+          const wire = pool.next();
+          // a message decrypts once: a replay must be refused (the reason the pool exists)
+          return eq(dec.b.decrypt(wire), pt) && throwsCode(() => dec.b.decrypt(wire), 'ERR_REPLAY');
+        },
+      }),
+    );
 
     // Roundtrip: one ping-pong turn on a long-lived pair.
     const rt = sessionPair(P, alice, bob, bundle, pt);
-    cases.push(c(`${pre}.roundtrip.${PROTOCOL_PLAINTEXT_BYTES}B`, () => {
-      rt.b.decrypt(rt.a.encrypt(pt));
-      rt.a.decrypt(rt.b.encrypt(pt2));
-    }, {
-      note: ROUNDTRIP_NOTE,
-      check: () => eq(rt.b.decrypt(rt.a.encrypt(pt)), pt) && eq(rt.a.decrypt(rt.b.encrypt(pt2)), pt2),
-    }));
+    cases.push(
+      c(
+        `${pre}.roundtrip.${PROTOCOL_PLAINTEXT_BYTES}B`,
+        () => {
+          rt.b.decrypt(rt.a.encrypt(pt));
+          rt.a.decrypt(rt.b.encrypt(pt2));
+        },
+        {
+          note: ROUNDTRIP_NOTE,
+          check: () => eq(rt.b.decrypt(rt.a.encrypt(pt)), pt) && eq(rt.a.decrypt(rt.b.encrypt(pt2)), pt2),
+        },
+      ),
+    );
 
     wire.push(wireSizes(P, suite, pt));
   }

@@ -62,7 +62,14 @@ export function createRelayClient({ url, fetch, deviceId, userName }) {
       })();
     },
     async sendMessage(userId, body) {
-      const msg = { version: 1, suiteId: 2, sessionId: 'relay', from: address(self.userId, deviceId), to: address(userId, deviceId), payload: { case: 'one2oneMsg', value: { header: {}, ciphertext: body } } };
+      const msg = {
+        version: 1,
+        suiteId: 2,
+        sessionId: 'relay',
+        from: address(self.userId, deviceId),
+        to: address(userId, deviceId),
+        payload: { case: 'one2oneMsg', value: { header: {}, ciphertext: body } },
+      };
       // Like the runtime's outbox: a request that got no answer is sent again (up to 5 times).
       for (let attempt = 1; ; attempt++) {
         try {

@@ -44,11 +44,12 @@ function parseArgs(argv) {
       if (v === undefined) throw new Error(`missing value for ${arg}`);
       return v;
     };
-    const list = (v) => v.split(',').map((x) => {
-      const n = Number(x);
-      if (!Number.isInteger(n) || n <= 0) throw new Error(`${arg}: '${x}' is not a positive integer`);
-      return n;
-    });
+    const list = (v) =>
+      v.split(',').map((x) => {
+        const n = Number(x);
+        if (!Number.isInteger(n) || n <= 0) throw new Error(`${arg}: '${x}' is not a positive integer`);
+        return n;
+      });
     if (arg === '-h' || arg === '--help') {
       process.stdout.write(USAGE);
       process.exit(0);
@@ -56,8 +57,7 @@ function parseArgs(argv) {
     else if (arg === '--suite') {
       const v = value();
       opts.suites = v.split(',').map((x) => (x === 'relay' ? 'relay' : list(x)[0]));
-    }
-    else if (arg === '--duration') opts.duration = Number(value());
+    } else if (arg === '--duration') opts.duration = Number(value());
     else if (arg === '--max-messages') opts.maxMessages = list(value())[0];
     else if (arg === '--window') opts.window = list(value())[0];
     else if (arg === '--body-bytes') opts.bodyBytes = list(value())[0];
@@ -72,7 +72,13 @@ function parseArgs(argv) {
   let matrix;
   if (standard) {
     matrix = quick
-      ? [{ suite: 2, n: 10 }, { suite: 2, n: 100 }, { suite: 2, n: 1000 }, { suite: 1, n: 10 }, { suite: 'relay', n: 10 }]
+      ? [
+          { suite: 2, n: 10 },
+          { suite: 2, n: 100 },
+          { suite: 2, n: 1000 },
+          { suite: 1, n: 10 },
+          { suite: 'relay', n: 10 },
+        ]
       : [
           { suite: 2, n: 10 },
           { suite: 2, n: 100 },
@@ -116,15 +122,22 @@ function procCpuMs(pid) {
 /** Starts `pqe2ee server` on a free loopback port; resolves with { child, url } after its start line. */
 function startServerProcess(dir) {
   const args = [
-    DIST_CLI, 'server',
-    '--port', '0',
-    '--host', '127.0.0.1',
-    '--db', path.join(dir, 'server.sqlite'),
-    '--domain', 'load.local',
+    DIST_CLI,
+    'server',
+    '--port',
+    '0',
+    '--host',
+    '127.0.0.1',
+    '--db',
+    path.join(dir, 'server.sqlite'),
+    '--domain',
+    'load.local',
     // Rate limits lifted for the load run: one device sends far more than 50/s, and every client
     // registers from 127.0.0.1 (GetChallenge is limited per address).
-    '--rate-limit', '0',
-    '--ip-rate-limit', '0',
+    '--rate-limit',
+    '0',
+    '--ip-rate-limit',
+    '0',
   ];
   const child = spawn(process.execPath, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
@@ -185,7 +198,16 @@ async function runOne(opts, { suite, n }) {
   // Hard bound per configuration: setup + window + drain + stop, whatever happens.
   const hardLimitMs = 240000;
   log(`▶ suite ${suite}, N = ${n}: server ${server.url} (pid ${pid}), window ${workerCfg.durationMs} ms / ${workerCfg.maxMessages} messages`);
-  const worker = spawn(process.execPath, [...(process.env.LOAD_PROFILE ? ['--cpu-prof', '--cpu-prof-dir=' + process.env.LOAD_PROFILE] : []), '--max-old-space-size=4096', path.join(HERE, 'clients.mjs'), JSON.stringify(workerCfg)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const worker = spawn(
+    process.execPath,
+    [
+      ...(process.env.LOAD_PROFILE ? ['--cpu-prof', '--cpu-prof-dir=' + process.env.LOAD_PROFILE] : []),
+      '--max-old-space-size=4096',
+      path.join(HERE, 'clients.mjs'),
+      JSON.stringify(workerCfg),
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   const killTimer = setTimeout(() => {
     log(`  !! configuration exceeded ${hardLimitMs / 1000} s: killing the client process`);
     worker.kill('SIGKILL');
@@ -229,7 +251,9 @@ async function runOne(opts, { suite, n }) {
     log(`  !! client process ended without a result (exit ${workerExit.code}, signal ${workerExit.signal})`);
     return { suite, n, failed: true, workerExit, server: serverInfo, wallMs };
   }
-  log(`  ✓ ${result.delivered} delivered, ${result.msgsPerSec} msg/s, p50 ${result.latencyMs.p50} ms, p99 ${result.latencyMs.p99} ms, errors ${result.errors}; server CPU ${serverInfo.cpuPercent}%, peak RSS ${serverInfo.peakRssMiB} MiB; ${Math.round(wallMs / 1000)} s`);
+  log(
+    `  ✓ ${result.delivered} delivered, ${result.msgsPerSec} msg/s, p50 ${result.latencyMs.p50} ms, p99 ${result.latencyMs.p99} ms, errors ${result.errors}; server CPU ${serverInfo.cpuPercent}%, peak RSS ${serverInfo.peakRssMiB} MiB; ${Math.round(wallMs / 1000)} s`,
+  );
   // The machine may be shared: the 1-minute load average (all processes) before and after.
   const loadAverage = { before: Number(loadBefore.toFixed(2)), after: Number(os.loadavg()[0].toFixed(2)), cores: os.cpus().length };
   return { ...result, server: serverInfo, loadAverage, wallMs };
@@ -263,8 +287,15 @@ function table(rows) {
 }
 
 function setupTable(rows) {
-  const lines = ['| N | suite | register ms | sessions ms | measured window ms | sends started | p90 ms | stream reconnects | load avg before → after | wall s |', '|---|---|---|---|---|---|---|---|---|---|'];
-  for (const r of rows) if (!r.failed) lines.push(`| ${r.n} | ${r.suite} | ${fmt(r.timings.registerMs)} | ${fmt(r.timings.sessionsMs)} | ${fmt(r.elapsedMs)} | ${fmt(r.sent)} | ${fmt(r.latencyMs.p90)} | ${fmt(r.streamReconnects)} | ${r.loadAverage.before} → ${r.loadAverage.after} | ${Math.round(r.wallMs / 1000)} |`);
+  const lines = [
+    '| N | suite | register ms | sessions ms | measured window ms | sends started | p90 ms | stream reconnects | load avg before → after | wall s |',
+    '|---|---|---|---|---|---|---|---|---|---|',
+  ];
+  for (const r of rows)
+    if (!r.failed)
+      lines.push(
+        `| ${r.n} | ${r.suite} | ${fmt(r.timings.registerMs)} | ${fmt(r.timings.sessionsMs)} | ${fmt(r.elapsedMs)} | ${fmt(r.sent)} | ${fmt(r.latencyMs.p90)} | ${fmt(r.streamReconnects)} | ${r.loadAverage.before} → ${r.loadAverage.after} | ${Math.round(r.wallMs / 1000)} |`,
+      );
   return lines.join('\n');
 }
 
@@ -284,7 +315,8 @@ async function main() {
     maxMessages: opts.maxMessages,
     window: opts.window,
     bodyBytes: opts.bodyBytes,
-    server: 'node dist/cli.js server --port 0 --host 127.0.0.1 --db <tmp>/server.sqlite --domain load.local --rate-limit 0 --ip-rate-limit 0 (separate process; other options default)',
+    server:
+      'node dist/cli.js server --port 0 --host 127.0.0.1 --db <tmp>/server.sqlite --domain load.local --rate-limit 0 --ip-rate-limit 0 (separate process; other options default)',
     clients: 'one separate node process with N E2eeClient instances (in-memory client databases), ring pairing i → (i+1) mod N',
   };
   log(`pqe2ee load bench: ${meta.cpu}, node ${meta.node}, ${opts.matrix.length} configurations${opts.quick ? ' (LOAD_QUICK)' : ''}`);

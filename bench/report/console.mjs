@@ -16,20 +16,26 @@ export function renderConsole(results) {
   const impl = results.implementation;
   out.push(`implementation: ${impl.source} (${impl.entry}${impl.protocolEntry ? `; protocol: ${impl.protocolEntry}` : ''})${impl.note ? `\n!! ${impl.note}` : ''}`);
   out.push('');
-  out.push(table(
-    ['operation', 'pqe2ee ops/s', 'rme', 'MB/s', 'best peer', 'peer ops/s', 'ratio', 'all peers'],
-    ourRowsWithRatios(results).map(({ row, ratio }) => [
-      row.op,
-      row.error ? 'ERROR' : fmtOps(row.opsPerSec) + (isContended(row) ? ' †' : ''),
-      fmtPct(row.rme),
-      row.bytes && row.bytes >= 1024 ? fmtMB(row.mbPerSec) : '',
-      ratio ? shortPeer(ratio.best.peer) : '',
-      ratio ? fmtOps(ratio.best.opsPerSec) : '',
-      ratio ? fmtRatio(ratio.best.ratio) : '',
-      ratio ? Object.entries(ratio.perPeer).map(([p, v]) => `${shortPeer(p)} ${fmtRatio(v.ratio)}`).join(', ') : '',
-    ]),
-    ['l', 'r', 'r', 'r', 'l', 'r', 'r', 'l'],
-  ));
+  out.push(
+    table(
+      ['operation', 'pqe2ee ops/s', 'rme', 'MB/s', 'best peer', 'peer ops/s', 'ratio', 'all peers'],
+      ourRowsWithRatios(results).map(({ row, ratio }) => [
+        row.op,
+        row.error ? 'ERROR' : fmtOps(row.opsPerSec) + (isContended(row) ? ' †' : ''),
+        fmtPct(row.rme),
+        row.bytes && row.bytes >= 1024 ? fmtMB(row.mbPerSec) : '',
+        ratio ? shortPeer(ratio.best.peer) : '',
+        ratio ? fmtOps(ratio.best.opsPerSec) : '',
+        ratio ? fmtRatio(ratio.best.ratio) : '',
+        ratio
+          ? Object.entries(ratio.perPeer)
+              .map(([p, v]) => `${shortPeer(p)} ${fmtRatio(v.ratio)}`)
+              .join(', ')
+          : '',
+      ]),
+      ['l', 'r', 'r', 'r', 'l', 'r', 'r', 'l'],
+    ),
+  );
   out.push('');
   if (results.protocol) {
     const p = protocolTable(results);
@@ -41,11 +47,18 @@ export function renderConsole(results) {
     }
     out.push('');
   }
-  out.push(table(
-    ['target', 'required', 'measured', 'result'],
-    results.targets.map((t) => [t.what, t.target, targetMeasured(t, fmtRatio, fmtKB) + (t.kind === 'rate' && t.rme != null ? ` ±${t.rme.toFixed(1)}%` : ''), passText(t) + (t.reason ? ` (${t.reason})` : '')]),
-    ['l', 'l', 'r', 'l'],
-  ));
+  out.push(
+    table(
+      ['target', 'required', 'measured', 'result'],
+      results.targets.map((t) => [
+        t.what,
+        t.target,
+        targetMeasured(t, fmtRatio, fmtKB) + (t.kind === 'rate' && t.rme != null ? ` ±${t.rme.toFixed(1)}%` : ''),
+        passText(t) + (t.reason ? ` (${t.reason})` : ''),
+      ]),
+      ['l', 'l', 'r', 'l'],
+    ),
+  );
   if (results.summary.casesContended) out.push(`† ran while other processes used CPU (${results.summary.casesContended} cases; see otherCores in latest.json)`);
   const errs = results.rows.filter((r) => r.error);
   const down = results.peers.filter((p) => !p.available);

@@ -4,7 +4,15 @@ import { fmtOps, fmtBytes } from '../format.mjs';
 import { isContended } from '../contention.mjs';
 
 export const shortPeer = (p) =>
-  ({ '@noble/post-quantum': 'noble-pq', '@oqs/liboqs-js': 'liboqs', 'node:crypto': 'node', WebCrypto: 'WebCrypto', '@noble/ciphers': 'noble-ciphers', '@noble/hashes': 'noble-hashes', '@noble/curves': 'noble-curves' })[p] ?? p;
+  ({
+    '@noble/post-quantum': 'noble-pq',
+    '@oqs/liboqs-js': 'liboqs',
+    'node:crypto': 'node',
+    WebCrypto: 'WebCrypto',
+    '@noble/ciphers': 'noble-ciphers',
+    '@noble/hashes': 'noble-hashes',
+    '@noble/curves': 'noble-curves',
+  })[p] ?? p;
 
 /** Rows of the implementation under test, in run order, each joined with its ratio (if any). */
 export function ourRowsWithRatios(results) {
@@ -15,11 +23,15 @@ export function ourRowsWithRatios(results) {
 export const peerRows = (results) => results.rows.filter((r) => r.impl !== OURS);
 
 export const targetMeasured = (t, fmtRatio, fmtKB) =>
-  t.measured == null ? '—'
-    : t.kind === 'ratio' ? fmtRatio(t.measured)
-    : t.kind === 'size' ? `${fmtKB(t.measured)} (${t.measured.toLocaleString('en-US')} B)`
-    : t.kind === 'rate' ? `${fmtOps(t.measured)} ops/s`
-    : `${t.measured.toFixed(1)} ms`;
+  t.measured == null
+    ? '—'
+    : t.kind === 'ratio'
+      ? fmtRatio(t.measured)
+      : t.kind === 'size'
+        ? `${fmtKB(t.measured)} (${t.measured.toLocaleString('en-US')} B)`
+        : t.kind === 'rate'
+          ? `${fmtOps(t.measured)} ops/s`
+          : `${t.measured.toFixed(1)} ms`;
 
 /**
  * The "Protocol" table (ops/s per suite and wire sizes), shared by the console and markdown

@@ -9,8 +9,15 @@ const r1 = (n) => Math.round(n * 10) / 10;
 
 export function renderSvg(results) {
   const items = ourRowsWithRatios(results).filter((x) => x.ratio);
-  const W = 1040, LABEL_X = 300, X0 = 312, X1 = 820, VAL_X = 832;
-  const TOP = 86, ROW = 20, BAR = 12, BOTTOM = 56;
+  const W = 1040,
+    LABEL_X = 300,
+    X0 = 312,
+    X1 = 820,
+    VAL_X = 832;
+  const TOP = 86,
+    ROW = 20,
+    BAR = 12,
+    BOTTOM = 56;
   const H = TOP + Math.max(items.length, 1) * ROW + BOTTOM;
 
   const ratios = items.map((x) => x.ratio.best.ratio);
@@ -25,9 +32,12 @@ export function renderSvg(results) {
   s.push(`<rect width="${W}" height="${H}" fill="#ffffff"/>`);
   const m = results.meta;
   s.push(`<text x="16" y="26" font-size="17" font-weight="bold" fill="#222">pqe2ee ops/s ÷ best peer ops/s (same run, same inputs)</text>`);
-  s.push(`<text x="16" y="46" fill="#555">${xml(`${m.date.slice(0, 10)} · Node ${m.node} · ${m.cpu.model} ×${m.cpu.cores} (shared, noisy) · log scale · right of 1.0x = pqe2ee faster`)}</text>`);
+  s.push(
+    `<text x="16" y="46" fill="#555">${xml(`${m.date.slice(0, 10)} · Node ${m.node} · ${m.cpu.model} ×${m.cpu.cores} (shared, noisy) · log scale · right of 1.0x = pqe2ee faster`)}</text>`,
+  );
   const warn = [];
-  if (results.summary?.casesContended) warn.push(`${results.summary.casesContended} of ${results.summary.cases} cases ran while other processes used CPU: ratios are noisier than usual`);
+  if (results.summary?.casesContended)
+    warn.push(`${results.summary.casesContended} of ${results.summary.cases} cases ran while other processes used CPU: ratios are noisier than usual`);
   if (warn.length) s.push(`<text x="16" y="64" fill="#c0392b" font-weight="bold">${xml(warn.join(' · '))}</text>`);
 
   // stripes
@@ -55,7 +65,8 @@ export function renderSvg(results) {
     s.push(`<rect x="${r1(Math.min(x1, xr))}" y="${r1(cy - BAR / 2)}" width="${r1(Math.max(1, Math.abs(xr - x1)))}" height="${BAR}" fill="${color}" rx="2"/>`);
     const rme = ratio.best.rme ?? 0;
     if (rme > 0 && rme < 100) {
-      const a = r1(xOf(r * (1 - rme / 100))), b = r1(xOf(r * (1 + rme / 100)));
+      const a = r1(xOf(r * (1 - rme / 100))),
+        b = r1(xOf(r * (1 + rme / 100)));
       s.push(`<line x1="${a}" y1="${cy}" x2="${b}" y2="${cy}" stroke="#333" stroke-width="1"/>`);
       s.push(`<line x1="${a}" y1="${cy - 3}" x2="${a}" y2="${cy + 3}" stroke="#333"/><line x1="${b}" y1="${cy - 3}" x2="${b}" y2="${cy + 3}" stroke="#333"/>`);
     }
@@ -67,7 +78,9 @@ export function renderSvg(results) {
       const xt = r1(xOf(t.min));
       s.push(`<line x1="${xt}" y1="${y + 1}" x2="${xt}" y2="${y + ROW - 1}" stroke="#1f4e9c" stroke-width="2.5"/>`);
     }
-    s.push(`<text x="${VAL_X}" y="${cy + 4}" fill="#222"><tspan font-weight="bold">${fmtRatio(r)}</tspan><tspan fill="#666" dx="6">vs ${xml(shortPeer(ratio.best.peer))}</tspan></text>`);
+    s.push(
+      `<text x="${VAL_X}" y="${cy + 4}" fill="#222"><tspan font-weight="bold">${fmtRatio(r)}</tspan><tspan fill="#666" dx="6">vs ${xml(shortPeer(ratio.best.peer))}</tspan></text>`,
+    );
   });
   // the 1.0x line on top of the bars
   s.push(`<line x1="${r1(x1)}" y1="${TOP - 6}" x2="${r1(x1)}" y2="${TOP + items.length * ROW + 4}" stroke="#111" stroke-width="2"/>`);

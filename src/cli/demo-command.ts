@@ -123,7 +123,9 @@ export async function runDemoCommand(args: string[]): Promise<number> {
     const g1 = bob.waitFor('group-message');
     const g1laptop = aliceLaptop.waitFor('group-message');
     const sent1 = await alicePhone.sendGroupMessage(groupId, 'Welcome to the group, Bob.');
-    out(`alice/phone → group: "${text((await g1).message.body)}" reached bob and alice/laptop (${text((await g1laptop).message.body) ? 'ok' : ''}), ${size(sent1.wireBytes)} signed message`);
+    out(
+      `alice/phone → group: "${text((await g1).message.body)}" reached bob and alice/laptop (${text((await g1laptop).message.body) ? 'ok' : ''}), ${size(sent1.wireBytes)} signed message`,
+    );
 
     const carolJoins = carol.waitFor('group-created');
     const added = await alicePhone.addGroupMembers(groupId, [carol.address.userId]);
@@ -144,7 +146,9 @@ export async function runDemoCommand(args: string[]): Promise<number> {
     out(`alice/phone → group: carol received "${text((await carolGets2).message.body)}" (${size(sent3.wireBytes)}); bob is not a member of epoch ${removed.epoch}`);
 
     out('');
-    out(`suite ${suiteId} sizes: KEM public key ${size(suite.params.kemPublicKeyBytes)}, ciphertext ${size(suite.params.kemCiphertextBytes)}, signature ${size(suite.params.signatureBytes)}`);
+    out(
+      `suite ${suiteId} sizes: KEM public key ${size(suite.params.kemPublicKeyBytes)}, ciphertext ${size(suite.params.kemCiphertextBytes)}, signature ${size(suite.params.signatureBytes)}`,
+    );
     out('the server stored only public keys and ciphertext; every device database is encrypted at rest.');
     out('demo finished: OK');
     return 0;

@@ -85,7 +85,8 @@ export class E2eeClient {
   constructor(options: ClientOptions) {
     if (!options || typeof options !== 'object') throw new InvalidClientInputError('options are required');
     if (typeof options.deviceId !== 'string' || !DEVICE_ID.test(options.deviceId)) throw new InvalidClientInputError('deviceId must be 1-64 characters of [A-Za-z0-9._-]');
-    if (typeof options.server !== 'string' && (typeof options.server !== 'object' || options.server === null)) throw new InvalidClientInputError('server must be a URL or a protocol handler');
+    if (typeof options.server !== 'string' && (typeof options.server !== 'object' || options.server === null))
+      throw new InvalidClientInputError('server must be a URL or a protocol handler');
     this.options = options;
     this.bus = new EventBus(options.events);
     this.protocol = typeof options.server === 'string' ? createServerTransport(options.server) : options.server;
@@ -227,14 +228,22 @@ export class E2eeClient {
   async addGroupMembers(groupId: string, userIds: string[]): Promise<{ epoch: bigint }> {
     requireId(groupId, 'groupId');
     requireIds(userIds, 'userIds');
-    return retryOnConflict(() => this.context, groupId, () => this.run((ctx) => addMembers(ctx, groupId, userIds)));
+    return retryOnConflict(
+      () => this.context,
+      groupId,
+      () => this.run((ctx) => addMembers(ctx, groupId, userIds)),
+    );
   }
 
   /** Removes users from a group (needs the manager role): they cannot read the new epoch. */
   async removeGroupMembers(groupId: string, userIds: string[]): Promise<{ epoch: bigint }> {
     requireId(groupId, 'groupId');
     requireIds(userIds, 'userIds');
-    return retryOnConflict(() => this.context, groupId, () => this.run((ctx) => removeMembers(ctx, groupId, userIds)));
+    return retryOnConflict(
+      () => this.context,
+      groupId,
+      () => this.run((ctx) => removeMembers(ctx, groupId, userIds)),
+    );
   }
 
   /** Leaves a group: the server stops routing it here, and a manager's device starts a new epoch without this user. */
@@ -299,4 +308,3 @@ function peerOfSession(bytes: Uint8Array): DeviceRef | undefined {
     return undefined;
   }
 }
-

@@ -8,7 +8,16 @@ import { GroupSession, type GroupMemberInfo, type Session } from '../protocol/in
 import { bytesEqual } from '../protocol/encoding.js';
 import { EpochAuthorSchema, GroupRecordSchema } from '../proto/gen/client_pb.js';
 import { GroupInfoSchema, GroupRole, SendGroupMsgRequestSchema, type GroupInfo, type ResponseCode } from '../proto/gen/service_pb.js';
-import { E2eeAddressSchema, E2eeMsgSchema, GroupPreKeyBundleSchema, PeerGroupSchema, PlaintextSchema, type E2eeAddress, type GroupPreKeyBundle, type Plaintext } from '../proto/gen/wire_pb.js';
+import {
+  E2eeAddressSchema,
+  E2eeMsgSchema,
+  GroupPreKeyBundleSchema,
+  PeerGroupSchema,
+  PlaintextSchema,
+  type E2eeAddress,
+  type GroupPreKeyBundle,
+  type Plaintext,
+} from '../proto/gen/wire_pb.js';
 import type { RuntimeContext } from './context.js';
 import { GroupMembershipError, UnknownPeerError } from '../errors.js';
 import { ensureSessionToDevice, ensureSessionsToUser, sendPlaintextToDevice } from './one2one.js';
@@ -365,7 +374,10 @@ export async function sendGroupPlaintext(ctx: RuntimeContext, groupId: string, p
  * remaining managers, and of that user's devices the lowest device id this device knows of.
  */
 export async function isActingManagerDevice(ctx: RuntimeContext, info: GroupInfo, leaverUserId: string): Promise<boolean> {
-  const managers = info.members.filter((m) => m.role === GroupRole.MANAGER && m.userId !== leaverUserId).map((m) => m.userId).sort();
+  const managers = info.members
+    .filter((m) => m.role === GroupRole.MANAGER && m.userId !== leaverUserId)
+    .map((m) => m.userId)
+    .sort();
   if (managers[0] !== ctx.self.userId) return false;
   const own = await ctx.transaction((r) => r.devices.list(ctx.self.userId));
   const ids = [ctx.self.deviceId, ...own.filter((d) => d.vouched).map((d) => d.deviceId)].sort();

@@ -48,7 +48,9 @@ export function purgeExpired(ctx: RuntimeContext): Promise<number> {
 }
 
 /** Messages received and kept (disappearing ones until they expire), oldest first. */
-export async function storedMessages(ctx: RuntimeContext): Promise<Array<ClientEventOf<'one2one-message'>['message'] & { kind: string; groupId: string; conversationUserId: string }>> {
+export async function storedMessages(
+  ctx: RuntimeContext,
+): Promise<Array<ClientEventOf<'one2one-message'>['message'] & { kind: string; groupId: string; conversationUserId: string }>> {
   const rows = await ctx.locked(() => ctx.transaction((r) => r.messages.list()));
   const now = BigInt(ctx.common.now());
   return rows

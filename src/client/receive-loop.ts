@@ -75,14 +75,16 @@ export class ReceiveLoop {
       if (!this.running) return;
       await sleep(backoff);
       backoff = Math.min(backoff * 2, 5000);
-      await ctx.locked(() => ctx.authenticate()).catch(async (error: unknown) => {
-        // Unreachable servers are retried quietly; a refusal (e.g. the device is unknown to this
-        // server) is told to the app, once per distinct reason, while the loop keeps trying.
-        const reason = error instanceof Error ? error.message : String(error);
-        if (ctx.isRetryable(error) || reason === lastAuthFailure) return;
-        lastAuthFailure = reason;
-        await ctx.events.emit({ type: 'error', error: asPqe2eeError(error), context: 'signing in again' });
-      });
+      await ctx
+        .locked(() => ctx.authenticate())
+        .catch(async (error: unknown) => {
+          // Unreachable servers are retried quietly; a refusal (e.g. the device is unknown to this
+          // server) is told to the app, once per distinct reason, while the loop keeps trying.
+          const reason = error instanceof Error ? error.message : String(error);
+          if (ctx.isRetryable(error) || reason === lastAuthFailure) return;
+          lastAuthFailure = reason;
+          await ctx.events.emit({ type: 'error', error: asPqe2eeError(error), context: 'signing in again' });
+        });
     }
   }
 
@@ -91,7 +93,11 @@ export class ReceiveLoop {
     if (!PROTO_MSG_ID.test(msg.id)) {
       // The id becomes a storage key and the consume argument: one the store cannot take would make
       // this message fail for ever and block the stream behind it. Reported and skipped.
-      await ctx.events.emit({ type: 'error', error: new UnknownPeerError('the server sent a message with a malformed id'), context: `processing ${msg.payload.case ?? 'message'}` });
+      await ctx.events.emit({
+        type: 'error',
+        error: new UnknownPeerError('the server sent a message with a malformed id'),
+        context: `processing ${msg.payload.case ?? 'message'}`,
+      });
       return;
     }
     try {

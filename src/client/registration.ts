@@ -95,9 +95,7 @@ export async function authenticate(ctx: RuntimeContext, protocol: ProtocolHandle
   const challenge = await callRpc('GetChallenge', () => ctx.service.getChallenge({}));
   if (challenge.domain !== ctx.domain) throw new UnknownPeerError(`this account belongs to server domain ${ctx.domain}, not ${challenge.domain}`);
   const signature = ctx.account.signServerChallenge(challenge.domain, challenge.challenge, ctx.self.userId, ctx.self.deviceId);
-  const response = await callRpc('Authenticate', () =>
-    ctx.service.authenticate({ address: ctx.account.address as E2eeAddress, challengeId: challenge.challengeId, signature }),
-  );
+  const response = await callRpc('Authenticate', () => ctx.service.authenticate({ address: ctx.account.address as E2eeAddress, challengeId: challenge.challengeId, signature }));
   protocol.setToken(response.token);
 }
 

@@ -9,7 +9,6 @@ import type { RuntimeContext } from './context.js';
 import { UnknownPeerError } from '../errors.js';
 import { ensureSessionsToUser, sendPlaintextToDevice } from './one2one.js';
 
-
 /** Options of a sent message. */
 export interface SendOptions {
   /** Disappearing message: receivers delete it this long after delivery. */
@@ -33,7 +32,16 @@ export interface SendResult {
 export function appPlaintext(ctx: RuntimeContext, fields: { messageId: string; expiresInMs: bigint; body: Uint8Array; conversationUserId: string }): Plaintext {
   return create(PlaintextSchema, {
     version: 1,
-    payload: { case: 'commonMsg', value: toAppBytes({ messageId: fields.messageId, sentAt: BigInt(ctx.common.now()), expiresInMs: fields.expiresInMs, body: fields.body, conversationUserId: fields.conversationUserId }) },
+    payload: {
+      case: 'commonMsg',
+      value: toAppBytes({
+        messageId: fields.messageId,
+        sentAt: BigInt(ctx.common.now()),
+        expiresInMs: fields.expiresInMs,
+        body: fields.body,
+        conversationUserId: fields.conversationUserId,
+      }),
+    },
   });
 }
 

@@ -41,7 +41,6 @@ function loadNodeCrypto(): NodeCrypto | undefined {
 
 const nodeCrypto = loadNodeCrypto();
 
-
 interface NodeBufferClass {
   allocUnsafeSlow(size: number): Uint8Array;
 }
@@ -107,7 +106,12 @@ export function createSuiteAead(wasm: Aes256Gcm = aes256gcm, threshold = PLATFOR
       return wasm.encrypt(key, nonce, plaintext, aad);
     },
     decrypt(key, nonce, ciphertextAndTag, aad = EMPTY) {
-      if (platform && ciphertextAndTag instanceof Uint8Array && ciphertextAndTag.length >= 16 && ciphertextAndTag.length - 16 + (aad instanceof Uint8Array ? aad.length : 0) >= threshold) {
+      if (
+        platform &&
+        ciphertextAndTag instanceof Uint8Array &&
+        ciphertextAndTag.length >= 16 &&
+        ciphertextAndTag.length - 16 + (aad instanceof Uint8Array ? aad.length : 0) >= threshold
+      ) {
         requireBytes('key', key, 32);
         requireBytes('nonce', nonce, 12);
         requireBytes('ciphertext', ciphertextAndTag);

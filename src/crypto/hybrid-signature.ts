@@ -40,8 +40,7 @@ function signWithRandomness(secretKey: Uint8Array, message: Uint8Array, randomne
 export const hybridSignature: Signer = {
   keygen: () => withRandomBytes(HYBRID_SIG_SEED_BYTES, keygenFromSeed),
   keygenFromSeed,
-  sign: (secretKey: Uint8Array, message: Uint8Array) =>
-    withRandomBytes(mldsa65.randomnessBytes, (randomness) => signWithRandomness(secretKey, message, randomness)),
+  sign: (secretKey: Uint8Array, message: Uint8Array) => withRandomBytes(mldsa65.randomnessBytes, (randomness) => signWithRandomness(secretKey, message, randomness)),
   signWithRandomness,
   verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
     requireBytes('publicKey', publicKey, HYBRID_SIG_PUBLIC_KEY_BYTES);

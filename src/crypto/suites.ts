@@ -1,24 +1,9 @@
 /** The three cipher suites (DESIGN.md §3) and lookup by id or name. */
-import {
-  ed25519,
-  hkdfSha256,
-  hmacSha256,
-  mldsa87,
-  mlkem1024,
-  sha256,
-  UnknownSuiteError,
-  type MlDsa,
-} from '../../bindings/index.js';
+import { ed25519, hkdfSha256, hmacSha256, mldsa87, mlkem1024, sha256, UnknownSuiteError, type MlDsa } from '../../bindings/index.js';
 import { requireBytes } from '../../bindings/memory.js';
 import { createSuiteAead } from './aead.js';
 import { dhkemX25519, DHKEM_X25519_SEED_BYTES } from './dhkem-x25519.js';
-import {
-  HYBRID_SIG_PUBLIC_KEY_BYTES,
-  HYBRID_SIG_SECRET_KEY_BYTES,
-  HYBRID_SIG_SEED_BYTES,
-  HYBRID_SIGNATURE_BYTES,
-  hybridSignature,
-} from './hybrid-signature.js';
+import { HYBRID_SIG_PUBLIC_KEY_BYTES, HYBRID_SIG_SECRET_KEY_BYTES, HYBRID_SIG_SEED_BYTES, HYBRID_SIGNATURE_BYTES, hybridSignature } from './hybrid-signature.js';
 import type { CipherSuite, SuiteId, Signer } from './suite.js';
 import { XWING_CIPHERTEXT_BYTES, XWING_COINS_BYTES, XWING_PUBLIC_KEY_BYTES, XWING_SEED_BYTES, xwing } from './xwing.js';
 
@@ -152,4 +137,3 @@ export function getSuite(idOrName: number | string = DEFAULT_SUITE_ID): CipherSu
   }
   return found;
 }
-

@@ -37,7 +37,14 @@ export function accounts(ctx: ServiceContext): HandlerGroup<'getChallenge' | 'au
   async function signedIn(code: ResponseCode, reason: string, userId: string, deviceId: string, now: number): Promise<Registered> {
     const others = (await store.listDevices(userId)).filter((d) => d.deviceId !== deviceId);
     const { token, expiresAt } = auth.issueToken({ userId, deviceId }, now);
-    return { code, reason, address: deviceAddress(domain, userId, deviceId), token, expiresAt: BigInt(expiresAt), otherDevices: others.map((d) => deviceAddress(domain, userId, d.deviceId)) };
+    return {
+      code,
+      reason,
+      address: deviceAddress(domain, userId, deviceId),
+      token,
+      expiresAt: BigInt(expiresAt),
+      otherDevices: others.map((d) => deviceAddress(domain, userId, d.deviceId)),
+    };
   }
 
   /**
@@ -46,7 +53,14 @@ export function accounts(ctx: ServiceContext): HandlerGroup<'getChallenge' | 'au
    * user's other devices to check), and each user has a bounded number of devices, since every
    * new one notifies each watcher's devices.
    */
-  async function addLinkedDevice(request: RegisterUserRequest, identity: IdentityKeyPublic, suite: CipherSuite, device: DeviceRecord, opks: OneTimePreKeyRecord[], now: number): Promise<Outcome | undefined> {
+  async function addLinkedDevice(
+    request: RegisterUserRequest,
+    identity: IdentityKeyPublic,
+    suite: CipherSuite,
+    device: DeviceRecord,
+    opks: OneTimePreKeyRecord[],
+    now: number,
+  ): Promise<Outcome | undefined> {
     const { userId } = device;
     const link = request.deviceLink;
     if (!link) return fail(ResponseCode.UNAUTHORIZED, 'a new device of an existing user needs a device_link');
@@ -153,7 +167,14 @@ export function accounts(ctx: ServiceContext): HandlerGroup<'getChallenge' | 'au
         const created = await store.createUser({ userId, userName: request.userName, createdAt: now }, makeDevice(userId), opks);
         if (!created) return fail(ResponseCode.INTERNAL_SERVER_ERROR, 'user id collision, try again');
         const { token, expiresAt } = auth.issueToken({ userId, deviceId: request.deviceId }, now);
-        return { code: ResponseCode.CREATED, reason: 'registered', address: deviceAddress(domain, userId, request.deviceId), token, expiresAt: BigInt(expiresAt), otherDevices: [] };
+        return {
+          code: ResponseCode.CREATED,
+          reason: 'registered',
+          address: deviceAddress(domain, userId, request.deviceId),
+          token,
+          expiresAt: BigInt(expiresAt),
+          otherDevices: [],
+        };
       }
       const refused = await addLinkedDevice(request, identity, suite, makeDevice(request.userId), opks, now);
       if (refused) return refused;

@@ -135,12 +135,15 @@ class DeviceSubscription implements Subscription {
    * slowly, is not stalled (a large message may take long); the write budget bounds those.
    */
   private stallCheck(sentBefore: number): ReturnType<typeof setTimeout> {
-    const timer = setTimeout(() => {
-      if (!this.writing) return;
-      const sent = this.connection.sentBytes();
-      if (sent > sentBefore) this.writing.stallTimer = this.stallCheck(sent);
-      else this.end();
-    }, Math.min(this.options.stallMs, MAX_TIMER_MS));
+    const timer = setTimeout(
+      () => {
+        if (!this.writing) return;
+        const sent = this.connection.sentBytes();
+        if (sent > sentBefore) this.writing.stallTimer = this.stallCheck(sent);
+        else this.end();
+      },
+      Math.min(this.options.stallMs, MAX_TIMER_MS),
+    );
     timer.unref();
     return timer;
   }

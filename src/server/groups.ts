@@ -39,7 +39,9 @@ type ChangeAnswer = Outcome & { epoch?: bigint; memberDevices?: E2eeAddress[] };
 
 type Result<T> = { ok: true; value: T } | { ok: false; outcome: Outcome };
 
-export function groups(ctx: ServiceContext): HandlerGroup<'createGroup' | 'addGroupMembers' | 'removeGroupMembers' | 'addGroupMemberDevice' | 'leaveGroup' | 'sendGroupMsg' | 'getGroupEpoch'> {
+export function groups(
+  ctx: ServiceContext,
+): HandlerGroup<'createGroup' | 'addGroupMembers' | 'removeGroupMembers' | 'addGroupMemberDevice' | 'leaveGroup' | 'sendGroupMsg' | 'getGroupEpoch'> {
   const { store, config, gate, outbox, groupLock } = ctx;
   const { domain } = config;
   const stateBound = groupNoticeBound(config.queueLimit);
@@ -119,7 +121,13 @@ export function groups(ctx: ServiceContext): HandlerGroup<'createGroup' | 'addGr
    * A change to an existing group: one at a time per group; the group must exist and the caller
    * hold `role` (and, for changes that assign an epoch, name the current one).
    */
-  function changeGroup<T extends Outcome>(groupId: string, caller: DeviceIdentity, role: MemberRole, expectedEpoch: bigint | undefined, change: (group: GroupRecord) => Promise<T | Outcome>): Promise<T | Outcome> {
+  function changeGroup<T extends Outcome>(
+    groupId: string,
+    caller: DeviceIdentity,
+    role: MemberRole,
+    expectedEpoch: bigint | undefined,
+    change: (group: GroupRecord) => Promise<T | Outcome>,
+  ): Promise<T | Outcome> {
     return groupLock.run(groupId, async () => {
       const group = await store.getGroup(groupId);
       if (!group) return fail(ResponseCode.NOT_FOUND, 'unknown group');
@@ -144,7 +152,12 @@ export function groups(ctx: ServiceContext): HandlerGroup<'createGroup' | 'addGr
       if (!devices.ok) return devices.outcome;
       const groupId = randomBytes(16).toString('hex');
       const group = rules.createdGroup({ groupId, groupName: request.groupName, creatorUserId: caller.userId, members: members.value, devices: devices.value, now });
-      const tooLarge = refusal(rules.checkGroupSize(group, config.maxGroupMembers)) ?? (await checkNewMembersQueues(devices.value.filter((d) => d.userId !== caller.userId), now));
+      const tooLarge =
+        refusal(rules.checkGroupSize(group, config.maxGroupMembers)) ??
+        (await checkNewMembersQueues(
+          devices.value.filter((d) => d.userId !== caller.userId),
+          now,
+        ));
       if (tooLarge) return tooLarge;
       const sender = deviceAddress(domain, caller.userId, caller.deviceId);
       const messages = stateNotices(rules.routedDevices(group), sender, { case: 'createGroupMsg', value: { senderAddress: sender, group: groupInfo(group) } }, now);
@@ -161,7 +174,12 @@ export function groups(ctx: ServiceContext): HandlerGroup<'createGroup' | 'addGr
       if (!members.ok) return members.outcome;
       if (members.value.length === 0) return fail(ResponseCode.BAD_REQUEST, 'no members to add');
       return changeGroup(target.value, caller, 'manager', request.expectedEpoch, async (group) => {
-        const present = refusal(rules.refuseActiveMembers(group, members.value.map((m) => m.userId)));
+        const present = refusal(
+          rules.refuseActiveMembers(
+            group,
+            members.value.map((m) => m.userId),
+          ),
+        );
         if (present) return present;
         const devices = await devicesOf(members.value.map((m) => m.userId));
         if (!devices.ok) return devices.outcome;

@@ -117,7 +117,9 @@ export interface RunningServer {
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
-function resolveConfig(options: ServerOptions): ServiceConfig & { maxRequestBytes: number; groupEpochHistory: number; maxStreams: number; streamStallMs: number; streamWriteBytes: number } {
+function resolveConfig(
+  options: ServerOptions,
+): ServiceConfig & { maxRequestBytes: number; groupEpochHistory: number; maxStreams: number; streamStallMs: number; streamWriteBytes: number } {
   const config = {
     domain: options.domain ?? 'localhost',
     heartbeatMs: options.heartbeatMs ?? 15_000,
@@ -139,7 +141,23 @@ function resolveConfig(options: ServerOptions): ServiceConfig & { maxRequestByte
     rateLimit: options.rateLimit ?? { perSecond: 50, burst: 100 },
     ipRateLimit: options.ipRateLimit ?? { perSecond: 20, burst: 100 },
   };
-  const positive = ['heartbeatMs', 'ttlMs', 'tokenTtlMs', 'challengeTtlMs', 'maxOpksPerDevice', 'queueLimit', 'maxMessageBytes', 'maxRequestBytes', 'maxGroupMembers', 'maxDevicesPerUser', 'maxContactsPerUser', 'groupEpochHistory', 'maxStreams', 'streamStallMs', 'streamWriteBytes'] as const;
+  const positive = [
+    'heartbeatMs',
+    'ttlMs',
+    'tokenTtlMs',
+    'challengeTtlMs',
+    'maxOpksPerDevice',
+    'queueLimit',
+    'maxMessageBytes',
+    'maxRequestBytes',
+    'maxGroupMembers',
+    'maxDevicesPerUser',
+    'maxContactsPerUser',
+    'groupEpochHistory',
+    'maxStreams',
+    'streamStallMs',
+    'streamWriteBytes',
+  ] as const;
   for (const key of positive) {
     if (!Number.isSafeInteger(config[key]) || config[key] <= 0) throw new RangeError(`${key} must be a positive integer`);
   }

@@ -34,7 +34,8 @@ export function checkOneTimePreKeys(suite: CipherSuite, opks: OneTimePreKeyPubli
   if (opks.length > maxPerDevice) return `more than ${maxPerDevice} one-time pre-keys`;
   const ids = new Set<number>();
   for (const opk of opks) {
-    if (opk.publicKey.length !== suite.params.kemPublicKeyBytes) return `one-time pre-key ${opk.opkId} must be ${suite.params.kemPublicKeyBytes} bytes for suite ${suite.params.id}`;
+    if (opk.publicKey.length !== suite.params.kemPublicKeyBytes)
+      return `one-time pre-key ${opk.opkId} must be ${suite.params.kemPublicKeyBytes} bytes for suite ${suite.params.id}`;
     if (ids.has(opk.opkId)) return `one-time pre-key id ${opk.opkId} appears twice`;
     ids.add(opk.opkId);
   }

@@ -14,7 +14,10 @@ interface Bucket {
 export class RateLimiter {
   private readonly buckets = new Map<string, Bucket>();
 
-  constructor(private readonly limit: RateLimit, private readonly maxKeys = 100_000) {}
+  constructor(
+    private readonly limit: RateLimit,
+    private readonly maxKeys = 100_000,
+  ) {}
 
   /** Takes one token for `key`; false when the bucket is empty. */
   take(key: string, now: number): boolean {

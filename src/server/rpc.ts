@@ -116,10 +116,7 @@ export function unary<Req, Res>(
 }
 
 /** An RPC callable without a token (GetChallenge, Authenticate, RegisterUser): charged to the remote address. */
-export function publicUnary<Req, Res>(
-  gate: RpcGate,
-  handler: (request: Req, now: number) => Promise<NoInfer<Res>>,
-): (request: Req, ctx: HandlerContext) => Promise<Res | Outcome> {
+export function publicUnary<Req, Res>(gate: RpcGate, handler: (request: Req, now: number) => Promise<NoInfer<Res>>): (request: Req, ctx: HandlerContext) => Promise<Res | Outcome> {
   return async (request, ctx) => {
     const now = Date.now();
     if (!gate.ipLimiter.take(addressBucket(ctx), now)) return rateLimited();

@@ -5,23 +5,8 @@
  * reserved namespace. See docs/store.md for what is and is not protected.
  */
 import { RESERVED_NAMESPACE_PREFIX, type DatabaseHandler, type KeyValueTransaction } from './database.js';
-import {
-  decodeHeader,
-  encodeHeader,
-  HEADER_KEY,
-  META_NAMESPACE,
-  newHeader,
-  verifyHeaderKey,
-  type EncryptionHeader,
-  type KeySource,
-} from './encryption-header.js';
-import {
-  InvalidStorageInputError,
-  ReservedNamespaceError,
-  StorageClosedError,
-  TransactionFinishedError,
-  WrongStorageKeyError,
-} from '../errors.js';
+import { decodeHeader, encodeHeader, HEADER_KEY, META_NAMESPACE, newHeader, verifyHeaderKey, type EncryptionHeader, type KeySource } from './encryption-header.js';
+import { InvalidStorageInputError, ReservedNamespaceError, StorageClosedError, TransactionFinishedError, WrongStorageKeyError } from '../errors.js';
 import { DEFAULT_PBKDF2_ITERATIONS, deriveAppKey, derivePassphraseKey, requireIterations, STORAGE_KEY_BYTES } from './kdf.js';
 import { openRecord, sealRecord } from './sealed-record.js';
 import { createSerialQueue } from './serial-queue.js';
@@ -69,9 +54,7 @@ async function unlock(inner: DatabaseHandler, options: unknown): Promise<Uint8Ar
     const stored = await tx.get(META_NAMESPACE, HEADER_KEY);
     const header = stored ? decodeHeader(stored) : newHeader(source);
     if (stored && header.source.kind !== source.kind) {
-      throw new WrongStorageKeyError(
-        `this database is protected by ${header.source.kind === 'key' ? 'an application key' : 'a passphrase'}: open it with one`,
-      );
+      throw new WrongStorageKeyError(`this database is protected by ${header.source.kind === 'key' ? 'an application key' : 'a passphrase'}: open it with one`);
     }
     const storageKey = await deriveStorageKey(header, key, passphrase);
     try {
@@ -129,10 +112,7 @@ function encryptedTransaction(inner: KeyValueTransaction, storageKey: Uint8Array
  * refused (ReservedNamespaceError); a tampered, corrupted or swapped value throws StorageCorruptedError.
  * If opening fails, `inner` is left open (the caller may retry, e.g. with another passphrase).
  */
-export async function encryptDatabase(
-  inner: DatabaseHandler,
-  options: { key: Uint8Array } | { passphrase: string; iterations?: number },
-): Promise<DatabaseHandler> {
+export async function encryptDatabase(inner: DatabaseHandler, options: { key: Uint8Array } | { passphrase: string; iterations?: number }): Promise<DatabaseHandler> {
   const storageKey = await unlock(inner, options);
   const queue = createSerialQueue();
   let closing = false;

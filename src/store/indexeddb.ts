@@ -72,8 +72,7 @@ function storedValue(value: unknown, namespace: string, key: string): Uint8Array
 function transactionDone(transaction: IDBTransaction, what: string): Promise<void> {
   const done = new Promise<void>((resolve, reject) => {
     transaction.oncomplete = () => resolve();
-    transaction.onabort = () =>
-      reject(new StorageIoError(`IndexedDB ${what} failed: ${describeError(transaction.error ?? 'aborted')}`, { cause: transaction.error }));
+    transaction.onabort = () => reject(new StorageIoError(`IndexedDB ${what} failed: ${describeError(transaction.error ?? 'aborted')}`, { cause: transaction.error }));
   });
   done.catch(() => undefined); // awaited by the caller; this only keeps an early throw from leaving it unhandled
   return done;
@@ -182,9 +181,7 @@ function openDatabase(factory: IDBFactory, databaseName: string): Promise<IDBDat
       const error = request.error;
       if (error?.name === 'VersionError') {
         reject(
-          new UnsupportedStorageVersionError(
-            `IndexedDB database ${JSON.stringify(databaseName)} was written by a newer version of pqe2ee (schema > ${INDEXEDDB_SCHEMA_VERSION})`,
-          ),
+          new UnsupportedStorageVersionError(`IndexedDB database ${JSON.stringify(databaseName)} was written by a newer version of pqe2ee (schema > ${INDEXEDDB_SCHEMA_VERSION})`),
         );
       } else {
         reject(new StorageUnavailableError(`IndexedDB could not open ${JSON.stringify(databaseName)}: ${describeError(error)}`, { cause: error }));

@@ -20,15 +20,8 @@ const APP_KEY_INFO = new TextEncoder().encode('pqe2ee/v1/store/at-rest-key');
 
 /** Checks an iteration count against [MIN_PBKDF2_ITERATIONS, MAX_PBKDF2_ITERATIONS]. */
 export function requireIterations(iterations: unknown): asserts iterations is number {
-  if (
-    typeof iterations !== 'number' ||
-    !Number.isSafeInteger(iterations) ||
-    iterations < MIN_PBKDF2_ITERATIONS ||
-    iterations > MAX_PBKDF2_ITERATIONS
-  ) {
-    throw new InvalidStorageInputError(
-      `iterations must be an integer from ${MIN_PBKDF2_ITERATIONS} to ${MAX_PBKDF2_ITERATIONS}`,
-    );
+  if (typeof iterations !== 'number' || !Number.isSafeInteger(iterations) || iterations < MIN_PBKDF2_ITERATIONS || iterations > MAX_PBKDF2_ITERATIONS) {
+    throw new InvalidStorageInputError(`iterations must be an integer from ${MIN_PBKDF2_ITERATIONS} to ${MAX_PBKDF2_ITERATIONS}`);
   }
 }
 
@@ -50,11 +43,7 @@ export async function derivePassphraseKey(passphrase: string, salt: Uint8Array, 
   const saltCopy = new Uint8Array(salt);
   try {
     const baseKey = await subtle.importKey('raw', passphraseBytes, 'PBKDF2', false, ['deriveBits']);
-    const bits = await subtle.deriveBits(
-      { name: 'PBKDF2', hash: 'SHA-256', salt: saltCopy, iterations },
-      baseKey,
-      STORAGE_KEY_BYTES * 8,
-    );
+    const bits = await subtle.deriveBits({ name: 'PBKDF2', hash: 'SHA-256', salt: saltCopy, iterations }, baseKey, STORAGE_KEY_BYTES * 8);
     return new Uint8Array(bits);
   } finally {
     passphraseBytes.fill(0);

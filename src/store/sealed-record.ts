@@ -37,12 +37,7 @@ export function openRecord(storageKey: Uint8Array, namespace: string, key: strin
   if (sealed.length < HEADER_BYTES + TAG_BYTES) throw new StorageCorruptedError(`${where} is too short to be an encrypted value`);
   if (sealed[0] !== SEALED_RECORD_VERSION) throw new StorageCorruptedError(`${where} has unknown format version ${sealed[0]}`);
   try {
-    return getSuite(1).aead.decrypt(
-      storageKey,
-      sealed.subarray(1, HEADER_BYTES),
-      sealed.subarray(HEADER_BYTES),
-      recordAssociatedData(namespace, key),
-    );
+    return getSuite(1).aead.decrypt(storageKey, sealed.subarray(1, HEADER_BYTES), sealed.subarray(HEADER_BYTES), recordAssociatedData(namespace, key));
   } catch {
     throw new StorageCorruptedError(`${where} fails authentication (tampered, corrupted, or moved from another record)`);
   }

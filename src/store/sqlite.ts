@@ -10,14 +10,7 @@ import { createRequire } from 'node:module';
 import type BetterSqlite3 from 'better-sqlite3';
 import { createBufferedHandler, type BufferedWrite, type SyncBackend } from './buffered.js';
 import type { DatabaseHandler } from './database.js';
-import {
-  InvalidStorageInputError,
-  StorageError,
-  StorageIoError,
-  StorageLockedError,
-  StorageUnavailableError,
-  UnsupportedStorageVersionError,
-} from '../errors.js';
+import { InvalidStorageInputError, StorageError, StorageIoError, StorageLockedError, StorageUnavailableError, UnsupportedStorageVersionError } from '../errors.js';
 import { SQLITE_APPLICATION_ID, SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION } from './sqlite-schema.js';
 
 type DatabaseConstructor = typeof BetterSqlite3;
@@ -27,10 +20,7 @@ function loadBetterSqlite3(): DatabaseConstructor {
   try {
     return createRequire(import.meta.url)('better-sqlite3') as DatabaseConstructor;
   } catch (cause) {
-    throw new StorageUnavailableError(
-      'openSqliteDatabase needs the optional dependency better-sqlite3: install it with `npm install better-sqlite3`',
-      { cause },
-    );
+    throw new StorageUnavailableError('openSqliteDatabase needs the optional dependency better-sqlite3: install it with `npm install better-sqlite3`', { cause });
   }
 }
 
@@ -79,9 +69,7 @@ function migrate(db: Database): void {
     throw new UnsupportedStorageVersionError('this SQLite file is not a pqe2ee store (foreign application_id)');
   }
   if (version > SQLITE_SCHEMA_VERSION) {
-    throw new UnsupportedStorageVersionError(
-      `the store has schema version ${version}; this version of pqe2ee reads up to ${SQLITE_SCHEMA_VERSION}`,
-    );
+    throw new UnsupportedStorageVersionError(`the store has schema version ${version}; this version of pqe2ee reads up to ${SQLITE_SCHEMA_VERSION}`);
   }
   if (applicationId === 0 && version === 0) {
     const tables = db.prepare("SELECT count(*) AS n FROM sqlite_schema WHERE type = 'table'").get() as { n: number };

@@ -136,9 +136,7 @@ describe('verifyEntries', () => {
     const truncated = stored.slice(0, 9).map(decodeEntry);
     // The chain alone cannot see a cut-off tail: a prefix of a valid chain is a valid chain.
     expect(verifyEntries({ logId: LOG_ID, entries: truncated }).ok).toBe(true);
-    expect(verifyEntries({ logId: LOG_ID, entries: truncated, checkpoint }).failures).toEqual([
-      expect.objectContaining({ index: 9, reason: 'truncated' }),
-    ]);
+    expect(verifyEntries({ logId: LOG_ID, entries: truncated, checkpoint }).failures).toEqual([expect.objectContaining({ index: 9, reason: 'truncated' })]);
     // Entries 0, 4, 8 are heartbeats, 15 s apart per entry; cut after entry 8 and check at a time
     // when entry 12's heartbeat is overdue.
     const heartbeat = { intervalMs: HEARTBEAT_MS, now: lastTime + HEARTBEAT_MS };
@@ -196,7 +194,9 @@ describe('verifyEntries', () => {
     // Starting at 0 (the default), the tail is missing its first four entries.
     expect(verifyEntries({ logId: LOG_ID, entries: tail }).failures[0]).toMatchObject({ index: 0, reason: 'index' });
     expect(() => verifyEntries({ logId: LOG_ID, entries: tail, startIndex: 4 })).toThrow(AuditFormatError);
-    expect(() => verifyEntries({ logId: LOG_ID, entries: tail, startIndex: 4, previousChainHash, checkpoint: { size: 8, rootHash: new Uint8Array(32) } })).toThrow(AuditFormatError);
+    expect(() => verifyEntries({ logId: LOG_ID, entries: tail, startIndex: 4, previousChainHash, checkpoint: { size: 8, rootHash: new Uint8Array(32) } })).toThrow(
+      AuditFormatError,
+    );
     // Another log's id: the genesis value differs, so entry 0 already fails.
     expect(verifyEntries({ logId: utf8('other.example/log'), entries }).failures[0]).toMatchObject({ index: 0, reason: 'chain' });
     expect(encodeEntry(entries[0] as AuditEntry)).toEqual(stored[0]);

@@ -40,9 +40,7 @@ function mth(leaves: Uint8Array[]): Uint8Array {
 function naivePath(m: number, leaves: Uint8Array[]): Uint8Array[] {
   if (leaves.length <= 1) return [];
   const split = k(leaves.length);
-  return m < split
-    ? [...naivePath(m, leaves.slice(0, split)), mth(leaves.slice(split))]
-    : [...naivePath(m - split, leaves.slice(split)), mth(leaves.slice(0, split))];
+  return m < split ? [...naivePath(m, leaves.slice(0, split)), mth(leaves.slice(split))] : [...naivePath(m - split, leaves.slice(split)), mth(leaves.slice(0, split))];
 }
 function naiveSubproof(m: number, leaves: Uint8Array[], b: boolean): Uint8Array[] {
   const n = leaves.length;
@@ -165,7 +163,14 @@ describe('MerkleTree against a naive RFC 6962 implementation', () => {
     expect(() => MerkleTree.open(missing, 10)).toThrow(MerkleStoreError);
     const corrupt: MerkleNodeReader = { readNode: (level, index) => (level === 2 && index === 0 ? new Uint8Array(5) : store.readNode(level, index)) };
     expect(() => MerkleTree.open(corrupt, 10).inclusionProof(5, 10)).toThrow(MerkleStoreError);
-    expect(() => rootFromInclusionProof(0, 1, new Uint8Array(32), Array.from({ length: 65 }, () => new Uint8Array(32)))).toThrow(MerkleProofError);
+    expect(() =>
+      rootFromInclusionProof(
+        0,
+        1,
+        new Uint8Array(32),
+        Array.from({ length: 65 }, () => new Uint8Array(32)),
+      ),
+    ).toThrow(MerkleProofError);
     expect(() => verifyInclusion(2 ** 53, 2 ** 53 + 1, new Uint8Array(32), [], new Uint8Array(32))).toThrow(MerkleProofError);
   });
 

@@ -26,7 +26,13 @@ const GO_TEXT = "If you think cryptography is the answer to your problem,\nthen 
 const GO_NOTE = `${GO_TEXT}\n— PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n`;
 
 const keyIdByNodeCrypto = (name: string, type: Uint8Array, publicKey: Uint8Array): number =>
-  createHash('sha256').update(name).update(new Uint8Array([0x0a])).update(type).update(publicKey).digest().readUInt32BE(0);
+  createHash('sha256')
+    .update(name)
+    .update(new Uint8Array([0x0a]))
+    .update(type)
+    .update(publicKey)
+    .digest()
+    .readUInt32BE(0);
 
 function keyPair(suiteId: 1 | 2 | 3, seedByte: number): { publicKey: Uint8Array; secretKey: Uint8Array } {
   const suite = getSuite(suiteId);

@@ -45,11 +45,19 @@ async function openPage() {
 }
 
 describe('client runtime in Chromium', () => {
-  for (const [suite, store] of [[1, 'indexeddb'], [2, 'memory']] as const) {
+  for (const [suite, store] of [
+    [1, 'indexeddb'],
+    [2, 'memory'],
+  ] as const) {
     it(`suite ${suite}, ${store} database: register, one-to-one both ways, group message, matching fingerprints`, async () => {
       const page = await openPage();
       const result = (await page.evaluate(
-        ([server, s, d]) => (globalThis as unknown as { pqe2eeClientTest: { runClientScenario(u: string, s: number, d: string): Promise<unknown> } }).pqe2eeClientTest.runClientScenario(server as string, s as number, d as string),
+        ([server, s, d]) =>
+          (globalThis as unknown as { pqe2eeClientTest: { runClientScenario(u: string, s: number, d: string): Promise<unknown> } }).pqe2eeClientTest.runClientScenario(
+            server as string,
+            s as number,
+            d as string,
+          ),
         [allowing.url, suite, store] as const,
       )) as ClientScenarioResult;
       await page.close();

@@ -69,9 +69,7 @@ export function deterministicVectors(api: CryptoApi): Record<string, string> {
   const dsa = api.mldsa87.keygenFromSeed(i.mldsaSeed);
   v['mldsa87.publicKey'] = toHex(dsa.publicKey);
   v['mldsa87.signature.rnd'] = toHex(api.mldsa87.signWithRandomness(dsa.secretKey, i.message, empty, i.mldsaRnd));
-  v['mldsa87.signature.zeroRnd.context'] = toHex(
-    api.mldsa87.signWithRandomness(dsa.secretKey, i.message, i.context, new Uint8Array(32)),
-  );
+  v['mldsa87.signature.zeroRnd.context'] = toHex(api.mldsa87.signWithRandomness(dsa.secretKey, i.message, i.context, new Uint8Array(32)));
   const dsa65 = api.mldsa65.keygenFromSeed(i.mldsaSeed);
   v['mldsa65.publicKey'] = toHex(dsa65.publicKey);
   v['mldsa65.signature.rnd'] = toHex(api.mldsa65.signWithRandomness(dsa65.secretKey, i.message, empty, i.mldsaRnd));

@@ -7,17 +7,7 @@
 // The code run in the page lives in in-page.ts (served transpiled as /in-page.js); it is imported
 // into the page with `import()` inside page.evaluate, next to `import('/dist/crypto.js')`.
 import { execFileSync } from 'node:child_process';
-import {
-  createCipheriv,
-  createHash,
-  createHmac,
-  createPrivateKey,
-  createPublicKey,
-  diffieHellman,
-  generateKeyPairSync,
-  hkdfSync,
-  sign as nodeSign,
-} from 'node:crypto';
+import { createCipheriv, createHash, createHmac, createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, hkdfSync, sign as nodeSign } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -79,8 +69,7 @@ function nodeKeys(type: 'x25519' | 'ed25519', secret: Uint8Array) {
   const privateKey = createPrivateKey({ key: Buffer.concat([prefix.pkcs8, secret]), format: 'der', type: 'pkcs8' });
   const spki = createPublicKey(privateKey).export({ format: 'der', type: 'spki' });
   const rawPublic = spki.subarray(spki.length - 32);
-  const publicKeyOf = (raw: Uint8Array) =>
-    createPublicKey({ key: Buffer.concat([prefix.spki, raw]), format: 'der', type: 'spki' });
+  const publicKeyOf = (raw: Uint8Array) => createPublicKey({ key: Buffer.concat([prefix.spki, raw]), format: 'der', type: 'spki' });
   return { privateKey, rawPublic, publicKeyOf };
 }
 
@@ -209,9 +198,7 @@ describe('pqe2ee/crypto (dist/crypto.js) in headless Chromium', () => {
 
   function getBrowserVectors(): Promise<Record<string, string>> {
     requireSetup();
-    browserVectors ??= freshPage().then(({ page }) =>
-      run<Record<string, string>>(page, 'await api.ready(); return inPage.deterministicVectors(api);', 'deterministic vectors'),
-    );
+    browserVectors ??= freshPage().then(({ page }) => run<Record<string, string>>(page, 'await api.ready(); return inPage.deterministicVectors(api);', 'deterministic vectors'));
     return browserVectors;
   }
 
@@ -219,169 +206,195 @@ describe('pqe2ee/crypto (dist/crypto.js) in headless Chromium', () => {
     expect(o, where).toMatchObject({ threw: true, code: 'ERR_DECRYPTION_FAILED', name: 'DecryptionFailedError', isPqe2eeError: true });
   };
 
-  it('after await ready(): KEM, signature and AEAD roundtrips in suites 1, 2 and 3; tampering is rejected', async () => {
-    const { page, pageErrors } = await freshPage();
-    const result = await run<{
-      platformAead: boolean;
-      listed: number[];
-      unknownSuite: Outcome;
-      suites: SuiteRoundtrip[];
-    }>(
-      page,
-      `await api.ready();
+  it(
+    'after await ready(): KEM, signature and AEAD roundtrips in suites 1, 2 and 3; tampering is rejected',
+    async () => {
+      const { page, pageErrors } = await freshPage();
+      const result = await run<{
+        platformAead: boolean;
+        listed: number[];
+        unknownSuite: Outcome;
+        suites: SuiteRoundtrip[];
+      }>(
+        page,
+        `await api.ready();
        return {
          platformAead: api.platformAeadAvailable,
          listed: api.listSuites().map((s) => s.params.id),
          unknownSuite: inPage.outcome(api, () => api.getSuite(9)),
          suites: inPage.suiteRoundtrips(api),
        };`,
-      'suite roundtrips',
-    );
-    expect(result.platformAead, 'no node:crypto in a browser: the wasm core does all AES-GCM').toBe(false);
-    expect(result.listed).toEqual([1, 2, 3]);
-    expect(result.unknownSuite).toMatchObject({ threw: true, code: 'ERR_UNKNOWN_SUITE', isPqe2eeError: true });
-    expect(result.suites.map((s) => s.id)).toEqual([1, 2, 3]);
-    for (const s of result.suites) {
-      const where = `suite ${s.id} (${s.name})`;
-      expect(s.name).toBe(nodeApi.getSuite(s.id).params.name);
-      expect(s.kemSharedSecretsEqual, `${where}: decaps(encaps) shared secret`).toBe(true);
-      expect(s.kemSharedSecretLength, where).toBe(32);
-      expect(s.kemFreshKeysDiffer, `${where}: two random keygens`).toBe(true);
-      expect(s.sigValid, `${where}: valid signature verifies`).toBe(true);
-      expect(s.sigFlippedRejected, `${where}: first-bit-flipped signature rejected`).toBe(true);
-      expect(s.sigFlippedLastByteRejected, `${where}: last-byte-flipped signature rejected`).toBe(true);
-      expect(s.sigWrongMessageRejected, `${where}: signature over another message rejected`).toBe(true);
-      for (const a of s.aead) {
-        const at = `${where}, AEAD ${a.length} bytes`;
-        expect(a.roundtrip, `${at}: roundtrip`).toBe(true);
-        expect(a.ciphertextLength, at).toBe(a.length + 16);
-        expectDecryptionFailed(a.tamperedCiphertext, `${at}: tampered ciphertext`);
-        expectDecryptionFailed(a.tamperedTag, `${at}: tampered tag`);
-        expectDecryptionFailed(a.wrongAad, `${at}: wrong aad`);
+        'suite roundtrips',
+      );
+      expect(result.platformAead, 'no node:crypto in a browser: the wasm core does all AES-GCM').toBe(false);
+      expect(result.listed).toEqual([1, 2, 3]);
+      expect(result.unknownSuite).toMatchObject({ threw: true, code: 'ERR_UNKNOWN_SUITE', isPqe2eeError: true });
+      expect(result.suites.map((s) => s.id)).toEqual([1, 2, 3]);
+      for (const s of result.suites) {
+        const where = `suite ${s.id} (${s.name})`;
+        expect(s.name).toBe(nodeApi.getSuite(s.id).params.name);
+        expect(s.kemSharedSecretsEqual, `${where}: decaps(encaps) shared secret`).toBe(true);
+        expect(s.kemSharedSecretLength, where).toBe(32);
+        expect(s.kemFreshKeysDiffer, `${where}: two random keygens`).toBe(true);
+        expect(s.sigValid, `${where}: valid signature verifies`).toBe(true);
+        expect(s.sigFlippedRejected, `${where}: first-bit-flipped signature rejected`).toBe(true);
+        expect(s.sigFlippedLastByteRejected, `${where}: last-byte-flipped signature rejected`).toBe(true);
+        expect(s.sigWrongMessageRejected, `${where}: signature over another message rejected`).toBe(true);
+        for (const a of s.aead) {
+          const at = `${where}, AEAD ${a.length} bytes`;
+          expect(a.roundtrip, `${at}: roundtrip`).toBe(true);
+          expect(a.ciphertextLength, at).toBe(a.length + 16);
+          expectDecryptionFailed(a.tamperedCiphertext, `${at}: tampered ciphertext`);
+          expectDecryptionFailed(a.tamperedTag, `${at}: tampered tag`);
+          expectDecryptionFailed(a.wrongAad, `${at}: wrong aad`);
+        }
       }
-    }
-    expect(pageErrors).toEqual([]);
-  }, TEST_MS);
+      expect(pageErrors).toEqual([]);
+    },
+    TEST_MS,
+  );
 
-  it('deterministic outputs in the browser equal the same computation in Node (src/)', async () => {
-    const vectors = await getBrowserVectors();
-    expect(Object.keys(vectors).length).toBeGreaterThan(60);
-    expect(mismatches(vectors, nodeVectors), 'names whose browser and Node values differ').toEqual([]);
-    expect(vectors).toEqual(nodeVectors);
-  }, TEST_MS);
+  it(
+    'deterministic outputs in the browser equal the same computation in Node (src/)',
+    async () => {
+      const vectors = await getBrowserVectors();
+      expect(Object.keys(vectors).length).toBeGreaterThan(60);
+      expect(mismatches(vectors, nodeVectors), 'names whose browser and Node values differ').toEqual([]);
+      expect(vectors).toEqual(nodeVectors);
+    },
+    TEST_MS,
+  );
 
-  it('browser outputs equal independent implementations (node:crypto, @noble/post-quantum)', async () => {
-    const v = await getBrowserVectors();
-    const i = fixedInputs();
+  it(
+    'browser outputs equal independent implementations (node:crypto, @noble/post-quantum)',
+    async () => {
+      const v = await getBrowserVectors();
+      const i = fixedInputs();
 
-    // AES-256-GCM: bindings (wasm) and the suite AEAD (wasm in the browser) vs OpenSSL.
-    expect(v['aes256gcm.short']).toBe(nodeGcm(i.aesKey, i.aesNonce, i.shortPlaintext, i.aad));
-    expect(v['aes256gcm.long']).toBe(nodeGcm(i.aesKey, i.aesNonce, i.longPlaintext, i.aad));
-    expect(v['aes256gcm.emptyPlaintext']).toBe(nodeGcm(i.aesKey, i.aesNonce, new Uint8Array(0), i.aad));
-    for (const id of [1, 2, 3]) {
-      expect(v[`suite${id}.aead.200`]).toBe(nodeGcm(i.aesKey, i.aesNonce, i.suitePlaintext, i.aad));
-      expect(v[`suite${id}.aead.short`]).toBe(nodeGcm(i.aesKey, i.aesNonce, i.shortPlaintext));
-      expect(v[`suite${id}.hash`]).toBe(createHash('sha256').update(i.message).digest('hex'));
-    }
+      // AES-256-GCM: bindings (wasm) and the suite AEAD (wasm in the browser) vs OpenSSL.
+      expect(v['aes256gcm.short']).toBe(nodeGcm(i.aesKey, i.aesNonce, i.shortPlaintext, i.aad));
+      expect(v['aes256gcm.long']).toBe(nodeGcm(i.aesKey, i.aesNonce, i.longPlaintext, i.aad));
+      expect(v['aes256gcm.emptyPlaintext']).toBe(nodeGcm(i.aesKey, i.aesNonce, new Uint8Array(0), i.aad));
+      for (const id of [1, 2, 3]) {
+        expect(v[`suite${id}.aead.200`]).toBe(nodeGcm(i.aesKey, i.aesNonce, i.suitePlaintext, i.aad));
+        expect(v[`suite${id}.aead.short`]).toBe(nodeGcm(i.aesKey, i.aesNonce, i.shortPlaintext));
+        expect(v[`suite${id}.hash`]).toBe(createHash('sha256').update(i.message).digest('hex'));
+      }
 
-    // Hashes, HMAC, HKDF.
-    expect(v['sha256']).toBe(createHash('sha256').update(i.message).digest('hex'));
-    expect(v['sha256.long']).toBe(createHash('sha256').update(i.longPlaintext).digest('hex'));
-    expect(v['sha256.empty']).toBe(createHash('sha256').digest('hex'));
-    expect(v['sha3_256']).toBe(createHash('sha3-256').update(i.message).digest('hex'));
-    expect(v['shake256.77']).toBe(createHash('shake256', { outputLength: 77 }).update(i.message).digest('hex'));
-    expect(v['hmacSha256']).toBe(createHmac('sha256', i.hmacKey).update(i.message).digest('hex'));
-    expect(v['hkdfSha256.42']).toBe(hex(new Uint8Array(hkdfSync('sha256', i.hkdfIkm, i.hkdfSalt, i.hkdfInfo, 42))));
-    expect(v['hkdfSha256.emptySalt.100']).toBe(hex(new Uint8Array(hkdfSync('sha256', i.hkdfIkm, new Uint8Array(0), i.hkdfInfo, 100))));
+      // Hashes, HMAC, HKDF.
+      expect(v['sha256']).toBe(createHash('sha256').update(i.message).digest('hex'));
+      expect(v['sha256.long']).toBe(createHash('sha256').update(i.longPlaintext).digest('hex'));
+      expect(v['sha256.empty']).toBe(createHash('sha256').digest('hex'));
+      expect(v['sha3_256']).toBe(createHash('sha3-256').update(i.message).digest('hex'));
+      expect(v['shake256.77']).toBe(createHash('shake256', { outputLength: 77 }).update(i.message).digest('hex'));
+      expect(v['hmacSha256']).toBe(createHmac('sha256', i.hmacKey).update(i.message).digest('hex'));
+      expect(v['hkdfSha256.42']).toBe(hex(new Uint8Array(hkdfSync('sha256', i.hkdfIkm, i.hkdfSalt, i.hkdfInfo, 42))));
+      expect(v['hkdfSha256.emptySalt.100']).toBe(hex(new Uint8Array(hkdfSync('sha256', i.hkdfIkm, new Uint8Array(0), i.hkdfInfo, 100))));
 
-    // X25519 and Ed25519 vs OpenSSL.
-    const a = nodeKeys('x25519', i.x25519SecretA);
-    const b = nodeKeys('x25519', i.x25519SecretB);
-    expect(v['x25519.publicKeyA']).toBe(hex(a.rawPublic));
-    expect(v['x25519.publicKeyB']).toBe(hex(b.rawPublic));
-    expect(v['x25519.scalarMult']).toBe(hex(diffieHellman({ privateKey: a.privateKey, publicKey: b.publicKeyOf(b.rawPublic) })));
-    expect(v['x25519.sharedSecret.BA']).toBe(v['x25519.scalarMult']);
-    const ed = nodeKeys('ed25519', i.ed25519Seed);
-    expect(v['ed25519.publicKey']).toBe(hex(ed.rawPublic));
-    expect(v['ed25519.signature']).toBe(hex(nodeSign(null, i.message, ed.privateKey)));
-    expect(v['ed25519.verify']).toBe('true');
+      // X25519 and Ed25519 vs OpenSSL.
+      const a = nodeKeys('x25519', i.x25519SecretA);
+      const b = nodeKeys('x25519', i.x25519SecretB);
+      expect(v['x25519.publicKeyA']).toBe(hex(a.rawPublic));
+      expect(v['x25519.publicKeyB']).toBe(hex(b.rawPublic));
+      expect(v['x25519.scalarMult']).toBe(hex(diffieHellman({ privateKey: a.privateKey, publicKey: b.publicKeyOf(b.rawPublic) })));
+      expect(v['x25519.sharedSecret.BA']).toBe(v['x25519.scalarMult']);
+      const ed = nodeKeys('ed25519', i.ed25519Seed);
+      expect(v['ed25519.publicKey']).toBe(hex(ed.rawPublic));
+      expect(v['ed25519.signature']).toBe(hex(nodeSign(null, i.message, ed.privateKey)));
+      expect(v['ed25519.verify']).toBe('true');
 
-    // ML-KEM-1024 and ML-DSA-87 vs @noble/post-quantum.
-    const kem = ml_kem1024.keygen(i.mlkemSeed);
-    expect(v['mlkem1024.publicKey']).toBe(toHex(kem.publicKey));
-    expect(v['mlkem1024.secretKey']).toBe(toHex(kem.secretKey));
-    const enc = ml_kem1024.encapsulate(kem.publicKey, i.mlkemCoins);
-    expect(v['mlkem1024.ciphertext']).toBe(toHex(enc.cipherText));
-    expect(v['mlkem1024.sharedSecret']).toBe(toHex(enc.sharedSecret));
-    expect(v['mlkem1024.decaps']).toBe(toHex(enc.sharedSecret));
-    const dsa = ml_dsa87.keygen(i.mldsaSeed);
-    expect(v['mldsa87.publicKey']).toBe(toHex(dsa.publicKey));
-    expect(v['mldsa87.signature.rnd']).toBe(toHex(ml_dsa87.sign(i.message, dsa.secretKey, { extraEntropy: i.mldsaRnd })));
-    expect(v['mldsa87.signature.zeroRnd.context']).toBe(
-      toHex(ml_dsa87.sign(i.message, dsa.secretKey, { context: i.context, extraEntropy: false })),
-    );
-  }, TEST_MS);
+      // ML-KEM-1024 and ML-DSA-87 vs @noble/post-quantum.
+      const kem = ml_kem1024.keygen(i.mlkemSeed);
+      expect(v['mlkem1024.publicKey']).toBe(toHex(kem.publicKey));
+      expect(v['mlkem1024.secretKey']).toBe(toHex(kem.secretKey));
+      const enc = ml_kem1024.encapsulate(kem.publicKey, i.mlkemCoins);
+      expect(v['mlkem1024.ciphertext']).toBe(toHex(enc.cipherText));
+      expect(v['mlkem1024.sharedSecret']).toBe(toHex(enc.sharedSecret));
+      expect(v['mlkem1024.decaps']).toBe(toHex(enc.sharedSecret));
+      const dsa = ml_dsa87.keygen(i.mldsaSeed);
+      expect(v['mldsa87.publicKey']).toBe(toHex(dsa.publicKey));
+      expect(v['mldsa87.signature.rnd']).toBe(toHex(ml_dsa87.sign(i.message, dsa.secretKey, { extraEntropy: i.mldsaRnd })));
+      expect(v['mldsa87.signature.zeroRnd.context']).toBe(toHex(ml_dsa87.sign(i.message, dsa.secretKey, { context: i.context, extraEntropy: false })));
+    },
+    TEST_MS,
+  );
 
-  it('ready({ wasmUrl }) streams the module from the URL in a fresh page', async () => {
-    // The served file must be the module the bundle embeds, or this would test another core.
-    const served = readFileSync(path.join(repoRoot, 'wasm', 'pqe2ee_core.wasm'));
-    expect(createHash('sha256').update(served).digest('hex'), 'wasm/pqe2ee_core.wasm vs embedded core').toBe(nodeApi.coreWasmSha256);
+  it(
+    'ready({ wasmUrl }) streams the module from the URL in a fresh page',
+    async () => {
+      // The served file must be the module the bundle embeds, or this would test another core.
+      const served = readFileSync(path.join(repoRoot, 'wasm', 'pqe2ee_core.wasm'));
+      expect(createHash('sha256').update(served).digest('hex'), 'wasm/pqe2ee_core.wasm vs embedded core').toBe(nodeApi.coreWasmSha256);
 
-    const { page, pageErrors } = await freshPage();
-    const result = await run<{ log: WasmLogEntry[]; vectors: Record<string, string> }>(
-      page,
-      `await api.ready({ wasmUrl: '/wasm/pqe2ee_core.wasm' });
+      const { page, pageErrors } = await freshPage();
+      const result = await run<{ log: WasmLogEntry[]; vectors: Record<string, string> }>(
+        page,
+        `await api.ready({ wasmUrl: '/wasm/pqe2ee_core.wasm' });
        return { log: window.__wasmLog, vectors: inPage.deterministicVectors(api) };`,
-      'ready({ wasmUrl })',
-    );
-    expect(result.log, 'streamed, and not compiled from the embedded bytes').toEqual([
-      { fn: 'instantiateStreaming', outcome: 'resolved' },
-    ]);
-    const fetched = requireSetup().server.requests.filter((r) => r.path === '/wasm/pqe2ee_core.wasm');
-    expect(fetched).toEqual([{ method: 'GET', path: '/wasm/pqe2ee_core.wasm', status: 200, contentType: 'application/wasm' }]);
-    expect(mismatches(result.vectors, nodeVectors)).toEqual([]);
-    expect(pageErrors).toEqual([]);
-  }, TEST_MS);
+        'ready({ wasmUrl })',
+      );
+      expect(result.log, 'streamed, and not compiled from the embedded bytes').toEqual([{ fn: 'instantiateStreaming', outcome: 'resolved' }]);
+      const fetched = requireSetup().server.requests.filter((r) => r.path === '/wasm/pqe2ee_core.wasm');
+      expect(fetched).toEqual([{ method: 'GET', path: '/wasm/pqe2ee_core.wasm', status: 200, contentType: 'application/wasm' }]);
+      expect(mismatches(result.vectors, nodeVectors)).toEqual([]);
+      expect(pageErrors).toEqual([]);
+    },
+    TEST_MS,
+  );
 
-  it('ready({ wasmUrl: "/missing.wasm" }) falls back to the embedded bytes in a fresh page', async () => {
-    const { page, pageErrors } = await freshPage();
-    const result = await run<{ log: WasmLogEntry[]; vectors: Record<string, string> }>(
-      page,
-      `await api.ready({ wasmUrl: '/missing.wasm' });
+  it(
+    'ready({ wasmUrl: "/missing.wasm" }) falls back to the embedded bytes in a fresh page',
+    async () => {
+      const { page, pageErrors } = await freshPage();
+      const result = await run<{ log: WasmLogEntry[]; vectors: Record<string, string> }>(
+        page,
+        `await api.ready({ wasmUrl: '/missing.wasm' });
        return { log: window.__wasmLog, vectors: inPage.deterministicVectors(api) };`,
-      'ready({ wasmUrl: missing })',
-    );
-    expect(result.log.map((e) => e.fn)).toEqual(['instantiateStreaming', 'compile', 'instantiate']);
-    expect(result.log[0]?.outcome).toMatch(/^rejected: /);
-    expect(result.log.slice(1).map((e) => e.outcome)).toEqual(['resolved', 'resolved']);
-    expect(requireSetup().server.requests.filter((r) => r.path === '/missing.wasm').map((r) => r.status)).toEqual([404]);
-    expect(mismatches(result.vectors, nodeVectors)).toEqual([]);
-    expect(pageErrors).toEqual([]);
-  }, TEST_MS);
+        'ready({ wasmUrl: missing })',
+      );
+      expect(result.log.map((e) => e.fn)).toEqual(['instantiateStreaming', 'compile', 'instantiate']);
+      expect(result.log[0]?.outcome).toMatch(/^rejected: /);
+      expect(result.log.slice(1).map((e) => e.outcome)).toEqual(['resolved', 'resolved']);
+      expect(
+        requireSetup()
+          .server.requests.filter((r) => r.path === '/missing.wasm')
+          .map((r) => r.status),
+      ).toEqual([404]);
+      expect(mismatches(result.vectors, nodeVectors)).toEqual([]);
+      expect(pageErrors).toEqual([]);
+    },
+    TEST_MS,
+  );
 
-  it('a synchronous first use without ready() works or throws ERR_CORE_NOT_READY', async () => {
-    const { page, pageErrors } = await freshPage();
-    const result = await run<FirstUse>(page, 'return inPage.firstUseWithoutReady(api);', 'first use without ready()');
-    const expected = createHash('sha256').update(fixedInputs().message).digest('hex');
-    if (result.sync.threw) {
-      expect(result.sync, 'the only acceptable error').toMatchObject({
-        code: 'ERR_CORE_NOT_READY',
-        name: 'CoreNotReadyError',
-        isPqe2eeError: true,
-      });
-      console.info(`browser test: synchronous first use threw ERR_CORE_NOT_READY (${result.sync.message})`);
-    } else {
-      expect(result.syncSha256, 'synchronous first use result').toBe(expected);
-      console.info('browser test: synchronous first use compiled the core synchronously and worked');
-    }
-    expect(result.afterReadySha256, 'after await ready()').toBe(expected);
-    expect(pageErrors).toEqual([]);
-  }, TEST_MS);
+  it(
+    'a synchronous first use without ready() works or throws ERR_CORE_NOT_READY',
+    async () => {
+      const { page, pageErrors } = await freshPage();
+      const result = await run<FirstUse>(page, 'return inPage.firstUseWithoutReady(api);', 'first use without ready()');
+      const expected = createHash('sha256').update(fixedInputs().message).digest('hex');
+      if (result.sync.threw) {
+        expect(result.sync, 'the only acceptable error').toMatchObject({
+          code: 'ERR_CORE_NOT_READY',
+          name: 'CoreNotReadyError',
+          isPqe2eeError: true,
+        });
+        console.info(`browser test: synchronous first use threw ERR_CORE_NOT_READY (${result.sync.message})`);
+      } else {
+        expect(result.syncSha256, 'synchronous first use result').toBe(expected);
+        console.info('browser test: synchronous first use compiled the core synchronously and worked');
+      }
+      expect(result.afterReadySha256, 'after await ready()').toBe(expected);
+      expect(pageErrors).toEqual([]);
+    },
+    TEST_MS,
+  );
 
-  it('when the browser refuses a synchronous compile, first use throws ERR_CORE_NOT_READY and ready() recovers', async () => {
-    // Chromium refuses `new WebAssembly.Module` on the main thread only above 8 MB, more than this
-    // core, so the refusal is simulated (with the RangeError Chromium throws) to reach that branch.
-    const { page, pageErrors } = await freshPage(`;(() => {
+  it(
+    'when the browser refuses a synchronous compile, first use throws ERR_CORE_NOT_READY and ready() recovers',
+    async () => {
+      // Chromium refuses `new WebAssembly.Module` on the main thread only above 8 MB, more than this
+      // core, so the refusal is simulated (with the RangeError Chromium throws) to reach that branch.
+      const { page, pageErrors } = await freshPage(`;(() => {
       const Original = WebAssembly.Module;
       const Refusing = function Module() {
         throw new RangeError('WebAssembly.Module(): simulated refusal of a synchronous compile on the main thread');
@@ -389,17 +402,19 @@ describe('pqe2ee/crypto (dist/crypto.js) in headless Chromium', () => {
       Refusing.prototype = Original.prototype;
       WebAssembly.Module = Refusing;
     })();`);
-    const result = await run<FirstUse & { log: WasmLogEntry[] }>(
-      page,
-      'const firstUse = await inPage.firstUseWithoutReady(api); return { ...firstUse, log: window.__wasmLog };',
-      'first use with synchronous compile refused',
-    );
-    expect(result.sync).toMatchObject({ threw: true, code: 'ERR_CORE_NOT_READY', name: 'CoreNotReadyError', isPqe2eeError: true });
-    expect(result.log).toEqual([
-      { fn: 'compile', outcome: 'resolved' },
-      { fn: 'instantiate', outcome: 'resolved' },
-    ]);
-    expect(result.afterReadySha256).toBe(createHash('sha256').update(fixedInputs().message).digest('hex'));
-    expect(pageErrors).toEqual([]);
-  }, TEST_MS);
+      const result = await run<FirstUse & { log: WasmLogEntry[] }>(
+        page,
+        'const firstUse = await inPage.firstUseWithoutReady(api); return { ...firstUse, log: window.__wasmLog };',
+        'first use with synchronous compile refused',
+      );
+      expect(result.sync).toMatchObject({ threw: true, code: 'ERR_CORE_NOT_READY', name: 'CoreNotReadyError', isPqe2eeError: true });
+      expect(result.log).toEqual([
+        { fn: 'compile', outcome: 'resolved' },
+        { fn: 'instantiate', outcome: 'resolved' },
+      ]);
+      expect(result.afterReadySha256).toBe(createHash('sha256').update(fixedInputs().message).digest('hex'));
+      expect(pageErrors).toEqual([]);
+    },
+    TEST_MS,
+  );
 });

@@ -48,12 +48,7 @@ function show(value: unknown): string {
 /** Deep equality for the values these checks compare: primitives, Uint8Arrays, arrays and plain objects. */
 function same(actual: unknown, expected: unknown): boolean {
   if (expected instanceof Uint8Array) {
-    return (
-      actual instanceof Uint8Array &&
-      Object.getPrototypeOf(actual) === Uint8Array.prototype &&
-      actual.length === expected.length &&
-      actual.every((x, i) => x === expected[i])
-    );
+    return actual instanceof Uint8Array && Object.getPrototypeOf(actual) === Uint8Array.prototype && actual.length === expected.length && actual.every((x, i) => x === expected[i]);
   }
   if (Array.isArray(expected)) {
     return Array.isArray(actual) && actual.length === expected.length && expected.every((x, i) => same(actual[i], x));
@@ -152,28 +147,30 @@ const behaviour: Record<string, () => Promise<unknown>> = {
         await tx.put('n', 'previous-namespace', bytes(0));
       });
       const expected = ['10', '9', 'B', 'a', 'ab', 'b', 'é', '\uFFFD', '\u{1F600}'];
-      await db.transaction(async (tx) => {
-        const listed = await tx.list('ns');
-        expectEqual(
-          listed.map((record) => record.key),
-          expected,
-          'committed keys',
-        );
-        expectEqual(listed.find((record) => record.key === 'é')?.value, bytes(keys.indexOf('é')), 'value of é');
-        await tx.delete('ns', 'a');
-        await tx.put('ns', 'aa', bytes(42));
-        await tx.put('ns', 'b', bytes(43));
-        const merged = await tx.list('ns');
-        expectEqual(
-          merged.map((record) => record.key),
-          ['10', '9', 'B', 'aa', 'ab', 'b', 'é', '\uFFFD', '\u{1F600}'],
-          'merged keys',
-        );
-        expectEqual(merged.find((record) => record.key === 'b')?.value, bytes(43), 'merged value of b');
-        throw new Error('roll back');
-      }).catch((error: unknown) => {
-        if (error instanceof AssertionFailure) throw error;
-      });
+      await db
+        .transaction(async (tx) => {
+          const listed = await tx.list('ns');
+          expectEqual(
+            listed.map((record) => record.key),
+            expected,
+            'committed keys',
+          );
+          expectEqual(listed.find((record) => record.key === 'é')?.value, bytes(keys.indexOf('é')), 'value of é');
+          await tx.delete('ns', 'a');
+          await tx.put('ns', 'aa', bytes(42));
+          await tx.put('ns', 'b', bytes(43));
+          const merged = await tx.list('ns');
+          expectEqual(
+            merged.map((record) => record.key),
+            ['10', '9', 'B', 'aa', 'ab', 'b', 'é', '\uFFFD', '\u{1F600}'],
+            'merged keys',
+          );
+          expectEqual(merged.find((record) => record.key === 'b')?.value, bytes(43), 'merged value of b');
+          throw new Error('roll back');
+        })
+        .catch((error: unknown) => {
+          if (error instanceof AssertionFailure) throw error;
+        });
       await db.transaction(async (tx) => {
         expectEqual(
           (await tx.list('ns')).map((record) => record.key),
@@ -310,7 +307,11 @@ const behaviour: Record<string, () => Promise<unknown>> = {
       committed = true;
     });
     const closing = db.close();
-    await expectRejects(db.transaction(async () => undefined), (e) => e instanceof StorageClosedError, 'transaction while closing');
+    await expectRejects(
+      db.transaction(async () => undefined),
+      (e) => e instanceof StorageClosedError,
+      'transaction while closing',
+    );
     await running;
     await closing;
     expectEqual(committed, true, 'the running transaction finished');
@@ -385,10 +386,14 @@ const persistence = {
     const db = await openIndexedDbDatabase(name);
     try {
       const listed = await db.transaction(async (tx) => tx.list('sessions'));
-      expectEqual(listed, [
-        { key: 'alice', value: bytes(1, 2, 3) },
-        { key: 'carol', value: bytes(5) },
-      ], 'after reload');
+      expectEqual(
+        listed,
+        [
+          { key: 'alice', value: bytes(1, 2, 3) },
+          { key: 'carol', value: bytes(5) },
+        ],
+        'after reload',
+      );
       return listed.map((r) => r.key);
     } finally {
       await db.close();
@@ -426,25 +431,29 @@ const encryption = {
     const reopened = await encryptDatabase(await openIndexedDbDatabase(name), { passphrase: 'correct horse battery staple' });
     try {
       const listed = await reopened.transaction(async (tx) => tx.list('sessions'));
-      expectEqual(listed, [
-        { key: 'alice', value: plaintext },
-        { key: 'bob', value: bytes(1) },
-      ], 'decrypted after reopen');
+      expectEqual(
+        listed,
+        [
+          { key: 'alice', value: plaintext },
+          { key: 'bob', value: bytes(1) },
+        ],
+        'decrypted after reopen',
+      );
     } finally {
       await reopened.close();
     }
 
     const inner = await openIndexedDbDatabase(name);
-    const error = await expectRejects(
-      encryptDatabase(inner, { passphrase: 'correct horse battery stapler' }),
-      (e) => e instanceof WrongStorageKeyError,
-      'wrong passphrase',
-    );
+    const error = await expectRejects(encryptDatabase(inner, { passphrase: 'correct horse battery stapler' }), (e) => e instanceof WrongStorageKeyError, 'wrong passphrase');
     // The inner handler stays open after a failed unlock: the right passphrase still works on it.
     const retried = await encryptDatabase(inner, { passphrase: 'correct horse battery staple' });
     expectEqual(await retried.transaction(async (tx) => tx.get('sessions', 'bob')), bytes(1), 'retry on the same inner handler');
     await retried.close();
-    await expectRejects(inner.transaction(async () => undefined), (e) => e instanceof StorageClosedError, 'closing the encrypted handler closes inner');
+    await expectRejects(
+      inner.transaction(async () => undefined),
+      (e) => e instanceof StorageClosedError,
+      'closing the encrypted handler closes inner',
+    );
     return { wrongPassphraseCode: (error as StorageError).code, sealedLength: alice?.length };
   },
 };

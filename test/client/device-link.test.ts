@@ -8,13 +8,11 @@ import { tamperingHandler, useInProcessServer } from '../support/index.js';
 
 const server = useInProcessServer();
 
-
 function flip(bytes: Uint8Array): void {
   bytes[0] = (bytes[0] ?? 0) ^ 1;
 }
 
-
-describe('device links are checked by the user\'s other devices', () => {
+describe("device links are checked by the user's other devices", () => {
   for (const tamper of ['signature', 'identity'] as const) {
     it(`a NewUserDeviceMsg with a forged ${tamper} is refused: no group membership, an error event`, async () => {
       const phone = await server.started(

@@ -28,7 +28,6 @@ function losingFirstAddAnswer(url: string): ProtocolHandler {
   return { service, setToken: (token) => inner.setToken(token) };
 }
 
-
 describe('group recovery', () => {
   it('an epoch whose bundle was never sent is skipped by the next change; everyone converges', async () => {
     const alice = await server.started(createClient({ server: losingFirstAddAnswer(server.url), deviceId: 'alice', suite: 2 }));

@@ -42,7 +42,10 @@ describe('held-message allowances', () => {
           suiteId: 2,
           from: stranger.address,
           to: groupAddress,
-          payload: { case: 'groupMsg', value: { groupId, epoch: 0n, senderKeyDigest: new Uint8Array(32), messageIndex: i, ciphertext: new Uint8Array(64), signature: new Uint8Array(64) } },
+          payload: {
+            case: 'groupMsg',
+            value: { groupId, epoch: 0n, senderKeyDigest: new Uint8Array(32), messageIndex: i, ciphertext: new Uint8Array(64), signature: new Uint8Array(64) },
+          },
         });
         const response = await stranger.service.sendGroupMsg({ msg });
         expect(response.code).toBe(200);
@@ -87,7 +90,10 @@ describe('held messages for an epoch that has passed', () => {
         suiteId: 2,
         from: mallory.address,
         to: groupAddress,
-        payload: { case: 'groupMsg', value: { groupId, epoch: 1n, senderKeyDigest: new Uint8Array(32), messageIndex: i, ciphertext: new Uint8Array(64), signature: new Uint8Array(64) } },
+        payload: {
+          case: 'groupMsg',
+          value: { groupId, epoch: 1n, senderKeyDigest: new Uint8Array(32), messageIndex: i, ciphertext: new Uint8Array(64), signature: new Uint8Array(64) },
+        },
       });
       expect((await mallory.service.sendGroupMsg({ msg })).code).toBe(200);
     }

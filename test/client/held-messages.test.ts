@@ -14,13 +14,7 @@ import { createClient, createServerTransport, type DatabaseHandler, type E2eeCli
 import { Account, GroupSession } from '../../src/protocol/index.js';
 import { createMemoryDatabase } from '../../src/store/index.js';
 import { Records, type HeldEviction } from '../../src/client/records.js';
-import {
-  HELD_LIMITS,
-  MAX_HELD_BYTES_PER_UNJOINED_GROUP,
-  MAX_HELD_PER_UNJOINED_GROUP,
-  MAX_HELD_UNJOINED_BYTES_TOTAL,
-  MAX_HELD_UNJOINED_TOTAL,
-} from '../../src/client/groups.js';
+import { HELD_LIMITS, MAX_HELD_BYTES_PER_UNJOINED_GROUP, MAX_HELD_PER_UNJOINED_GROUP, MAX_HELD_UNJOINED_BYTES_TOTAL, MAX_HELD_UNJOINED_TOTAL } from '../../src/client/groups.js';
 import { GroupRecordSchema, HeldGroupMessageSchema } from '../../src/proto/gen/client_pb.js';
 import { ProtoMsgSchema } from '../../src/proto/gen/service_pb.js';
 import { E2eeMsgSchema, PlaintextSchema, type E2eeAddress } from '../../src/proto/gen/wire_pb.js';
@@ -118,7 +112,12 @@ describe('held group messages (issue 11)', () => {
     // Mallory, a member, sends epoch-1 messages before bob's bundle: two authentic ones that do not
     // decode (not a Plaintext; a Plaintext whose app message is not one), then a good one.
     await sendRawGroupMessage(malloryDb, malloryTransport, groupId, new Uint8Array([0xff, 0xff, 0xff, 0xff]));
-    await sendRawGroupMessage(malloryDb, malloryTransport, groupId, toBinary(PlaintextSchema, create(PlaintextSchema, { version: 1, payload: { case: 'commonMsg', value: new Uint8Array([0xff, 0xff, 0xff]) } })));
+    await sendRawGroupMessage(
+      malloryDb,
+      malloryTransport,
+      groupId,
+      toBinary(PlaintextSchema, create(PlaintextSchema, { version: 1, payload: { case: 'commonMsg', value: new Uint8Array([0xff, 0xff, 0xff]) } })),
+    );
     await mallory.sendGroupMessage(groupId, 'held-good');
     gated.open();
 
@@ -139,7 +138,7 @@ describe('held group messages (issue 11)', () => {
     expect((await heldIn(bobDb)).count).toBe(0);
   }, 60_000);
 
-  it('attack 8: a stranger\'s group is held only within a small allowance, at constant work per message, and the idle purge reads no held message', async () => {
+  it("attack 8: a stranger's group is held only within a small allowance, at constant work per message, and the idle purge reads no held message", async () => {
     const inner = createMemoryDatabase();
     const counting = countingDatabase(inner);
     const victim = await server.started(createClient({ server: server.url, deviceId: 'victim', suite: 2, database: counting.db }));
@@ -236,13 +235,24 @@ describe('held group messages (issue 11)', () => {
 
 describe('held-message records (counters, queue, rebuild)', () => {
   const heldMessage = (id: string, heldAt: number, size = 100) =>
-    create(HeldGroupMessageSchema, { protoMsg: create(ProtoMsgSchema, { id, payload: { case: 'e2eeMsg', value: create(E2eeMsgSchema, { version: 1, payload: { case: 'groupMsg', value: { groupId: 'x', ciphertext: new Uint8Array(size) } } }) } }), heldAt: BigInt(heldAt) });
+    create(HeldGroupMessageSchema, {
+      protoMsg: create(ProtoMsgSchema, {
+        id,
+        payload: { case: 'e2eeMsg', value: create(E2eeMsgSchema, { version: 1, payload: { case: 'groupMsg', value: { groupId: 'x', ciphertext: new Uint8Array(size) } } }) },
+      }),
+      heldAt: BigInt(heldAt),
+    });
   const run = <T>(db: DatabaseHandler, fn: (r: Records) => Promise<T>): Promise<T> => db.transaction((tx) => fn(new Records(tx)));
 
   it('purges in the order held, reading one record while nothing is due, and skips the gaps released messages leave', async () => {
     const counting = countingDatabase(createMemoryDatabase());
     const db = counting.db;
-    for (const [group, id, at] of [['a', '1', 100], ['b', '2', 200], ['a', '3', 300], ['b', '4', 400]] as const) {
+    for (const [group, id, at] of [
+      ['a', '1', 100],
+      ['b', '2', 200],
+      ['a', '3', 300],
+      ['b', '4', 400],
+    ] as const) {
       expect(await run(db, (r) => r.held.hold(group, heldMessage(id, at), true, HELD_LIMITS))).toBeUndefined();
     }
     expect(await run(db, (r) => r.held.countAll())).toBe(4);
@@ -288,7 +298,9 @@ describe('held-message records (counters, queue, rebuild)', () => {
     evicted.length = 0;
     expect(await run(db, (r) => r.held.hold('s3', heldMessage('9', 1), false, { ...limits, unjoinedGroup: { count: 3, bytes: 1 << 20 } }, evicted))).toBeUndefined();
     expect(evicted.map((e) => e.groupId)).toEqual(['s2']);
-    expect(await run(db, (r) => r.held.hold('s3', heldMessage('10', 1), false, { ...limits, unjoinedGroup: { count: 4, bytes: 1 << 20 } }))).toMatch(/all groups this device has not joined/);
+    expect(await run(db, (r) => r.held.hold('s3', heldMessage('10', 1), false, { ...limits, unjoinedGroup: { count: 4, bytes: 1 << 20 } }))).toMatch(
+      /all groups this device has not joined/,
+    );
     expect((await run(db, (r) => r.held.list('s1'))).map((e) => e.value.protoMsg?.id)).toEqual(['2', '7']);
     expect((await run(db, (r) => r.held.list('mine'))).length).toBe(1);
     expect(await run(db, (r) => r.held.usage())).toMatchObject({ count: 6, unjoinedCount: 3 });

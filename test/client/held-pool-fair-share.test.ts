@@ -54,7 +54,10 @@ describe('held-message pool', () => {
           suiteId: 2,
           from: mallory.address,
           to: groupAddress,
-          payload: { case: 'groupMsg', value: { groupId, epoch: 1n, senderKeyDigest: new Uint8Array(32), messageIndex: i, ciphertext: new Uint8Array(64), signature: new Uint8Array(64) } },
+          payload: {
+            case: 'groupMsg',
+            value: { groupId, epoch: 1n, senderKeyDigest: new Uint8Array(32), messageIndex: i, ciphertext: new Uint8Array(64), signature: new Uint8Array(64) },
+          },
         });
         expect((await mallory.service.sendGroupMsg({ msg })).code).toBe(200);
       }

@@ -24,16 +24,25 @@ describe('multi-device and restarts', () => {
     const bob = await server.start('bob');
     const got = { phone: collect(phone), laptop: collect(laptop), tablet: collect(tablet), bob: collect(bob) };
     const conversations: string[] = [];
-    for (const d of [laptop, tablet]) d.on('other-device-message', (e) => {
-      conversations.push(e.conversationUserId);
-    });
+    for (const d of [laptop, tablet])
+      d.on('other-device-message', (e) => {
+        conversations.push(e.conversationUserId);
+      });
     // Let the devices' own sessions settle (invites and accepts between them).
     await sleep(500);
     for (let i = 0; i < 3; i++) await phone.sendMessage(bob.address.userId, `p${i}`);
     await until(() => got.bob.one2one.length >= 3 && got.laptop.other.length >= 3 && got.tablet.other.length >= 3);
     for (let i = 0; i < 2; i++) await bob.sendMessage(phone.address.userId, `b${i}`);
     await tablet.sendMessage(bob.address.userId, 't0');
-    await until(() => got.phone.one2one.length >= 2 && got.laptop.one2one.length >= 2 && got.tablet.one2one.length >= 2 && got.bob.one2one.length >= 4 && got.phone.other.length >= 1 && got.laptop.other.length >= 4);
+    await until(
+      () =>
+        got.phone.one2one.length >= 2 &&
+        got.laptop.one2one.length >= 2 &&
+        got.tablet.one2one.length >= 2 &&
+        got.bob.one2one.length >= 4 &&
+        got.phone.other.length >= 1 &&
+        got.laptop.other.length >= 4,
+    );
     // Every device has processed all it was sent (no late duplicate can still come) once a later sentinel arrives.
     const probe = await server.start('probe');
     for (const d of [bob, phone, laptop, tablet]) await drainInbound(d, probe);

@@ -104,7 +104,9 @@ async function delayedInvite(honest: RawDevice, victimId: string): Promise<() =>
     expect((await honest.service.invite({ msg: fromBinary(InviteMsgSchema, invite) })).code).toBe(200);
     const deadline = Date.now() + 10_000;
     while (honest.received.filter((m) => m.payload.case === 'acceptMsg').length === accepted && Date.now() < deadline) await sleep(10);
-    expect(honest.received.filter((m) => m.payload.case === 'acceptMsg').length, `the invite with one-time pre-key ${opkId}, made before a replenishment, was accepted`).toBe(accepted + 1);
+    expect(honest.received.filter((m) => m.payload.case === 'acceptMsg').length, `the invite with one-time pre-key ${opkId}, made before a replenishment, was accepted`).toBe(
+      accepted + 1,
+    );
   };
 }
 

@@ -9,7 +9,7 @@ import { collect, until, useInProcessServer } from '../support/index.js';
 const server = useInProcessServer({ queueLimit: 4 });
 
 describe('outbox: a full recipient queue', () => {
-  it('a recipient whose queue is full does not block this client\'s messages to other users', async () => {
+  it("a recipient whose queue is full does not block this client's messages to other users", async () => {
     const alice = await server.start('alice');
     const bob = await server.start('bob');
     const carol = await server.start('carol');
@@ -30,7 +30,7 @@ describe('outbox: a full recipient queue', () => {
     // A message to carol must still go out.
     await alice.sendMessage(carol.address.userId, 'after the full queue');
     const delivered = await until(() => carolGot.one2one.includes('after the full queue'), 6000);
-    expect(delivered, 'carol never got the message: it is stuck behind bob\'s refused one in alice\'s outbox').toBe(true);
+    expect(delivered, "carol never got the message: it is stuck behind bob's refused one in alice's outbox").toBe(true);
   }, 30_000);
 
   it('one group member with a full queue does not stop the group for the others', async () => {

@@ -10,7 +10,17 @@ import { createClient, createServerTransport, type ProtocolHandler } from '../su
 import { Account, InboundSession, type Session } from '../../src/protocol/index.js';
 import { AppMessageSchema } from '../../src/proto/gen/client_pb.js';
 import { GetPreKeyBundleResponseSchema, ProtoMsgSchema, ResponseCode, type ProtoMsg } from '../../src/proto/gen/service_pb.js';
-import { AcceptMsgSchema, E2eeAddressSchema, E2eeMsgSchema, InviteMsgSchema, PlaintextSchema, PreKeyBundleSchema, type E2eeAddress, type E2eeMsg, type InviteMsg } from '../../src/proto/gen/wire_pb.js';
+import {
+  AcceptMsgSchema,
+  E2eeAddressSchema,
+  E2eeMsgSchema,
+  InviteMsgSchema,
+  PlaintextSchema,
+  PreKeyBundleSchema,
+  type E2eeAddress,
+  type E2eeMsg,
+  type InviteMsg,
+} from '../../src/proto/gen/wire_pb.js';
 import { drainInbound, until, useInProcessServer } from '../support/index.js';
 
 const server = useInProcessServer({ heartbeatMs: 100 });

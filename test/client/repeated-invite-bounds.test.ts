@@ -38,4 +38,3 @@ describe('resource bounds', () => {
     expect(sessions, `${invites} invites from one device left ${sessions} sessions in the victim's database`).toBeLessThanOrEqual(10);
   }, 30_000);
 });
-

@@ -14,8 +14,6 @@ import { drainInbound, isSentinel, tamperingHandler, useInProcessServer } from '
 const server = useInProcessServer({ heartbeatMs: 500 });
 const text = (b: Uint8Array): string => new TextDecoder().decode(b);
 
-
-
 function addr(domain: string, userId: string, deviceId: string): E2eeAddress {
   return create(E2eeAddressSchema, { domain, peer: { case: 'user', value: { userId, deviceId } } });
 }
@@ -62,7 +60,7 @@ describe('client: sender attribution and session routing under a malicious serve
     expect(misattributed).toEqual([]);
   }, 30_000);
 
-  it('an AcceptMsg relabelled as coming from Carol is refused: Alice\'s pending message for Carol never reaches Bob', async () => {
+  it("an AcceptMsg relabelled as coming from Carol is refused: Alice's pending message for Carol never reaches Bob", async () => {
     let carol: { userId: string; deviceId: string } | undefined;
     let bobUser = '';
     const alice = await server.started(

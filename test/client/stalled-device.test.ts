@@ -7,7 +7,7 @@ import { text, until, useInProcessServer } from '../support/index.js';
 const server = useInProcessServer({ heartbeatMs: 500, rateLimit: { perSecond: 0, burst: 1 } });
 
 describe('attack 4: a device that never accepts its invite', () => {
-  it('past the pending bound, sends still reach the user\'s ready devices; the stalled copies are dropped and reported', async () => {
+  it("past the pending bound, sends still reach the user's ready devices; the stalled copies are dropped and reported", async () => {
     const bobPhone = await server.start('bob-phone');
     // Bob's second device registers, then is never seen again: it never accepts an invite.
     const bobOld = await server.link(bobPhone, 'bob-old');

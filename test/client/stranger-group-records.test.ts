@@ -26,13 +26,17 @@ describe('groups a stranger makes the victim remember', () => {
     const records = (): Promise<number> => db.transaction(async (tx) => (await tx.list('groups')).length);
     // Wait until the victim has processed the stream (its count stops moving).
     let last = -1;
-    await until(async () => {
-      const now = await records();
-      const settled = now === last;
-      last = now;
-      consumed = now;
-      return settled && now > 0;
-    }, 30_000, 500);
+    await until(
+      async () => {
+        const now = await records();
+        const settled = now === last;
+        last = now;
+        consumed = now;
+        return settled && now > 0;
+      },
+      30_000,
+      500,
+    );
     stranger.close();
     expect(consumed).toBeLessThanOrEqual(1000);
   }, 60_000);

@@ -9,7 +9,6 @@ import { drainInbound, tamperingHandler, useInProcessServer } from '../support/i
 
 const server = useInProcessServer();
 
-
 const address = (userId: string, deviceId: string): E2eeAddress =>
   create(E2eeAddressSchema, { domain: server.domain, peer: { case: 'user', value: create(PeerUserSchema, { userId, deviceId }) } });
 
@@ -54,7 +53,7 @@ describe('identity changes of known devices', () => {
 });
 
 describe('group bundles', () => {
-  it('a bundle from a device the server did not name as the epoch\'s author is refused', async () => {
+  it("a bundle from a device the server did not name as the epoch's author is refused", async () => {
     const relabel: { to?: E2eeAddress } = {};
     const bob = await server.started(
       createClient({

@@ -158,47 +158,50 @@ describe('crash safety of the receive path (child process, SQLite, SIGKILL)', ()
 });
 
 describe('crash safety of the group receive path (child process, SQLite, SIGKILL)', () => {
-  it.each(['decrypted', 'persisted', 'delivered'])('killed at %s for group message 2 of 4: restart delivers every group message exactly once, the group still works', async (point) => {
-    const K = 2;
-    const GN = 4;
-    const dir = tempDir('pqe2ee-e2e-crash-group-');
-    const outFile = path.join(dir, 'delivered.jsonl');
-    const base = { SERVER_URL: server.url, DB_PATH: path.join(dir, 'receiver.sqlite'), DEVICE_ID: `group-receiver-${point}`, OUT_FILE: outFile, SUITE: '2', CRASH_AT: point };
-    const sender: TestClient = await makeClient(server, `group-sender-${point}`);
-    const children: Child[] = [];
-    try {
-      const first = runChild(base);
-      children.push(first);
-      const receiver = await first.ready;
-      const { groupId } = await sender.client.createGroup(`crash-${point}`, [receiver.userId]);
-      await waitUntil(() => first.joined.includes(groupId), 'the child joining the group', 20_000);
-      first.process.send({ type: 'arm', nth: K });
-      await waitUntil(() => first.armed(), 'the child arming its crash hook', 10_000);
-      const ids: string[] = [];
-      for (let i = 0; i < GN; i++) ids.push((await sender.client.sendGroupMessage(groupId, `group message ${i}`)).messageId);
-      const killed = await Promise.race([first.exit, new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), 20_000))]);
-      expect(killed).toEqual({ code: null, signal: 'SIGKILL' });
-      expect(delivered(outFile).map((m) => m.body)).toEqual(Array.from({ length: point === 'delivered' ? K : K - 1 }, (_, i) => `group message ${i}`));
-      expect(first.errors).toEqual([]);
+  it.each(['decrypted', 'persisted', 'delivered'])(
+    'killed at %s for group message 2 of 4: restart delivers every group message exactly once, the group still works',
+    async (point) => {
+      const K = 2;
+      const GN = 4;
+      const dir = tempDir('pqe2ee-e2e-crash-group-');
+      const outFile = path.join(dir, 'delivered.jsonl');
+      const base = { SERVER_URL: server.url, DB_PATH: path.join(dir, 'receiver.sqlite'), DEVICE_ID: `group-receiver-${point}`, OUT_FILE: outFile, SUITE: '2', CRASH_AT: point };
+      const sender: TestClient = await makeClient(server, `group-sender-${point}`);
+      const children: Child[] = [];
+      try {
+        const first = runChild(base);
+        children.push(first);
+        const receiver = await first.ready;
+        const { groupId } = await sender.client.createGroup(`crash-${point}`, [receiver.userId]);
+        await waitUntil(() => first.joined.includes(groupId), 'the child joining the group', 20_000);
+        first.process.send({ type: 'arm', nth: K });
+        await waitUntil(() => first.armed(), 'the child arming its crash hook', 10_000);
+        const ids: string[] = [];
+        for (let i = 0; i < GN; i++) ids.push((await sender.client.sendGroupMessage(groupId, `group message ${i}`)).messageId);
+        const killed = await Promise.race([first.exit, new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), 20_000))]);
+        expect(killed).toEqual({ code: null, signal: 'SIGKILL' });
+        expect(delivered(outFile).map((m) => m.body)).toEqual(Array.from({ length: point === 'delivered' ? K : K - 1 }, (_, i) => `group message ${i}`));
+        expect(first.errors).toEqual([]);
 
-      const second = runChild({ ...base, CRASH_AT: '' });
-      children.push(second);
-      expect(await second.ready).toEqual(receiver);
-      await waitUntil(() => delivered(outFile).length >= GN, `all ${GN} group messages delivered after the restart`, 20_000);
-      await sender.client.sendGroupMessage(groupId, 'group after the crash');
-      await waitUntil(() => delivered(outFile).some((m) => m.body === 'group after the crash'), 'the post-crash group message', 20_000);
-      await new Promise((resolve) => setTimeout(resolve, 300));
+        const second = runChild({ ...base, CRASH_AT: '' });
+        children.push(second);
+        expect(await second.ready).toEqual(receiver);
+        await waitUntil(() => delivered(outFile).length >= GN, `all ${GN} group messages delivered after the restart`, 20_000);
+        await sender.client.sendGroupMessage(groupId, 'group after the crash');
+        await waitUntil(() => delivered(outFile).some((m) => m.body === 'group after the crash'), 'the post-crash group message', 20_000);
+        await new Promise((resolve) => setTimeout(resolve, 300));
 
-      const all = delivered(outFile);
-      expect(all.map((m) => m.body)).toEqual([...Array.from({ length: GN }, (_, i) => `group message ${i}`), 'group after the crash']);
-      expect(all.slice(0, GN).map((m) => m.messageId)).toEqual(ids);
-      expect(all.every((m) => m.groupId === groupId)).toBe(true);
-      expect(new Set(all.map((m) => m.messageId)).size).toBe(all.length);
-      expect(second.errors).toEqual([]);
-      expect(errorsOf(sender)).toEqual([]);
-    } finally {
-      for (const child of children) await killChild(child);
-      await sender.stop().catch(() => undefined);
-    }
-  });
+        const all = delivered(outFile);
+        expect(all.map((m) => m.body)).toEqual([...Array.from({ length: GN }, (_, i) => `group message ${i}`), 'group after the crash']);
+        expect(all.slice(0, GN).map((m) => m.messageId)).toEqual(ids);
+        expect(all.every((m) => m.groupId === groupId)).toBe(true);
+        expect(new Set(all.map((m) => m.messageId)).size).toBe(all.length);
+        expect(second.errors).toEqual([]);
+        expect(errorsOf(sender)).toEqual([]);
+      } finally {
+        for (const child of children) await killChild(child);
+        await sender.stop().catch(() => undefined);
+      }
+    },
+  );
 });

@@ -44,7 +44,7 @@ describe.each([1, 2, 3])('one-to-one, suite %i', (suite) => {
     expect(bob.one2oneTexts()).toEqual(['hello bob', 'second']);
     expect(alice.one2oneTexts()).toEqual(['hello alice']);
     const fp = await alice.client.fingerprint(bob.userId, bob.deviceId);
-    expect(fp.replace(/ /g, "")).toMatch(/^[0-9]{60}$/);
+    expect(fp.replace(/ /g, '')).toMatch(/^[0-9]{60}$/);
     expect(await bob.client.fingerprint(alice.userId, alice.deviceId)).toBe(fp);
     expect((await bob.client.messages()).map((m) => text(m.body))).toEqual(['hello bob', 'second']);
     expect(errorsOf(alice, bob)).toEqual([]);
@@ -118,7 +118,7 @@ describe('SKISSM-style multi-device scenarios (suite 2)', () => {
     expect(errorsOf(...all)).toEqual([]);
   });
 
-  it('add a device: a linked device receives the next messages and joins the user\'s groups', async () => {
+  it("add a device: a linked device receives the next messages and joins the user's groups", async () => {
     const alice = await makeClient(server, 'alice');
     const bob1 = await makeClient(server, 'bob1');
     const bobGets = bob1.client.waitFor('one2one-message', () => true, 20_000);
@@ -153,7 +153,7 @@ describe('SKISSM-style multi-device scenarios (suite 2)', () => {
     expect(errorsOf(alice, bob1, bob2)).toEqual([]);
   });
 
-  it('session without one-time pre-key: the target\'s OPKs are exhausted through raw RPC, a new peer still talks to it', async () => {
+  it("session without one-time pre-key: the target's OPKs are exhausted through raw RPC, a new peer still talks to it", async () => {
     const dir = tempDir();
     const target = await makeClient(server, 'target', { database: path.join(dir, 'target.sqlite') });
     await target.stop(); // it must not supply new OPKs while they are exhausted

@@ -47,7 +47,11 @@ describe('attacks 2 and 5: a member list written by a malicious member', () => {
     const { groupId } = await malloryCreates(mallory, sessions, [alice, bob]);
 
     const fakeCarol = Account.create({ suite: 2, now: Date.now() });
-    const members = [await memberOf(alice), await memberOf(bob), { userId: carol.address.userId, deviceId: carol.address.deviceId, signPublicKey: fakeCarol.identityPublicKey.signPublicKey }];
+    const members = [
+      await memberOf(alice),
+      await memberOf(bob),
+      { userId: carol.address.userId, deviceId: carol.address.deviceId, signPublicKey: fakeCarol.identityPublicKey.signPublicKey },
+    ];
     const { bundle } = GroupSession.create(mallory.account, { groupId, domain: server.domain, members, epoch: 0, userId: mallory.userId, deviceId: mallory.deviceId });
     const attributedToCarol: string[] = [];
     for (const c of [alice, bob]) c.on('group-message', (e) => void (e.message.from.userId === carol.address.userId && attributedToCarol.push(text(e.message.body))));
@@ -94,7 +98,14 @@ describe('attacks 2 and 5: a member list written by a malicious member', () => {
     mallory.listen();
     const sessions = rawSessions(mallory);
     const { groupId } = await malloryCreates(mallory, sessions, [alice, bob]);
-    const withoutBob = GroupSession.create(mallory.account, { groupId, domain: server.domain, members: [await memberOf(alice)], epoch: 0, userId: mallory.userId, deviceId: mallory.deviceId });
+    const withoutBob = GroupSession.create(mallory.account, {
+      groupId,
+      domain: server.domain,
+      members: [await memberOf(alice)],
+      epoch: 0,
+      userId: mallory.userId,
+      deviceId: mallory.deviceId,
+    });
     const refused = alice.waitFor('error', () => true, 5_000);
     await sendBundle(sessions, withoutBob.bundle, [alice]);
     await refused.catch(() => undefined);
@@ -102,7 +113,14 @@ describe('attacks 2 and 5: a member list written by a malicious member', () => {
     await expect(alice.groupInfo(groupId)).rejects.toThrow();
 
     // The honest list (exactly the server's devices, with their keys) is accepted.
-    const honest = GroupSession.create(mallory.account, { groupId, domain: server.domain, members: [await memberOf(alice), await memberOf(bob)], epoch: 0, userId: mallory.userId, deviceId: mallory.deviceId });
+    const honest = GroupSession.create(mallory.account, {
+      groupId,
+      domain: server.domain,
+      members: [await memberOf(alice), await memberOf(bob)],
+      epoch: 0,
+      userId: mallory.userId,
+      deviceId: mallory.deviceId,
+    });
     const joined = alice.waitFor('group-created', (e) => e.groupId === groupId, 5_000);
     await sendBundle(sessions, honest.bundle, [alice, bob]);
     await joined;

@@ -28,8 +28,7 @@ function link(from: Account, to: GroupDevice, complete = true): Link {
 }
 
 describe.each(SUITES)('multi-device fan-out, suite %i', (suite: SuiteNo) => {
-  const device = (userId: string, deviceId: string): GroupDevice =>
-    newDevice(suite, userId, deviceId, Account.create({ suite, now: T0, address: userAddress(userId, deviceId) }));
+  const device = (userId: string, deviceId: string): GroupDevice => newDevice(suite, userId, deviceId, Account.create({ suite, now: T0, address: userAddress(userId, deviceId) }));
 
   it('encryptForDevices: one copy per ready device session (own devices flagged), not-ready ones in pending', () => {
     const alicePhone = device('alice', 'phone');

@@ -26,7 +26,7 @@ describe('leaving a group', () => {
     expect(members).toEqual(['bob', 'carol']);
   }, 30_000);
 
-  it('when one device of a user leaves, the user\'s other device learns it left', async () => {
+  it("when one device of a user leaves, the user's other device learns it left", async () => {
     const phone = await server.start('phone');
     const laptop = await server.link(phone, 'laptop');
     const bob = await server.start('bob-x');
@@ -35,7 +35,12 @@ describe('leaving a group', () => {
     await Promise.all(joins);
     expect((await phone.groupInfo(groupId)).members).toHaveLength(3);
 
-    const leftOnLaptop = laptop.waitFor('group-left', (e) => e.groupId === groupId, 8000).then(() => true, () => false);
+    const leftOnLaptop = laptop
+      .waitFor('group-left', (e) => e.groupId === groupId, 8000)
+      .then(
+        () => true,
+        () => false,
+      );
     await phone.leaveGroup(groupId);
     // The server no longer routes the group to the user's devices (it left as a user); the laptop
     // still believes it is a member and keeps the group key.

@@ -7,7 +7,7 @@ import { collect, drainInbound, until, useInProcessServer } from '../support/ind
 const server = useInProcessServer();
 
 describe('group bursts', () => {
-  it('a device linked later joins both of its user\'s groups and reads what is sent there afterwards', async () => {
+  it("a device linked later joins both of its user's groups and reads what is sent there afterwards", async () => {
     const alice = await server.start('alice');
     const bob = await server.start('bob-phone');
     const joins = [bob.waitFor('group-created'), bob.waitFor('group-created')];
@@ -35,7 +35,7 @@ describe('group bursts', () => {
   it('back-to-back adds and removes with a message after each: members converge, each message once', async () => {
     const alice = await server.start('alice-b');
     const others = await Promise.all(['u1', 'u2', 'u3', 'u4'].map((d) => server.start(d)));
-    const [u1, u2, u3, u4] = others as [typeof others[0], typeof others[0], typeof others[0], typeof others[0]];
+    const [u1, u2, u3, u4] = others as [(typeof others)[0], (typeof others)[0], (typeof others)[0], (typeof others)[0]];
     const got = new Map(others.map((c) => [c, collect(c)]));
     const { groupId } = await alice.createGroup('burst', [u1.address.userId]);
     await alice.sendGroupMessage(groupId, 'e0');

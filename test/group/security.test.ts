@@ -13,7 +13,38 @@ import {
   ReplayError,
   TooManySkippedMessagesError,
 } from '../support/library.js';
-import { checkThrow, concatBytes, describeError, DOMAIN, encodeVarint, equalBytes, expectGroupDecrypts, expectThrow, Failures, flipBit, type GroupDevice, hex, indexOfBytes, isTypedError, newDevice, pbBytes, pbBytesAt, pbFind, pbParse, pbSet, pbVarintAt, restoreGroup, Rng, type Sent, show, structuralOffsets, type SuiteNo, SUITES, utf8, World } from '../support/index.js';
+import {
+  checkThrow,
+  concatBytes,
+  describeError,
+  DOMAIN,
+  encodeVarint,
+  equalBytes,
+  expectGroupDecrypts,
+  expectThrow,
+  Failures,
+  flipBit,
+  type GroupDevice,
+  hex,
+  indexOfBytes,
+  isTypedError,
+  newDevice,
+  pbBytes,
+  pbBytesAt,
+  pbFind,
+  pbParse,
+  pbSet,
+  pbVarintAt,
+  restoreGroup,
+  Rng,
+  type Sent,
+  show,
+  structuralOffsets,
+  type SuiteNo,
+  SUITES,
+  utf8,
+  World,
+} from '../support/index.js';
 
 // Field paths of src/proto/wire.proto (the wire format is part of the protocol).
 const GMSG = {
@@ -133,11 +164,21 @@ describe.each(SUITES)('group security, suite %i', (suite: SuiteNo) => {
       ['another index under the same signature', pbSet(target, GMSG.messageIndex, { varint: 5n }), [InvalidSignatureError]],
       ['a message of a non-member', malloryMsg, [NotAMemberError]],
       ["a non-member's message claiming bob as sender", pbSet(malloryMsg, GMSG.senderKeyDigest, { bytes: digestOf(bob) }), [InvalidSignatureError]],
-      ["a non-member's message claiming carol as sender, re-indexed", pbSet(pbSet(malloryMsg, GMSG.senderKeyDigest, { bytes: digestOf(carol) }), GMSG.messageIndex, { varint: 4n }), [InvalidSignatureError], carol],
+      [
+        "a non-member's message claiming carol as sender, re-indexed",
+        pbSet(pbSet(malloryMsg, GMSG.senderKeyDigest, { bytes: digestOf(carol) }), GMSG.messageIndex, { varint: 4n }),
+        [InvalidSignatureError],
+        carol,
+      ],
       ['an unknown sender digest', pbSet(target, GMSG.senderKeyDigest, { bytes: new Uint8Array(32).fill(7) }), [NotAMemberError]],
       // A member (carol) signs a ciphertext of her own making far ahead in her chain: the signature
       // is valid, the AEAD fails, and no skipped key may be stored for it.
-      ["a member's validly signed garbage 900 messages ahead", resign(carol, w.send('carol/phone').wire, { index: 900, ciphertext: rng.bytes(60) }), [DecryptionFailedError], carol],
+      [
+        "a member's validly signed garbage 900 messages ahead",
+        resign(carol, w.send('carol/phone').wire, { index: 900, ciphertext: rng.bytes(60) }),
+        [DecryptionFailedError],
+        carol,
+      ],
     ];
     for (const receiver of [alice, carol]) {
       for (const [what, wire, classes, claimed] of forgeries) {
@@ -175,7 +216,10 @@ describe.each(SUITES)('group security, suite %i', (suite: SuiteNo) => {
         if (err) failures.add(`${name} byte ${i} bit ${bit}`, got ? `${err} (${equalBytes(got, sent.plain) ? 'same' : 'DIFFERENT'} plaintext)` : err);
       }
       // Routing fields dropped or added (E2eeMsg.to / from / session_id are not signed: they must be exactly what encrypt() writes).
-      failures.add(`${name} without to`, checkThrow(() => bob.session!.decrypt(pbSet(sent.wire, GMSG.to, { remove: true }))));
+      failures.add(
+        `${name} without to`,
+        checkThrow(() => bob.session!.decrypt(pbSet(sent.wire, GMSG.to, { remove: true }))),
+      );
       if (hex(bob.session!.serialize()) !== before) failures.add(name, 'the state changed');
     };
     tryAll(m[0]!, 'next-in-chain');
@@ -188,7 +232,11 @@ describe.each(SUITES)('group security, suite %i', (suite: SuiteNo) => {
     for (const x of [m[1]!, m[3]!]) expectGroupDecrypts(bob, x);
     // Truncations of every length.
     const t = w.send('carol/phone', 'truncate me');
-    for (let n = 0; n < t.wire.length; n++) failures.add(`truncated to ${n}`, checkThrow(() => bob.session!.decrypt(t.wire.subarray(0, n))));
+    for (let n = 0; n < t.wire.length; n++)
+      failures.add(
+        `truncated to ${n}`,
+        checkThrow(() => bob.session!.decrypt(t.wire.subarray(0, n))),
+      );
     failures.assertNone();
     expectGroupDecrypts(bob, t);
   });
@@ -230,7 +278,13 @@ describe.each(SUITES)('group security, suite %i', (suite: SuiteNo) => {
     const mallory = newDevice(suite, 'mallory', 'phone');
     const before = bob.session!.serialize();
     // Mallory makes a bundle for "group-1", epoch 1, listing bob, alice and herself.
-    const { session: ms } = GroupSession.create(mallory.account, { groupId: w.groupId, domain: DOMAIN, userId: 'mallory', deviceId: 'phone', members: [bob.info, w.get('alice/phone').info] });
+    const { session: ms } = GroupSession.create(mallory.account, {
+      groupId: w.groupId,
+      domain: DOMAIN,
+      userId: 'mallory',
+      deviceId: 'phone',
+      members: [bob.info, w.get('alice/phone').info],
+    });
     const evil = ms.changeMembers({ add: [], epoch: 1, now: w.now });
     expectThrow(() => bob.session!.applyBundle(evil.bundle, w.now), NotAMemberError);
     // Bundles claiming another creator: a non-member key, or a member's key (alice) that did not sign it.
@@ -257,12 +311,22 @@ describe.each(SUITES)('group security, suite %i', (suite: SuiteNo) => {
     // blobs (keeps the run short).
     const attempts = flipAttempts(bundle, suite === 2 ? 1 : 7);
     const [aStart, aEnd] = fieldRange(bundle, GBUNDLE.groupAddress);
-    for (let i = aStart; i < aEnd; i++) expect(attempts.some(([j]) => j === i), `group address byte ${i} tried`).toBe(true);
+    for (let i = aStart; i < aEnd; i++)
+      expect(
+        attempts.some(([j]) => j === i),
+        `group address byte ${i} tried`,
+      ).toBe(true);
     const failures = new Failures();
     for (const [i, bit] of attempts) {
       const bad = flipBit(bundle, i, bit);
-      failures.add(`applyBundle byte ${i} bit ${bit}`, checkThrow(() => bob.session!.applyBundle(bad, w.now)));
-      failures.add(`join byte ${i} bit ${bit}`, checkThrow(() => GroupSession.join(dave.account, bad, { userId: 'dave', deviceId: 'phone', now: w.now })));
+      failures.add(
+        `applyBundle byte ${i} bit ${bit}`,
+        checkThrow(() => bob.session!.applyBundle(bad, w.now)),
+      );
+      failures.add(
+        `join byte ${i} bit ${bit}`,
+        checkThrow(() => GroupSession.join(dave.account, bad, { userId: 'dave', deviceId: 'phone', now: w.now })),
+      );
     }
     failures.assertNone();
     expect(hex(bob.session!.serialize())).toBe(before);
@@ -279,7 +343,10 @@ describe.each(SUITES)('group security, suite %i', (suite: SuiteNo) => {
     const mallory = w.get('mallory/phone');
     // Mallory lists bob's key under another name: changeMembers refuses to make such a bundle.
     const before = mallory.session!.serialize();
-    expectThrow(() => mallory.session!.changeMembers({ add: [{ userId: 'zed', deviceId: 'x', signPublicKey: bob.info.signPublicKey }], epoch: 1, now: w.now }), MalformedMessageError);
+    expectThrow(
+      () => mallory.session!.changeMembers({ add: [{ userId: 'zed', deviceId: 'x', signPublicKey: bob.info.signPublicKey }], epoch: 1, now: w.now }),
+      MalformedMessageError,
+    );
     expect(mallory.session!.serialize()).toEqual(before);
     expectThrow(
       () => GroupSession.create(mallory.account, { groupId: 'g2', userId: 'mallory', deviceId: 'phone', members: [bob.info, { ...bob.info, userId: 'zed' }] }),
@@ -298,7 +365,9 @@ describe.each(SUITES)('group security, suite %i', (suite: SuiteNo) => {
     for (const bad of [withDuplicate(entry), withDuplicate(renamedEntry)]) {
       // (the message tells the duplicate check from the canonical-encoding one)
       expect(expectThrow(() => restoreGroup(bob).applyBundle(bad, w.now), MalformedMessageError).message).toMatch(/twice/);
-      expect(expectThrow(() => GroupSession.join(w.get('dave/phone').account, bad, { userId: 'dave', deviceId: 'phone', now: w.now }), MalformedMessageError).message).toMatch(/twice/);
+      expect(expectThrow(() => GroupSession.join(w.get('dave/phone').account, bad, { userId: 'dave', deviceId: 'phone', now: w.now }), MalformedMessageError).message).toMatch(
+        /twice/,
+      );
     }
     w.allTalk();
   });

@@ -1,16 +1,25 @@
 // Accounts (docs/protocol-api.md, DESIGN.md §4 "Account"): one-time pre-keys, bundles, signed
 // pre-key renewal with its grace period, encrypted export, and persistence.
 import { describe, expect, it } from 'vitest';
+import { Account, DecryptionFailedError, DuplicateInviteError, InboundSession, OutboundSession, UnknownPreKeyError, UnknownSuiteError } from '../support/library.js';
 import {
-  Account,
-  DecryptionFailedError,
-  DuplicateInviteError,
-  InboundSession,
-  OutboundSession,
-  UnknownPreKeyError,
-  UnknownSuiteError,
-} from '../support/library.js';
-import { checkThrow, DAY, equalBytes, establish, expectDecrypts, expectThrow, Failures, flipBit, indexOfBytes, newAccount, restoreAccount, Rng, type SuiteNo, SUITES, T0, utf8 } from '../support/index.js';
+  checkThrow,
+  DAY,
+  equalBytes,
+  establish,
+  expectDecrypts,
+  expectThrow,
+  Failures,
+  flipBit,
+  indexOfBytes,
+  newAccount,
+  restoreAccount,
+  Rng,
+  type SuiteNo,
+  SUITES,
+  T0,
+  utf8,
+} from '../support/index.js';
 
 /** Alice (fresh) completes a session with `bob` from `bundle`; checks both directions. */
 function connectAndTalk(bob: Account, bundle: Uint8Array, suite: SuiteNo): void {
@@ -170,13 +179,23 @@ describe.each(SUITES)('accounts, suite %i', (suite: SuiteNo) => {
     for (let i = 0; i < Math.min(48, sealed.length); i++) positions.add(i).add(sealed.length - 1 - i);
     for (let i = 0; i < 64; i++) positions.add(rng.int(0, sealed.length - 1));
     const failures = new Failures();
-    for (const i of positions) failures.add(`byte ${i}`, checkThrow(() => Account.importEncrypted(flipBit(sealed, i, i % 8), key)));
+    for (const i of positions)
+      failures.add(
+        `byte ${i}`,
+        checkThrow(() => Account.importEncrypted(flipBit(sealed, i, i % 8), key)),
+      );
     for (const len of [0, 1, 12, 13, 28, 29, sealed.length - 16, sealed.length - 1]) {
-      failures.add(`truncated to ${len}`, checkThrow(() => Account.importEncrypted(sealed.subarray(0, len), key)));
+      failures.add(
+        `truncated to ${len}`,
+        checkThrow(() => Account.importEncrypted(sealed.subarray(0, len), key)),
+      );
     }
     const extended = new Uint8Array(sealed.length + 1);
     extended.set(sealed);
-    failures.add('one byte appended', checkThrow(() => Account.importEncrypted(extended, key)));
+    failures.add(
+      'one byte appended',
+      checkThrow(() => Account.importEncrypted(extended, key)),
+    );
     failures.assertNone();
   });
 

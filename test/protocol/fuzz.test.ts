@@ -7,7 +7,23 @@
 // Replay a different random stream with PQE2EE_TEST_SEED=<64 hex digits>.
 import { describe, expect, it } from 'vitest';
 import { Account, InboundSession, OutboundSession, Session } from '../support/library.js';
-import { concatBytes, describeError, encodeVarint, equalBytes, establish, expectDecrypts, Failures, isTypedError, newAccount, pbFieldRemovals, Rng, show, type SuiteNo, SUITES, utf8 } from '../support/index.js';
+import {
+  concatBytes,
+  describeError,
+  encodeVarint,
+  equalBytes,
+  establish,
+  expectDecrypts,
+  Failures,
+  isTypedError,
+  newAccount,
+  pbFieldRemovals,
+  Rng,
+  show,
+  type SuiteNo,
+  SUITES,
+  utf8,
+} from '../support/index.js';
 
 /** Slowest acceptable single call (a generous bound: the point is "never hangs"). */
 const MAX_CALL_MS = 3000;
@@ -176,11 +192,16 @@ describe.each(SUITES)('fuzz, suite %i', (suite: SuiteNo) => {
     for (let i = 0; i < N; i++) {
       const x = mutate(rng, wire);
       const s = Session.deserialize(bState);
-      run(failures, `decrypt mutated #${i}`, () => {
-        const got = s.decrypt(x);
-        if (!equalBytes(got, plain)) failures.add(`decrypt mutated #${i}`, `DIFFERENT plaintext ${show(got)}`);
-        return got;
-      }, true);
+      run(
+        failures,
+        `decrypt mutated #${i}`,
+        () => {
+          const got = s.decrypt(x);
+          if (!equalBytes(got, plain)) failures.add(`decrypt mutated #${i}`, `DIFFERENT plaintext ${show(got)}`);
+          return got;
+        },
+        true,
+      );
     }
     // Complete: success is possible (implicit authentication: a changed ciphertext gives other keys),
     // but then the session must fail cleanly, never with an untyped error.
@@ -242,7 +263,12 @@ describe.each(SUITES)('fuzz, suite %i', (suite: SuiteNo) => {
     bob.renewSignedPreKeyIfDue(Date.UTC(2025, 0, 9)); // so the state also holds a previous SPK
     const { a, b } = establish(suite, { alice, bob });
     const s = { a, b };
-    for (const [from, to] of [['a', 'b'], ['b', 'a'], ['a', 'b']] as const) s[to].decrypt(s[from].encrypt(utf8(`${from}->${to}`)));
+    for (const [from, to] of [
+      ['a', 'b'],
+      ['b', 'a'],
+      ['a', 'b'],
+    ] as const)
+      s[to].decrypt(s[from].encrypt(utf8(`${from}->${to}`)));
     const skipped = a.encrypt(utf8('skipped'));
     b.decrypt(a.encrypt(utf8('ahead'))); // leaves a skipped key in b's state
     const pending = establish(suite, { alice, bob, complete: false });

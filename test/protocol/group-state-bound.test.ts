@@ -8,14 +8,7 @@ import { InvalidLengthError } from '../../src/errors.js';
 import { getSuite, randomBytes } from '../../src/crypto/index.js';
 import { fromBinary, toBinary } from '@bufbuild/protobuf';
 import { GroupSessionStateSchema } from '../../src/proto/gen/state_pb.js';
-import {
-  Account,
-  DEFAULT_GROUP_LIMITS,
-  GroupSession,
-  MAX_GROUP_STATE_BYTES,
-  maxGroupStateBytes,
-  type GroupMemberInfo,
-} from '../../src/protocol/index.js';
+import { Account, DEFAULT_GROUP_LIMITS, GroupSession, MAX_GROUP_STATE_BYTES, maxGroupStateBytes, type GroupMemberInfo } from '../../src/protocol/index.js';
 import { T0 } from '../support/index.js';
 
 /** A member name of 256 UTF-16 units that is 3 UTF-8 bytes per unit: the longest the API takes. */
@@ -48,12 +41,10 @@ describe('group session state bound', () => {
 
   it('limits whose worst-case state would not load are refused', () => {
     const account = Account.create({ suite: 1, now: T0 });
-    expect(() =>
-      GroupSession.create(account, { groupId: 'g', members: [], deviceId: 'd', userId: 'u', limits: { maxMembers: 5000 } }),
-    ).toThrow(InvalidLengthError);
-    expect(() =>
-      GroupSession.create(account, { groupId: 'g', members: [], deviceId: 'd', userId: 'u', limits: { maxSkippedKeysPerEpoch: 10_000_000 } }),
-    ).toThrow(InvalidLengthError);
+    expect(() => GroupSession.create(account, { groupId: 'g', members: [], deviceId: 'd', userId: 'u', limits: { maxMembers: 5000 } })).toThrow(InvalidLengthError);
+    expect(() => GroupSession.create(account, { groupId: 'g', members: [], deviceId: 'd', userId: 'u', limits: { maxSkippedKeysPerEpoch: 10_000_000 } })).toThrow(
+      InvalidLengthError,
+    );
   });
 
   it('a full suite-1 state (1000 long-named members, every epoch kept, every skipped key) loads and stays under its bound', () => {
@@ -64,7 +55,14 @@ describe('group session state bound', () => {
     const limits = DEFAULT_GROUP_LIMITS;
     // alice and mallory plus filler members: the largest member list an epoch may have.
     const filler = fillerMembers(suiteId, limits.maxMembers - 2, 'f');
-    const created = GroupSession.create(alice, { groupId: longName('g-'), domain: longName('x-'), members: [malloryInfo, ...filler], deviceId: longName('ad-'), userId: longName('alice-'), epoch: 0 });
+    const created = GroupSession.create(alice, {
+      groupId: longName('g-'),
+      domain: longName('x-'),
+      members: [malloryInfo, ...filler],
+      deviceId: longName('ad-'),
+      userId: longName('alice-'),
+      epoch: 0,
+    });
     const aliceGroup = created.session;
     const malloryGroup = GroupSession.join(mallory, created.bundle, { userId: malloryInfo.userId, deviceId: malloryInfo.deviceId, now: T0 });
 

@@ -111,7 +111,11 @@ describe('one-time pre-key retirement', () => {
   }, 60_000);
 
   // Documented in docs/client.md, "Bounds": the serialized account at the hard bound, per suite.
-  for (const [suite, documentedBytes] of [[1, SUITE1_ACCOUNT_BYTES], [2, 70_000], [3, 600_000]] as const) {
+  for (const [suite, documentedBytes] of [
+    [1, SUITE1_ACCOUNT_BYTES],
+    [2, 70_000],
+    [3, 600_000],
+  ] as const) {
     it(`a suite-${suite} account stays under the documented size, also at the hard bound with every other list full`, () => {
       const device = Account.create({ suite, now: T0 });
       const server = new ModelServer(device);
@@ -132,7 +136,9 @@ describe('one-time pre-key retirement', () => {
       expect(worst).toBeLessThanOrEqual(documentedBytes);
       expect(worst).toBeLessThan(MAX_ACCOUNT_STATE_BYTES);
       expect(Account.deserialize(device.serialize()).oneTimePreKeyCount).toBe(MAX_ONE_TIME_PRE_KEYS);
-      console.info(`suite-${suite} account: ${underAttack} B under attack (${LOW_THRESHOLD - 1 + ONE_TIME_PRE_KEY_IN_FLIGHT_MAX + BATCH} OPKs), ${worst} B at the bound (${MAX_ONE_TIME_PRE_KEYS} OPKs)`);
+      console.info(
+        `suite-${suite} account: ${underAttack} B under attack (${LOW_THRESHOLD - 1 + ONE_TIME_PRE_KEY_IN_FLIGHT_MAX + BATCH} OPKs), ${worst} B at the bound (${MAX_ONE_TIME_PRE_KEYS} OPKs)`,
+      );
     }, 60_000);
   }
 

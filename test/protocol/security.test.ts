@@ -15,7 +15,32 @@ import {
   TooManySkippedMessagesError,
   UnknownRatchetKeyError,
 } from '../support/library.js';
-import { asPath, checkThrow, equalBytes, establish, expectDecrypts, expectThrow, Failures, flipBit, hex, indexOfBytes, newAccount, type Pair, pbBytesAt, pbFind, pbSet, pbVarintAt, restore, Rng, show, structuralOffsets, type SuiteNo, SUITES, utf8, WIRE } from '../support/index.js';
+import {
+  asPath,
+  checkThrow,
+  equalBytes,
+  establish,
+  expectDecrypts,
+  expectThrow,
+  Failures,
+  flipBit,
+  hex,
+  indexOfBytes,
+  newAccount,
+  type Pair,
+  pbBytesAt,
+  pbFind,
+  pbSet,
+  pbVarintAt,
+  restore,
+  Rng,
+  show,
+  structuralOffsets,
+  type SuiteNo,
+  SUITES,
+  utf8,
+  WIRE,
+} from '../support/index.js';
 
 type Side = 'a' | 'b';
 const other = (s: Side): Side => (s === 'a' ? 'b' : 'a');
@@ -151,7 +176,11 @@ describe.each(SUITES)('security, suite %i', (suite: SuiteNo) => {
     // Truncations of every length as well.
     const pt = utf8('truncate me');
     const wt = a.encrypt(pt);
-    for (let len = 0; len < wt.length; len++) failures.add(`truncated to ${len}`, checkThrow(() => b.decrypt(wt.subarray(0, len))));
+    for (let len = 0; len < wt.length; len++)
+      failures.add(
+        `truncated to ${len}`,
+        checkThrow(() => b.decrypt(wt.subarray(0, len))),
+      );
     expectDecrypts(b, wt, pt);
     exchange({ a, b }, 'b', 2, 'after');
     exchange({ a, b }, 'a', 2, 'after');
@@ -286,10 +315,7 @@ describe.each(SUITES)('security, suite %i', (suite: SuiteNo) => {
     const carolBundle = carol.preKeyBundle();
     const carolSig = pbBytesAt(carolBundle, asPath(WIRE.bundle.spkSignature));
     expectThrow(() => OutboundSession.initiate(alice, pbSet(bundle, asPath(WIRE.bundle.spkSignature), { bytes: carolSig! })), InvalidSignatureError);
-    expectThrow(
-      () => OutboundSession.initiate(alice, pbSet(bundle, asPath(WIRE.bundle.identitySignKey), { bytes: carol.identityPublicKey.signPublicKey })),
-      InvalidSignatureError,
-    );
+    expectThrow(() => OutboundSession.initiate(alice, pbSet(bundle, asPath(WIRE.bundle.identitySignKey), { bytes: carol.identityPublicKey.signPublicKey })), InvalidSignatureError);
     // The genuine bundle works, and yields a working session.
     const { session: a, invite } = OutboundSession.initiate(alice, bundle);
     const { session: b, accept } = InboundSession.accept(bob, invite);

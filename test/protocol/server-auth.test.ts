@@ -36,8 +36,12 @@ describe.each([1, 2, 3])('suite %i', (suite) => {
     expect(() => alice.signServerChallenge('example.org', new Uint8Array(8), 'u1', 'phone')).toThrow(InvalidLengthError);
     expect(() => alice.signServerChallenge('example.org', new Uint8Array(65), 'u1', 'phone')).toThrow(InvalidLengthError);
     const identity = laptop.identityPublicKey;
-    expect(() => alice.signDeviceLink('example.org', 'u1', 'laptop', { signPublicKey: identity.signPublicKey.subarray(1), kemPublicKey: identity.kemPublicKey })).toThrow(InvalidLengthError);
-    expect(() => alice.signDeviceLink('example.org', 'u1', 'laptop', { signPublicKey: identity.signPublicKey, kemPublicKey: identity.kemPublicKey.subarray(1) })).toThrow(InvalidLengthError);
+    expect(() => alice.signDeviceLink('example.org', 'u1', 'laptop', { signPublicKey: identity.signPublicKey.subarray(1), kemPublicKey: identity.kemPublicKey })).toThrow(
+      InvalidLengthError,
+    );
+    expect(() => alice.signDeviceLink('example.org', 'u1', 'laptop', { signPublicKey: identity.signPublicKey, kemPublicKey: identity.kemPublicKey.subarray(1) })).toThrow(
+      InvalidLengthError,
+    );
   });
 
   it('an address is set once; the same address again is accepted, another one refused', () => {
@@ -53,7 +57,7 @@ describe.each([1, 2, 3])('suite %i', (suite) => {
     expect(restored.address?.domain).toBe('example.org');
   });
 
-  it('the published pre-keys are the account\'s own', () => {
+  it("the published pre-keys are the account's own", () => {
     const account = Account.create({ suite, now: NOW });
     const spk = account.signedPreKeyPublic();
     expect(spk.spkId).toBe(account.signedPreKeyId);

@@ -14,7 +14,21 @@ import {
   UnknownRatchetKeyError,
   fingerprint,
 } from '../support/library.js';
-import { concatBytes, equalBytes, establish, expectDecrypts, expectThrow, indexOfBytes, newAccount, restore, restoreAccount, Rng, type SuiteNo, SUITES, utf8 } from '../support/index.js';
+import {
+  concatBytes,
+  equalBytes,
+  establish,
+  expectDecrypts,
+  expectThrow,
+  indexOfBytes,
+  newAccount,
+  restore,
+  restoreAccount,
+  Rng,
+  type SuiteNo,
+  SUITES,
+  utf8,
+} from '../support/index.js';
 
 type Side = 'a' | 'b';
 interface InFlight {

@@ -290,9 +290,13 @@ class Run {
     await this.settle(20_000);
 
     // The group: Alice creates it with Bob, Carol and Mallory (a manager).
-    const { groupId } = await this.device('alice/a1').client.createGroup('fuzz', ['bob', 'carol', 'mallory'].map((u) => this.userIds.get(u) as string), {
-      managers: [this.mallory.userId],
-    });
+    const { groupId } = await this.device('alice/a1').client.createGroup(
+      'fuzz',
+      ['bob', 'carol', 'mallory'].map((u) => this.userIds.get(u) as string),
+      {
+        managers: [this.mallory.userId],
+      },
+    );
     this.groupId = groupId;
     this.groupAddress = create(E2eeAddressSchema, { domain: server.domain, peer: { case: 'group', value: { groupId } } });
     const joined = await this.until(async () => {
@@ -369,7 +373,17 @@ class Run {
     const before = await this.view(from);
     if (!before) return;
     const body = this.body(from, 'group');
-    const sent: Sent = { body, kind: 'group', sender: from, senderUser: d.user, epochs: [before.epoch, before.epoch], expectable: true, expected: new Set(), phase, at: Date.now() };
+    const sent: Sent = {
+      body,
+      kind: 'group',
+      sender: from,
+      senderUser: d.user,
+      epochs: [before.epoch, before.epoch],
+      expectable: true,
+      expected: new Set(),
+      phase,
+      at: Date.now(),
+    };
     this.sent.set(body, sent);
     this.log('workload', `${from} sends to the group at epoch ${before.epoch}: "${body}"`);
     try {
@@ -400,7 +414,17 @@ class Run {
       const body = this.body(MALLORY, 'group');
       const bytes = plaintext ?? MaliciousMember.appPlaintext(body);
       if (!plaintext) {
-        this.sent.set(body, { body, kind: 'group', sender: MALLORY, senderUser: 'mallory', epochs: [epoch, epoch], expectable: !this.removed && !this.dishonestEpochs.has(epoch), expected: new Set(), phase, at: Date.now() });
+        this.sent.set(body, {
+          body,
+          kind: 'group',
+          sender: MALLORY,
+          senderUser: 'mallory',
+          epochs: [epoch, epoch],
+          expectable: !this.removed && !this.dishonestEpochs.has(epoch),
+          expected: new Set(),
+          phase,
+          at: Date.now(),
+        });
       }
       const wire = group.encrypt(bytes);
       this.malloryWires.push(wire);
@@ -418,7 +442,16 @@ class Run {
     msg.from = this.mallory.address;
     for (const h of HONEST) {
       const d = this.device(h.name).client.address;
-      this.adversary.inject(h.name, create(ProtoMsgSchema, { id: '0', from: this.mallory.address, to: this.address(d.userId, d.deviceId), timestamp: BigInt(Date.now()), payload: { case: 'e2eeMsg', value: msg } }));
+      this.adversary.inject(
+        h.name,
+        create(ProtoMsgSchema, {
+          id: '0',
+          from: this.mallory.address,
+          to: this.address(d.userId, d.deviceId),
+          timestamp: BigInt(Date.now()),
+          payload: { case: 'e2eeMsg', value: msg },
+        }),
+      );
     }
     this.log('mallory', `${what} (injected by the server)`);
   }
@@ -432,7 +465,11 @@ class Run {
         this.harness.push('Mallory has no group session for her change');
         return;
       }
-      const res = await this.mallory.service.addGroupMembers({ groupAddress: this.groupAddress, expectedEpoch: group.epoch, members: [{ userId: this.userIds.get('eve') as string, role: GroupRole.MEMBER }] });
+      const res = await this.mallory.service.addGroupMembers({
+        groupAddress: this.groupAddress,
+        expectedEpoch: group.epoch,
+        members: [{ userId: this.userIds.get('eve') as string, role: GroupRole.MEMBER }],
+      });
       if (res.code < 200 || res.code >= 300) {
         this.harness.push(`Mallory's AddGroupMembers failed: ${res.code} ${res.reason}`);
         return;
@@ -463,7 +500,10 @@ class Run {
       }
       if (DISHONEST_VARIANTS.includes(variant)) this.dishonestEpochs.add(res.epoch);
       const { bundle, recipients } = this.mallory.makeEpoch(this.groupId, res.epoch, listed);
-      this.log('mallory', `ordered epoch ${res.epoch} (adds eve), bundle variant ${variant}${omitted ? ` leaving out ${omitted}` : ''}: ${listed.map((m) => this.nameOf(m.userId, m.deviceId)).join(', ')}`);
+      this.log(
+        'mallory',
+        `ordered epoch ${res.epoch} (adds eve), bundle variant ${variant}${omitted ? ` leaving out ${omitted}` : ''}: ${listed.map((m) => this.nameOf(m.userId, m.deviceId)).join(', ')}`,
+      );
       if (variant === 'held-garbage') {
         // Ahead of the bundle, so receivers hold them: one undecodable, one genuine.
         const g = this.mallory.groups.get(this.groupId) as GroupSession;
@@ -486,7 +526,17 @@ class Run {
     const group = this.mallory.groups.get(this.groupId);
     if (!group) return;
     const body = this.body(MALLORY, 'group');
-    this.sent.set(body, { body, kind: 'group', sender: MALLORY, senderUser: 'mallory', epochs: [group.epoch, group.epoch], expectable: !this.removed && !this.dishonestEpochs.has(group.epoch), expected: new Set(), phase, at: Date.now() });
+    this.sent.set(body, {
+      body,
+      kind: 'group',
+      sender: MALLORY,
+      senderUser: 'mallory',
+      epochs: [group.epoch, group.epoch],
+      expectable: !this.removed && !this.dishonestEpochs.has(group.epoch),
+      expected: new Set(),
+      phase,
+      at: Date.now(),
+    });
     await this.malloryGroupWire(group.encrypt(MaliciousMember.appPlaintext(body)), `group message at epoch ${group.epoch}: "${body}"`);
   }
 
@@ -495,8 +545,21 @@ class Run {
     const session = this.ghost?.session;
     if (!session) return;
     const body = this.body(MALLORY, 'group');
-    this.sent.set(body, { body, kind: 'group', sender: MALLORY, senderUser: 'mallory', epochs: [session.epoch, session.epoch], expectable: false, expected: new Set(), phase: 'fuzz', at: Date.now() });
-    await this.malloryGroupWire(session.encrypt(MaliciousMember.appPlaintext(body)), `group message signed by the key she listed as ${this.ghost?.name} at epoch ${session.epoch}: "${body}"`);
+    this.sent.set(body, {
+      body,
+      kind: 'group',
+      sender: MALLORY,
+      senderUser: 'mallory',
+      epochs: [session.epoch, session.epoch],
+      expectable: false,
+      expected: new Set(),
+      phase: 'fuzz',
+      at: Date.now(),
+    });
+    await this.malloryGroupWire(
+      session.encrypt(MaliciousMember.appPlaintext(body)),
+      `group message signed by the key she listed as ${this.ghost?.name} at epoch ${session.epoch}: "${body}"`,
+    );
   }
 
   /** One of Mallory's tricks, chosen by the PRNG. */
@@ -542,7 +605,17 @@ class Run {
           if (others.length === 0) return;
           const claimed = this.prng.pick(others);
           const body = this.body(MALLORY, 'group');
-          this.sent.set(body, { body, kind: 'group', sender: MALLORY, senderUser: 'mallory', epochs: [group.epoch, group.epoch], expectable: false, expected: new Set(), phase: 'fuzz', at: Date.now() });
+          this.sent.set(body, {
+            body,
+            kind: 'group',
+            sender: MALLORY,
+            senderUser: 'mallory',
+            epochs: [group.epoch, group.epoch],
+            expectable: false,
+            expected: new Set(),
+            phase: 'fuzz',
+            at: Date.now(),
+          });
           const msg = fromBinary(E2eeMsgSchema, group.encrypt(MaliciousMember.appPlaintext(body)));
           if (msg.payload.case === 'groupMsg') msg.payload.value.senderKeyDigest = group.suite.hash(claimed.signPublicKey);
           await this.malloryGroupWire(toBinary(E2eeMsgSchema, msg), `group message signed by her, naming ${this.nameOf(claimed.userId, claimed.deviceId)} as sender: "${body}"`);
@@ -676,7 +749,16 @@ class Run {
     for (const h of HONEST) {
       for (const m of await this.device(h.name).client.messages()) {
         const type = m.kind === 'group' ? 'group-message' : m.kind === 'other-device' ? 'other-device-message' : 'one2one-message';
-        this.deliveries.push({ device: h.name, type, body: text(m.body), from: this.nameOf(m.from.userId, m.from.deviceId), groupId: m.groupId, conversationUserId: m.conversationUserId, at: Date.now(), source: 'stored' });
+        this.deliveries.push({
+          device: h.name,
+          type,
+          body: text(m.body),
+          from: this.nameOf(m.from.userId, m.from.deviceId),
+          groupId: m.groupId,
+          conversationUserId: m.conversationUserId,
+          at: Date.now(),
+          source: 'stored',
+        });
       }
     }
   }
@@ -742,15 +824,27 @@ class Run {
       }
       const allowed = this.allowedUsers(t);
       if (!allowed.has(user)) {
-        add({ inv: 'I1', device: d.device, at: d.at, text: `${d.type} "${d.body}" (${t.kind === 'dm' ? `a one-to-one message of ${t.senderUser} and ${t.toUser}` : `a group message of epoch ${t.epochs?.[0]}..${t.epochs?.[1]}, members ${[...allowed].join(', ')}`}) reached ${user}` });
+        add({
+          inv: 'I1',
+          device: d.device,
+          at: d.at,
+          text: `${d.type} "${d.body}" (${t.kind === 'dm' ? `a one-to-one message of ${t.senderUser} and ${t.toUser}` : `a group message of epoch ${t.epochs?.[0]}..${t.epochs?.[1]}, members ${[...allowed].join(', ')}`}) reached ${user}`,
+        });
       }
       if (d.from !== t.sender) add({ inv: 'I2', device: d.device, at: d.at, text: `${d.type} "${d.body}" attributed to ${d.from}, sent by ${t.sender}` });
-      if (t.kind === 'group' && (d.type !== 'group-message' || d.groupId !== this.groupId)) add({ inv: 'I2', device: d.device, at: d.at, text: `group message "${d.body}" delivered as ${d.type} ${d.groupId}` });
+      if (t.kind === 'group' && (d.type !== 'group-message' || d.groupId !== this.groupId))
+        add({ inv: 'I2', device: d.device, at: d.at, text: `group message "${d.body}" delivered as ${d.type} ${d.groupId}` });
       if (t.kind === 'dm') {
         if (d.type === 'group-message') add({ inv: 'I2', device: d.device, at: d.at, text: `one-to-one message "${d.body}" delivered as a group message` });
-        if (d.type === 'one2one-message' && user !== t.toUser) add({ inv: 'I2', device: d.device, at: d.at, text: `one-to-one message "${d.body}" to ${t.toUser} delivered to ${user} as addressed to it` });
+        if (d.type === 'one2one-message' && user !== t.toUser)
+          add({ inv: 'I2', device: d.device, at: d.at, text: `one-to-one message "${d.body}" to ${t.toUser} delivered to ${user} as addressed to it` });
         if (d.type === 'other-device-message' && (user !== t.senderUser || d.device === t.sender || d.conversationUserId !== this.userIds.get(t.toUser as string))) {
-          add({ inv: 'I2', device: d.device, at: d.at, text: `"${d.body}" delivered as a copy of an own device's message (conversation ${this.userNames.get(d.conversationUserId) ?? d.conversationUserId})` });
+          add({
+            inv: 'I2',
+            device: d.device,
+            at: d.at,
+            text: `"${d.body}" delivered as a copy of an own device's message (conversation ${this.userNames.get(d.conversationUserId) ?? d.conversationUserId})`,
+          });
         }
       }
     }
@@ -760,19 +854,34 @@ class Run {
       if (!t || t.sender === MALLORY) continue;
       const allowed = this.allowedUsers(t);
       if (!allowed.has('mallory') && mallory) {
-        add({ inv: 'I1', device: MALLORY, at: l.at, text: `Mallory decrypted "${l.body}" (${l.what}, ${l.via === 'tap' ? "from the server's copy" : 'delivered to her'}; readers: ${[...allowed].join(', ')})` });
+        add({
+          inv: 'I1',
+          device: MALLORY,
+          at: l.at,
+          text: `Mallory decrypted "${l.body}" (${l.what}, ${l.via === 'tap' ? "from the server's copy" : 'delivered to her'}; readers: ${[...allowed].join(', ')})`,
+        });
       }
     }
     for (const seed of this.mallory.seeds) {
       const members = this.serverEpochs.get(seed.epoch);
       if (seed.groupId === this.groupId && !members?.includes(MALLORY)) {
-        add({ inv: 'I1', device: MALLORY, at: seed.at, text: `Mallory got the seed of epoch ${seed.epoch} (${seed.via === 'tap' ? "from the server's copy" : 'sent to her'}), whose members are [${members?.join(', ') ?? 'never ordered'}]` });
+        add({
+          inv: 'I1',
+          device: MALLORY,
+          at: seed.at,
+          text: `Mallory got the seed of epoch ${seed.epoch} (${seed.via === 'tap' ? "from the server's copy" : 'sent to her'}), whose members are [${members?.join(', ') ?? 'never ordered'}]`,
+        });
       }
     }
     // I4 and I5: expected deliveries.
     for (const { t, device } of this.missing()) {
       const inv: Inv = t.phase === 'final' ? 'I4' : 'I5';
-      add({ inv, device, at: t.at, text: `never got ${t.kind === 'dm' ? 'one-to-one' : `group (epoch ${t.epochs?.[0]}..${t.epochs?.[1]})`} message "${t.body}" from ${t.sender} (${t.phase})` });
+      add({
+        inv,
+        device,
+        at: t.at,
+        text: `never got ${t.kind === 'dm' ? 'one-to-one' : `group (epoch ${t.epochs?.[0]}..${t.epochs?.[1]})`} message "${t.body}" from ${t.sender} (${t.phase})`,
+      });
     }
     // I4: the final group state.
     const finalEpoch = [...this.serverEpochs.keys()].sort((a, b) => (a < b ? 1 : -1))[0];
@@ -782,7 +891,12 @@ class Run {
       const last = [...this.views].reverse().find((v) => v.device === name);
       if (!last) add({ inv: 'I4', device: name, at: Date.now(), text: `is not in the group at the end (server: epoch ${finalEpoch})` });
       else if (last.epoch !== finalEpoch || last.members.join() !== finalMembers.join()) {
-        add({ inv: 'I4', device: name, at: last.at, text: `ends at epoch ${last.epoch} with [${last.members.join(', ')}]; the server's last epoch is ${finalEpoch} with [${finalMembers.join(', ')}]` });
+        add({
+          inv: 'I4',
+          device: name,
+          at: last.at,
+          text: `ends at epoch ${last.epoch} with [${last.members.join(', ')}]; the server's last epoch is ${finalEpoch} with [${finalMembers.join(', ')}]`,
+        });
       }
     }
     // I6: every view against the server's order.
@@ -819,7 +933,10 @@ class Run {
   /** What happened before a violation: the adversary's and Mallory's last actions, the device's errors. */
   context(v: Violation): string {
     const near = (entries: Array<{ at: number; device: string; action: string }>, device: string, n: number): string[] =>
-      entries.filter((e) => e.device === device && e.at <= v.at + 50).slice(-n).map((e) => `      ${new Date(e.at).toISOString().slice(17, 23)} ${e.action}`);
+      entries
+        .filter((e) => e.device === device && e.at <= v.at + 50)
+        .slice(-n)
+        .map((e) => `      ${new Date(e.at).toISOString().slice(17, 23)} ${e.action}`);
     const lines: string[] = [];
     const streamActions = near(this.adversary.trace, v.device, 6);
     if (streamActions.length) lines.push(`    adversary on ${v.device}:`, ...streamActions);

@@ -23,7 +23,7 @@ async function registerMany(client: ServiceClient, n: number): Promise<RpcDevice
 }
 
 describe('server: queue limit and group-notice amplification', () => {
-  it('group notices cannot grow a stranger\'s queue past twice --queue-limit', async () => {
+  it("group notices cannot grow a stranger's queue past twice --queue-limit", async () => {
     const server = await startServer({ port: 0, dbPath: ':memory:', queueLimit: 5, ...noLimits });
     running.push(server);
     const client = connect(server.url);

@@ -3,7 +3,20 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Account } from '../../src/protocol/account.js';
 import { getSuite } from '../../src/crypto/index.js';
-import { bearer, cleanupDirs, connect, deviceAddress, randomId, registerDevice, registerUser, ResponseCode, type ServerProcess, type ServiceClient, spawnServer, StreamReader } from '../support/index.js';
+import {
+  bearer,
+  cleanupDirs,
+  connect,
+  deviceAddress,
+  randomId,
+  registerDevice,
+  registerUser,
+  ResponseCode,
+  type ServerProcess,
+  type ServiceClient,
+  spawnServer,
+  StreamReader,
+} from '../support/index.js';
 
 const u8 = (b: Uint8Array | undefined): Uint8Array => Uint8Array.from(b ?? []);
 
@@ -123,11 +136,14 @@ describe('registration input checks (nothing stored)', () => {
       ['short sign key', (r) => (r.identityKey = { ...r.identityKey, signPublicKey: r.identityKey.signPublicKey.subarray(1) } as typeof r.identityKey)],
       ['long kem key', (r) => (r.identityKey = { ...r.identityKey, kemPublicKey: new Uint8Array(r.identityKey.kemPublicKey.length + 1) } as typeof r.identityKey)],
       ['short spk', (r) => (r.signedPreKey = { ...r.signedPreKey, publicKey: r.signedPreKey.publicKey.subarray(2) } as typeof r.signedPreKey)],
-      ['spk signature flipped', (r) => {
-        const sig = Uint8Array.from(r.signedPreKey.signature);
-        sig[0]! ^= 1;
-        r.signedPreKey = { ...r.signedPreKey, signature: sig } as typeof r.signedPreKey;
-      }],
+      [
+        'spk signature flipped',
+        (r) => {
+          const sig = Uint8Array.from(r.signedPreKey.signature);
+          sig[0]! ^= 1;
+          r.signedPreKey = { ...r.signedPreKey, signature: sig } as typeof r.signedPreKey;
+        },
+      ],
       ['spk id changed', (r) => (r.signedPreKey = { ...r.signedPreKey, spkId: r.signedPreKey.spkId + 1 } as typeof r.signedPreKey)],
       ['wrong-size opk', (r) => (r.oneTimePreKeys = [{ ...r.oneTimePreKeys[0]!, publicKey: new Uint8Array(5) } as (typeof r.oneTimePreKeys)[0]])],
       ['duplicate opk ids', (r) => (r.oneTimePreKeys = [r.oneTimePreKeys[0]!, r.oneTimePreKeys[0]!])],
@@ -162,10 +178,7 @@ describe('new devices of a user', () => {
     const alice = await registerUser(client);
     const bob = await registerUser(client);
     // Bob invites alice: bob now watches alice.
-    const invite = await client.invite(
-      { msg: { version: 1, suiteId: 2, sessionId: 's1', from: bob.address, to: alice.address, basePublicKey: new Uint8Array(32) } },
-      bob.auth,
-    );
+    const invite = await client.invite({ msg: { version: 1, suiteId: 2, sessionId: 's1', from: bob.address, to: alice.address, basePublicKey: new Uint8Array(32) } }, bob.auth);
     expect(invite.code).toBe(ResponseCode.OK);
     const bobStream = new StreamReader(client, bob);
     const aliceStream = new StreamReader(client, alice);
@@ -177,7 +190,7 @@ describe('new devices of a user', () => {
     expect(notice.payload.case === 'newUserDeviceMsg' && notice.payload.value.userAddress?.peer.value).toMatchObject({ userId: alice.userId, deviceId: alice2.deviceId });
     // The new device can fetch its sibling's bundle and the user's bundles now list two devices.
     const bundles = await client.getPreKeyBundle({ userId: alice.userId, deviceId: '' }, bob.auth);
-    expect(bundles.preKeyBundles.map((b) => b.address?.peer.case === "user" && b.address.peer.value.deviceId).sort()).toEqual([alice.deviceId, alice2.deviceId].sort());
+    expect(bundles.preKeyBundles.map((b) => b.address?.peer.case === 'user' && b.address.peer.value.deviceId).sort()).toEqual([alice.deviceId, alice2.deviceId].sort());
     // UpdateUser reaches bob (watcher) and alice's other device.
     expect((await client.updateUser({ userName: 'Alice' }, alice2.auth)).code).toBe(ResponseCode.OK);
     await bobStream.until((r) => r.messages.some((m) => m.payload.case === 'updateUserMsg' && m.payload.value.userName === 'Alice'));
@@ -229,8 +242,10 @@ describe('tokens', () => {
 
   it('Subscribe without a token fails with a Connect error', async () => {
     const stream = client.subscribe({});
-    await expect((async () => {
-      for await (const _ of stream) return;
-    })()).rejects.toThrow(/token/);
+    await expect(
+      (async () => {
+        for await (const _ of stream) return;
+      })(),
+    ).rejects.toThrow(/token/);
   });
 });

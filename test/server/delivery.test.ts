@@ -2,7 +2,22 @@
 // stream's replay (in order, nothing lost or duplicated, also while messages arrive), consume,
 // stream replacement, heartbeats, and restarts (SIGTERM and SIGKILL) losing nothing.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cleanupDirs, connect, deviceAddress, one2one, registerUser, ResponseCode, type RpcDevice, type ServerProcess, type ServiceClient, sleep, spawnServer, StreamReader, tempDb, textOf } from '../support/index.js';
+import {
+  cleanupDirs,
+  connect,
+  deviceAddress,
+  one2one,
+  registerUser,
+  ResponseCode,
+  type RpcDevice,
+  type ServerProcess,
+  type ServiceClient,
+  sleep,
+  spawnServer,
+  StreamReader,
+  tempDb,
+  textOf,
+} from '../support/index.js';
 
 let server: ServerProcess;
 let client: ServiceClient;
@@ -121,7 +136,7 @@ describe('Subscribe', () => {
     stream.close();
   });
 
-  it('consume is idempotent and cannot touch another device\'s queue', async () => {
+  it("consume is idempotent and cannot touch another device's queue", async () => {
     const alice = await registerUser(client);
     const bob = await registerUser(client);
     await send(client, alice, bob, 'one');
@@ -208,4 +223,3 @@ describe('restarts', () => {
     await stream.until((r) => r.ended, 3000);
   });
 });
-

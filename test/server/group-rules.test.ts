@@ -101,7 +101,14 @@ describe('changes', () => {
   it('withMembersAdded: next epoch, joins after everyone (a rejoining member at the end), devices replaced', () => {
     const group = withMemberLeft(sample(), 'bob');
     const before = snapshot(group);
-    const next = withMembersAdded(group, [{ userId: 'dave', role: 'manager' }, { userId: 'bob', role: 'member' }], [dev('dave'), dev('bob', 'd9')]);
+    const next = withMembersAdded(
+      group,
+      [
+        { userId: 'dave', role: 'manager' },
+        { userId: 'bob', role: 'member' },
+      ],
+      [dev('dave'), dev('bob', 'd9')],
+    );
     expect(group).toEqual(before);
     expect(next.epoch).toBe(1);
     expect(next.version).toBe(group.version);

@@ -4,7 +4,20 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { create } from '@bufbuild/protobuf';
 import { GroupRole, type ProtoMsg } from '../../src/proto/gen/service_pb.js';
 import { E2eeAddressSchema, type E2eeAddress } from '../../src/proto/gen/wire_pb.js';
-import { cleanupDirs, connect, groupMsg, registerDevice, registerUser, ResponseCode, type RpcDevice, type ServerProcess, type ServiceClient, spawnServer, StreamReader, textOf } from '../support/index.js';
+import {
+  cleanupDirs,
+  connect,
+  groupMsg,
+  registerDevice,
+  registerUser,
+  ResponseCode,
+  type RpcDevice,
+  type ServerProcess,
+  type ServiceClient,
+  spawnServer,
+  StreamReader,
+  textOf,
+} from '../support/index.js';
 
 let server: ServerProcess;
 let client: ServiceClient;

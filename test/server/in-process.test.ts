@@ -53,7 +53,10 @@ describe('startServer', () => {
     await stream.until((r) => r.heartbeats >= 1);
     expect(stream.messages).toHaveLength(1);
     const only = stream.messages[0]!;
-    expect(only.payload.case === 'e2eeMsg' && new TextDecoder().decode(only.payload.value.payload.case === 'one2oneMsg' ? only.payload.value.payload.value.ciphertext : new Uint8Array(0))).toBe('new');
+    expect(
+      only.payload.case === 'e2eeMsg' &&
+        new TextDecoder().decode(only.payload.value.payload.case === 'one2oneMsg' ? only.payload.value.payload.value.ciphertext : new Uint8Array(0)),
+    ).toBe('new');
     stream.close();
   });
 

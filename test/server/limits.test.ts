@@ -3,7 +3,20 @@
 // for group fan-out), rate limits per device and per address.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConnectError } from '@connectrpc/connect';
-import { cleanupDirs, connect, groupMsg, one2one, registerUser, ResponseCode, type ServerProcess, type ServiceClient, sleep, spawnServer, StreamReader, textOf } from '../support/index.js';
+import {
+  cleanupDirs,
+  connect,
+  groupMsg,
+  one2one,
+  registerUser,
+  ResponseCode,
+  type ServerProcess,
+  type ServiceClient,
+  sleep,
+  spawnServer,
+  StreamReader,
+  textOf,
+} from '../support/index.js';
 
 let server: ServerProcess;
 let client: ServiceClient;

@@ -7,7 +7,20 @@ import type { ProtoMsg } from '../../src/proto/gen/service_pb.js';
 import { create } from '@bufbuild/protobuf';
 import { E2eeAddressSchema, type E2eeAddress } from '../../src/proto/gen/wire_pb.js';
 import { startServer, type RunningServer } from '../../src/server/index.js';
-import { cleanupDirs, connect, one2one, registerDevice, registerUser, ResponseCode, type RpcDevice, type ServerProcess, type ServiceClient, spawnServer, StreamReader, tempDb } from '../support/index.js';
+import {
+  cleanupDirs,
+  connect,
+  one2one,
+  registerDevice,
+  registerUser,
+  ResponseCode,
+  type RpcDevice,
+  type ServerProcess,
+  type ServiceClient,
+  spawnServer,
+  StreamReader,
+  tempDb,
+} from '../support/index.js';
 
 const QUEUE_LIMIT = 5;
 let server: ServerProcess;
@@ -47,7 +60,10 @@ const updatesAbout = (queue: ProtoMsg[], userId: string): ProtoMsg[] =>
 
 /** `inviter` invites `invitee` and `invitee` accepts (as its client does on its own): each then watches the other. */
 async function befriend(c: ServiceClient, inviter: RpcDevice, invitee: RpcDevice): Promise<void> {
-  const invite = await c.invite({ msg: { version: 1, suiteId: inviter.suite, sessionId: 's', from: inviter.address, to: invitee.address, basePublicKey: new Uint8Array(32) } }, inviter.auth);
+  const invite = await c.invite(
+    { msg: { version: 1, suiteId: inviter.suite, sessionId: 's', from: inviter.address, to: invitee.address, basePublicKey: new Uint8Array(32) } },
+    inviter.auth,
+  );
   expect(invite.code).toBe(ResponseCode.OK);
   const accept = await c.accept({ msg: { version: 1, suiteId: invitee.suite, sessionId: 's', from: invitee.address, to: inviter.address } }, invitee.auth);
   expect(accept.code).toBe(ResponseCode.OK);
@@ -286,7 +302,10 @@ describe('GetGroupEpoch', () => {
     const refusals = [
       await client.getGroupEpoch({ groupAddress: group, epoch: 0n }, stranger.auth),
       await client.getGroupEpoch({ groupAddress: group, epoch: 99n }, stranger.auth),
-      await client.getGroupEpoch({ groupAddress: create(E2eeAddressSchema, { domain: group.domain, peer: { case: 'group', value: { groupId: 'no-such-group' } } }), epoch: 0n }, stranger.auth),
+      await client.getGroupEpoch(
+        { groupAddress: create(E2eeAddressSchema, { domain: group.domain, peer: { case: 'group', value: { groupId: 'no-such-group' } } }), epoch: 0n },
+        stranger.auth,
+      ),
     ];
     for (const r of refusals) {
       expect(r.code).toBe(ResponseCode.FORBIDDEN);
@@ -331,9 +350,16 @@ describe('migrations 3 and 4 on an existing database', () => {
     for (const sql of MIGRATIONS.slice(0, 2)) db.exec(sql);
     db.pragma('user_version = 2');
     const key = (n: number): Buffer => Buffer.alloc(32, n);
-    for (const [user, device, n] of [['u1', 'd1', 1], ['u1', 'd2', 2], ['u2', 'd1', 3], ['u3', 'd1', 4]] as const) {
+    for (const [user, device, n] of [
+      ['u1', 'd1', 1],
+      ['u1', 'd2', 2],
+      ['u2', 'd1', 3],
+      ['u3', 'd1', 4],
+    ] as const) {
       db.prepare('INSERT OR IGNORE INTO users VALUES (?, ?, 0)').run(user, user);
-      db.prepare('INSERT INTO devices (user_id, device_id, suite_id, sign_public_key, kem_public_key, spk_id, spk_public_key, spk_signature, created_at) VALUES (?, ?, 2, ?, ?, 1, ?, ?, 0)').run(user, device, key(n), key(n + 10), key(0), key(0));
+      db.prepare(
+        'INSERT INTO devices (user_id, device_id, suite_id, sign_public_key, kem_public_key, spk_id, spk_public_key, spk_signature, created_at) VALUES (?, ?, 2, ?, ?, 1, ?, ?, 0)',
+      ).run(user, device, key(n), key(n + 10), key(0), key(0));
     }
     db.prepare("INSERT INTO chat_groups VALUES ('g', 'g', 7, 9, 0)").run();
     db.prepare("INSERT INTO group_members VALUES ('g', 'u1', 'manager', 'active', 0), ('g', 'u2', 'member', 'left', 1), ('g', 'u3', 'member', 'active', 2)").run();

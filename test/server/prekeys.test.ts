@@ -22,9 +22,7 @@ describe('one-time pre-keys', () => {
   it('50 parallel bundle fetches never hand out one key twice', async () => {
     const alice = await registerUser(client);
     const fetchers = await Promise.all(Array.from({ length: 5 }, () => registerUser(client)));
-    const responses = await Promise.all(
-      Array.from({ length: 50 }, (_, i) => client.getPreKeyBundle({ userId: alice.userId, deviceId: alice.deviceId }, fetchers[i % 5]!.auth)),
-    );
+    const responses = await Promise.all(Array.from({ length: 50 }, (_, i) => client.getPreKeyBundle({ userId: alice.userId, deviceId: alice.deviceId }, fetchers[i % 5]!.auth)));
     const ids = responses.map((r) => {
       expect(r.code).toBe(ResponseCode.OK);
       return r.preKeyBundles[0]!.oneTimePreKey!.opkId;

@@ -57,18 +57,20 @@ export function describeDatabaseBehaviour(name: string, open: () => Promise<Data
       const encoder = new TextEncoder();
       const byUtf8 = [...keys].sort((x, y) => Buffer.compare(encoder.encode(x), encoder.encode(y)));
       expect(byUtf8).toEqual(expected);
-      await db.transaction(async (tx) => {
-        const listed = await tx.list('ns');
-        expect(listed.map((record) => record.key)).toEqual(expected);
-        expect(listed.find((record) => record.key === 'é')?.value).toEqual(bytes(keys.indexOf('é')));
-        await tx.delete('ns', 'a');
-        await tx.put('ns', 'aa', bytes(42));
-        await tx.put('ns', 'b', bytes(43));
-        const merged = await tx.list('ns');
-        expect(merged.map((record) => record.key)).toEqual(['10', '9', 'B', 'aa', 'ab', 'b', 'é', '\uFFFD', '\u{1F600}']);
-        expect(merged.find((record) => record.key === 'b')?.value).toEqual(bytes(43));
-        throw new Error('roll back');
-      }).catch(() => undefined);
+      await db
+        .transaction(async (tx) => {
+          const listed = await tx.list('ns');
+          expect(listed.map((record) => record.key)).toEqual(expected);
+          expect(listed.find((record) => record.key === 'é')?.value).toEqual(bytes(keys.indexOf('é')));
+          await tx.delete('ns', 'a');
+          await tx.put('ns', 'aa', bytes(42));
+          await tx.put('ns', 'b', bytes(43));
+          const merged = await tx.list('ns');
+          expect(merged.map((record) => record.key)).toEqual(['10', '9', 'B', 'aa', 'ab', 'b', 'é', '\uFFFD', '\u{1F600}']);
+          expect(merged.find((record) => record.key === 'b')?.value).toEqual(bytes(43));
+          throw new Error('roll back');
+        })
+        .catch(() => undefined);
       await db.transaction(async (tx) => {
         expect((await tx.list('ns')).map((record) => record.key)).toEqual(expected);
       });

@@ -62,9 +62,7 @@ describe('encryption at rest', () => {
     await db.transaction(async (tx) => tx.put('accounts', 'me', text('identity key')));
     await db.close();
 
-    await expect(encryptDatabase(inner, { passphrase: 'correct horse battery stapler', iterations: FAST })).rejects.toBeInstanceOf(
-      WrongStorageKeyError,
-    );
+    await expect(encryptDatabase(inner, { passphrase: 'correct horse battery stapler', iterations: FAST })).rejects.toBeInstanceOf(WrongStorageKeyError);
     await expect(encryptDatabase(inner, { key: appKey(1) })).rejects.toBeInstanceOf(WrongStorageKeyError);
     // A different `iterations` option does not matter for an existing database: the stored count is used.
     const reopened = await encryptDatabase(inner, { passphrase: 'correct horse battery staple', iterations: 5000 });
@@ -166,7 +164,12 @@ describe('encryption at rest', () => {
       // Length-prefixing: ("ab", "c") and ("a", "bc") must not share associated data.
       await tx.put('sessionsa', 'lice', alice);
     });
-    for (const [namespace, key] of [['sessions', 'alice'], ['sessions', 'bob'], ['sessionz', 'alice'], ['sessionsa', 'lice']] as const) {
+    for (const [namespace, key] of [
+      ['sessions', 'alice'],
+      ['sessions', 'bob'],
+      ['sessionz', 'alice'],
+      ['sessionsa', 'lice'],
+    ] as const) {
       await expect(db.transaction(async (tx) => tx.get(namespace, key))).rejects.toBeInstanceOf(StorageCorruptedError);
     }
     await db.close();
@@ -242,8 +245,6 @@ describe('PBKDF2-HMAC-SHA256 (WebCrypto) against node:crypto', () => {
   it('matches the RFC 7914 §11 PBKDF2-HMAC-SHA256 vector ("passwd", "salt", c = 1) via node:crypto', () => {
     // A sanity check of the reference itself, so the cross-check above compares against a known-good implementation.
     const reference = pbkdf2Sync('passwd', 'salt', 1, 64, 'sha256').toString('hex');
-    expect(reference).toBe(
-      '55ac046e56e3089fec1691c22544b605f94185216dde0465e68b9d57c20dacbc49ca9cccf179b645991664b39d77ef317c71b845b1e30bd509112041d3a19783',
-    );
+    expect(reference).toBe('55ac046e56e3089fec1691c22544b605f94185216dde0465e68b9d57c20dacbc49ca9cccf179b645991664b39d77ef317c71b845b1e30bd509112041d3a19783');
   });
 });

@@ -45,9 +45,7 @@ describe('sqlite: file format and lifecycle', () => {
     expect(raw.pragma('user_version', { simple: true })).toBe(SQLITE_SCHEMA_VERSION);
     expect(raw.pragma('application_id', { simple: true })).toBe(SQLITE_APPLICATION_ID);
     expect(raw.pragma('journal_mode', { simple: true })).toBe('wal');
-    expect(raw.prepare('SELECT namespace, key, value FROM records').all()).toEqual([
-      { namespace: 'ns', key: 'k', value: Buffer.of(1) },
-    ]);
+    expect(raw.prepare('SELECT namespace, key, value FROM records').all()).toEqual([{ namespace: 'ns', key: 'k', value: Buffer.of(1) }]);
     raw.close();
   });
 

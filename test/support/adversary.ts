@@ -98,7 +98,10 @@ export class AdversarialServer {
     let kind: string = msg.payload.case ?? 'empty';
     if (msg.payload.case === 'e2eeMsg') {
       const inner = msg.payload.value.payload;
-      kind = inner.case === 'groupMsg' ? `groupMsg(epoch ${inner.value.epoch}, #${inner.value.messageIndex})` : `one2oneMsg(${inner.value?.ciphertext.length ?? 0} B, session ${msg.payload.value.sessionId.slice(0, 6)})`;
+      kind =
+        inner.case === 'groupMsg'
+          ? `groupMsg(epoch ${inner.value.epoch}, #${inner.value.messageIndex})`
+          : `one2oneMsg(${inner.value?.ciphertext.length ?? 0} B, session ${msg.payload.value.sessionId.slice(0, 6)})`;
     }
     return `#${msg.id} ${kind} from ${addressName(msg.from, this.names)}`;
   }
@@ -246,7 +249,11 @@ export class AdversarialServer {
     if (prng.chance(0.35)) {
       const forged = this.forge(s, msg);
       if (forged) {
-        const where = prng.weighted([['before', 4], ['after', 3], ['later', 3]] as const);
+        const where = prng.weighted([
+          ['before', 4],
+          ['after', 3],
+          ['later', 3],
+        ] as const);
         if (where === 'before') forgedBefore.push(forged);
         else if (where === 'after') forgedAfter.push(forged);
         else s.delayed.push({ msg: forged, wait: prng.range(1, 6) });
@@ -260,7 +267,12 @@ export class AdversarialServer {
       s.stall.push(msg);
     } else if (isGroupMsg) {
       // Group messages may arrive in any order, before their epoch's bundle, or not until later.
-      const fate = prng.weighted([['pass', 50], ['delay', 27], ['withhold', 10], ['duplicate', 13]] as const);
+      const fate = prng.weighted([
+        ['pass', 50],
+        ['delay', 27],
+        ['withhold', 10],
+        ['duplicate', 13],
+      ] as const);
       if (fate === 'pass') out.push(msg);
       else if (fate === 'duplicate') out.push(msg, clone(ProtoMsgSchema, msg));
       else if (fate === 'delay') s.delayed.push({ msg, wait: prng.range(1, 8) });
@@ -268,7 +280,8 @@ export class AdversarialServer {
     } else if (s.stall) {
       s.stall.push(msg);
     } else {
-      const bundleSized = msg.payload.case === 'e2eeMsg' && msg.payload.value.payload.case === 'one2oneMsg' && msg.payload.value.payload.value.ciphertext.length > BUNDLE_SIZED_BYTES;
+      const bundleSized =
+        msg.payload.case === 'e2eeMsg' && msg.payload.value.payload.case === 'one2oneMsg' && msg.payload.value.payload.value.ciphertext.length > BUNDLE_SIZED_BYTES;
       if (prng.chance(bundleSized ? 0.5 : 0.1)) {
         s.stall = [msg];
         s.stallTicks = prng.range(2, 8);
@@ -316,7 +329,8 @@ export class AdversarialServer {
         const target = prng.pick(this.addresses);
         forged.from = clone(E2eeAddressSchema, target);
         const p = forged.payload;
-        if (prng.chance(0.5) && (p.case === 'inviteMsg' || p.case === 'acceptMsg' || (p.case === 'e2eeMsg' && p.value.payload.case === 'one2oneMsg'))) p.value.from = clone(E2eeAddressSchema, target);
+        if (prng.chance(0.5) && (p.case === 'inviteMsg' || p.case === 'acceptMsg' || (p.case === 'e2eeMsg' && p.value.payload.case === 'one2oneMsg')))
+          p.value.from = clone(E2eeAddressSchema, target);
         break;
       }
       case 'misroute': {

@@ -298,7 +298,9 @@ export class MaliciousMember {
     const current = new Set(group.members.map(key));
     return group.changeMembers({
       add: members.filter((m) => !current.has(key(m))),
-      remove: group.members.filter((m) => !wanted.has(key(m)) && !(m.userId === this.userId && m.deviceId === this.deviceId)).map((m) => ({ userId: m.userId, deviceId: m.deviceId })),
+      remove: group.members
+        .filter((m) => !wanted.has(key(m)) && !(m.userId === this.userId && m.deviceId === this.deviceId))
+        .map((m) => ({ userId: m.userId, deviceId: m.deviceId })),
       epoch,
       now: Date.now(),
     });

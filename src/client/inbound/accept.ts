@@ -27,7 +27,16 @@ export const handleAccept: Handler<'acceptMsg'> = async (ctx, msg, payload, even
     session.complete(ctx.account, acceptBytes);
     await r.sessions.put(peer, session.sessionId, session.serialize());
     const known = await r.devices.get(peer.userId, peer.deviceId);
-    await r.devices.put(create(KnownDeviceSchema, { userId: peer.userId, deviceId: peer.deviceId, identityKey: session.peerIdentityKey, sendingSessionId: session.sessionId, vouched: known?.vouched === true, sessionIds: known?.sessionIds ?? [] }));
+    await r.devices.put(
+      create(KnownDeviceSchema, {
+        userId: peer.userId,
+        deviceId: peer.deviceId,
+        identityKey: session.peerIdentityKey,
+        sendingSessionId: session.sessionId,
+        vouched: known?.vouched === true,
+        sessionIds: known?.sessionIds ?? [],
+      }),
+    );
     await flushPendingFor(ctx, r, peer.userId, peer.deviceId);
     await r.processed.mark(msg.id);
     events.push({ type: 'outbound-session-ready', peer, sessionId: session.sessionId });

@@ -39,7 +39,9 @@ export function reportForgottenGroups(events: ClientEvent[], forgotten: Array<{ 
   for (const { groupId, heldDropped } of forgotten) {
     events.push({
       type: 'error',
-      error: new HeldMessageLimitError(`the record of group ${groupId} (not joined) was forgotten, with ${heldDropped} held messages, to keep at most ${MAX_UNJOINED_GROUP_RECORDS} records of groups this device has not joined`),
+      error: new HeldMessageLimitError(
+        `the record of group ${groupId} (not joined) was forgotten, with ${heldDropped} held messages, to keep at most ${MAX_UNJOINED_GROUP_RECORDS} records of groups this device has not joined`,
+      ),
       context: `processing server message ${messageId}`,
     });
   }

@@ -24,7 +24,11 @@ export async function receiveGroupMessage(ctx: RuntimeContext, msg: ProtoMsg, wi
       try {
         decrypted = group.decrypt(wire);
       } catch (error) {
-        if (!(error instanceof UnknownEpochError) || (msg.payload.case === 'e2eeMsg' && msg.payload.value.payload.case === 'groupMsg' && msg.payload.value.payload.value.epoch <= group.epoch)) throw error;
+        if (
+          !(error instanceof UnknownEpochError) ||
+          (msg.payload.case === 'e2eeMsg' && msg.payload.value.payload.case === 'groupMsg' && msg.payload.value.payload.value.epoch <= group.epoch)
+        )
+          throw error;
         group = undefined;
       }
     }
@@ -37,7 +41,8 @@ export async function receiveGroupMessage(ctx: RuntimeContext, msg: ProtoMsg, wi
       // is dropped and reported (the thrown error), and the stream goes on.
       const epoch = msg.payload.case === 'e2eeMsg' && msg.payload.value.payload.case === 'groupMsg' ? msg.payload.value.payload.value.epoch : -1n;
       const record = await r.groups.get(groupId);
-      if (!record?.info || record.left || epoch < 0n || epoch > record.info.epoch) throw new GroupMembershipError(`a message for an epoch of group ${groupId} the server did not announce to this device`);
+      if (!record?.info || record.left || epoch < 0n || epoch > record.info.epoch)
+        throw new GroupMembershipError(`a message for an epoch of group ${groupId} the server did not announce to this device`);
       // When the pool of all not-joined groups is full, the oldest held messages of other
       // not-joined groups make room (HeldRecords.hold); each is reported like a refused one.
       const evicted: HeldEviction[] = [];
@@ -47,7 +52,13 @@ export async function receiveGroupMessage(ctx: RuntimeContext, msg: ProtoMsg, wi
         const why = dropped.unjoined
           ? `the allowance of all groups this device has not joined (${HELD_LIMITS.unjoined.count} messages, ${HELD_LIMITS.unjoined.bytes} bytes) is used up, and the oldest held message of another such group makes room`
           : `the pool of all held messages (${HELD_LIMITS.total.count} messages, ${HELD_LIMITS.total.bytes} bytes) is full, and a group holding more than its share gives up its oldest`;
-        events.push({ type: 'error', error: new HeldMessageLimitError(`a message held since ${dropped.heldAt} for group ${dropped.groupId} was dropped for group message ${msg.id} of group ${groupId}: ${why}`), context: `holding group message ${msg.id}` });
+        events.push({
+          type: 'error',
+          error: new HeldMessageLimitError(
+            `a message held since ${dropped.heldAt} for group ${dropped.groupId} was dropped for group message ${msg.id} of group ${groupId}: ${why}`,
+          ),
+          context: `holding group message ${msg.id}`,
+        });
       }
       await r.processed.mark(msg.id);
       return;

@@ -41,7 +41,12 @@ export async function releaseHeld(ctx: RuntimeContext, r: Records, groupId: stri
       const epoch = proto.payload.value.payload.case === 'groupMsg' ? proto.payload.value.payload.value.epoch : -1n;
       if (error instanceof UnknownEpochError && epoch > group.epoch) continue;
       done.push(item);
-      const reported = error instanceof UnknownEpochError ? new UnknownEpochError(`held group message ${proto.id} of group ${groupId} is for epoch ${epoch}, which the group has reached or passed (now ${group.epoch}) without its keys: dropped`) : asPqe2eeError(error);
+      const reported =
+        error instanceof UnknownEpochError
+          ? new UnknownEpochError(
+              `held group message ${proto.id} of group ${groupId} is for epoch ${epoch}, which the group has reached or passed (now ${group.epoch}) without its keys: dropped`,
+            )
+          : asPqe2eeError(error);
       events.push({ type: 'error', error: reported, context: `processing held group message ${proto.id}` });
       continue;
     }

@@ -42,7 +42,14 @@ export const handleInvite: Handler<'inviteMsg'> = async (ctx, msg, payload, even
       throw new UnknownPeerError('an invite from a device of this user that no device vouched for');
     }
     await r.devices.putWithSession(
-      create(KnownDeviceSchema, { userId: peer.userId, deviceId: peer.deviceId, identityKey: session.peerIdentityKey, sendingSessionId: session.sessionId, vouched: previous?.vouched === true, sessionIds: previous?.sessionIds ?? [] }),
+      create(KnownDeviceSchema, {
+        userId: peer.userId,
+        deviceId: peer.deviceId,
+        identityKey: session.peerIdentityKey,
+        sendingSessionId: session.sessionId,
+        vouched: previous?.vouched === true,
+        sessionIds: previous?.sessionIds ?? [],
+      }),
       session.sessionId,
       MAX_SESSIONS_PER_DEVICE,
     );

@@ -28,7 +28,9 @@ export const handleLeaveGroup: Handler<'leaveGroupMsg'> = async (ctx, msg, paylo
   });
   if (record?.info && (await isActingManagerDevice(ctx, record.info, leaver.userId))) {
     try {
-      await orderChange(ctx, groupId, 'RemoveGroupMembers', (groupAddress, expectedEpoch) => ctx.service.removeGroupMembers({ groupAddress, expectedEpoch, userIds: [leaver.userId] }));
+      await orderChange(ctx, groupId, 'RemoveGroupMembers', (groupAddress, expectedEpoch) =>
+        ctx.service.removeGroupMembers({ groupAddress, expectedEpoch, userIds: [leaver.userId] }),
+      );
     } catch (error) {
       if (ctx.isRetryable(error)) throw error;
       events.push({ type: 'error', error: asPqe2eeError(error), context: `removing a member who left group ${groupId}` });

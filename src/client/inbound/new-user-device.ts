@@ -26,7 +26,16 @@ export const handleNewUserDevice: Handler<'newUserDeviceMsg'> = async (ctx, msg,
     const identityKey = payload.value.identityKey;
     await ctx.transaction(async (r) => {
       const previous = await r.devices.get(device.userId, device.deviceId);
-      await r.devices.put(create(KnownDeviceSchema, { userId: device.userId, deviceId: device.deviceId, identityKey, sendingSessionId: previous?.sendingSessionId ?? '', vouched: true, sessionIds: previous?.sessionIds ?? [] }));
+      await r.devices.put(
+        create(KnownDeviceSchema, {
+          userId: device.userId,
+          deviceId: device.deviceId,
+          identityKey,
+          sendingSessionId: previous?.sendingSessionId ?? '',
+          vouched: true,
+          sessionIds: previous?.sessionIds ?? [],
+        }),
+      );
     });
   }
   await ensureSessionToDevice(ctx, device.userId, device.deviceId, payload.value.identityKey);
@@ -34,7 +43,9 @@ export const handleNewUserDevice: Handler<'newUserDeviceMsg'> = async (ctx, msg,
     // This user's new device joins every group this device is in (the server requires a device of the same user to ask).
     for (const groupId of await ctx.transaction((r) => r.groups.listIds())) {
       try {
-        await orderChange(ctx, groupId, 'AddGroupMemberDevice', (groupAddress, expectedEpoch) => ctx.service.addGroupMemberDevice({ groupAddress, expectedEpoch, device: payload.value.userAddress }));
+        await orderChange(ctx, groupId, 'AddGroupMemberDevice', (groupAddress, expectedEpoch) =>
+          ctx.service.addGroupMemberDevice({ groupAddress, expectedEpoch, device: payload.value.userAddress }),
+        );
       } catch (error) {
         if (ctx.isRetryable(error)) throw error;
         events.push({ type: 'error', error: asPqe2eeError(error), context: `adding the new device to group ${groupId}` });

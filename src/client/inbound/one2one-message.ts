@@ -91,7 +91,15 @@ async function storeOne2one(
   });
 }
 
-async function storeContent(ctx: RuntimeContext, r: Records, msg: ProtoMsg, session: Session, plaintext: Plaintext, roster: EpochRoster | undefined, events: ClientEvent[]): Promise<void> {
+async function storeContent(
+  ctx: RuntimeContext,
+  r: Records,
+  msg: ProtoMsg,
+  session: Session,
+  plaintext: Plaintext,
+  roster: EpochRoster | undefined,
+  events: ClientEvent[],
+): Promise<void> {
   if (plaintext.payload.case === 'commonMsg') {
     await r.messages.put(storedFrom(ctx, msg, session.peerAddress as E2eeAddress, 'one2one', plaintext.payload.value));
   } else if (plaintext.payload.case === 'groupPreKeyBundle') {

@@ -24,7 +24,8 @@ export function storedFrom(ctx: RuntimeContext, protoMsg: ProtoMsg, from: E2eeAd
     throw new MalformedMessageError('an authenticated message whose application message does not decode');
   }
   // The sender chose these strings: bounded like every id this runtime stores.
-  if (app.messageId.length > MAX_APP_ID_LENGTH || app.conversationUserId.length > MAX_APP_ID_LENGTH) throw new MalformedMessageError('a message id or conversation user id is too long');
+  if (app.messageId.length > MAX_APP_ID_LENGTH || app.conversationUserId.length > MAX_APP_ID_LENGTH)
+    throw new MalformedMessageError('a message id or conversation user id is too long');
   const fromUser = from.peer.case === 'user' ? from.peer.value.userId : '';
   const effectiveKind = kind === 'one2one' && fromUser === ctx.self.userId && app.conversationUserId ? 'other-device' : kind;
   // Only this user's own (vouched) devices file a message under a conversation; from anyone else

@@ -39,7 +39,8 @@ export class HeldRecords extends HeldLayout {
     reclassifyHeldGroup(all, group, !joined);
     const fits = (bound: HeldBound, count: number, bytes: bigint): boolean => count + 1 <= bound.count && bytes + size <= BigInt(bound.bytes);
     const own = joined ? limits.group : limits.unjoinedGroup;
-    if (!fits(own, group.count, group.bytes)) return `the allowance of ${joined ? 'a group' : 'a group this device has not joined'} (${own.count} messages, ${own.bytes} bytes) is used up`;
+    if (!fits(own, group.count, group.bytes))
+      return `the allowance of ${joined ? 'a group' : 'a group this device has not joined'} (${own.count} messages, ${own.bytes} bytes) is used up`;
     const victims: Array<{ sequence: bigint; entry: HeldIndexEntry }> = [];
     const fairShare = new Set<bigint>();
     let freedBytes = 0n;
@@ -58,7 +59,8 @@ export class HeldRecords extends HeldLayout {
         victims.push({ sequence: BigInt(row.key), entry });
         freedBytes += entry.bytes;
       }
-      if (!fits(limits.unjoined, all.unjoinedCount - victims.length, all.unjoinedBytes - freedBytes)) return `the allowance of all groups this device has not joined (${limits.unjoined.count} messages, ${limits.unjoined.bytes} bytes) is used up`;
+      if (!fits(limits.unjoined, all.unjoinedCount - victims.length, all.unjoinedBytes - freedBytes))
+        return `the allowance of all groups this device has not joined (${limits.unjoined.count} messages, ${limits.unjoined.bytes} bytes) is used up`;
     }
     if (!fits(limits.total, all.count - victims.length, all.bytes - freedBytes)) {
       // The pool is shared fairly: a group (joined or not) holding more than this one would after
@@ -72,7 +74,8 @@ export class HeldRecords extends HeldLayout {
         victims.push(victim);
         freedBytes += victim.entry.bytes;
       }
-      if (!fits(limits.total, all.count - victims.length, all.bytes - freedBytes)) return `the allowance of all groups (${limits.total.count} messages, ${limits.total.bytes} bytes) is used up`;
+      if (!fits(limits.total, all.count - victims.length, all.bytes - freedBytes))
+        return `the allowance of all groups (${limits.total.count} messages, ${limits.total.bytes} bytes) is used up`;
     }
     if (moves) await this.reindexUnjoined(groupId, !joined);
     if (victims.length > 0) {

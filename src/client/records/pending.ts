@@ -98,7 +98,9 @@ export class PendingRecords {
       const [head, tail] = stored.split(',').map(Number) as [number, number];
       return { head, tail };
     }
-    const rows = (await listMessages(this.tx, PendingPlaintextSchema, NS.pending)).sort((a, b) => (a.value.queuedAt < b.value.queuedAt ? -1 : a.value.queuedAt > b.value.queuedAt ? 1 : 0));
+    const rows = (await listMessages(this.tx, PendingPlaintextSchema, NS.pending)).sort((a, b) =>
+      a.value.queuedAt < b.value.queuedAt ? -1 : a.value.queuedAt > b.value.queuedAt ? 1 : 0,
+    );
     for (const [i, row] of rows.entries()) await this.tx.put(NS.pendingQueue, sortable(i), pendingQueueEntry(row.value.queuedAt, row.key));
     await this.meta.put(PENDING_QUEUE, `0,${rows.length}`);
     return { head: 0, tail: rows.length };

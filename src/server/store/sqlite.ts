@@ -292,7 +292,17 @@ export class SqliteStore implements ServerStore {
 
   private insertDeviceRow(device: DeviceRecord, opks: OneTimePreKeyRecord[]): void {
     const spk = device.signedPreKey;
-    this.stmt.insertDevice.run(device.userId, device.deviceId, device.suiteId, device.signPublicKey, device.kemPublicKey, spk.spkId, spk.publicKey, spk.signature, device.createdAt);
+    this.stmt.insertDevice.run(
+      device.userId,
+      device.deviceId,
+      device.suiteId,
+      device.signPublicKey,
+      device.kemPublicKey,
+      spk.spkId,
+      spk.publicKey,
+      spk.signature,
+      device.createdAt,
+    );
     for (const opk of opks) this.stmt.insertOpk.run(device.userId, device.deviceId, opk.opkId, opk.publicKey);
   }
 
@@ -490,13 +500,15 @@ export class SqliteStore implements ServerStore {
   }
 
   async listQueued(userId: string, deviceId: string, afterSeq: number, now: number, limit: number): Promise<QueuedMessage[]> {
-    return (this.stmt.listQueued.all(userId, deviceId, afterSeq, now, limit) as { seq: number; user_id: string; device_id: string; body: Buffer; queued_at: number }[]).map((r) => ({
-      seq: r.seq,
-      userId: r.user_id,
-      deviceId: r.device_id,
-      body: bytes(r.body),
-      queuedAt: r.queued_at,
-    }));
+    return (this.stmt.listQueued.all(userId, deviceId, afterSeq, now, limit) as { seq: number; user_id: string; device_id: string; body: Buffer; queued_at: number }[]).map(
+      (r) => ({
+        seq: r.seq,
+        userId: r.user_id,
+        deviceId: r.device_id,
+        body: bytes(r.body),
+        queuedAt: r.queued_at,
+      }),
+    );
   }
 
   async consume(userId: string, deviceId: string, seq: number): Promise<boolean> {
