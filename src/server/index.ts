@@ -21,13 +21,13 @@ import {
 import { callConnectionKey, describeError, remoteAddressKey, type RpcErrorHook } from './rpc.js';
 import { E2eeServer } from './service.js';
 import type { RateLimit } from './rate-limit.js';
-import { DEFAULT_GROUP_EPOCH_HISTORY, openSqliteStore } from './store/sqlite.js';
+import { DEFAULT_GROUP_EPOCH_HISTORY, openSqliteStore } from './store/sqlite/index.js';
 import type { ServerStore } from './store/types.js';
 
 export type { RateLimit } from './rate-limit.js';
 export type { RpcErrorHook } from './rpc.js';
 export type { ServerStore } from './store/types.js';
-export { openSqliteStore, SqliteUnavailableError, MIGRATIONS, type SqliteStoreOptions } from './store/sqlite.js';
+export { openSqliteStore, SqliteUnavailableError, MIGRATIONS, type SqliteStoreOptions } from './store/sqlite/index.js';
 
 /** Options of {@link startServer}; every field has a default. */
 export interface ServerOptions {
