@@ -58,6 +58,8 @@ export type Pqe2eeErrorCode =
   | 'ERR_AUDIT_CHECKPOINT_INCONSISTENT'
   | 'ERR_AUDIT_FORMAT'
   | 'ERR_AUDIT_STATE'
+  | 'ERR_AUDIT_ATTESTATION'
+  | 'ERR_AUDIT_ACCESS_DENIED'
   | StorageErrorCode
   | 'ERR_UNEXPECTED';
 
@@ -478,5 +480,19 @@ export class AuditFormatError extends Pqe2eeError<'ERR_AUDIT_FORMAT'> {
 export class AuditStateError extends Pqe2eeError<'ERR_AUDIT_STATE'> {
   constructor(message: string) {
     super('ERR_AUDIT_STATE', message);
+  }
+}
+
+/** An attestation statement is malformed, not signed by the expected key, or answers another nonce (a replay). */
+export class AttestationError extends Pqe2eeError<'ERR_AUDIT_ATTESTATION'> {
+  constructor(message: string) {
+    super('ERR_AUDIT_ATTESTATION', message);
+  }
+}
+
+/** The TLM refused to release a key: the verifier is not registered, or its entitlement does not cover the entry's categories. */
+export class AuditAccessDeniedError extends Pqe2eeError<'ERR_AUDIT_ACCESS_DENIED'> {
+  constructor(message: string) {
+    super('ERR_AUDIT_ACCESS_DENIED', message);
   }
 }

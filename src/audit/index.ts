@@ -63,3 +63,14 @@ export {
   parseCheckpoint,
   requireConsistent,
 } from './checkpoint.js';
+export {
+  ATTESTATION_HEADER,
+  type AttestationStatement,
+  MAX_NONCE_BYTES,
+  MIN_NONCE_BYTES,
+  signAttestation,
+  verifyAttestation,
+  type VerifyAttestationOptions,
+} from './attestation.js';
+export { unwrapEntryKey, type WrappedEntryKey, wrapEntryKey } from './key-release.js';
+export { MAC_STATEMENT_HEADER, TrustedLogModule, type TrustedLogModuleOptions, type VerifierRegistration } from './tlm.js';
