@@ -26,6 +26,7 @@ import { requireEntryMask } from './categories.js';
 import {
   type AuditEntry,
   CHAIN_HASH_BYTES,
+  type EntryVisibility,
   encodeEntry,
   ENTRY_NONCE_BYTES,
   entryAssociatedData,
@@ -144,6 +145,19 @@ export class LogWriter {
    * `nextState`, then commit().
    */
   append(categoryMask: number, plaintext: Uint8Array, now: number): AppendResult {
+    return this.write(categoryMask, plaintext, now, 'sealed');
+  }
+
+  /**
+   * Writes one event IN THE CLEAR (a public entry, format version 2): for events whose content is
+   * public anyway — key publications that clients check against the log (key transparency) and
+   * heartbeats. Chained, MACed and key-evolving exactly like {@link append}.
+   */
+  appendPublic(categoryMask: number, event: Uint8Array, now: number): AppendResult {
+    return this.write(categoryMask, event, now, 'public');
+  }
+
+  private write(categoryMask: number, plaintext: Uint8Array, now: number, visibility: EntryVisibility): AppendResult {
     this.requireReady();
     requireEntryMask(categoryMask);
     if (!(plaintext instanceof Uint8Array) || plaintext.length > MAX_ENTRY_PLAINTEXT_BYTES) {
@@ -154,16 +168,26 @@ export class LogWriter {
     if (index >= MAX_ENTRY_INTEGER) throw new AuditStateError('the log has reached its largest index');
     const time = Math.max(now, this.state.lastTime);
 
-    const ad = entryAssociatedData(logId, index, time, categoryMask, previous);
-    const k = entryKey(logId, evolvingKey, index, categoryMask);
     const m = macKey(logId, evolvingKey, index);
-    const n = nonceKey(logId, evolvingKey, index);
+    const secrets: Uint8Array[] = [m];
     let next: Uint8Array | undefined;
     try {
-      const nonce = auditPrimitives.hmac(n, lengthPrefixed(ad, plaintext)).slice(0, ENTRY_NONCE_BYTES);
-      const ciphertext = auditPrimitives.aead.encrypt(k, nonce, plaintext, ad);
-      const chainHash = nextChainHash(previous, { index, time, categoryMask, nonce, ciphertext });
-      const entry: AuditEntry = { index, time, categoryMask, nonce, ciphertext, chainHash, mac: auditPrimitives.hmac(m, chainHash) };
+      let nonce: Uint8Array;
+      let ciphertext: Uint8Array;
+      if (visibility === 'public') {
+        nonce = new Uint8Array(ENTRY_NONCE_BYTES);
+        ciphertext = plaintext.slice();
+      } else {
+        const ad = entryAssociatedData(logId, index, time, categoryMask, previous);
+        const k = entryKey(logId, evolvingKey, index, categoryMask);
+        const n = nonceKey(logId, evolvingKey, index);
+        secrets.push(k, n);
+        nonce = auditPrimitives.hmac(n, lengthPrefixed(ad, plaintext)).slice(0, ENTRY_NONCE_BYTES);
+        ciphertext = auditPrimitives.aead.encrypt(k, nonce, plaintext, ad);
+      }
+      const kind = visibility === 'public' ? { visibility } : {};
+      const chainHash = nextChainHash(previous, { index, time, categoryMask, nonce, ciphertext, ...kind });
+      const entry: AuditEntry = { index, time, categoryMask, nonce, ciphertext, chainHash, mac: auditPrimitives.hmac(m, chainHash), ...kind };
       const encodedEntry = encodeEntry(entry);
       next = evolveKey(logId, evolvingKey);
       const nextState: WriterState = { logId, nextIndex: index + 1, lastTime: time, evolvingKey: next, chainHash };
@@ -175,7 +199,7 @@ export class LogWriter {
       next = undefined;
       return { entry, encodedEntry, leafHash: leafHash(encodedEntry), nextState: nextStateBytes };
     } finally {
-      wipe(k, m, n);
+      wipe(...secrets);
       if (next) wipe(next);
     }
   }

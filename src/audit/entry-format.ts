@@ -7,6 +7,12 @@
  *
  *   0x01 ‖ index u64 ‖ time u64 ‖ mask u32 ‖ nonce[12] ‖ ctLen u32 ‖ ciphertext‖tag ‖ Y_j[32] ‖ Z_j[32]
  *
+ * Version 2 is a PUBLIC entry, for events whose content is public by nature (key publications,
+ * heartbeats): the same layout, a nonce of 12 zero bytes, and the event in the clear where the
+ * ciphertext would be. It is chained and MACed like a sealed entry, under a chain label of its
+ * own, so an entry cannot be switched between the two kinds. Anyone — a client checking a pre-key
+ * bundle (key transparency) or a verifier without keys — can read it.
+ *
  * The chain hash covers every public field of the entry (index, time, mask, nonce, ciphertext),
  * not only the ciphertext and mask of the textbook scheme, so a verifier without any key still
  * sees a changed bit at the index where it happened. Z_j is outside Y_j (it is a MAC of Y_j) and
@@ -18,6 +24,8 @@ import { isCategoryMask } from './categories.js';
 import { AuditFormatError } from '../errors.js';
 
 export const ENTRY_FORMAT_VERSION = 1;
+/** Format byte of a public entry (event in the clear). */
+export const PUBLIC_ENTRY_FORMAT_VERSION = 2;
 export const ENTRY_NONCE_BYTES = 12;
 export const ENTRY_TAG_BYTES = 16;
 export const CHAIN_HASH_BYTES = 32;
@@ -35,7 +43,11 @@ const MAX_ENTRY_BYTES = HEADER_BYTES + MAX_ENTRY_PLAINTEXT_BYTES + ENTRY_TAG_BYT
 
 const GENESIS_LABEL = label('pqe2ee/v1/audit-genesis');
 const CHAIN_LABEL = label('pqe2ee/v1/audit-chain');
+const PUBLIC_CHAIN_LABEL = label('pqe2ee/v1/audit-chain-public');
 const AD_LABEL = label('pqe2ee/v1/audit-ad');
+
+/** Whether an entry's event is encrypted ('sealed', the default) or in the clear ('public'). */
+export type EntryVisibility = 'sealed' | 'public';
 
 /** One stored entry L_j. Everything here is public except what the ciphertext hides. */
 export interface AuditEntry {
@@ -47,8 +59,10 @@ export interface AuditEntry {
   readonly categoryMask: number;
   /** AES-256-GCM nonce (synthetic: derived from the entry, see entries.ts). */
   readonly nonce: Uint8Array;
-  /** AES-256-GCM ciphertext of the event, tag appended. */
+  /** AES-256-GCM ciphertext of the event, tag appended; for a public entry, the event itself. */
   readonly ciphertext: Uint8Array;
+  /** 'public': the event is stored in the clear (format version 2). Absent: sealed. */
+  readonly visibility?: EntryVisibility;
   /** Y_j, the hash chain value after this entry. */
   readonly chainHash: Uint8Array;
   /** Z_j = HMAC(MAC key of A_j, Y_j). */
@@ -100,9 +114,15 @@ export function entryAssociatedData(logId: Uint8Array, index: number, time: numb
   return lengthPrefixed(AD_LABEL, logId, u64(index), u64(time), u32(categoryMask), previousChainHash);
 }
 
-/** Y_j = H(Y_{j-1} ‖ j ‖ time ‖ W_j ‖ nonce ‖ ciphertext), length-prefixed and labelled. */
-export function nextChainHash(previousChainHash: Uint8Array, entry: Pick<AuditEntry, 'index' | 'time' | 'categoryMask' | 'nonce' | 'ciphertext'>): Uint8Array {
-  return sha256(lengthPrefixed(CHAIN_LABEL, previousChainHash, u64(entry.index), u64(entry.time), u32(entry.categoryMask), entry.nonce, entry.ciphertext));
+/** True for a public entry (event in the clear). */
+export function isPublicEntry(entry: Pick<AuditEntry, 'visibility'>): boolean {
+  return entry.visibility === 'public';
+}
+
+/** Y_j = H(Y_{j-1} ‖ j ‖ time ‖ W_j ‖ nonce ‖ ciphertext), length-prefixed and labelled by the entry's kind. */
+export function nextChainHash(previousChainHash: Uint8Array, entry: Pick<AuditEntry, 'index' | 'time' | 'categoryMask' | 'nonce' | 'ciphertext' | 'visibility'>): Uint8Array {
+  const chainLabel = isPublicEntry(entry) ? PUBLIC_CHAIN_LABEL : CHAIN_LABEL;
+  return sha256(lengthPrefixed(chainLabel, previousChainHash, u64(entry.index), u64(entry.time), u32(entry.categoryMask), entry.nonce, entry.ciphertext));
 }
 
 function checkEntryFields(entry: AuditEntry): void {
@@ -117,7 +137,13 @@ function checkEntryFields(entry: AuditEntry): void {
   for (const [what, bytes, length] of sized) {
     if (!(bytes instanceof Uint8Array) || bytes.length !== length) throw new AuditFormatError(`entry ${what} must be ${length} bytes`);
   }
+  if (entry.visibility !== undefined && entry.visibility !== 'sealed' && entry.visibility !== 'public') throw new AuditFormatError('entry visibility must be sealed or public');
   const ct = entry.ciphertext;
+  if (isPublicEntry(entry)) {
+    if (entry.nonce.some((byte) => byte !== 0)) throw new AuditFormatError('a public entry has an all-zero nonce');
+    if (!(ct instanceof Uint8Array) || ct.length > MAX_ENTRY_PLAINTEXT_BYTES) throw new AuditFormatError(`a public entry's event is at most ${MAX_ENTRY_PLAINTEXT_BYTES} bytes`);
+    return;
+  }
   if (!(ct instanceof Uint8Array) || ct.length < ENTRY_TAG_BYTES || ct.length > MAX_ENTRY_PLAINTEXT_BYTES + ENTRY_TAG_BYTES) {
     throw new AuditFormatError(`entry ciphertext must be ${ENTRY_TAG_BYTES} to ${MAX_ENTRY_PLAINTEXT_BYTES + ENTRY_TAG_BYTES} bytes`);
   }
@@ -128,7 +154,7 @@ export function encodeEntry(entry: AuditEntry): Uint8Array {
   checkEntryFields(entry);
   const out = new Uint8Array(HEADER_BYTES + entry.ciphertext.length + TRAILER_BYTES);
   const view = new DataView(out.buffer);
-  out[0] = ENTRY_FORMAT_VERSION;
+  out[0] = isPublicEntry(entry) ? PUBLIC_ENTRY_FORMAT_VERSION : ENTRY_FORMAT_VERSION;
   out.set(u64(entry.index), 1);
   out.set(u64(entry.time), 9);
   view.setUint32(17, entry.categoryMask);
@@ -143,10 +169,12 @@ export function encodeEntry(entry: AuditEntry): Uint8Array {
 /** Decodes entry bytes strictly: known version, exact length, bounded ciphertext. Copies every field. */
 export function decodeEntry(bytes: Uint8Array): AuditEntry {
   if (!(bytes instanceof Uint8Array)) throw new AuditFormatError('entry must be a Uint8Array');
-  if (bytes.length < HEADER_BYTES + ENTRY_TAG_BYTES + TRAILER_BYTES || bytes.length > MAX_ENTRY_BYTES) {
+  const version = bytes[0];
+  if (version !== ENTRY_FORMAT_VERSION && version !== PUBLIC_ENTRY_FORMAT_VERSION) throw new AuditFormatError(`unknown entry format version ${version}`);
+  const minimum = HEADER_BYTES + (version === ENTRY_FORMAT_VERSION ? ENTRY_TAG_BYTES : 0) + TRAILER_BYTES;
+  if (bytes.length < minimum || bytes.length > MAX_ENTRY_BYTES) {
     throw new AuditFormatError(`entry of ${bytes.length} bytes is outside the valid range`);
   }
-  if (bytes[0] !== ENTRY_FORMAT_VERSION) throw new AuditFormatError(`unknown entry format version ${bytes[0]}`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const ctLength = view.getUint32(33);
   if (HEADER_BYTES + ctLength + TRAILER_BYTES !== bytes.length) throw new AuditFormatError('entry length does not match its ciphertext length field');
@@ -158,6 +186,7 @@ export function decodeEntry(bytes: Uint8Array): AuditEntry {
     ciphertext: bytes.slice(HEADER_BYTES, HEADER_BYTES + ctLength),
     chainHash: bytes.slice(HEADER_BYTES + ctLength, HEADER_BYTES + ctLength + CHAIN_HASH_BYTES),
     mac: bytes.slice(HEADER_BYTES + ctLength + CHAIN_HASH_BYTES),
+    ...(version === PUBLIC_ENTRY_FORMAT_VERSION ? { visibility: 'public' as const } : {}),
   };
   checkEntryFields(entry);
   return entry;

@@ -16,7 +16,17 @@
  */
 import { wipe } from '../crypto/bytes.js';
 import { AuditCategory, isCategoryMask } from './categories.js';
-import { type AuditEntry, encodeEntry, entryAssociatedData, genesisChainHash, isEntryInteger, nextChainHash, requireLogId } from './entry-format.js';
+import {
+  type AuditEntry,
+  encodeEntry,
+  entryAssociatedData,
+  type EntryVisibility,
+  genesisChainHash,
+  isEntryInteger,
+  isPublicEntry,
+  nextChainHash,
+  requireLogId,
+} from './entry-format.js';
 import { AuditFormatError } from '../errors.js';
 import { auditPrimitives, type EntryKeys } from './key-schedule.js';
 import { MemoryMerkleStore, MerkleTree } from './merkle-tree.js';
@@ -48,6 +58,8 @@ export interface DecryptedEntry {
   readonly plaintext: Uint8Array;
   /** Whether Z_j was checked too (a MAC key was supplied). */
   readonly macChecked: boolean;
+  /** 'public' when the entry was stored in the clear (readable without a key). */
+  readonly visibility?: EntryVisibility;
 }
 
 export interface VerifyEntriesOptions {
@@ -126,6 +138,7 @@ function openEntry(
   fail: (index: number, reason: EntryFailureReason, message: string) => void,
 ): DecryptedEntry | undefined {
   const keys = keysFor?.(entry.index, entry.categoryMask);
+  if (isPublicEntry(entry)) return openPublicEntry(entry, keys, fail);
   if (!keys) return undefined;
   try {
     let macChecked = false;
@@ -146,6 +159,26 @@ function openEntry(
     }
   } finally {
     wipe(keys.entryKey, ...(keys.macKey ? [keys.macKey] : []));
+  }
+}
+
+/** A public entry is readable by anyone; with a MAC key, Z_j is checked too. */
+function openPublicEntry(entry: AuditEntry, keys: EntryKeys | undefined, fail: (index: number, reason: EntryFailureReason, message: string) => void): DecryptedEntry | undefined {
+  try {
+    if (keys?.macKey && !hashesEqual(auditPrimitives.hmac(keys.macKey, entry.chainHash), entry.mac)) {
+      fail(entry.index, 'mac', `entry ${entry.index} fails its MAC`);
+      return undefined;
+    }
+    return {
+      index: entry.index,
+      time: entry.time,
+      categoryMask: entry.categoryMask,
+      plaintext: entry.ciphertext.slice(),
+      macChecked: keys?.macKey !== undefined,
+      visibility: 'public',
+    };
+  } finally {
+    if (keys) wipe(keys.entryKey, ...(keys.macKey ? [keys.macKey] : []));
   }
 }
 

@@ -8,6 +8,8 @@ export { AuditCategory, type AuditCategoryName, KNOWN_CATEGORIES, categoryNames,
 export {
   type AuditEntry,
   decodeEntry,
+  type EntryVisibility,
+  isPublicEntry,
   encodeEntry,
   entryAssociatedData,
   genesisChainHash,

@@ -63,6 +63,7 @@ export class TrustedLogModule {
   private readonly checkpoints: CheckpointSigner;
   private readonly deriver: EntryKeyDeriver;
   private readonly registry = new Map<string, VerifierRegistration>();
+  private disposed = false;
 
   constructor(options: TrustedLogModuleOptions) {
     this.logId = options.logId.slice();
@@ -81,6 +82,7 @@ export class TrustedLogModule {
 
   /** Registers a verifier. An id already registered with another key or entitlement is refused. */
   registerVerifier(verifier: VerifierRegistration): void {
+    this.requireLive();
     if (typeof verifier.id !== 'string' || !VERIFIER_ID.test(verifier.id)) throw new AuditFormatError('a verifier id is 1 to 128 printable ASCII characters');
     if (!(verifier.kemPublicKey instanceof Uint8Array) || verifier.kemPublicKey.length !== auditPrimitives.params.kemPublicKeyBytes) {
       throw new AuditFormatError(`a verifier's KEM public key is ${auditPrimitives.params.kemPublicKeyBytes} bytes (ML-KEM-1024)`);
@@ -102,11 +104,13 @@ export class TrustedLogModule {
 
   /** Signs a checkpoint of the tree (see CheckpointSigner.sign for the consistency rule). */
   signCheckpoint(size: number, rootHash: Uint8Array, evidence?: ConsistencyEvidence): string {
+    this.requireLive();
     return this.checkpoints.sign({ origin: this.origin, size, rootHash, extensions: [] }, evidence);
   }
 
   /** Answers a verifier's nonce with a signed statement of the code, the key and the latest checkpoint. */
   attest(nonce: Uint8Array): string {
+    this.requireLive();
     const last = this.checkpoints.lastSigned;
     return signAttestation({ nonce, codeDigest: this.codeDigest, checkpoint: last ?? { size: 0, rootHash: emptyRoot() } }, this.signer);
   }
@@ -114,13 +118,17 @@ export class TrustedLogModule {
   /**
    * K_j of entry `index` with public mask `categoryMask`, wrapped to verifier `verifierId`, if its
    * entitlement covers the mask. `logSize` is the number of entries the TLM has seen checkpointed
-   * (no key beyond the log is derived).
+   * (no key beyond the log is derived): a size beyond the last checkpoint it signed is refused, so
+   * whoever relays the request cannot make it walk the key chain arbitrarily far.
    */
   releaseKey(verifierId: string, index: number, categoryMask: number, logSize: number): WrappedEntryKey {
+    this.requireLive();
     const verifier = this.registry.get(verifierId);
     if (!verifier) throw new AuditAccessDeniedError(`verifier ${String(verifierId).slice(0, 128)} is not registered`);
     if (!entitlementCovers(verifier.entitlement, categoryMask)) throw new AuditAccessDeniedError(`verifier ${verifierId} is not entitled to entry ${index}'s categories`);
     if (!Number.isSafeInteger(logSize) || logSize < 1) throw new AuditFormatError('the log is empty');
+    const checkpointed = this.checkpoints.lastSigned?.size ?? 0;
+    if (logSize > checkpointed) throw new AuditStateError(`log size ${logSize} is beyond the last signed checkpoint (size ${checkpointed})`);
     const keys = this.deriver.keysFor(index, categoryMask, logSize - 1);
     try {
       return wrapEntryKey(verifier.kemPublicKey, this.logId, index, categoryMask, keys.entryKey);
@@ -134,8 +142,11 @@ export class TrustedLogModule {
    * "MAC-verified up to n−1". Throws (and signs nothing) at the first failure.
    */
   verifyMacs(entries: readonly AuditEntry[]): string {
+    this.requireLive();
     if (entries.length === 0) throw new AuditFormatError('no entries to verify');
-    const report = verifyEntries({ logId: this.logId, entries, keys: (index, mask) => this.deriver.keysFor(index, mask, entries.length - 1) });
+    // An entry found beyond the run's end follows one out of place (already a failure): no keys for it.
+    const last = entries.length - 1;
+    const report = verifyEntries({ logId: this.logId, entries, keys: (index, mask) => (index <= last ? this.deriver.keysFor(index, mask, last) : undefined) });
     for (const entry of report.decrypted) wipe(entry.plaintext);
     const failure = report.failures[0];
     if (failure) throw new AuditStateError(`entry ${failure.index} fails its check (${failure.reason}): ${failure.message}`);
@@ -145,5 +156,10 @@ export class TrustedLogModule {
   /** Zeroes A_0 and every derived key; the TLM refuses to work afterwards. */
   dispose(): void {
     this.deriver.dispose();
+    this.disposed = true;
+  }
+
+  private requireLive(): void {
+    if (this.disposed) throw new AuditStateError('the trusted log module was disposed');
   }
 }

@@ -24,7 +24,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file service.proto.
  */
 export const file_service: GenFile = /*@__PURE__*/
-  fileDesc("Cg1zZXJ2aWNlLnByb3RvEglwcWUyZWUudjEiFQoTR2V0Q2hhbGxlbmdlUmVxdWVzdCKGAQoUR2V0Q2hhbGxlbmdlUmVzcG9uc2USJQoEY29kZRgBIAEoDjIXLnBxZTJlZS52MS5SZXNwb25zZUNvZGUSDgoGcmVhc29uGAIgASgJEhQKDGNoYWxsZW5nZV9pZBgDIAEoCRIRCgljaGFsbGVuZ2UYBCABKAwSDgoGZG9tYWluGAUgASgJImcKE0F1dGhlbnRpY2F0ZVJlcXVlc3QSJwoHYWRkcmVzcxgBIAEoCzIWLnBxZTJlZS52MS5FMmVlQWRkcmVzcxIUCgxjaGFsbGVuZ2VfaWQYAiABKAkSEQoJc2lnbmF0dXJlGAMgASgMInAKFEF1dGhlbnRpY2F0ZVJlc3BvbnNlEiUKBGNvZGUYASABKA4yFy5wcWUyZWUudjEuUmVzcG9uc2VDb2RlEg4KBnJlYXNvbhgCIAEoCRINCgV0b2tlbhgDIAEoCRISCgpleHBpcmVzX2F0GAQgASgEIjoKCkRldmljZUxpbmsSGQoRbGlua2luZ19kZXZpY2VfaWQYASABKAkSEQoJc2lnbmF0dXJlGAIgASgMIuMCChNSZWdpc3RlclVzZXJSZXF1ZXN0EhAKCHN1aXRlX2lkGAEgASgNEg8KB3VzZXJfaWQYAiABKAkSEQoJZGV2aWNlX2lkGAMgASgJEhEKCXVzZXJfbmFtZRgEIAEoCRIyCgxpZGVudGl0eV9rZXkYBSABKAsyHC5wcWUyZWUudjEuSWRlbnRpdHlLZXlQdWJsaWMSNQoOc2lnbmVkX3ByZV9rZXkYBiABKAsyHS5wcWUyZWUudjEuU2lnbmVkUHJlS2V5UHVibGljEjkKEW9uZV90aW1lX3ByZV9rZXlzGAcgAygLMh4ucHFlMmVlLnYxLk9uZVRpbWVQcmVLZXlQdWJsaWMSFAoMY2hhbGxlbmdlX2lkGAggASgJEhsKE2NoYWxsZW5nZV9zaWduYXR1cmUYCSABKAwSKgoLZGV2aWNlX2xpbmsYCiABKAsyFS5wcWUyZWUudjEuRGV2aWNlTGluayLIAQoUUmVnaXN0ZXJVc2VyUmVzcG9uc2USJQoEY29kZRgBIAEoDjIXLnBxZTJlZS52MS5SZXNwb25zZUNvZGUSDgoGcmVhc29uGAIgASgJEicKB2FkZHJlc3MYAyABKAsyFi5wcWUyZWUudjEuRTJlZUFkZHJlc3MSDQoFdG9rZW4YBCABKAkSEgoKZXhwaXJlc19hdBgFIAEoBBItCg1vdGhlcl9kZXZpY2VzGAYgAygLMhYucHFlMmVlLnYxLkUyZWVBZGRyZXNzIkoKEVB1Ymxpc2hTcGtSZXF1ZXN0EjUKDnNpZ25lZF9wcmVfa2V5GAEgASgLMh0ucHFlMmVlLnYxLlNpZ25lZFByZUtleVB1YmxpYyJLChJQdWJsaXNoU3BrUmVzcG9uc2USJQoEY29kZRgBIAEoDjIXLnBxZTJlZS52MS5SZXNwb25zZUNvZGUSDgoGcmVhc29uGAIgASgJIk4KEVN1cHBseU9wa3NSZXF1ZXN0EjkKEW9uZV90aW1lX3ByZV9rZXlzGAEgAygLMh4ucHFlMmVlLnYxLk9uZVRpbWVQcmVLZXlQdWJsaWMiXgoSU3VwcGx5T3Brc1Jlc3BvbnNlEiUKBGNvZGUYASABKA4yFy5wcWUyZWUudjEuUmVzcG9uc2VDb2RlEg4KBnJlYXNvbhgCIAEoCRIRCglhdmFpbGFibGUYAyABKA0iPAoWR2V0UHJlS2V5QnVuZGxlUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJEhEKCWRldmljZV9pZBgCIAEoCSKCAQoXR2V0UHJlS2V5QnVuZGxlUmVzcG9uc2USJQoEY29kZRgBIAEoDjIXLnBxZTJlZS52MS5SZXNwb25zZUNvZGUSDgoGcmVhc29uGAIgASgJEjAKD3ByZV9rZXlfYnVuZGxlcxgDIAMoCzIXLnBxZTJlZS52MS5QcmVLZXlCdW5kbGUiJgoRVXBkYXRlVXNlclJlcXVlc3QSEQoJdXNlcl9uYW1lGAEgASgJIksKElVwZGF0ZVVzZXJSZXNwb25zZRIlCgRjb2RlGAEgASgOMhcucHFlMmVlLnYxLlJlc3BvbnNlQ29kZRIOCgZyZWFzb24YAiABKAkiMgoNSW52aXRlUmVxdWVzdBIhCgNtc2cYASABKAsyFC5wcWUyZWUudjEuSW52aXRlTXNnIkcKDkludml0ZVJlc3BvbnNlEiUKBGNvZGUYASABKA4yFy5wcWUyZWUudjEuUmVzcG9uc2VDb2RlEg4KBnJlYXNvbhgCIAEoCSIyCg1BY2NlcHRSZXF1ZXN0EiEKA21zZxgBIAEoCzIULnBxZTJlZS52MS5BY2NlcHRNc2ciRwoOQWNjZXB0UmVzcG9uc2USJQoEY29kZRgBIAEoDjIXLnBxZTJlZS52MS5SZXNwb25zZUNvZGUSDgoGcmVhc29uGAIgASgJIjgKFVNlbmRPbmUyb25lTXNnUmVxdWVzdBIfCgNtc2cYASABKAsyEi5wcWUyZWUudjEuRTJlZU1zZyJPChZTZW5kT25lMm9uZU1zZ1Jlc3BvbnNlEiUKBGNvZGUYASABKA4yFy5wcWUyZWUudjEuUmVzcG9uc2VDb2RlEg4KBnJlYXNvbhgCIAEoCSJGCg9Hcm91cE1lbWJlclVzZXISDwoHdXNlcl9pZBgBIAEoCRIiCgRyb2xlGAIgASgOMhQucHFlMmVlLnYxLkdyb3VwUm9sZSJVChJDcmVhdGVHcm91cFJlcXVlc3QSEgoKZ3JvdXBfbmFtZRgBIAEoCRIrCgdtZW1iZXJzGAIgAygLMhoucHFlMmVlLnYxLkdyb3VwTWVtYmVyVXNlciK6AQoTQ3JlYXRlR3JvdXBSZXNwb25zZRIlCgRjb2RlGAEgASgOMhcucHFlMmVlLnYxLlJlc3BvbnNlQ29kZRIOCgZyZWFzb24YAiABKAkSLQoNZ3JvdXBfYWRkcmVzcxgDIAEoCzIWLnBxZTJlZS52MS5FMmVlQWRkcmVzcxINCgVlcG9jaBgEIAEoBBIuCg5tZW1iZXJfZGV2aWNlcxgFIAMoCzIWLnBxZTJlZS52MS5FMmVlQWRkcmVzcyKMAQoWQWRkR3JvdXBNZW1iZXJzUmVxdWVzdBItCg1ncm91cF9hZGRyZXNzGAEgASgLMhYucHFlMmVlLnYxLkUyZWVBZGRyZXNzEhYKDmV4cGVjdGVkX2Vwb2NoGAIgASgEEisKB21lbWJlcnMYAyADKAsyGi5wcWUyZWUudjEuR3JvdXBNZW1iZXJVc2VyIo8BChdBZGRHcm91cE1lbWJlcnNSZXNwb25zZRIlCgRjb2RlGAEgASgOMhcucHFlMmVlLnYxLlJlc3BvbnNlQ29kZRIOCgZyZWFzb24YAiABKAkSDQoFZXBvY2gYAyABKAQSLgoObWVtYmVyX2RldmljZXMYBCADKAsyFi5wcWUyZWUudjEuRTJlZUFkZHJlc3MidAoZUmVtb3ZlR3JvdXBNZW1iZXJzUmVxdWVzdBItCg1ncm91cF9hZGRyZXNzGAEgASgLMhYucHFlMmVlLnYxLkUyZWVBZGRyZXNzEhYKDmV4cGVjdGVkX2Vwb2NoGAIgASgEEhAKCHVzZXJfaWRzGAMgAygJIpIBChpSZW1vdmVHcm91cE1lbWJlcnNSZXNwb25zZRIlCgRjb2RlGAEgASgOMhcucHFlMmVlLnYxLlJlc3BvbnNlQ29kZRIOCgZyZWFzb24YAiABKAkSDQoFZXBvY2gYAyABKAQSLgoObWVtYmVyX2RldmljZXMYBCADKAsyFi5wcWUyZWUudjEuRTJlZUFkZHJlc3MijAEKG0FkZEdyb3VwTWVtYmVyRGV2aWNlUmVxdWVzdBItCg1ncm91cF9hZGRyZXNzGAEgASgLMhYucHFlMmVlLnYxLkUyZWVBZGRyZXNzEhYKDmV4cGVjdGVkX2Vwb2NoGAIgASgEEiYKBmRldmljZRgDIAEoCzIWLnBxZTJlZS52MS5FMmVlQWRkcmVzcyKUAQocQWRkR3JvdXBNZW1iZXJEZXZpY2VSZXNwb25zZRIlCgRjb2RlGAEgASgOMhcucHFlMmVlLnYxLlJlc3BvbnNlQ29kZRIOCgZyZWFzb24YAiABKAkSDQoFZXBvY2gYAyABKAQSLgoObWVtYmVyX2RldmljZXMYBCADKAsyFi5wcWUyZWUudjEuRTJlZUFkZHJlc3MiQgoRTGVhdmVHcm91cFJlcXVlc3QSLQoNZ3JvdXBfYWRkcmVzcxgBIAEoCzIWLnBxZTJlZS52MS5FMmVlQWRkcmVzcyJLChJMZWF2ZUdyb3VwUmVzcG9uc2USJQoEY29kZRgBIAEoDjIXLnBxZTJlZS52MS5SZXNwb25zZUNvZGUSDgoGcmVhc29uGAIgASgJIjYKE1NlbmRHcm91cE1zZ1JlcXVlc3QSHwoDbXNnGAEgASgLMhIucHFlMmVlLnYxLkUyZWVNc2ciYQoUU2VuZEdyb3VwTXNnUmVzcG9uc2USJQoEY29kZRgBIAEoDjIXLnBxZTJlZS52MS5SZXNwb25zZUNvZGUSDgoGcmVhc29uGAIgASgJEhIKCnJlY2lwaWVudHMYAyABKA0iVAoUR2V0R3JvdXBFcG9jaFJlcXVlc3QSLQoNZ3JvdXBfYWRkcmVzcxgBIAEoCzIWLnBxZTJlZS52MS5FMmVlQWRkcmVzcxINCgVlcG9jaBgCIAEoBCJvChBHcm91cEVwb2NoRGV2aWNlEicKB2FkZHJlc3MYASABKAsyFi5wcWUyZWUudjEuRTJlZUFkZHJlc3MSMgoMaWRlbnRpdHlfa2V5GAIgASgLMhwucHFlMmVlLnYxLklkZW50aXR5S2V5UHVibGljIosBChVHZXRHcm91cEVwb2NoUmVzcG9uc2USJQoEY29kZRgBIAEoDjIXLnBxZTJlZS52MS5SZXNwb25zZUNvZGUSDgoGcmVhc29uGAIgASgJEg0KBWVwb2NoGAMgASgEEiwKB2RldmljZXMYBCADKAsyGy5wcWUyZWUudjEuR3JvdXBFcG9jaERldmljZSIuChZDb25zdW1lUHJvdG9Nc2dSZXF1ZXN0EhQKDHByb3RvX21zZ19pZBgBIAEoCSJQChdDb25zdW1lUHJvdG9Nc2dSZXNwb25zZRIlCgRjb2RlGAEgASgOMhcucHFlMmVlLnYxLlJlc3BvbnNlQ29kZRIOCgZyZWFzb24YAiABKAkiEgoQU3Vic2NyaWJlUmVxdWVzdCJPCgxTdXBwbHlPcGtNc2cSLAoMdXNlcl9hZGRyZXNzGAEgASgLMhYucHFlMmVlLnYxLkUyZWVBZGRyZXNzEhEKCWF2YWlsYWJsZRgCIAEoDSKyAQoQTmV3VXNlckRldmljZU1zZxIsCgx1c2VyX2FkZHJlc3MYASABKAsyFi5wcWUyZWUudjEuRTJlZUFkZHJlc3MSEAoIc3VpdGVfaWQYAiABKA0SMgoMaWRlbnRpdHlfa2V5GAMgASgLMhwucHFlMmVlLnYxLklkZW50aXR5S2V5UHVibGljEioKC2RldmljZV9saW5rGAQgASgLMhUucHFlMmVlLnYxLkRldmljZUxpbmsiugEKCUdyb3VwSW5mbxItCg1ncm91cF9hZGRyZXNzGAEgASgLMhYucHFlMmVlLnYxLkUyZWVBZGRyZXNzEhIKCmdyb3VwX25hbWUYAiABKAkSDQoFZXBvY2gYAyABKAQSKwoHbWVtYmVycxgEIAMoCzIaLnBxZTJlZS52MS5Hcm91cE1lbWJlclVzZXISLgoObWVtYmVyX2RldmljZXMYBSADKAsyFi5wcWUyZWUudjEuRTJlZUFkZHJlc3MiZQoOQ3JlYXRlR3JvdXBNc2cSLgoOc2VuZGVyX2FkZHJlc3MYASABKAsyFi5wcWUyZWUudjEuRTJlZUFkZHJlc3MSIwoFZ3JvdXAYAiABKAsyFC5wcWUyZWUudjEuR3JvdXBJbmZvIpQBChJBZGRHcm91cE1lbWJlcnNNc2cSLgoOc2VuZGVyX2FkZHJlc3MYASABKAsyFi5wcWUyZWUudjEuRTJlZUFkZHJlc3MSIwoFZ3JvdXAYAiABKAsyFC5wcWUyZWUudjEuR3JvdXBJbmZvEikKBWFkZGVkGAMgAygLMhoucHFlMmVlLnYxLkdyb3VwTWVtYmVyVXNlciKGAQoVUmVtb3ZlR3JvdXBNZW1iZXJzTXNnEi4KDnNlbmRlcl9hZGRyZXNzGAEgASgLMhYucHFlMmVlLnYxLkUyZWVBZGRyZXNzEiMKBWdyb3VwGAIgASgLMhQucHFlMmVlLnYxLkdyb3VwSW5mbxIYChByZW1vdmVkX3VzZXJfaWRzGAMgAygJIpYBChdBZGRHcm91cE1lbWJlckRldmljZU1zZxIuCg5zZW5kZXJfYWRkcmVzcxgBIAEoCzIWLnBxZTJlZS52MS5FMmVlQWRkcmVzcxIjCgVncm91cBgCIAEoCzIULnBxZTJlZS52MS5Hcm91cEluZm8SJgoGZGV2aWNlGAMgASgLMhYucHFlMmVlLnYxLkUyZWVBZGRyZXNzIpMBCg1MZWF2ZUdyb3VwTXNnEi4KDnNlbmRlcl9hZGRyZXNzGAEgASgLMhYucHFlMmVlLnYxLkUyZWVBZGRyZXNzEi0KDWdyb3VwX2FkZHJlc3MYAiABKAsyFi5wcWUyZWUudjEuRTJlZUFkZHJlc3MSIwoFZ3JvdXAYAyABKAsyFC5wcWUyZWUudjEuR3JvdXBJbmZvIikKElNlcnZlckhlYXJ0YmVhdE1zZxITCgtzZXJ2ZXJfdGltZRgBIAEoBCJQCg1VcGRhdGVVc2VyTXNnEiwKDHVzZXJfYWRkcmVzcxgBIAEoCzIWLnBxZTJlZS52MS5FMmVlQWRkcmVzcxIRCgl1c2VyX25hbWUYAiABKAkiUAoPR3JvdXBNYW5hZ2VyTXNnEi0KDWdyb3VwX2FkZHJlc3MYASABKAsyFi5wcWUyZWUudjEuRTJlZUFkZHJlc3MSDgoGbm90aWNlGAIgASgJIiIKEFN5c3RlbU1hbmFnZXJNc2cSDgoGbm90aWNlGAEgASgJIlAKEEZyaWVuZE1hbmFnZXJNc2cSLAoMdXNlcl9hZGRyZXNzGAEgASgLMhYucHFlMmVlLnYxLkUyZWVBZGRyZXNzEg4KBm5vdGljZRgCIAEoCSLNBwoIUHJvdG9Nc2cSCgoCaWQYASABKAkSJAoEZnJvbRgCIAEoCzIWLnBxZTJlZS52MS5FMmVlQWRkcmVzcxIiCgJ0bxgDIAEoCzIWLnBxZTJlZS52MS5FMmVlQWRkcmVzcxIRCgl0aW1lc3RhbXAYBCABKAQSMQoOc3VwcGx5X29wa19tc2cYBSABKAsyFy5wcWUyZWUudjEuU3VwcGx5T3BrTXNnSAASKgoKaW52aXRlX21zZxgGIAEoCzIULnBxZTJlZS52MS5JbnZpdGVNc2dIABIqCgphY2NlcHRfbXNnGAcgASgLMhQucHFlMmVlLnYxLkFjY2VwdE1zZ0gAEjoKE25ld191c2VyX2RldmljZV9tc2cYCCABKAsyGy5wcWUyZWUudjEuTmV3VXNlckRldmljZU1zZ0gAEiYKCGUyZWVfbXNnGAkgASgLMhIucHFlMmVlLnYxLkUyZWVNc2dIABI1ChBjcmVhdGVfZ3JvdXBfbXNnGAogASgLMhkucHFlMmVlLnYxLkNyZWF0ZUdyb3VwTXNnSAASPgoVYWRkX2dyb3VwX21lbWJlcnNfbXNnGAsgASgLMh0ucHFlMmVlLnYxLkFkZEdyb3VwTWVtYmVyc01zZ0gAEkQKGHJlbW92ZV9ncm91cF9tZW1iZXJzX21zZxgMIAEoCzIgLnBxZTJlZS52MS5SZW1vdmVHcm91cE1lbWJlcnNNc2dIABJJChthZGRfZ3JvdXBfbWVtYmVyX2RldmljZV9tc2cYDSABKAsyIi5wcWUyZWUudjEuQWRkR3JvdXBNZW1iZXJEZXZpY2VNc2dIABIzCg9sZWF2ZV9ncm91cF9tc2cYDiABKAsyGC5wcWUyZWUudjEuTGVhdmVHcm91cE1zZ0gAEj0KFHNlcnZlcl9oZWFydGJlYXRfbXNnGA8gASgLMh0ucHFlMmVlLnYxLlNlcnZlckhlYXJ0YmVhdE1zZ0gAEjMKD3VwZGF0ZV91c2VyX21zZxgQIAEoCzIYLnBxZTJlZS52MS5VcGRhdGVVc2VyTXNnSAASNwoRZ3JvdXBfbWFuYWdlcl9tc2cYESABKAsyGi5wcWUyZWUudjEuR3JvdXBNYW5hZ2VyTXNnSAASOQoSc3lzdGVtX21hbmFnZXJfbXNnGBIgASgLMhsucHFlMmVlLnYxLlN5c3RlbU1hbmFnZXJNc2dIABI5ChJmcmllbmRfbWFuYWdlcl9tc2cYEyABKAsyGy5wcWUyZWUudjEuRnJpZW5kTWFuYWdlck1zZ0gAQgkKB3BheWxvYWQq1wMKDFJlc3BvbnNlQ29kZRIZChVSRVNQT05TRV9DT0RFX1VOS05PV04QABIVChBSRVNQT05TRV9DT0RFX09LEMgBEhoKFVJFU1BPTlNFX0NPREVfQ1JFQVRFRBDJARIbChZSRVNQT05TRV9DT0RFX0FDQ0VQVEVEEMoBEh0KGFJFU1BPTlNFX0NPREVfTk9fQ09OVEVOVBDMARIeChlSRVNQT05TRV9DT0RFX0JBRF9SRVFVRVNUEJADEh8KGlJFU1BPTlNFX0NPREVfVU5BVVRIT1JJWkVEEJEDEhwKF1JFU1BPTlNFX0NPREVfRk9SQklEREVOEJMDEhwKF1JFU1BPTlNFX0NPREVfTk9UX0ZPVU5EEJQDEiIKHVJFU1BPTlNFX0NPREVfUkVRVUVTVF9USU1FT1VUEJgDEiMKHlJFU1BPTlNFX0NPREVfUkVRVUVTVF9DT05GTElDVBCZAxIlCiBSRVNQT05TRV9DT0RFX0VYUEVDVEFUSU9OX0ZBSUxFRBChAxIoCiNSRVNQT05TRV9DT0RFX0lOVEVSTkFMX1NFUlZFUl9FUlJPUhD0AxImCiFSRVNQT05TRV9DT0RFX1NFUlZJQ0VfVU5BVkFJTEFCTEUQ9wMqVgoJR3JvdXBSb2xlEhoKFkdST1VQX1JPTEVfVU5TUEVDSUZJRUQQABIWChJHUk9VUF9ST0xFX01BTkFHRVIQARIVChFHUk9VUF9ST0xFX01FTUJFUhACMo8MCgtFMmVlU2VydmljZRJPCgxHZXRDaGFsbGVuZ2USHi5wcWUyZWUudjEuR2V0Q2hhbGxlbmdlUmVxdWVzdBofLnBxZTJlZS52MS5HZXRDaGFsbGVuZ2VSZXNwb25zZRJPCgxBdXRoZW50aWNhdGUSHi5wcWUyZWUudjEuQXV0aGVudGljYXRlUmVxdWVzdBofLnBxZTJlZS52MS5BdXRoZW50aWNhdGVSZXNwb25zZRJPCgxSZWdpc3RlclVzZXISHi5wcWUyZWUudjEuUmVnaXN0ZXJVc2VyUmVxdWVzdBofLnBxZTJlZS52MS5SZWdpc3RlclVzZXJSZXNwb25zZRJJCgpQdWJsaXNoU3BrEhwucHFlMmVlLnYxLlB1Ymxpc2hTcGtSZXF1ZXN0Gh0ucHFlMmVlLnYxLlB1Ymxpc2hTcGtSZXNwb25zZRJJCgpTdXBwbHlPcGtzEhwucHFlMmVlLnYxLlN1cHBseU9wa3NSZXF1ZXN0Gh0ucHFlMmVlLnYxLlN1cHBseU9wa3NSZXNwb25zZRJYCg9HZXRQcmVLZXlCdW5kbGUSIS5wcWUyZWUudjEuR2V0UHJlS2V5QnVuZGxlUmVxdWVzdBoiLnBxZTJlZS52MS5HZXRQcmVLZXlCdW5kbGVSZXNwb25zZRJJCgpVcGRhdGVVc2VyEhwucHFlMmVlLnYxLlVwZGF0ZVVzZXJSZXF1ZXN0Gh0ucHFlMmVlLnYxLlVwZGF0ZVVzZXJSZXNwb25zZRI9CgZJbnZpdGUSGC5wcWUyZWUudjEuSW52aXRlUmVxdWVzdBoZLnBxZTJlZS52MS5JbnZpdGVSZXNwb25zZRI9CgZBY2NlcHQSGC5wcWUyZWUudjEuQWNjZXB0UmVxdWVzdBoZLnBxZTJlZS52MS5BY2NlcHRSZXNwb25zZRJVCg5TZW5kT25lMm9uZU1zZxIgLnBxZTJlZS52MS5TZW5kT25lMm9uZU1zZ1JlcXVlc3QaIS5wcWUyZWUudjEuU2VuZE9uZTJvbmVNc2dSZXNwb25zZRJMCgtDcmVhdGVHcm91cBIdLnBxZTJlZS52MS5DcmVhdGVHcm91cFJlcXVlc3QaHi5wcWUyZWUudjEuQ3JlYXRlR3JvdXBSZXNwb25zZRJYCg9BZGRHcm91cE1lbWJlcnMSIS5wcWUyZWUudjEuQWRkR3JvdXBNZW1iZXJzUmVxdWVzdBoiLnBxZTJlZS52MS5BZGRHcm91cE1lbWJlcnNSZXNwb25zZRJhChJSZW1vdmVHcm91cE1lbWJlcnMSJC5wcWUyZWUudjEuUmVtb3ZlR3JvdXBNZW1iZXJzUmVxdWVzdBolLnBxZTJlZS52MS5SZW1vdmVHcm91cE1lbWJlcnNSZXNwb25zZRJnChRBZGRHcm91cE1lbWJlckRldmljZRImLnBxZTJlZS52MS5BZGRHcm91cE1lbWJlckRldmljZVJlcXVlc3QaJy5wcWUyZWUudjEuQWRkR3JvdXBNZW1iZXJEZXZpY2VSZXNwb25zZRJJCgpMZWF2ZUdyb3VwEhwucHFlMmVlLnYxLkxlYXZlR3JvdXBSZXF1ZXN0Gh0ucHFlMmVlLnYxLkxlYXZlR3JvdXBSZXNwb25zZRJPCgxTZW5kR3JvdXBNc2cSHi5wcWUyZWUudjEuU2VuZEdyb3VwTXNnUmVxdWVzdBofLnBxZTJlZS52MS5TZW5kR3JvdXBNc2dSZXNwb25zZRJSCg1HZXRHcm91cEVwb2NoEh8ucHFlMmVlLnYxLkdldEdyb3VwRXBvY2hSZXF1ZXN0GiAucHFlMmVlLnYxLkdldEdyb3VwRXBvY2hSZXNwb25zZRJYCg9Db25zdW1lUHJvdG9Nc2cSIS5wcWUyZWUudjEuQ29uc3VtZVByb3RvTXNnUmVxdWVzdBoiLnBxZTJlZS52MS5Db25zdW1lUHJvdG9Nc2dSZXNwb25zZRI/CglTdWJzY3JpYmUSGy5wcWUyZWUudjEuU3Vic2NyaWJlUmVxdWVzdBoTLnBxZTJlZS52MS5Qcm90b01zZzABYgZwcm90bzM", [file_wire]);
+  fileDesc("Cg1zZXJ2aWNlLnByb3RvEglwcWUyZWUudjEiFQoTR2V0Q2hhbGxlbmdlUmVxdWVzdCKGAQoUR2V0Q2hhbGxlbmdlUmVzcG9uc2USJQoEY29kZRgBIAEoDjIXLnBxZTJlZS52MS5SZXNwb25zZUNvZGUSDgoGcmVhc29uGAIgASgJEhQKDGNoYWxsZW5nZV9pZBgDIAEoCRIRCgljaGFsbGVuZ2UYBCABKAwSDgoGZG9tYWluGAUgASgJImcKE0F1dGhlbnRpY2F0ZVJlcXVlc3QSJwoHYWRkcmVzcxgBIAEoCzIWLnBxZTJlZS52MS5FMmVlQWRkcmVzcxIUCgxjaGFsbGVuZ2VfaWQYAiABKAkSEQoJc2lnbmF0dXJlGAMgASgMInAKFEF1dGhlbnRpY2F0ZVJlc3BvbnNlEiUKBGNvZGUYASABKA4yFy5wcWUyZWUudjEuUmVzcG9uc2VDb2RlEg4KBnJlYXNvbhgCIAEoCRINCgV0b2tlbhgDIAEoCRISCgpleHBpcmVzX2F0GAQgASgEIjoKCkRldmljZUxpbmsSGQoRbGlua2luZ19kZXZpY2VfaWQYASABKAkSEQoJc2lnbmF0dXJlGAIgASgMIuMCChNSZWdpc3RlclVzZXJSZXF1ZXN0EhAKCHN1aXRlX2lkGAEgASgNEg8KB3VzZXJfaWQYAiABKAkSEQoJZGV2aWNlX2lkGAMgASgJEhEKCXVzZXJfbmFtZRgEIAEoCRIyCgxpZGVudGl0eV9rZXkYBSABKAsyHC5wcWUyZWUudjEuSWRlbnRpdHlLZXlQdWJsaWMSNQoOc2lnbmVkX3ByZV9rZXkYBiABKAsyHS5wcWUyZWUudjEuU2lnbmVkUHJlS2V5UHVibGljEjkKEW9uZV90aW1lX3ByZV9rZXlzGAcgAygLMh4ucHFlMmVlLnYxLk9uZVRpbWVQcmVLZXlQdWJsaWMSFAoMY2hhbGxlbmdlX2lkGAggASgJEhsKE2NoYWxsZW5nZV9zaWduYXR1cmUYCSABKAwSKgoLZGV2aWNlX2xpbmsYCiABKAsyFS5wcWUyZWUudjEuRGV2aWNlTGluayLIAQoUUmVnaXN0ZXJVc2VyUmVzcG9uc2USJQoEY29kZRgBIAEoDjIXLnBxZTJlZS52MS5SZXNwb25zZUNvZGUSDgoGcmVhc29uGAIgASgJEicKB2FkZHJlc3MYAyABKAsyFi5wcWUyZWUudjEuRTJlZUFkZHJlc3MSDQoFdG9rZW4YBCABKAkSEgoKZXhwaXJlc19hdBgFIAEoBBItCg1vdGhlcl9kZXZpY2VzGAYgAygLMhYucHFlMmVlLnYxLkUyZWVBZGRyZXNzIkoKEVB1Ymxpc2hTcGtSZXF1ZXN0EjUKDnNpZ25lZF9wcmVfa2V5GAEgASgLMh0ucHFlMmVlLnYxLlNpZ25lZFByZUtleVB1YmxpYyJLChJQdWJsaXNoU3BrUmVzcG9uc2USJQoEY29kZRgBIAEoDjIXLnBxZTJlZS52MS5SZXNwb25zZUNvZGUSDgoGcmVhc29uGAIgASgJIk4KEVN1cHBseU9wa3NSZXF1ZXN0EjkKEW9uZV90aW1lX3ByZV9rZXlzGAEgAygLMh4ucHFlMmVlLnYxLk9uZVRpbWVQcmVLZXlQdWJsaWMiXgoSU3VwcGx5T3Brc1Jlc3BvbnNlEiUKBGNvZGUYASABKA4yFy5wcWUyZWUudjEuUmVzcG9uc2VDb2RlEg4KBnJlYXNvbhgCIAEoCRIRCglhdmFpbGFibGUYAyABKA0iPAoWR2V0UHJlS2V5QnVuZGxlUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJEhEKCWRldmljZV9pZBgCIAEoCSLHAQoXR2V0UHJlS2V5QnVuZGxlUmVzcG9uc2USJQoEY29kZRgBIAEoDjIXLnBxZTJlZS52MS5SZXNwb25zZUNvZGUSDgoGcmVhc29uGAIgASgJEjAKD3ByZV9rZXlfYnVuZGxlcxgDIAMoCzIXLnBxZTJlZS52MS5QcmVLZXlCdW5kbGUSEgoKY2hlY2twb2ludBgEIAEoCRIvCg5rZXlfaW5jbHVzaW9ucxgFIAMoCzIXLnBxZTJlZS52MS5LZXlJbmNsdXNpb24iOwoMS2V5SW5jbHVzaW9uEg0KBWVudHJ5GAEgASgMEg0KBWluZGV4GAIgASgEEg0KBXByb29mGAMgAygMIiYKEVVwZGF0ZVVzZXJSZXF1ZXN0EhEKCXVzZXJfbmFtZRgBIAEoCSJLChJVcGRhdGVVc2VyUmVzcG9uc2USJQoEY29kZRgBIAEoDjIXLnBxZTJlZS52MS5SZXNwb25zZUNvZGUSDgoGcmVhc29uGAIgASgJIjIKDUludml0ZVJlcXVlc3QSIQoDbXNnGAEgASgLMhQucHFlMmVlLnYxLkludml0ZU1zZyJHCg5JbnZpdGVSZXNwb25zZRIlCgRjb2RlGAEgASgOMhcucHFlMmVlLnYxLlJlc3BvbnNlQ29kZRIOCgZyZWFzb24YAiABKAkiMgoNQWNjZXB0UmVxdWVzdBIhCgNtc2cYASABKAsyFC5wcWUyZWUudjEuQWNjZXB0TXNnIkcKDkFjY2VwdFJlc3BvbnNlEiUKBGNvZGUYASABKA4yFy5wcWUyZWUudjEuUmVzcG9uc2VDb2RlEg4KBnJlYXNvbhgCIAEoCSI4ChVTZW5kT25lMm9uZU1zZ1JlcXVlc3QSHwoDbXNnGAEgASgLMhIucHFlMmVlLnYxLkUyZWVNc2ciTwoWU2VuZE9uZTJvbmVNc2dSZXNwb25zZRIlCgRjb2RlGAEgASgOMhcucHFlMmVlLnYxLlJlc3BvbnNlQ29kZRIOCgZyZWFzb24YAiABKAkiRgoPR3JvdXBNZW1iZXJVc2VyEg8KB3VzZXJfaWQYASABKAkSIgoEcm9sZRgCIAEoDjIULnBxZTJlZS52MS5Hcm91cFJvbGUiVQoSQ3JlYXRlR3JvdXBSZXF1ZXN0EhIKCmdyb3VwX25hbWUYASABKAkSKwoHbWVtYmVycxgCIAMoCzIaLnBxZTJlZS52MS5Hcm91cE1lbWJlclVzZXIiugEKE0NyZWF0ZUdyb3VwUmVzcG9uc2USJQoEY29kZRgBIAEoDjIXLnBxZTJlZS52MS5SZXNwb25zZUNvZGUSDgoGcmVhc29uGAIgASgJEi0KDWdyb3VwX2FkZHJlc3MYAyABKAsyFi5wcWUyZWUudjEuRTJlZUFkZHJlc3MSDQoFZXBvY2gYBCABKAQSLgoObWVtYmVyX2RldmljZXMYBSADKAsyFi5wcWUyZWUudjEuRTJlZUFkZHJlc3MijAEKFkFkZEdyb3VwTWVtYmVyc1JlcXVlc3QSLQoNZ3JvdXBfYWRkcmVzcxgBIAEoCzIWLnBxZTJlZS52MS5FMmVlQWRkcmVzcxIWCg5leHBlY3RlZF9lcG9jaBgCIAEoBBIrCgdtZW1iZXJzGAMgAygLMhoucHFlMmVlLnYxLkdyb3VwTWVtYmVyVXNlciKPAQoXQWRkR3JvdXBNZW1iZXJzUmVzcG9uc2USJQoEY29kZRgBIAEoDjIXLnBxZTJlZS52MS5SZXNwb25zZUNvZGUSDgoGcmVhc29uGAIgASgJEg0KBWVwb2NoGAMgASgEEi4KDm1lbWJlcl9kZXZpY2VzGAQgAygLMhYucHFlMmVlLnYxLkUyZWVBZGRyZXNzInQKGVJlbW92ZUdyb3VwTWVtYmVyc1JlcXVlc3QSLQoNZ3JvdXBfYWRkcmVzcxgBIAEoCzIWLnBxZTJlZS52MS5FMmVlQWRkcmVzcxIWCg5leHBlY3RlZF9lcG9jaBgCIAEoBBIQCgh1c2VyX2lkcxgDIAMoCSKSAQoaUmVtb3ZlR3JvdXBNZW1iZXJzUmVzcG9uc2USJQoEY29kZRgBIAEoDjIXLnBxZTJlZS52MS5SZXNwb25zZUNvZGUSDgoGcmVhc29uGAIgASgJEg0KBWVwb2NoGAMgASgEEi4KDm1lbWJlcl9kZXZpY2VzGAQgAygLMhYucHFlMmVlLnYxLkUyZWVBZGRyZXNzIowBChtBZGRHcm91cE1lbWJlckRldmljZVJlcXVlc3QSLQoNZ3JvdXBfYWRkcmVzcxgBIAEoCzIWLnBxZTJlZS52MS5FMmVlQWRkcmVzcxIWCg5leHBlY3RlZF9lcG9jaBgCIAEoBBImCgZkZXZpY2UYAyABKAsyFi5wcWUyZWUudjEuRTJlZUFkZHJlc3MilAEKHEFkZEdyb3VwTWVtYmVyRGV2aWNlUmVzcG9uc2USJQoEY29kZRgBIAEoDjIXLnBxZTJlZS52MS5SZXNwb25zZUNvZGUSDgoGcmVhc29uGAIgASgJEg0KBWVwb2NoGAMgASgEEi4KDm1lbWJlcl9kZXZpY2VzGAQgAygLMhYucHFlMmVlLnYxLkUyZWVBZGRyZXNzIkIKEUxlYXZlR3JvdXBSZXF1ZXN0Ei0KDWdyb3VwX2FkZHJlc3MYASABKAsyFi5wcWUyZWUudjEuRTJlZUFkZHJlc3MiSwoSTGVhdmVHcm91cFJlc3BvbnNlEiUKBGNvZGUYASABKA4yFy5wcWUyZWUudjEuUmVzcG9uc2VDb2RlEg4KBnJlYXNvbhgCIAEoCSI2ChNTZW5kR3JvdXBNc2dSZXF1ZXN0Eh8KA21zZxgBIAEoCzISLnBxZTJlZS52MS5FMmVlTXNnImEKFFNlbmRHcm91cE1zZ1Jlc3BvbnNlEiUKBGNvZGUYASABKA4yFy5wcWUyZWUudjEuUmVzcG9uc2VDb2RlEg4KBnJlYXNvbhgCIAEoCRISCgpyZWNpcGllbnRzGAMgASgNIlQKFEdldEdyb3VwRXBvY2hSZXF1ZXN0Ei0KDWdyb3VwX2FkZHJlc3MYASABKAsyFi5wcWUyZWUudjEuRTJlZUFkZHJlc3MSDQoFZXBvY2gYAiABKAQibwoQR3JvdXBFcG9jaERldmljZRInCgdhZGRyZXNzGAEgASgLMhYucHFlMmVlLnYxLkUyZWVBZGRyZXNzEjIKDGlkZW50aXR5X2tleRgCIAEoCzIcLnBxZTJlZS52MS5JZGVudGl0eUtleVB1YmxpYyKLAQoVR2V0R3JvdXBFcG9jaFJlc3BvbnNlEiUKBGNvZGUYASABKA4yFy5wcWUyZWUudjEuUmVzcG9uc2VDb2RlEg4KBnJlYXNvbhgCIAEoCRINCgVlcG9jaBgDIAEoBBIsCgdkZXZpY2VzGAQgAygLMhsucHFlMmVlLnYxLkdyb3VwRXBvY2hEZXZpY2UiLgoWQ29uc3VtZVByb3RvTXNnUmVxdWVzdBIUCgxwcm90b19tc2dfaWQYASABKAkiUAoXQ29uc3VtZVByb3RvTXNnUmVzcG9uc2USJQoEY29kZRgBIAEoDjIXLnBxZTJlZS52MS5SZXNwb25zZUNvZGUSDgoGcmVhc29uGAIgASgJIhIKEFN1YnNjcmliZVJlcXVlc3QiTwoMU3VwcGx5T3BrTXNnEiwKDHVzZXJfYWRkcmVzcxgBIAEoCzIWLnBxZTJlZS52MS5FMmVlQWRkcmVzcxIRCglhdmFpbGFibGUYAiABKA0isgEKEE5ld1VzZXJEZXZpY2VNc2cSLAoMdXNlcl9hZGRyZXNzGAEgASgLMhYucHFlMmVlLnYxLkUyZWVBZGRyZXNzEhAKCHN1aXRlX2lkGAIgASgNEjIKDGlkZW50aXR5X2tleRgDIAEoCzIcLnBxZTJlZS52MS5JZGVudGl0eUtleVB1YmxpYxIqCgtkZXZpY2VfbGluaxgEIAEoCzIVLnBxZTJlZS52MS5EZXZpY2VMaW5rIroBCglHcm91cEluZm8SLQoNZ3JvdXBfYWRkcmVzcxgBIAEoCzIWLnBxZTJlZS52MS5FMmVlQWRkcmVzcxISCgpncm91cF9uYW1lGAIgASgJEg0KBWVwb2NoGAMgASgEEisKB21lbWJlcnMYBCADKAsyGi5wcWUyZWUudjEuR3JvdXBNZW1iZXJVc2VyEi4KDm1lbWJlcl9kZXZpY2VzGAUgAygLMhYucHFlMmVlLnYxLkUyZWVBZGRyZXNzImUKDkNyZWF0ZUdyb3VwTXNnEi4KDnNlbmRlcl9hZGRyZXNzGAEgASgLMhYucHFlMmVlLnYxLkUyZWVBZGRyZXNzEiMKBWdyb3VwGAIgASgLMhQucHFlMmVlLnYxLkdyb3VwSW5mbyKUAQoSQWRkR3JvdXBNZW1iZXJzTXNnEi4KDnNlbmRlcl9hZGRyZXNzGAEgASgLMhYucHFlMmVlLnYxLkUyZWVBZGRyZXNzEiMKBWdyb3VwGAIgASgLMhQucHFlMmVlLnYxLkdyb3VwSW5mbxIpCgVhZGRlZBgDIAMoCzIaLnBxZTJlZS52MS5Hcm91cE1lbWJlclVzZXIihgEKFVJlbW92ZUdyb3VwTWVtYmVyc01zZxIuCg5zZW5kZXJfYWRkcmVzcxgBIAEoCzIWLnBxZTJlZS52MS5FMmVlQWRkcmVzcxIjCgVncm91cBgCIAEoCzIULnBxZTJlZS52MS5Hcm91cEluZm8SGAoQcmVtb3ZlZF91c2VyX2lkcxgDIAMoCSKWAQoXQWRkR3JvdXBNZW1iZXJEZXZpY2VNc2cSLgoOc2VuZGVyX2FkZHJlc3MYASABKAsyFi5wcWUyZWUudjEuRTJlZUFkZHJlc3MSIwoFZ3JvdXAYAiABKAsyFC5wcWUyZWUudjEuR3JvdXBJbmZvEiYKBmRldmljZRgDIAEoCzIWLnBxZTJlZS52MS5FMmVlQWRkcmVzcyKTAQoNTGVhdmVHcm91cE1zZxIuCg5zZW5kZXJfYWRkcmVzcxgBIAEoCzIWLnBxZTJlZS52MS5FMmVlQWRkcmVzcxItCg1ncm91cF9hZGRyZXNzGAIgASgLMhYucHFlMmVlLnYxLkUyZWVBZGRyZXNzEiMKBWdyb3VwGAMgASgLMhQucHFlMmVlLnYxLkdyb3VwSW5mbyIpChJTZXJ2ZXJIZWFydGJlYXRNc2cSEwoLc2VydmVyX3RpbWUYASABKAQiUAoNVXBkYXRlVXNlck1zZxIsCgx1c2VyX2FkZHJlc3MYASABKAsyFi5wcWUyZWUudjEuRTJlZUFkZHJlc3MSEQoJdXNlcl9uYW1lGAIgASgJIlAKD0dyb3VwTWFuYWdlck1zZxItCg1ncm91cF9hZGRyZXNzGAEgASgLMhYucHFlMmVlLnYxLkUyZWVBZGRyZXNzEg4KBm5vdGljZRgCIAEoCSIiChBTeXN0ZW1NYW5hZ2VyTXNnEg4KBm5vdGljZRgBIAEoCSJQChBGcmllbmRNYW5hZ2VyTXNnEiwKDHVzZXJfYWRkcmVzcxgBIAEoCzIWLnBxZTJlZS52MS5FMmVlQWRkcmVzcxIOCgZub3RpY2UYAiABKAkizQcKCFByb3RvTXNnEgoKAmlkGAEgASgJEiQKBGZyb20YAiABKAsyFi5wcWUyZWUudjEuRTJlZUFkZHJlc3MSIgoCdG8YAyABKAsyFi5wcWUyZWUudjEuRTJlZUFkZHJlc3MSEQoJdGltZXN0YW1wGAQgASgEEjEKDnN1cHBseV9vcGtfbXNnGAUgASgLMhcucHFlMmVlLnYxLlN1cHBseU9wa01zZ0gAEioKCmludml0ZV9tc2cYBiABKAsyFC5wcWUyZWUudjEuSW52aXRlTXNnSAASKgoKYWNjZXB0X21zZxgHIAEoCzIULnBxZTJlZS52MS5BY2NlcHRNc2dIABI6ChNuZXdfdXNlcl9kZXZpY2VfbXNnGAggASgLMhsucHFlMmVlLnYxLk5ld1VzZXJEZXZpY2VNc2dIABImCghlMmVlX21zZxgJIAEoCzISLnBxZTJlZS52MS5FMmVlTXNnSAASNQoQY3JlYXRlX2dyb3VwX21zZxgKIAEoCzIZLnBxZTJlZS52MS5DcmVhdGVHcm91cE1zZ0gAEj4KFWFkZF9ncm91cF9tZW1iZXJzX21zZxgLIAEoCzIdLnBxZTJlZS52MS5BZGRHcm91cE1lbWJlcnNNc2dIABJEChhyZW1vdmVfZ3JvdXBfbWVtYmVyc19tc2cYDCABKAsyIC5wcWUyZWUudjEuUmVtb3ZlR3JvdXBNZW1iZXJzTXNnSAASSQobYWRkX2dyb3VwX21lbWJlcl9kZXZpY2VfbXNnGA0gASgLMiIucHFlMmVlLnYxLkFkZEdyb3VwTWVtYmVyRGV2aWNlTXNnSAASMwoPbGVhdmVfZ3JvdXBfbXNnGA4gASgLMhgucHFlMmVlLnYxLkxlYXZlR3JvdXBNc2dIABI9ChRzZXJ2ZXJfaGVhcnRiZWF0X21zZxgPIAEoCzIdLnBxZTJlZS52MS5TZXJ2ZXJIZWFydGJlYXRNc2dIABIzCg91cGRhdGVfdXNlcl9tc2cYECABKAsyGC5wcWUyZWUudjEuVXBkYXRlVXNlck1zZ0gAEjcKEWdyb3VwX21hbmFnZXJfbXNnGBEgASgLMhoucHFlMmVlLnYxLkdyb3VwTWFuYWdlck1zZ0gAEjkKEnN5c3RlbV9tYW5hZ2VyX21zZxgSIAEoCzIbLnBxZTJlZS52MS5TeXN0ZW1NYW5hZ2VyTXNnSAASOQoSZnJpZW5kX21hbmFnZXJfbXNnGBMgASgLMhsucHFlMmVlLnYxLkZyaWVuZE1hbmFnZXJNc2dIAEIJCgdwYXlsb2FkKtcDCgxSZXNwb25zZUNvZGUSGQoVUkVTUE9OU0VfQ09ERV9VTktOT1dOEAASFQoQUkVTUE9OU0VfQ09ERV9PSxDIARIaChVSRVNQT05TRV9DT0RFX0NSRUFURUQQyQESGwoWUkVTUE9OU0VfQ09ERV9BQ0NFUFRFRBDKARIdChhSRVNQT05TRV9DT0RFX05PX0NPTlRFTlQQzAESHgoZUkVTUE9OU0VfQ09ERV9CQURfUkVRVUVTVBCQAxIfChpSRVNQT05TRV9DT0RFX1VOQVVUSE9SSVpFRBCRAxIcChdSRVNQT05TRV9DT0RFX0ZPUkJJRERFThCTAxIcChdSRVNQT05TRV9DT0RFX05PVF9GT1VORBCUAxIiCh1SRVNQT05TRV9DT0RFX1JFUVVFU1RfVElNRU9VVBCYAxIjCh5SRVNQT05TRV9DT0RFX1JFUVVFU1RfQ09ORkxJQ1QQmQMSJQogUkVTUE9OU0VfQ09ERV9FWFBFQ1RBVElPTl9GQUlMRUQQoQMSKAojUkVTUE9OU0VfQ09ERV9JTlRFUk5BTF9TRVJWRVJfRVJST1IQ9AMSJgohUkVTUE9OU0VfQ09ERV9TRVJWSUNFX1VOQVZBSUxBQkxFEPcDKlYKCUdyb3VwUm9sZRIaChZHUk9VUF9ST0xFX1VOU1BFQ0lGSUVEEAASFgoSR1JPVVBfUk9MRV9NQU5BR0VSEAESFQoRR1JPVVBfUk9MRV9NRU1CRVIQAjKPDAoLRTJlZVNlcnZpY2USTwoMR2V0Q2hhbGxlbmdlEh4ucHFlMmVlLnYxLkdldENoYWxsZW5nZVJlcXVlc3QaHy5wcWUyZWUudjEuR2V0Q2hhbGxlbmdlUmVzcG9uc2USTwoMQXV0aGVudGljYXRlEh4ucHFlMmVlLnYxLkF1dGhlbnRpY2F0ZVJlcXVlc3QaHy5wcWUyZWUudjEuQXV0aGVudGljYXRlUmVzcG9uc2USTwoMUmVnaXN0ZXJVc2VyEh4ucHFlMmVlLnYxLlJlZ2lzdGVyVXNlclJlcXVlc3QaHy5wcWUyZWUudjEuUmVnaXN0ZXJVc2VyUmVzcG9uc2USSQoKUHVibGlzaFNwaxIcLnBxZTJlZS52MS5QdWJsaXNoU3BrUmVxdWVzdBodLnBxZTJlZS52MS5QdWJsaXNoU3BrUmVzcG9uc2USSQoKU3VwcGx5T3BrcxIcLnBxZTJlZS52MS5TdXBwbHlPcGtzUmVxdWVzdBodLnBxZTJlZS52MS5TdXBwbHlPcGtzUmVzcG9uc2USWAoPR2V0UHJlS2V5QnVuZGxlEiEucHFlMmVlLnYxLkdldFByZUtleUJ1bmRsZVJlcXVlc3QaIi5wcWUyZWUudjEuR2V0UHJlS2V5QnVuZGxlUmVzcG9uc2USSQoKVXBkYXRlVXNlchIcLnBxZTJlZS52MS5VcGRhdGVVc2VyUmVxdWVzdBodLnBxZTJlZS52MS5VcGRhdGVVc2VyUmVzcG9uc2USPQoGSW52aXRlEhgucHFlMmVlLnYxLkludml0ZVJlcXVlc3QaGS5wcWUyZWUudjEuSW52aXRlUmVzcG9uc2USPQoGQWNjZXB0EhgucHFlMmVlLnYxLkFjY2VwdFJlcXVlc3QaGS5wcWUyZWUudjEuQWNjZXB0UmVzcG9uc2USVQoOU2VuZE9uZTJvbmVNc2cSIC5wcWUyZWUudjEuU2VuZE9uZTJvbmVNc2dSZXF1ZXN0GiEucHFlMmVlLnYxLlNlbmRPbmUyb25lTXNnUmVzcG9uc2USTAoLQ3JlYXRlR3JvdXASHS5wcWUyZWUudjEuQ3JlYXRlR3JvdXBSZXF1ZXN0Gh4ucHFlMmVlLnYxLkNyZWF0ZUdyb3VwUmVzcG9uc2USWAoPQWRkR3JvdXBNZW1iZXJzEiEucHFlMmVlLnYxLkFkZEdyb3VwTWVtYmVyc1JlcXVlc3QaIi5wcWUyZWUudjEuQWRkR3JvdXBNZW1iZXJzUmVzcG9uc2USYQoSUmVtb3ZlR3JvdXBNZW1iZXJzEiQucHFlMmVlLnYxLlJlbW92ZUdyb3VwTWVtYmVyc1JlcXVlc3QaJS5wcWUyZWUudjEuUmVtb3ZlR3JvdXBNZW1iZXJzUmVzcG9uc2USZwoUQWRkR3JvdXBNZW1iZXJEZXZpY2USJi5wcWUyZWUudjEuQWRkR3JvdXBNZW1iZXJEZXZpY2VSZXF1ZXN0GicucHFlMmVlLnYxLkFkZEdyb3VwTWVtYmVyRGV2aWNlUmVzcG9uc2USSQoKTGVhdmVHcm91cBIcLnBxZTJlZS52MS5MZWF2ZUdyb3VwUmVxdWVzdBodLnBxZTJlZS52MS5MZWF2ZUdyb3VwUmVzcG9uc2USTwoMU2VuZEdyb3VwTXNnEh4ucHFlMmVlLnYxLlNlbmRHcm91cE1zZ1JlcXVlc3QaHy5wcWUyZWUudjEuU2VuZEdyb3VwTXNnUmVzcG9uc2USUgoNR2V0R3JvdXBFcG9jaBIfLnBxZTJlZS52MS5HZXRHcm91cEVwb2NoUmVxdWVzdBogLnBxZTJlZS52MS5HZXRHcm91cEVwb2NoUmVzcG9uc2USWAoPQ29uc3VtZVByb3RvTXNnEiEucHFlMmVlLnYxLkNvbnN1bWVQcm90b01zZ1JlcXVlc3QaIi5wcWUyZWUudjEuQ29uc3VtZVByb3RvTXNnUmVzcG9uc2USPwoJU3Vic2NyaWJlEhsucHFlMmVlLnYxLlN1YnNjcmliZVJlcXVlc3QaEy5wcWUyZWUudjEuUHJvdG9Nc2cwAWIGcHJvdG8z", [file_wire]);
 
 /**
  * @generated from message pqe2ee.v1.GetChallengeRequest
@@ -401,6 +401,20 @@ export type GetPreKeyBundleResponse = Message<"pqe2ee.v1.GetPreKeyBundleResponse
    * @generated from field: repeated pqe2ee.v1.PreKeyBundle pre_key_bundles = 3;
    */
   preKeyBundles: PreKeyBundle[];
+
+  /**
+   * Key transparency (docs/audit.md): a signed checkpoint of the audit log, and for each bundle,
+   * in the same order, the public log entry that published that device's identity keys with its
+   * inclusion proof against the checkpoint. Empty when the server keeps no audit log.
+   *
+   * @generated from field: string checkpoint = 4;
+   */
+  checkpoint: string;
+
+  /**
+   * @generated from field: repeated pqe2ee.v1.KeyInclusion key_inclusions = 5;
+   */
+  keyInclusions: KeyInclusion[];
 };
 
 /**
@@ -409,6 +423,35 @@ export type GetPreKeyBundleResponse = Message<"pqe2ee.v1.GetPreKeyBundleResponse
  */
 export const GetPreKeyBundleResponseSchema: GenMessage<GetPreKeyBundleResponse> = /*@__PURE__*/
   messageDesc(file_service, 12);
+
+/**
+ * A device's key publication entry and where it sits in the log.
+ *
+ * @generated from message pqe2ee.v1.KeyInclusion
+ */
+export type KeyInclusion = Message<"pqe2ee.v1.KeyInclusion"> & {
+  /**
+   * @generated from field: bytes entry = 1;
+   */
+  entry: Uint8Array;
+
+  /**
+   * @generated from field: uint64 index = 2;
+   */
+  index: bigint;
+
+  /**
+   * @generated from field: repeated bytes proof = 3;
+   */
+  proof: Uint8Array[];
+};
+
+/**
+ * Describes the message pqe2ee.v1.KeyInclusion.
+ * Use `create(KeyInclusionSchema)` to create a new message.
+ */
+export const KeyInclusionSchema: GenMessage<KeyInclusion> = /*@__PURE__*/
+  messageDesc(file_service, 13);
 
 /**
  * @generated from message pqe2ee.v1.UpdateUserRequest
@@ -425,7 +468,7 @@ export type UpdateUserRequest = Message<"pqe2ee.v1.UpdateUserRequest"> & {
  * Use `create(UpdateUserRequestSchema)` to create a new message.
  */
 export const UpdateUserRequestSchema: GenMessage<UpdateUserRequest> = /*@__PURE__*/
-  messageDesc(file_service, 13);
+  messageDesc(file_service, 14);
 
 /**
  * @generated from message pqe2ee.v1.UpdateUserResponse
@@ -447,7 +490,7 @@ export type UpdateUserResponse = Message<"pqe2ee.v1.UpdateUserResponse"> & {
  * Use `create(UpdateUserResponseSchema)` to create a new message.
  */
 export const UpdateUserResponseSchema: GenMessage<UpdateUserResponse> = /*@__PURE__*/
-  messageDesc(file_service, 14);
+  messageDesc(file_service, 15);
 
 /**
  * @generated from message pqe2ee.v1.InviteRequest
@@ -464,7 +507,7 @@ export type InviteRequest = Message<"pqe2ee.v1.InviteRequest"> & {
  * Use `create(InviteRequestSchema)` to create a new message.
  */
 export const InviteRequestSchema: GenMessage<InviteRequest> = /*@__PURE__*/
-  messageDesc(file_service, 15);
+  messageDesc(file_service, 16);
 
 /**
  * @generated from message pqe2ee.v1.InviteResponse
@@ -486,7 +529,7 @@ export type InviteResponse = Message<"pqe2ee.v1.InviteResponse"> & {
  * Use `create(InviteResponseSchema)` to create a new message.
  */
 export const InviteResponseSchema: GenMessage<InviteResponse> = /*@__PURE__*/
-  messageDesc(file_service, 16);
+  messageDesc(file_service, 17);
 
 /**
  * @generated from message pqe2ee.v1.AcceptRequest
@@ -503,7 +546,7 @@ export type AcceptRequest = Message<"pqe2ee.v1.AcceptRequest"> & {
  * Use `create(AcceptRequestSchema)` to create a new message.
  */
 export const AcceptRequestSchema: GenMessage<AcceptRequest> = /*@__PURE__*/
-  messageDesc(file_service, 17);
+  messageDesc(file_service, 18);
 
 /**
  * @generated from message pqe2ee.v1.AcceptResponse
@@ -525,7 +568,7 @@ export type AcceptResponse = Message<"pqe2ee.v1.AcceptResponse"> & {
  * Use `create(AcceptResponseSchema)` to create a new message.
  */
 export const AcceptResponseSchema: GenMessage<AcceptResponse> = /*@__PURE__*/
-  messageDesc(file_service, 18);
+  messageDesc(file_service, 19);
 
 /**
  * @generated from message pqe2ee.v1.SendOne2oneMsgRequest
@@ -542,7 +585,7 @@ export type SendOne2oneMsgRequest = Message<"pqe2ee.v1.SendOne2oneMsgRequest"> &
  * Use `create(SendOne2oneMsgRequestSchema)` to create a new message.
  */
 export const SendOne2oneMsgRequestSchema: GenMessage<SendOne2oneMsgRequest> = /*@__PURE__*/
-  messageDesc(file_service, 19);
+  messageDesc(file_service, 20);
 
 /**
  * @generated from message pqe2ee.v1.SendOne2oneMsgResponse
@@ -564,7 +607,7 @@ export type SendOne2oneMsgResponse = Message<"pqe2ee.v1.SendOne2oneMsgResponse">
  * Use `create(SendOne2oneMsgResponseSchema)` to create a new message.
  */
 export const SendOne2oneMsgResponseSchema: GenMessage<SendOne2oneMsgResponse> = /*@__PURE__*/
-  messageDesc(file_service, 20);
+  messageDesc(file_service, 21);
 
 /**
  * @generated from message pqe2ee.v1.GroupMemberUser
@@ -586,7 +629,7 @@ export type GroupMemberUser = Message<"pqe2ee.v1.GroupMemberUser"> & {
  * Use `create(GroupMemberUserSchema)` to create a new message.
  */
 export const GroupMemberUserSchema: GenMessage<GroupMemberUser> = /*@__PURE__*/
-  messageDesc(file_service, 21);
+  messageDesc(file_service, 22);
 
 /**
  * @generated from message pqe2ee.v1.CreateGroupRequest
@@ -610,7 +653,7 @@ export type CreateGroupRequest = Message<"pqe2ee.v1.CreateGroupRequest"> & {
  * Use `create(CreateGroupRequestSchema)` to create a new message.
  */
 export const CreateGroupRequestSchema: GenMessage<CreateGroupRequest> = /*@__PURE__*/
-  messageDesc(file_service, 22);
+  messageDesc(file_service, 23);
 
 /**
  * @generated from message pqe2ee.v1.CreateGroupResponse
@@ -647,7 +690,7 @@ export type CreateGroupResponse = Message<"pqe2ee.v1.CreateGroupResponse"> & {
  * Use `create(CreateGroupResponseSchema)` to create a new message.
  */
 export const CreateGroupResponseSchema: GenMessage<CreateGroupResponse> = /*@__PURE__*/
-  messageDesc(file_service, 23);
+  messageDesc(file_service, 24);
 
 /**
  * Membership changes use optimistic concurrency: `expected_epoch` is the epoch the caller holds;
@@ -678,7 +721,7 @@ export type AddGroupMembersRequest = Message<"pqe2ee.v1.AddGroupMembersRequest">
  * Use `create(AddGroupMembersRequestSchema)` to create a new message.
  */
 export const AddGroupMembersRequestSchema: GenMessage<AddGroupMembersRequest> = /*@__PURE__*/
-  messageDesc(file_service, 24);
+  messageDesc(file_service, 25);
 
 /**
  * @generated from message pqe2ee.v1.AddGroupMembersResponse
@@ -710,7 +753,7 @@ export type AddGroupMembersResponse = Message<"pqe2ee.v1.AddGroupMembersResponse
  * Use `create(AddGroupMembersResponseSchema)` to create a new message.
  */
 export const AddGroupMembersResponseSchema: GenMessage<AddGroupMembersResponse> = /*@__PURE__*/
-  messageDesc(file_service, 25);
+  messageDesc(file_service, 26);
 
 /**
  * @generated from message pqe2ee.v1.RemoveGroupMembersRequest
@@ -737,7 +780,7 @@ export type RemoveGroupMembersRequest = Message<"pqe2ee.v1.RemoveGroupMembersReq
  * Use `create(RemoveGroupMembersRequestSchema)` to create a new message.
  */
 export const RemoveGroupMembersRequestSchema: GenMessage<RemoveGroupMembersRequest> = /*@__PURE__*/
-  messageDesc(file_service, 26);
+  messageDesc(file_service, 27);
 
 /**
  * @generated from message pqe2ee.v1.RemoveGroupMembersResponse
@@ -769,7 +812,7 @@ export type RemoveGroupMembersResponse = Message<"pqe2ee.v1.RemoveGroupMembersRe
  * Use `create(RemoveGroupMembersResponseSchema)` to create a new message.
  */
 export const RemoveGroupMembersResponseSchema: GenMessage<RemoveGroupMembersResponse> = /*@__PURE__*/
-  messageDesc(file_service, 27);
+  messageDesc(file_service, 28);
 
 /**
  * The caller's user has a new device (already registered) that must join the group.
@@ -798,7 +841,7 @@ export type AddGroupMemberDeviceRequest = Message<"pqe2ee.v1.AddGroupMemberDevic
  * Use `create(AddGroupMemberDeviceRequestSchema)` to create a new message.
  */
 export const AddGroupMemberDeviceRequestSchema: GenMessage<AddGroupMemberDeviceRequest> = /*@__PURE__*/
-  messageDesc(file_service, 28);
+  messageDesc(file_service, 29);
 
 /**
  * @generated from message pqe2ee.v1.AddGroupMemberDeviceResponse
@@ -830,7 +873,7 @@ export type AddGroupMemberDeviceResponse = Message<"pqe2ee.v1.AddGroupMemberDevi
  * Use `create(AddGroupMemberDeviceResponseSchema)` to create a new message.
  */
 export const AddGroupMemberDeviceResponseSchema: GenMessage<AddGroupMemberDeviceResponse> = /*@__PURE__*/
-  messageDesc(file_service, 29);
+  messageDesc(file_service, 30);
 
 /**
  * @generated from message pqe2ee.v1.LeaveGroupRequest
@@ -847,7 +890,7 @@ export type LeaveGroupRequest = Message<"pqe2ee.v1.LeaveGroupRequest"> & {
  * Use `create(LeaveGroupRequestSchema)` to create a new message.
  */
 export const LeaveGroupRequestSchema: GenMessage<LeaveGroupRequest> = /*@__PURE__*/
-  messageDesc(file_service, 30);
+  messageDesc(file_service, 31);
 
 /**
  * @generated from message pqe2ee.v1.LeaveGroupResponse
@@ -869,7 +912,7 @@ export type LeaveGroupResponse = Message<"pqe2ee.v1.LeaveGroupResponse"> & {
  * Use `create(LeaveGroupResponseSchema)` to create a new message.
  */
 export const LeaveGroupResponseSchema: GenMessage<LeaveGroupResponse> = /*@__PURE__*/
-  messageDesc(file_service, 31);
+  messageDesc(file_service, 32);
 
 /**
  * @generated from message pqe2ee.v1.SendGroupMsgRequest
@@ -886,7 +929,7 @@ export type SendGroupMsgRequest = Message<"pqe2ee.v1.SendGroupMsgRequest"> & {
  * Use `create(SendGroupMsgRequestSchema)` to create a new message.
  */
 export const SendGroupMsgRequestSchema: GenMessage<SendGroupMsgRequest> = /*@__PURE__*/
-  messageDesc(file_service, 32);
+  messageDesc(file_service, 33);
 
 /**
  * @generated from message pqe2ee.v1.SendGroupMsgResponse
@@ -913,7 +956,7 @@ export type SendGroupMsgResponse = Message<"pqe2ee.v1.SendGroupMsgResponse"> & {
  * Use `create(SendGroupMsgResponseSchema)` to create a new message.
  */
 export const SendGroupMsgResponseSchema: GenMessage<SendGroupMsgResponse> = /*@__PURE__*/
-  messageDesc(file_service, 33);
+  messageDesc(file_service, 34);
 
 /**
  * Which devices the server placed in a group at an epoch: the routed devices (devices of active
@@ -943,7 +986,7 @@ export type GetGroupEpochRequest = Message<"pqe2ee.v1.GetGroupEpochRequest"> & {
  * Use `create(GetGroupEpochRequestSchema)` to create a new message.
  */
 export const GetGroupEpochRequestSchema: GenMessage<GetGroupEpochRequest> = /*@__PURE__*/
-  messageDesc(file_service, 34);
+  messageDesc(file_service, 35);
 
 /**
  * One member device the server placed in the group at that epoch, with its registered identity keys.
@@ -967,7 +1010,7 @@ export type GroupEpochDevice = Message<"pqe2ee.v1.GroupEpochDevice"> & {
  * Use `create(GroupEpochDeviceSchema)` to create a new message.
  */
 export const GroupEpochDeviceSchema: GenMessage<GroupEpochDevice> = /*@__PURE__*/
-  messageDesc(file_service, 35);
+  messageDesc(file_service, 36);
 
 /**
  * @generated from message pqe2ee.v1.GetGroupEpochResponse
@@ -999,7 +1042,7 @@ export type GetGroupEpochResponse = Message<"pqe2ee.v1.GetGroupEpochResponse"> &
  * Use `create(GetGroupEpochResponseSchema)` to create a new message.
  */
 export const GetGroupEpochResponseSchema: GenMessage<GetGroupEpochResponse> = /*@__PURE__*/
-  messageDesc(file_service, 36);
+  messageDesc(file_service, 37);
 
 /**
  * @generated from message pqe2ee.v1.ConsumeProtoMsgRequest
@@ -1016,7 +1059,7 @@ export type ConsumeProtoMsgRequest = Message<"pqe2ee.v1.ConsumeProtoMsgRequest">
  * Use `create(ConsumeProtoMsgRequestSchema)` to create a new message.
  */
 export const ConsumeProtoMsgRequestSchema: GenMessage<ConsumeProtoMsgRequest> = /*@__PURE__*/
-  messageDesc(file_service, 37);
+  messageDesc(file_service, 38);
 
 /**
  * @generated from message pqe2ee.v1.ConsumeProtoMsgResponse
@@ -1038,7 +1081,7 @@ export type ConsumeProtoMsgResponse = Message<"pqe2ee.v1.ConsumeProtoMsgResponse
  * Use `create(ConsumeProtoMsgResponseSchema)` to create a new message.
  */
 export const ConsumeProtoMsgResponseSchema: GenMessage<ConsumeProtoMsgResponse> = /*@__PURE__*/
-  messageDesc(file_service, 38);
+  messageDesc(file_service, 39);
 
 /**
  * @generated from message pqe2ee.v1.SubscribeRequest
@@ -1051,7 +1094,7 @@ export type SubscribeRequest = Message<"pqe2ee.v1.SubscribeRequest"> & {
  * Use `create(SubscribeRequestSchema)` to create a new message.
  */
 export const SubscribeRequestSchema: GenMessage<SubscribeRequest> = /*@__PURE__*/
-  messageDesc(file_service, 39);
+  messageDesc(file_service, 40);
 
 /**
  * @generated from message pqe2ee.v1.SupplyOpkMsg
@@ -1073,7 +1116,7 @@ export type SupplyOpkMsg = Message<"pqe2ee.v1.SupplyOpkMsg"> & {
  * Use `create(SupplyOpkMsgSchema)` to create a new message.
  */
 export const SupplyOpkMsgSchema: GenMessage<SupplyOpkMsg> = /*@__PURE__*/
-  messageDesc(file_service, 40);
+  messageDesc(file_service, 41);
 
 /**
  * @generated from message pqe2ee.v1.NewUserDeviceMsg
@@ -1109,7 +1152,7 @@ export type NewUserDeviceMsg = Message<"pqe2ee.v1.NewUserDeviceMsg"> & {
  * Use `create(NewUserDeviceMsgSchema)` to create a new message.
  */
 export const NewUserDeviceMsgSchema: GenMessage<NewUserDeviceMsg> = /*@__PURE__*/
-  messageDesc(file_service, 41);
+  messageDesc(file_service, 42);
 
 /**
  * A group as server-sent group messages describe it. To keep what one change queues linear in the
@@ -1154,7 +1197,7 @@ export type GroupInfo = Message<"pqe2ee.v1.GroupInfo"> & {
  * Use `create(GroupInfoSchema)` to create a new message.
  */
 export const GroupInfoSchema: GenMessage<GroupInfo> = /*@__PURE__*/
-  messageDesc(file_service, 42);
+  messageDesc(file_service, 43);
 
 /**
  * @generated from message pqe2ee.v1.CreateGroupMsg
@@ -1176,7 +1219,7 @@ export type CreateGroupMsg = Message<"pqe2ee.v1.CreateGroupMsg"> & {
  * Use `create(CreateGroupMsgSchema)` to create a new message.
  */
 export const CreateGroupMsgSchema: GenMessage<CreateGroupMsg> = /*@__PURE__*/
-  messageDesc(file_service, 43);
+  messageDesc(file_service, 44);
 
 /**
  * @generated from message pqe2ee.v1.AddGroupMembersMsg
@@ -1203,7 +1246,7 @@ export type AddGroupMembersMsg = Message<"pqe2ee.v1.AddGroupMembersMsg"> & {
  * Use `create(AddGroupMembersMsgSchema)` to create a new message.
  */
 export const AddGroupMembersMsgSchema: GenMessage<AddGroupMembersMsg> = /*@__PURE__*/
-  messageDesc(file_service, 44);
+  messageDesc(file_service, 45);
 
 /**
  * @generated from message pqe2ee.v1.RemoveGroupMembersMsg
@@ -1230,7 +1273,7 @@ export type RemoveGroupMembersMsg = Message<"pqe2ee.v1.RemoveGroupMembersMsg"> &
  * Use `create(RemoveGroupMembersMsgSchema)` to create a new message.
  */
 export const RemoveGroupMembersMsgSchema: GenMessage<RemoveGroupMembersMsg> = /*@__PURE__*/
-  messageDesc(file_service, 45);
+  messageDesc(file_service, 46);
 
 /**
  * @generated from message pqe2ee.v1.AddGroupMemberDeviceMsg
@@ -1257,7 +1300,7 @@ export type AddGroupMemberDeviceMsg = Message<"pqe2ee.v1.AddGroupMemberDeviceMsg
  * Use `create(AddGroupMemberDeviceMsgSchema)` to create a new message.
  */
 export const AddGroupMemberDeviceMsgSchema: GenMessage<AddGroupMemberDeviceMsg> = /*@__PURE__*/
-  messageDesc(file_service, 46);
+  messageDesc(file_service, 47);
 
 /**
  * @generated from message pqe2ee.v1.LeaveGroupMsg
@@ -1287,7 +1330,7 @@ export type LeaveGroupMsg = Message<"pqe2ee.v1.LeaveGroupMsg"> & {
  * Use `create(LeaveGroupMsgSchema)` to create a new message.
  */
 export const LeaveGroupMsgSchema: GenMessage<LeaveGroupMsg> = /*@__PURE__*/
-  messageDesc(file_service, 47);
+  messageDesc(file_service, 48);
 
 /**
  * @generated from message pqe2ee.v1.ServerHeartbeatMsg
@@ -1304,7 +1347,7 @@ export type ServerHeartbeatMsg = Message<"pqe2ee.v1.ServerHeartbeatMsg"> & {
  * Use `create(ServerHeartbeatMsgSchema)` to create a new message.
  */
 export const ServerHeartbeatMsgSchema: GenMessage<ServerHeartbeatMsg> = /*@__PURE__*/
-  messageDesc(file_service, 48);
+  messageDesc(file_service, 49);
 
 /**
  * @generated from message pqe2ee.v1.UpdateUserMsg
@@ -1326,7 +1369,7 @@ export type UpdateUserMsg = Message<"pqe2ee.v1.UpdateUserMsg"> & {
  * Use `create(UpdateUserMsgSchema)` to create a new message.
  */
 export const UpdateUserMsgSchema: GenMessage<UpdateUserMsg> = /*@__PURE__*/
-  messageDesc(file_service, 49);
+  messageDesc(file_service, 50);
 
 /**
  * @generated from message pqe2ee.v1.GroupManagerMsg
@@ -1348,7 +1391,7 @@ export type GroupManagerMsg = Message<"pqe2ee.v1.GroupManagerMsg"> & {
  * Use `create(GroupManagerMsgSchema)` to create a new message.
  */
 export const GroupManagerMsgSchema: GenMessage<GroupManagerMsg> = /*@__PURE__*/
-  messageDesc(file_service, 50);
+  messageDesc(file_service, 51);
 
 /**
  * @generated from message pqe2ee.v1.SystemManagerMsg
@@ -1365,7 +1408,7 @@ export type SystemManagerMsg = Message<"pqe2ee.v1.SystemManagerMsg"> & {
  * Use `create(SystemManagerMsgSchema)` to create a new message.
  */
 export const SystemManagerMsgSchema: GenMessage<SystemManagerMsg> = /*@__PURE__*/
-  messageDesc(file_service, 51);
+  messageDesc(file_service, 52);
 
 /**
  * @generated from message pqe2ee.v1.FriendManagerMsg
@@ -1387,7 +1430,7 @@ export type FriendManagerMsg = Message<"pqe2ee.v1.FriendManagerMsg"> & {
  * Use `create(FriendManagerMsgSchema)` to create a new message.
  */
 export const FriendManagerMsgSchema: GenMessage<FriendManagerMsg> = /*@__PURE__*/
-  messageDesc(file_service, 52);
+  messageDesc(file_service, 53);
 
 /**
  * @generated from message pqe2ee.v1.ProtoMsg
@@ -1518,7 +1561,7 @@ export type ProtoMsg = Message<"pqe2ee.v1.ProtoMsg"> & {
  * Use `create(ProtoMsgSchema)` to create a new message.
  */
 export const ProtoMsgSchema: GenMessage<ProtoMsg> = /*@__PURE__*/
-  messageDesc(file_service, 53);
+  messageDesc(file_service, 54);
 
 /**
  * @generated from enum pqe2ee.v1.ResponseCode
