@@ -5,6 +5,10 @@
  * encrypted messages are stored.
  */
 
+import type { AuditStore } from './audit-types.js';
+
+export type { AuditBatch, AuditSnapshot, AuditStore, KeyEntryRef, StoredMerkleNode } from './audit-types.js';
+
 /** A device's public keys as registered. */
 export interface DeviceRecord {
   userId: string;
@@ -146,6 +150,8 @@ export interface GroupEpochRecord {
 }
 
 export interface ServerStore {
+  /** The security audit log's storage; absent: the backend keeps no audit log. */
+  readonly audit?: AuditStore;
   /** Creates a user with its first device and pre-keys; false if the user id exists. */
   createUser(user: UserRecord, device: DeviceRecord, opks: OneTimePreKeyRecord[]): Promise<boolean>;
   /**

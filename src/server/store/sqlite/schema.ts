@@ -90,6 +90,12 @@ export const MIGRATIONS: readonly string[] = [
                   JOIN group_members m ON m.group_id = gd.group_id AND m.user_id = gd.user_id AND m.state = 'active'
                  WHERE gd.group_id = g.group_id ORDER BY gd.user_id, gd.device_id) AS d)
        FROM chat_groups g;`,
+  // 5: the security audit log (docs/audit.md): entries, Merkle nodes, the writer state (one row)
+  // and which entry published each device's identity keys (key transparency).
+  `CREATE TABLE audit_entries (idx INTEGER PRIMARY KEY, entry BLOB NOT NULL);
+   CREATE TABLE audit_nodes (level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL, PRIMARY KEY (level, idx));
+   CREATE TABLE audit_writer (id INTEGER PRIMARY KEY CHECK (id = 1), state BLOB NOT NULL);
+   CREATE TABLE audit_key_entries (user_id TEXT NOT NULL, device_id TEXT NOT NULL, idx INTEGER NOT NULL, PRIMARY KEY (user_id, device_id));`,
 ];
 
 /** Runs the migrations `db` has not had yet, each in its own transaction. */

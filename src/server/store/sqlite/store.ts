@@ -24,12 +24,14 @@ import type {
   TakeOpkResult,
   UserRecord,
 } from '../types.js';
+import { SqliteAuditStore } from './audit.js';
 import { bytes, type Database, type DeviceRow, deviceFromRow, prepareStatements, type Statements } from './statements.js';
 
 /** How many of a group's newest epochs the SQLite store keeps for GetGroupEpoch, by default. */
 export const DEFAULT_GROUP_EPOCH_HISTORY = 32;
 
 export class SqliteStore implements ServerStore {
+  readonly audit: SqliteAuditStore;
   private readonly db: Database;
   private readonly stmt: Statements;
   private readonly groupEpochHistory: number;
@@ -38,6 +40,7 @@ export class SqliteStore implements ServerStore {
     this.db = db;
     this.groupEpochHistory = groupEpochHistory;
     this.stmt = prepareStatements(db);
+    this.audit = new SqliteAuditStore(db);
   }
 
   /**
