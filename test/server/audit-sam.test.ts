@@ -15,9 +15,9 @@ const key = () => new Uint8Array(32).fill(3);
 
 /** Wraps a store so a test can make chosen transactions fail, as a full disk would. */
 function flaky(inner: AuditStore) {
-  const control = { failNext: 0, appends: 0 };
+  const control = { failNext: 0, appends: 0, failLoads: false };
   const store: AuditStore = {
-    load: () => inner.load(),
+    load: () => (control.failLoads ? Promise.reject(new Error('database gone')) : inner.load()),
     create: (state) => inner.create(state),
     readEntries: (start, count) => inner.readEntries(start, count),
     findKeyEntry: (user, device) => inner.findKeyEntry(user, device),
@@ -40,7 +40,7 @@ describe('SecurityAuditModule', () => {
     const sam = await SecurityAuditModule.open(store, { logId: LOG_ID, initialKey: key });
     const indexes = await Promise.all(Array.from({ length: 500 }, (_, i) => sam.record({ mask: AuditCategory.SESSION_SUITE, event: { i } })));
     expect(indexes).toEqual(Array.from({ length: 500 }, (_, i) => i));
-    expect(control.appends).toBeLessThanOrEqual(2);
+    expect(control.appends).toBe(1);
     const stored = (await db.audit.readEntries(0, 1000)).map(decodeEntry);
     const report = verifyEntries({ logId: LOG_ID, entries: stored, checkpoint: { size: sam.size, rootHash: sam.merkleTree.root() } });
     expect(report.failures).toEqual([]);
@@ -75,6 +75,35 @@ describe('SecurityAuditModule', () => {
     await expect(sam.record({ mask: AuditCategory.GROUP, event: { x: 'a'.repeat(MAX_AUDIT_EVENT_BYTES) } })).rejects.toBeInstanceOf(AuditFormatError);
     await sam.close();
     await expect(SecurityAuditModule.open(db.audit, { logId: new TextEncoder().encode('other/audit'), initialKey: key })).rejects.toThrow(/different log id/);
+    await db.close();
+  });
+
+  it('rejects an event with a bad mask alone, without failing the events sharing its transaction', async () => {
+    const db = await openSqliteStore(':memory:');
+    const sam = await SecurityAuditModule.open(db.audit, { logId: LOG_ID, initialKey: key });
+    const results = await Promise.allSettled([
+      sam.record({ mask: AuditCategory.GROUP, event: { ok: 1 } }),
+      sam.record({ mask: 1 << 30, event: { reserved: true } }),
+      sam.record({ mask: AuditCategory.GROUP, event: { ok: 2 } }),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect(sam.size).toBe(2);
+    await sam.close();
+    await db.close();
+  });
+
+  it('stops, rejecting every event, when the store cannot be re-read after a failed write', async () => {
+    const db = await openSqliteStore(':memory:');
+    const { store, control } = flaky(db.audit);
+    const sam = await SecurityAuditModule.open(store, { logId: LOG_ID, initialKey: key });
+    control.failNext = 1;
+    control.failLoads = true;
+    await expect(sam.record({ mask: AuditCategory.GROUP, event: {} })).rejects.toThrow(/disk full/);
+    await new Promise((resolve) => setImmediate(resolve));
+    control.failLoads = false;
+    await expect(sam.record({ mask: AuditCategory.GROUP, event: {} })).rejects.toThrow(/restart the server/);
+    expect((await db.audit.readEntries(0, 10)).length).toBe(0);
+    await sam.close();
     await db.close();
   });
 });

@@ -4,9 +4,11 @@
  * record() resolves only after its entry, the Merkle nodes it completes and the evolved writer
  * state are stored together: a crash never leaves a gap or a key that could be reused.
  */
+import { requireEntryMask } from '../../audit/categories.js';
 import { LogWriter } from '../../audit/entries.js';
 import { MemoryMerkleStore, MerkleTree } from '../../audit/merkle-tree.js';
 import { AuditFormatError, AuditStateError } from '../../errors.js';
+import { hashesEqual } from '../../audit/merkle.js';
 import type { AuditStore, KeyEntryRef, StoredMerkleNode } from '../store/audit-types.js';
 
 /** One security event as the server hands it to the SAM. */
@@ -51,6 +53,8 @@ export class SecurityAuditModule {
   private queue: Pending[] = [];
   private flushing: Promise<void> | undefined;
   private closed = false;
+  /** Set when the store could not be re-read after a failed transaction: the SAM stops. */
+  private failure: string | undefined;
   private readonly now: () => number;
   private readonly maxBatch: number;
   private readonly maxPending: number;
@@ -88,7 +92,7 @@ export class SecurityAuditModule {
       writer.dispose();
       throw new AuditStateError(`the stored writer state is at entry ${writer.nextIndex} but the log has ${snapshot.size} entries`);
     }
-    if (!sameBytes(writer.logId, options.logId)) {
+    if (!hashesEqual(writer.logId, options.logId)) {
       writer.dispose();
       throw new AuditStateError('the stored log has a different log id');
     }
@@ -109,7 +113,13 @@ export class SecurityAuditModule {
 
   /** Records one event; resolves with its index once it is durable. */
   record(input: AuditEvent): Promise<number> {
-    if (this.closed) return Promise.reject(new AuditStateError('the audit log is closed'));
+    if (this.closed) return Promise.reject(new AuditStateError(this.failure ?? 'the audit log is closed'));
+    // Checked here, not in the batch: one bad event must not fail the events it would share a transaction with.
+    try {
+      requireEntryMask(input.mask);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     const plaintext = new TextEncoder().encode(JSON.stringify(input.event));
     if (plaintext.length > MAX_AUDIT_EVENT_BYTES) return Promise.reject(new AuditFormatError(`an audit event is at most ${MAX_AUDIT_EVENT_BYTES} bytes of JSON`));
     if (this.queue.length >= this.maxPending) return Promise.reject(new AuditStateError('too many audit events waiting to be stored'));
@@ -153,8 +163,16 @@ export class SecurityAuditModule {
       if (writerState === undefined) return;
       await this.store.append({ entries, nodes, writerState, keyEntries });
     } catch (error) {
-      await this.reload();
       for (const item of batch) item.reject(error);
+      try {
+        await this.reload();
+      } catch {
+        // Without the stored state the SAM cannot know which key comes next: refuse every event
+        // rather than risk a reused key or a gap. A restart reopens the log from the store.
+        this.failure = 'the audit log could not be reloaded after a failed write: restart the server';
+        this.closed = true;
+        for (const item of this.queue.splice(0)) item.reject(new AuditStateError(this.failure));
+      }
       return;
     }
     this.writer.commit();
@@ -171,8 +189,4 @@ export class SecurityAuditModule {
     snapshot.writerState.fill(0);
     this.tree = MerkleTree.open(this.nodes, snapshot.size);
   }
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((byte, i) => byte === b[i]);
 }
