@@ -60,6 +60,7 @@ export type Pqe2eeErrorCode =
   | 'ERR_AUDIT_STATE'
   | 'ERR_AUDIT_ATTESTATION'
   | 'ERR_AUDIT_ACCESS_DENIED'
+  | 'ERR_KEY_TRANSPARENCY'
   | StorageErrorCode
   | 'ERR_UNEXPECTED';
 
@@ -494,5 +495,17 @@ export class AttestationError extends Pqe2eeError<'ERR_AUDIT_ATTESTATION'> {
 export class AuditAccessDeniedError extends Pqe2eeError<'ERR_AUDIT_ACCESS_DENIED'> {
   constructor(message: string) {
     super('ERR_AUDIT_ACCESS_DENIED', message);
+  }
+}
+
+/**
+ * A pre-key bundle failed its key-transparency check (docs/audit.md, "Key transparency"): no
+ * inclusion proof, a checkpoint not signed by the log's key, a proof that does not verify, a log
+ * entry that publishes other keys, or a checkpoint that is not consistent with one seen before
+ * (a split view). The bundle is not used.
+ */
+export class KeyTransparencyError extends Pqe2eeError<'ERR_KEY_TRANSPARENCY'> {
+  constructor(message: string) {
+    super('ERR_KEY_TRANSPARENCY', message);
   }
 }

@@ -76,3 +76,13 @@ export {
 } from './attestation.js';
 export { unwrapEntryKey, type WrappedEntryKey, wrapEntryKey } from './key-release.js';
 export { MAC_STATEMENT_HEADER, TrustedLogModule, type TrustedLogModuleOptions, type VerifierRegistration } from './tlm.js';
+export {
+  CheckpointTracker,
+  type ConsistencyProofSource,
+  type KeyInclusionEvidence,
+  type KeyPublicationEvent,
+  keyPublicationEvent,
+  openLogCheckpoint,
+  type PublishedDevice,
+  verifyKeyInclusion,
+} from './key-transparency.js';

@@ -37,6 +37,8 @@ export interface SecurityAuditModuleOptions {
 /** Bound on one event's JSON, so no caller can make an entry (and every proof over it) huge. */
 export const MAX_AUDIT_EVENT_BYTES = 4096;
 
+const utf8 = new TextEncoder();
+
 interface Pending {
   mask: number;
   plaintext: Uint8Array;
@@ -58,6 +60,8 @@ export class SecurityAuditModule {
   private readonly now: () => number;
   private readonly maxBatch: number;
   private readonly maxPending: number;
+  /** Entries durably stored; the tree can be ahead of it while a transaction is in flight. */
+  private storedSize: number;
 
   private constructor(
     private readonly store: AuditStore,
@@ -69,6 +73,7 @@ export class SecurityAuditModule {
     this.writer = writer;
     this.nodes = nodes;
     this.tree = MerkleTree.open(nodes, size);
+    this.storedSize = size;
     this.now = options.now ?? Date.now;
     this.maxBatch = options.maxBatch ?? 4096;
     this.maxPending = options.maxPending ?? 65_536;
@@ -103,10 +108,10 @@ export class SecurityAuditModule {
 
   /** Entries durably stored (the tree size a checkpoint may cover). */
   get size(): number {
-    return this.tree.size;
+    return this.storedSize;
   }
 
-  /** The Merkle tree over the stored entries, for roots and proofs. */
+  /** The Merkle tree over the stored entries, for roots and proofs at sizes up to {@link size}. */
   get merkleTree(): MerkleTree {
     return this.tree;
   }
@@ -120,7 +125,7 @@ export class SecurityAuditModule {
     } catch (error) {
       return Promise.reject(error);
     }
-    const plaintext = new TextEncoder().encode(JSON.stringify(input.event));
+    const plaintext = utf8.encode(JSON.stringify(input.event));
     if (plaintext.length > MAX_AUDIT_EVENT_BYTES) return Promise.reject(new AuditFormatError(`an audit event is at most ${MAX_AUDIT_EVENT_BYTES} bytes of JSON`));
     if (this.queue.length >= this.maxPending) return Promise.reject(new AuditStateError('too many audit events waiting to be stored'));
     return new Promise<number>((resolve, reject) => {
@@ -177,6 +182,7 @@ export class SecurityAuditModule {
     }
     this.writer.commit();
     this.nodes.put(nodes);
+    this.storedSize = this.tree.size;
     for (const [i, item] of batch.entries()) item.resolve(entries[i]?.index ?? -1);
   }
 
@@ -188,5 +194,6 @@ export class SecurityAuditModule {
     this.writer = LogWriter.restore(snapshot.writerState);
     snapshot.writerState.fill(0);
     this.tree = MerkleTree.open(this.nodes, snapshot.size);
+    this.storedSize = snapshot.size;
   }
 }
