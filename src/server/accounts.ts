@@ -10,6 +10,7 @@ import type { E2eeAddress, IdentityKeyPublic } from '../proto/gen/wire_pb.js';
 import { deviceLinkStatement, serverAuthStatement } from '../wire/statements.js';
 import type { CipherSuite } from '../crypto/index.js';
 import { deviceAddress } from './addresses.js';
+import { publishedDevice } from './audit/audit-log.js';
 import type { ServiceContext } from './context.js';
 import { checkOneTimePreKeys, checkSignedPreKey, MISSING_SIGNED_PRE_KEY, verifySignature } from './key-checks.js';
 import { noticeBound, watcherDevices } from './notices.js';
@@ -30,7 +31,7 @@ interface Registered extends Outcome {
 }
 
 export function accounts(ctx: ServiceContext): HandlerGroup<'getChallenge' | 'authenticate' | 'registerUser' | 'updateUser'> {
-  const { store, config, auth, gate, outbox } = ctx;
+  const { store, config, auth, gate, outbox, audit } = ctx;
   const { domain } = config;
 
   /** A token for the device and the addresses of its user's other devices. */
@@ -80,6 +81,8 @@ export function accounts(ctx: ServiceContext): HandlerGroup<'getChallenge' | 'au
     const newAddress = deviceAddress(domain, userId, request.deviceId);
     const notice: ProtoPayload = { case: 'newUserDeviceMsg', value: { userAddress: newAddress, suiteId: suite.params.id, identityKey: identity, deviceLink: link } };
     const messages = (await watcherDevices(store, userId, request.deviceId)).map((d) => outbox.skippable(d, newAddress, notice, now, noticeBound(config.queueLimit)));
+    // In the log before it is stored (key transparency): a device the log does not show never exists.
+    await audit?.recordKeyPublication(publishedDevice(device), link.linkingDeviceId);
     const added = await store.addDevice(device, opks, messages, { maxDevices: config.maxDevicesPerUser });
     if (!added.ok) return added.reason === 'too-many' ? tooMany : fail(ResponseCode.REQUEST_CONFLICT, 'device id already registered');
     outbox.delivered(added.queued);
@@ -149,6 +152,8 @@ export function accounts(ctx: ServiceContext): HandlerGroup<'getChallenge' | 'au
           Buffer.from(existing.kemPublicKey).equals(identity.kemPublicKey) &&
           (request.userId === '' || request.userId === existing.userId);
         if (!sameDevice) return fail(ResponseCode.REQUEST_CONFLICT, 'this identity key is registered to another device');
+        // Registered before the server kept a log, or the first attempt failed to record: log it now.
+        if (audit && (await audit.keyEntryIndex(existing.userId, existing.deviceId)) === undefined) await audit.recordKeyPublication(publishedDevice(existing));
         return signedIn(ResponseCode.OK, 'already registered', existing.userId, existing.deviceId, now);
       }
       const opks: OneTimePreKeyRecord[] = request.oneTimePreKeys.map((o) => ({ opkId: o.opkId, publicKey: o.publicKey }));
@@ -164,7 +169,9 @@ export function accounts(ctx: ServiceContext): HandlerGroup<'getChallenge' | 'au
 
       if (request.userId === '') {
         const userId = randomBytes(16).toString('hex');
-        const created = await store.createUser({ userId, userName: request.userName, createdAt: now }, makeDevice(userId), opks);
+        const device = makeDevice(userId);
+        await audit?.recordKeyPublication(publishedDevice(device));
+        const created = await store.createUser({ userId, userName: request.userName, createdAt: now }, device, opks);
         if (!created) return fail(ResponseCode.INTERNAL_SERVER_ERROR, 'user id collision, try again');
         const { token, expiresAt } = auth.issueToken({ userId, deviceId: request.deviceId }, now);
         return {

@@ -3,6 +3,7 @@
  * take a {@link ServiceContext} and return their slice of the service, so none of them reaches
  * into another's state and each can be read (and replaced) on its own.
  */
+import type { ServerAuditLog } from './audit/audit-log.js';
 import type { AuthState } from './auth.js';
 import type { DeliveryHub } from './delivery.js';
 import type { KeyedLock } from './keyed-lock.js';
@@ -72,6 +73,11 @@ export interface ServiceContext {
   readonly gate: RpcGate;
   /** One membership change at a time per group id (in this process). */
   readonly groupLock: KeyedLock;
+  /**
+   * The security audit log (docs/audit.md), if the server keeps one. Handlers record before they
+   * answer, and a failed record fails the call: nothing the log should show happens unlogged.
+   */
+  readonly audit: ServerAuditLog | undefined;
   /** True once the server is shutting down: new streams end at once. */
   isClosing(): boolean;
 }

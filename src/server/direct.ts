@@ -7,6 +7,7 @@
 import type { Message } from '@bufbuild/protobuf';
 import type { GenMessage } from '@bufbuild/protobuf/codegenv2';
 import type { HandlerContext } from '@connectrpc/connect';
+import { AuditCategory } from '../audit/categories.js';
 import { ResponseCode } from '../proto/gen/service_pb.js';
 import { AcceptMsgSchema, E2eeMsgSchema, InviteMsgSchema, type AcceptMsg, type E2eeAddress, type E2eeMsg, type InviteMsg } from '../proto/gen/wire_pb.js';
 import type { DeviceIdentity } from './auth.js';
@@ -35,6 +36,8 @@ interface DirectRoute<M extends RoutedMessage> {
   watches: boolean;
   /** The reason of the OK answer. */
   queued: string;
+  /** Set for messages that set up a session: the audit log records its suite (SESSION_SUITE). */
+  sessionStep?: 'invite' | 'accept';
 }
 
 const INVITE: DirectRoute<InviteMsg> = {
@@ -43,6 +46,7 @@ const INVITE: DirectRoute<InviteMsg> = {
   payload: (msg) => ({ case: 'inviteMsg', value: msg }),
   watches: true,
   queued: 'invite queued',
+  sessionStep: 'invite',
 };
 
 const ACCEPT: DirectRoute<AcceptMsg> = {
@@ -51,6 +55,7 @@ const ACCEPT: DirectRoute<AcceptMsg> = {
   payload: (msg) => ({ case: 'acceptMsg', value: msg }),
   watches: true,
   queued: 'accept queued',
+  sessionStep: 'accept',
 };
 
 const ONE_TO_ONE: DirectRoute<E2eeMsg> = {
@@ -92,6 +97,14 @@ export function direct(ctx: ServiceContext): HandlerGroup<'invite' | 'accept' | 
       if (!suiteOf(msg.suiteId)) return fail(ResponseCode.BAD_REQUEST, `unknown suite ${msg.suiteId}`);
       const checked = await recipientOf(caller, msg);
       if (!checked.ok) return checked.outcome;
+      if (kind.sessionStep) {
+        // Before it is queued: a session the log does not show never starts. A refused (full) queue
+        // leaves an entry for a step that was tried, which over-reports, never under-reports.
+        await ctx.audit?.record({
+          mask: AuditCategory.SESSION_SUITE,
+          event: { type: kind.sessionStep, from: `${caller.userId}/${caller.deviceId}`, to: `${checked.to.userId}/${checked.to.deviceId}`, suite: msg.suiteId },
+        });
+      }
       // A client message is refused when the recipient's queue is full: the sender is told and
       // may retry, instead of the recipient's queue growing without bound.
       const full = await outbox.sendAllOrNothing([outbox.refusable(checked.to, msg.from, kind.payload(msg), now)], now);

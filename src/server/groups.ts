@@ -6,6 +6,7 @@
  * store) and tells the member devices.
  */
 import { randomBytes } from 'node:crypto';
+import { AuditCategory } from '../audit/categories.js';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { type GroupInfoSchema, GroupRole, ResponseCode, type GroupMemberUser } from '../proto/gen/service_pb.js';
 import { E2eeMsgSchema, type E2eeAddress } from '../proto/gen/wire_pb.js';
@@ -109,8 +110,20 @@ export function groups(
     return undefined;
   }
 
+  /**
+   * Records a membership change in the audit log (sealed, GROUP) before it is stored: who changed
+   * which group to which epoch, and how many users and devices it then has.
+   */
+  async function recordGroupChange(change: string, group: GroupRecord, by: DeviceIdentity): Promise<void> {
+    await ctx.audit?.record({
+      mask: AuditCategory.GROUP,
+      event: { type: 'group', change, group: group.groupId, epoch: group.epoch, by: `${by.userId}/${by.deviceId}`, members: group.members.length, devices: group.devices.length },
+    });
+  }
+
   /** Saves a change that assigns a new epoch (compare-and-set) and sends its notices. */
-  async function commitEpoch(next: GroupRecord, expectedVersion: number, messages: NewQueuedMessage[]): Promise<ChangeAnswer> {
+  async function commitEpoch(change: string, by: DeviceIdentity, next: GroupRecord, expectedVersion: number, messages: NewQueuedMessage[]): Promise<ChangeAnswer> {
+    await recordGroupChange(change, next, by);
     const saved = await store.saveGroup(next, expectedVersion, messages);
     if (!saved.ok) return fail(ResponseCode.REQUEST_CONFLICT, `the group is at epoch ${saved.current?.epoch ?? 'unknown'}`);
     outbox.delivered(saved.queued);
@@ -161,6 +174,7 @@ export function groups(
       if (tooLarge) return tooLarge;
       const sender = deviceAddress(domain, caller.userId, caller.deviceId);
       const messages = stateNotices(rules.routedDevices(group), sender, { case: 'createGroupMsg', value: { senderAddress: sender, group: groupInfo(group) } }, now);
+      await recordGroupChange('create', group, caller);
       const created = await store.createGroup(group, messages);
       if (!created.ok) return fail(ResponseCode.INTERNAL_SERVER_ERROR, 'group id collision, try again');
       outbox.delivered(created.queued);
@@ -189,7 +203,7 @@ export function groups(
         const sender = deviceAddress(domain, caller.userId, caller.deviceId);
         const added = members.value.map((m) => ({ userId: m.userId, role: wireRole(m.role) }));
         const payload: ProtoPayload = { case: 'addGroupMembersMsg', value: { senderAddress: sender, group: groupInfo(next), added } };
-        return commitEpoch(next, group.version, stateNotices(rules.routedDevices(next), sender, payload, now));
+        return commitEpoch('add-members', caller, next, group.version, stateNotices(rules.routedDevices(next), sender, payload, now));
       });
     }),
 
@@ -212,7 +226,7 @@ export function groups(
         const next = rules.withMembersRemoved(group, removing);
         const sender = deviceAddress(domain, caller.userId, caller.deviceId);
         const payload: ProtoPayload = { case: 'removeGroupMembersMsg', value: { senderAddress: sender, group: groupInfo(next), removedUserIds: [...removing] } };
-        return commitEpoch(next, group.version, stateNotices(rules.removalRecipients(group, next, removing), sender, payload, now));
+        return commitEpoch('remove-members', caller, next, group.version, stateNotices(rules.removalRecipients(group, next, removing), sender, payload, now));
       });
     }),
 
@@ -231,7 +245,7 @@ export function groups(
         const sender = deviceAddress(domain, caller.userId, caller.deviceId);
         const added = deviceAddress(domain, device.value.userId, device.value.deviceId);
         const payload: ProtoPayload = { case: 'addGroupMemberDeviceMsg', value: { senderAddress: sender, group: groupInfo(next), device: added } };
-        return commitEpoch(next, group.version, stateNotices(rules.routedDevices(next), sender, payload, now));
+        return commitEpoch('add-device', caller, next, group.version, stateNotices(rules.routedDevices(next), sender, payload, now));
       });
     }),
 
@@ -242,6 +256,7 @@ export function groups(
         const next = rules.withMemberLeft(group, caller.userId);
         const sender = deviceAddress(domain, caller.userId, caller.deviceId);
         const payload: ProtoPayload = { case: 'leaveGroupMsg', value: { senderAddress: sender, groupAddress: groupAddress(domain, group.groupId), group: groupInfo(next) } };
+        await recordGroupChange('leave', next, caller);
         // No new epoch: the version alone guards against a concurrent change.
         const saved = await store.saveGroup(next, group.version, stateNotices(rules.leaveRecipients(group, next, caller), sender, payload, now));
         if (!saved.ok) return fail(ResponseCode.REQUEST_CONFLICT, 'the group changed concurrently, try again');
@@ -291,6 +306,10 @@ export function groups(
       const placed = record?.devices.some((d) => d.userId === caller.userId && d.deviceId === caller.deviceId) ?? false;
       if (!memberNow && !placed) return refused;
       if (!record) return fail(ResponseCode.NOT_FOUND, `epoch ${request.epoch} of the group is unknown or no longer kept`);
+      await ctx.audit?.record({
+        mask: AuditCategory.METADATA_READ,
+        event: { type: 'group-epoch-read', by: `${caller.userId}/${caller.deviceId}`, group: group.groupId, epoch: record.epoch, devices: record.devices.length },
+      });
       return {
         ...ok(),
         epoch: BigInt(record.epoch),

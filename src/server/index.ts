@@ -8,7 +8,9 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { createContextValues } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
+import { AuditService } from '../proto/gen/audit_pb.js';
 import { E2eeService } from '../proto/gen/service_pb.js';
+import { type AuditLogIdentity, type ServerAuditOptions, ServerAuditLog } from './audit/audit-log.js';
 import type { E2eeAddress } from '../proto/gen/wire_pb.js';
 import {
   DEFAULT_MAX_CONTACTS_PER_USER,
@@ -27,6 +29,7 @@ import type { ServerStore } from './store/types.js';
 export type { RateLimit } from './rate-limit.js';
 export type { RpcErrorHook } from './rpc.js';
 export type { ServerStore } from './store/types.js';
+export type { AuditLogIdentity, ServerAuditOptions } from './audit/audit-log.js';
 export { openSqliteStore, SqliteUnavailableError, MIGRATIONS, type SqliteStoreOptions } from './store/sqlite/index.js';
 
 /** Options of {@link startServer}; every field has a default. */
@@ -94,6 +97,12 @@ export interface ServerOptions {
    * of the request).
    */
   onError?: RpcErrorHook;
+  /**
+   * The security audit log (docs/audit.md): on by default for the SQLite store and for a custom
+   * store that has `audit` storage; `false` turns it off (and with it key transparency for
+   * bundles). See {@link ServerAuditOptions} for the TLM key file and intervals.
+   */
+  audit?: ServerAuditOptions | false;
 }
 
 /** A running server. */
@@ -103,6 +112,8 @@ export interface RunningServer {
   readonly port: number;
   readonly host: string;
   readonly domain: string;
+  /** The audit log's origin, key and admin token; undefined when the server keeps no log. */
+  readonly audit: AuditLogIdentity | undefined;
   /** Stops accepting connections, ends open streams, closes the store. Idempotent. */
   close(): Promise<void>;
   /** Admin: queues a SystemManagerMsg to every device; returns how many were queued. */
@@ -192,13 +203,24 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   if (!Number.isInteger(requestedPort) || requestedPort < 0 || requestedPort > 65535) throw new RangeError('port must be 0 to 65535');
   const store = options.store ?? (await openSqliteStore(options.dbPath ?? './pqe2ee.sqlite', { groupEpochHistory: config.groupEpochHistory }));
   const onError: RpcErrorHook = options.onError ?? ((error, rpc) => options.log?.(`pqe2ee server: unexpected error in ${rpc}: ${describeError(error)}`));
-  const server = new E2eeServer(store, { ...config, onError });
+  let audit: ServerAuditLog | undefined;
+  try {
+    audit = await openAuditLog(options, store, config.domain, onError);
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+  const server = new E2eeServer(store, { ...config, onError }, audit);
+  const auditImplementation = server.auditImplementation();
   const shutdown = new AbortController();
   // Connect links every open call to this signal (one abort listener per call): thousands of open
   // streams are normal here, not a leak, so Node's default warning at 11 listeners is lifted.
   setMaxListeners(0, shutdown.signal);
   const handler = connectNodeAdapter({
-    routes: (router) => router.service(E2eeService, server.implementation()),
+    routes: (router) => {
+      router.service(E2eeService, server.implementation());
+      if (auditImplementation) router.service(AuditService, auditImplementation);
+    },
     readMaxBytes: config.maxRequestBytes,
     shutdownSignal: shutdown.signal,
     contextValues: (req) =>
@@ -220,6 +242,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       });
     });
   } catch (error) {
+    await audit?.close();
     await store.close();
     throw error;
   }
@@ -253,6 +276,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       const timer = setTimeout(() => http.closeAllConnections(), 1000);
       await stopped;
       clearTimeout(timer);
+      await audit?.close();
       await store.close();
       options.log?.('pqe2ee server stopped');
     })();
@@ -264,10 +288,33 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     port,
     host,
     domain: config.domain,
+    audit: audit?.identity,
     close,
     notifySystem: (notice) => server.notifySystem(notice),
     notifyGroup: (groupId, notice) => server.notifyGroup(groupId, notice),
     notifyFriend: (userId, about, notice) => server.notifyFriend(userId, about, notice),
     sweep: () => server.sweep(),
   };
+}
+
+/**
+ * The audit log of this server, or undefined when it is turned off or the custom store keeps
+ * none. The TLM's key file sits next to the SQLite file by default; a throwaway store gets a
+ * throwaway TLM in memory.
+ */
+async function openAuditLog(options: ServerOptions, store: ServerStore, domain: string, onError: RpcErrorHook): Promise<ServerAuditLog | undefined> {
+  if (options.audit === false) return undefined;
+  if (!store.audit) {
+    if (options.audit !== undefined) throw new RangeError('audit needs a store with audit storage (ServerStore.audit)');
+    return undefined;
+  }
+  const dbPath = options.dbPath ?? './pqe2ee.sqlite';
+  const keyFile = options.audit?.keyFile ?? (options.store || dbPath === ':memory:' ? undefined : `${dbPath}.tlm.json`);
+  return ServerAuditLog.open(store.audit, {
+    origin: `${domain}/audit`,
+    keyFile,
+    ...(options.audit?.heartbeatMs !== undefined ? { heartbeatMs: options.audit.heartbeatMs } : {}),
+    ...(options.audit?.checkpointIntervalMs !== undefined ? { checkpointIntervalMs: options.audit.checkpointIntervalMs } : {}),
+    onError: (error) => onError(error, 'audit-heartbeat'),
+  });
 }

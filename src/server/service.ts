@@ -7,7 +7,10 @@
 import type { E2eeService } from '../proto/gen/service_pb.js';
 import type { E2eeAddress } from '../proto/gen/wire_pb.js';
 import type { ServiceImpl } from '@connectrpc/connect';
+import type { AuditService } from '../proto/gen/audit_pb.js';
 import { accounts } from './accounts.js';
+import type { ServerAuditLog } from './audit/audit-log.js';
+import { auditService } from './audit/audit-service.js';
 import { AuthState } from './auth.js';
 import { resolveServiceConfig, type ResolvedServiceConfig, type ServiceConfig, type ServiceContext } from './context.js';
 import { DeliveryHub } from './delivery.js';
@@ -40,6 +43,8 @@ export class E2eeServer {
   constructor(
     readonly store: ServerStore,
     config: ServiceConfig,
+    /** The audit log the handlers record to and AuditService serves (none: nothing is recorded). */
+    readonly audit?: ServerAuditLog,
   ) {
     this.config = resolveServiceConfig(config);
     const resolved = this.config;
@@ -59,6 +64,7 @@ export class E2eeServer {
       outbox: new Outbox(store, this.hub, resolved),
       gate,
       groupLock: new KeyedLock(),
+      audit,
       isClosing: () => this.closing,
     };
     this.admin = adminNotices(this.context);
@@ -74,6 +80,11 @@ export class E2eeServer {
       ...groups(context),
       ...stream(context),
     };
+  }
+
+  /** AuditService over the audit log, or undefined when the server keeps none. */
+  auditImplementation(): ServiceImpl<typeof AuditService> | undefined {
+    return this.audit ? auditService(this.context.gate, this.audit) : undefined;
   }
 
   /** Ends every stream; later Subscribe calls end at once. */

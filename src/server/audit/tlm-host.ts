@@ -163,7 +163,9 @@ export class TlmHost {
 /** SHA-256 (hex) of the file this module was loaded from: the code the attestation names. */
 function runningCodeDigest(): string {
   try {
-    return createHash('sha256').update(readFileSync(fileURLToPath(import.meta.url))).digest('hex');
+    return createHash('sha256')
+      .update(readFileSync(fileURLToPath(import.meta.url)))
+      .digest('hex');
   } catch {
     // Loaded from something that is not a file (e.g. a data: URL): state that nothing was measured.
     return '0'.repeat(64);
