@@ -32,12 +32,15 @@ options:
   --ip-rate-limit N     unauthenticated requests per second per address (default 20; 0 disables)
   --ip-rate-burst N     burst per address (default 100)
   --cors-origin ORIGIN  allow browser pages of ORIGIN (repeatable; '*' for any; default none)
+  --audit-key-file PATH the audit log's TLM key file (default <db>.tlm.json; in memory for ':memory:')
+  --audit-heartbeat-ms N  interval of audit HEARTBEAT entries and checkpoints (default 60000)
+  --no-audit            keep no audit log (no key transparency for pre-key bundles)
   -h, --help            show this help
 `;
 
-type NumericFlag = Exclude<keyof ServerOptions, 'host' | 'dbPath' | 'domain' | 'store' | 'log' | 'onError' | 'rateLimit' | 'ipRateLimit' | 'corsOrigins'>;
+type NumericFlag = Exclude<keyof ServerOptions, 'host' | 'dbPath' | 'domain' | 'store' | 'log' | 'onError' | 'rateLimit' | 'ipRateLimit' | 'corsOrigins' | 'audit'>;
 
-const NUMERIC: Record<string, NumericFlag | 'rate' | 'burst' | 'ipRate' | 'ipBurst'> = {
+const NUMERIC: Record<string, NumericFlag | 'rate' | 'burst' | 'ipRate' | 'ipBurst' | 'auditHeartbeat'> = {
   '--port': 'port',
   '--heartbeat-ms': 'heartbeatMs',
   '--ttl-ms': 'ttlMs',
@@ -57,14 +60,21 @@ const NUMERIC: Record<string, NumericFlag | 'rate' | 'burst' | 'ipRate' | 'ipBur
   '--rate-burst': 'burst',
   '--ip-rate-limit': 'ipRate',
   '--ip-rate-burst': 'ipBurst',
+  '--audit-heartbeat-ms': 'auditHeartbeat',
 };
 
 function parseArgs(args: string[]): ServerOptions | string {
   const options: ServerOptions = {};
   const rate = { perSecond: 50, burst: 100 };
   const ipRate = { perSecond: 20, burst: 100 };
+  const audit: { keyFile?: string; heartbeatMs?: number } = {};
+  let auditOff = false;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i] as string;
+    if (arg === '--no-audit') {
+      auditOff = true;
+      continue;
+    }
     const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
     const value = inline ?? args[i + 1];
     if (flag === '-h' || flag === '--help') return 'help';
@@ -73,6 +83,7 @@ function parseArgs(args: string[]): ServerOptions | string {
     if (flag === '--host') options.host = value;
     else if (flag === '--db') options.dbPath = value;
     else if (flag === '--domain') options.domain = value;
+    else if (flag === '--audit-key-file') audit.keyFile = value;
     else if (flag === '--cors-origin') options.corsOrigins = [...(options.corsOrigins ?? []), value];
     else if (flag in NUMERIC) {
       const n = Number(value);
@@ -82,11 +93,13 @@ function parseArgs(args: string[]): ServerOptions | string {
       else if (key === 'burst') rate.burst = n;
       else if (key === 'ipRate') ipRate.perSecond = n;
       else if (key === 'ipBurst') ipRate.burst = n;
+      else if (key === 'auditHeartbeat') audit.heartbeatMs = n;
       else options[key as NumericFlag] = n;
     } else return `unknown option ${flag}`;
   }
   options.rateLimit = rate;
   options.ipRateLimit = ipRate;
+  options.audit = auditOff ? false : audit;
   return options;
 }
 
@@ -102,6 +115,15 @@ export async function runServerCommand(args: string[]): Promise<number> {
   }
   const { startServer } = await import('../server/index.js');
   const server = await startServer({ ...parsed, log: (line) => process.stdout.write(`${line}\n`) });
+  if (server.audit) {
+    // The log key is public: clients (auditLogKey) and verifiers (--log-key) need it. The admin
+    // token is a secret: it stays in the key file, and is shown only when there is no file.
+    process.stdout.write(`audit log ${server.audit.origin}, key: ${server.audit.logKey}\n`);
+    const keyFile = parsed.audit ? parsed.audit.keyFile : undefined;
+    const dbPath = parsed.dbPath ?? './pqe2ee.sqlite';
+    if (keyFile === undefined && dbPath === ':memory:') process.stdout.write(`audit admin token (in memory only, gone at exit): ${server.audit.adminToken}\n`);
+    else process.stdout.write(`audit admin token: "adminToken" in ${keyFile ?? `${dbPath}.tlm.json`}\n`);
+  }
   await new Promise<void>((resolve) => {
     const stop = (): void => {
       process.off('SIGINT', stop);

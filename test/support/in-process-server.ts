@@ -8,6 +8,8 @@ export interface InProcessServer {
   /** Base URL and domain of the running server. */
   readonly url: string;
   readonly domain: string;
+  /** The server's audit log identity (origin, log key, admin token); undefined with `audit: false`. */
+  readonly audit: RunningServer['audit'];
   /** Stops `client` after the file's tests; returns it. */
   track(client: E2eeClient): E2eeClient;
   /** Starts `client` (tracked). */
@@ -39,6 +41,9 @@ export function useInProcessServer(options: ServerOptions = {}): InProcessServer
     },
     get domain() {
       return running().domain;
+    },
+    get audit() {
+      return running().audit;
     },
     track(client) {
       clients.push(client);
