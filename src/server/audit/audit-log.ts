@@ -96,6 +96,7 @@ export class ServerAuditLog {
         ...(options.now ? { now: options.now } : {}),
       });
       if (created && !createdLog) {
+        host.discardCreatedKeyFile();
         throw new AuditStateError(`the database holds an audit log but its TLM key file ${options.keyFile ?? ''} is new: restore the key file, or start with a new database`);
       }
       const last = host.tlm.lastSigned;
@@ -128,11 +129,6 @@ export class ServerAuditLog {
   /** Entries stored. */
   get size(): number {
     return this.sam.size;
-  }
-
-  /** The last signed checkpoint note (signing the first one if there is none). */
-  latestCheckpoint(): string {
-    return this.host.lastSignedNote ?? this.checkpoint(0).note;
   }
 
   /**

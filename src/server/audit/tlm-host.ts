@@ -10,7 +10,7 @@
  * it); docs/audit.md says what that changes.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { base64Decode, base64Encode } from '../../audit/base64.js';
@@ -135,6 +135,14 @@ export class TlmHost {
     this.tlm.registerVerifier(verifier);
     this.secrets.verifiers = this.tlm.verifiers();
     this.persist();
+  }
+
+  /**
+   * Removes the key file this host just created (open() returned created: true), when the log it
+   * was created for turned out to exist already: left behind, it would pass for that log's file.
+   */
+  discardCreatedKeyFile(): void {
+    if (this.keyFile !== undefined) rmSync(this.keyFile, { force: true });
   }
 
   /** Zeroes the secrets held in memory; the TLM refuses to work afterwards. */
