@@ -7,6 +7,7 @@ const USAGE = `usage: pqe2ee <command> [options]
 commands:
   server   run the reference E2EE server (pqe2ee server --help)
   demo     run the end-to-end demo against an embedded server (pqe2ee demo --help)
+  audit    register a verifier, verify or inspect a server's audit log (pqe2ee audit --help)
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -16,6 +17,8 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./server-command.js')).runServerCommand(rest);
     case 'demo':
       return (await import('./demo-command.js')).runDemoCommand(rest);
+    case 'audit':
+      return (await import('./audit/command.js')).runAuditCommand(rest);
     case undefined:
     case '-h':
     case '--help':
