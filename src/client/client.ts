@@ -24,6 +24,7 @@ import { addMembers, groupInfo, leave, removeMembers, retryOnConflict, sendToGro
 import { createGroup } from './groups.js';
 import { deliverStored, purgeExpired, storedMessages } from './history.js';
 import { bodyBytes, DEVICE_ID, expiry, requireId, requireIds, requireOptions, runtimeLimits } from './input.js';
+import { enableKeyTransparency, trustedAuditLog, type TrustedAuditLog } from './key-transparency.js';
 import { flushOutbox } from './one2one.js';
 import { ReceiveLoop } from './receive-loop.js';
 import { authenticate, openAccount, reloadAccount } from './registration.js';
@@ -64,6 +65,27 @@ export interface ClientOptions {
    * kept 30 days). Past them copies are dropped and reported as 'copies-dropped' events.
    */
   limits?: Partial<RuntimeLimits>;
+  /**
+   * Key transparency (DESIGN.md §6.1, docs/audit.md): the key of the server's audit log, as its
+   * operator publishes it — verifier-key text `<name>+<key ID>+<key>` (`formatVerifierKey`); the
+   * name is the log's origin. When set, no pre-key bundle is used unless its response carries a
+   * checkpoint signed by this key and, for each bundle, an inclusion proof of the log entry that
+   * published exactly that device's identity keys; the newest checkpoint accepted is kept in the
+   * database and every later one must be consistent with it (proofs from the server's
+   * AuditService, so `server` must offer one: a URL does). A failed check throws a
+   * KeyTransparencyError (`ERR_KEY_TRANSPARENCY`) from the call that needed the bundle (in the
+   * background, e.g. a new device announced: an 'error' event), and nothing of that response is used.
+   *
+   * What it catches: a server that hands out a key or device it never logged, or that shows this
+   * client a log forked from one it showed it before (and, since every client keeps its own
+   * newest checkpoint, two clients shown two logs disagree as soon as their checkpoints are compared).
+   * What it does not: a server that *logs* a device of its own making hands it out with a valid
+   * proof — that is caught only by whoever reads the log (auditors, or the user's own devices
+   * looking for devices they never linked). The first checkpoint is trusted on first use: a server
+   * can fork this client's view from its very first contact, and only comparing checkpoints with
+   * others shows it. Not set (the default): bundles are used as the server sends them.
+   */
+  auditLogKey?: string;
   /** @internal test hook: called at each step of the receive path (crash-safety tests). */
   crashHook?: (point: CrashPoint) => void;
 }
@@ -78,6 +100,7 @@ export class E2eeClient {
   private readonly bus: EventBus;
   private readonly protocol: ProtocolHandler;
   private readonly receiver = new ReceiveLoop();
+  private readonly auditLog: TrustedAuditLog | undefined;
   private ctx: RuntimeContext | undefined;
   private running = false;
   private starting: Promise<void> | undefined;
@@ -90,6 +113,7 @@ export class E2eeClient {
     this.options = options;
     this.bus = new EventBus(options.events);
     this.protocol = typeof options.server === 'string' ? createServerTransport(options.server) : options.server;
+    this.auditLog = options.auditLogKey === undefined ? undefined : trustedAuditLog(options.auditLogKey, this.protocol);
   }
 
   /** This device's address (after start). */
@@ -146,6 +170,8 @@ export class E2eeClient {
       const ctx = new RuntimeContext(db, this.protocol.service, this.options.common ?? defaultCommonHandler, this.bus, () => this.authenticate(), this.options.crashHook);
       ctx.acceptIdentityChanges = this.options.acceptIdentityChanges === true;
       ctx.limits = runtimeLimits(this.options.limits);
+      // Before openAccount: a new device of an existing user fetches its own user's bundles there.
+      if (this.auditLog) enableKeyTransparency(ctx, this.auditLog);
       this.ctx = ctx;
       await openAccount(ctx, this.protocol, this.options);
       this.running = true;

@@ -13,6 +13,7 @@ import { E2eeMsgSchema, InviteMsgSchema, PlaintextSchema, PreKeyBundleSchema, ty
 import type { RuntimeContext } from './context.js';
 import { GroupMembershipError, PeerIdentityChangedError, UnknownPeerError, asPqe2eeError } from '../errors.js';
 import { TransportError } from '../errors.js';
+import { requireLoggedBundles } from './key-transparency.js';
 import { deviceKey, type PeerDevice, type Records } from './records.js';
 
 /** Sessions kept per peer device (each accepted invite makes one; older ones are deleted). */
@@ -83,6 +84,8 @@ export async function ensureSessionsToUser(ctx: RuntimeContext, userId: string, 
   // Devices learnt from invites may be only some of the user's: the full list is asked for once.
   if (listed && known.every((d) => d.sendingSessionId !== '')) return known.filter((d) => !isSelf(d)).map((d) => ({ userId: d.userId, deviceId: d.deviceId }));
   const response = await ctx.rpc('GetPreKeyBundle', () => ctx.service.getPreKeyBundle({ userId }));
+  // With ClientOptions.auditLogKey, nothing of a response whose keys are not proved logged is used.
+  await requireLoggedBundles(ctx, response);
   await ctx.transaction(async (r) => {
     for (const bundle of response.preKeyBundles) {
       const user = bundle.address?.peer.case === 'user' ? bundle.address.peer.value : undefined;
@@ -109,6 +112,7 @@ export async function ensureSessionToDevice(ctx: RuntimeContext, userId: string,
   if (existing?.sendingSessionId) return;
   if (userId === ctx.self.userId && !existing?.vouched) throw new GroupMembershipError('the server lists a device of this user that no device vouched for');
   const response = await ctx.rpc('GetPreKeyBundle', () => ctx.service.getPreKeyBundle({ userId, deviceId }));
+  await requireLoggedBundles(ctx, response);
   const bundle = response.preKeyBundles.find((b) => b.address?.peer.case === 'user' && b.address.peer.value.userId === userId && b.address.peer.value.deviceId === deviceId);
   if (!bundle) throw new UnknownPeerError(`the server has no pre-key bundle for that device of user ${userId}`);
   if (expectedIdentity && !sameIdentity(bundle.identityKey, expectedIdentity)) {
