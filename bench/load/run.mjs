@@ -29,14 +29,16 @@ const USAGE = `usage: node bench/load/run.mjs [options]   (LOAD_QUICK=1 for a sh
   --window W          messages in flight per client (default 1)
   --body-bytes B      message body size (default 100)
   --out DIR           output directory (default bench/results for the standard matrix)
+  --audit LIST        on, off or on,off: the server's audit log (default on, as the server's default)
 
 Standard matrix: suite 2 (classic) at N = 10, 100, 1000, suite 1 (post-quantum) at N = 10, 100, and
-the relay baseline (same server, raw RPC clients, bodies not encrypted) at N = 10, 100, 1000.
+the relay baseline (same server, raw RPC clients, bodies not encrypted) at N = 10, 100, 1000, all
+with the audit log on (the server default), and suite 2 at N = 100 with --no-audit (its cost).
 `;
 
 function parseArgs(argv) {
   const quick = process.env.LOAD_QUICK === '1';
-  const opts = { quick, duration: quick ? 2 : 10, maxMessages: quick ? 2000 : 20000, window: 1, bodyBytes: 100, ns: null, suites: null, out: null };
+  const opts = { quick, duration: quick ? 2 : 10, maxMessages: quick ? 2000 : 20000, window: 1, bodyBytes: 100, ns: null, suites: null, out: null, audits: null };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const value = () => {
@@ -62,13 +64,16 @@ function parseArgs(argv) {
     else if (arg === '--window') opts.window = list(value())[0];
     else if (arg === '--body-bytes') opts.bodyBytes = list(value())[0];
     else if (arg === '--out') opts.out = path.resolve(value());
-    else throw new Error(`unknown option ${arg}\n${USAGE}`);
+    else if (arg === '--audit') {
+      opts.audits = value().split(',');
+      if (opts.audits.some((a) => a !== 'on' && a !== 'off')) throw new Error('--audit takes on, off or on,off');
+    } else throw new Error(`unknown option ${arg}\n${USAGE}`);
   }
   if (!(opts.duration > 0 && opts.duration <= 60)) throw new Error('--duration must be in (0, 60] seconds');
   if (opts.maxMessages > 200000) throw new Error('--max-messages is capped at 200000');
   for (const n of opts.ns ?? []) if (n > 2000) throw new Error('--n is capped at 2000 clients');
   for (const s of opts.suites ?? []) if (![1, 2, 3, 'relay'].includes(s)) throw new Error('--suite must be 1, 2, 3 or relay');
-  const standard = !opts.ns && !opts.suites;
+  const standard = !opts.ns && !opts.suites && !opts.audits;
   let matrix;
   if (standard) {
     matrix = quick
@@ -78,6 +83,7 @@ function parseArgs(argv) {
           { suite: 2, n: 1000 },
           { suite: 1, n: 10 },
           { suite: 'relay', n: 10 },
+          { suite: 2, n: 100, audit: 'off' },
         ]
       : [
           { suite: 2, n: 10 },
@@ -88,10 +94,11 @@ function parseArgs(argv) {
           { suite: 'relay', n: 10 },
           { suite: 'relay', n: 100 },
           { suite: 'relay', n: 1000 },
+          { suite: 2, n: 100, audit: 'off' },
         ];
   } else {
     matrix = [];
-    for (const suite of opts.suites ?? [2]) for (const n of opts.ns ?? [10, 100, 1000]) matrix.push({ suite, n });
+    for (const audit of opts.audits ?? ['on']) for (const suite of opts.suites ?? [2]) for (const n of opts.ns ?? [10, 100, 1000]) matrix.push({ suite, n, audit });
   }
   opts.matrix = matrix;
   opts.official = standard && !quick && opts.duration === 10 && opts.maxMessages === 20000 && opts.window === 1 && opts.bodyBytes === 100;
@@ -120,7 +127,7 @@ function procCpuMs(pid) {
 }
 
 /** Starts `pqe2ee server` on a free loopback port; resolves with { child, url } after its start line. */
-function startServerProcess(dir) {
+function startServerProcess(dir, audit = 'on') {
   const args = [
     DIST_CLI,
     'server',
@@ -138,6 +145,7 @@ function startServerProcess(dir) {
     '0',
     '--ip-rate-limit',
     '0',
+    ...(audit === 'off' ? ['--no-audit'] : []),
   ];
   const child = spawn(process.execPath, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
@@ -171,11 +179,11 @@ function stopProcess(child, timeoutMs = 10000) {
   });
 }
 
-async function runOne(opts, { suite, n }) {
+async function runOne(opts, { suite, n, audit = 'on' }) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'pqe2ee-load-'));
   const began = performance.now();
   const loadBefore = os.loadavg()[0];
-  const server = await startServerProcess(dir);
+  const server = await startServerProcess(dir, audit);
   const pid = server.child.pid;
   let serverPeakRss = 0;
   const rssTimer = setInterval(() => {
@@ -197,7 +205,7 @@ async function runOne(opts, { suite, n }) {
   };
   // Hard bound per configuration: setup + window + drain + stop, whatever happens.
   const hardLimitMs = 240000;
-  log(`▶ suite ${suite}, N = ${n}: server ${server.url} (pid ${pid}), window ${workerCfg.durationMs} ms / ${workerCfg.maxMessages} messages`);
+  log(`▶ suite ${suite}, N = ${n}, audit ${audit}: server ${server.url} (pid ${pid}), window ${workerCfg.durationMs} ms / ${workerCfg.maxMessages} messages`);
   const worker = spawn(
     process.execPath,
     [
@@ -249,14 +257,14 @@ async function runOne(opts, { suite, n }) {
   };
   if (!result) {
     log(`  !! client process ended without a result (exit ${workerExit.code}, signal ${workerExit.signal})`);
-    return { suite, n, failed: true, workerExit, server: serverInfo, wallMs };
+    return { suite, n, audit, failed: true, workerExit, server: serverInfo, wallMs };
   }
   log(
     `  ✓ ${result.delivered} delivered, ${result.msgsPerSec} msg/s, p50 ${result.latencyMs.p50} ms, p99 ${result.latencyMs.p99} ms, errors ${result.errors}; server CPU ${serverInfo.cpuPercent}%, peak RSS ${serverInfo.peakRssMiB} MiB; ${Math.round(wallMs / 1000)} s`,
   );
   // The machine may be shared: the 1-minute load average (all processes) before and after.
   const loadAverage = { before: Number(loadBefore.toFixed(2)), after: Number(os.loadavg()[0].toFixed(2)), cores: os.cpus().length };
-  return { ...result, server: serverInfo, loadAverage, wallMs };
+  return { ...result, audit, server: serverInfo, loadAverage, wallMs };
 }
 
 function gitHead() {
@@ -271,16 +279,18 @@ function gitHead() {
 const fmt = (x) => (x === null || x === undefined ? '—' : typeof x === 'number' ? x.toLocaleString('en-US') : String(x));
 
 function table(rows) {
-  const head = ['N', 'suite', 'delivered', 'msgs/s', 'p50 ms', 'p99 ms', 'max ms', 'errors', 'server CPU %', 'client CPU %', 'server peak RSS MiB', 'client peak RSS MiB'];
+  const head = ['N', 'suite', 'audit', 'delivered', 'msgs/s', 'p50 ms', 'p99 ms', 'max ms', 'errors', 'server CPU %', 'client CPU %', 'server peak RSS MiB', 'client peak RSS MiB'];
   const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
   for (const r of rows) {
     if (r.failed) {
-      lines.push(`| ${r.n} | ${r.suite} | failed (client exit ${r.workerExit.code ?? r.workerExit.signal}) | — | — | — | — | — | — | — | ${fmt(r.server.peakRssMiB)} | — |`);
+      lines.push(
+        `| ${r.n} | ${r.suite} | ${r.audit ?? 'on'} | failed (client exit ${r.workerExit.code ?? r.workerExit.signal}) | — | — | — | — | — | — | — | ${fmt(r.server.peakRssMiB)} | — |`,
+      );
       continue;
     }
     const undelivered = r.undelivered > 0 ? ` (+${r.undelivered} undelivered)` : '';
     lines.push(
-      `| ${r.n} | ${r.suite} | ${fmt(r.delivered)}${undelivered} | ${fmt(r.msgsPerSec)} | ${fmt(r.latencyMs.p50)} | ${fmt(r.latencyMs.p99)} | ${fmt(r.latencyMs.max)} | ${fmt(r.errors)} | ${fmt(r.server.cpuPercent)} | ${fmt(r.clientCpuPercent)} | ${fmt(r.server.peakRssMiB)} | ${fmt(r.clientPeakRssMiB)} |`,
+      `| ${r.n} | ${r.suite} | ${r.audit ?? 'on'} | ${fmt(r.delivered)}${undelivered} | ${fmt(r.msgsPerSec)} | ${fmt(r.latencyMs.p50)} | ${fmt(r.latencyMs.p99)} | ${fmt(r.latencyMs.max)} | ${fmt(r.errors)} | ${fmt(r.server.cpuPercent)} | ${fmt(r.clientCpuPercent)} | ${fmt(r.server.peakRssMiB)} | ${fmt(r.clientPeakRssMiB)} |`,
     );
   }
   return lines.join('\n');
@@ -288,13 +298,13 @@ function table(rows) {
 
 function setupTable(rows) {
   const lines = [
-    '| N | suite | register ms | sessions ms | measured window ms | sends started | p90 ms | stream reconnects | load avg before → after | wall s |',
-    '|---|---|---|---|---|---|---|---|---|---|',
+    '| N | suite | audit | register ms | sessions ms | measured window ms | sends started | p90 ms | stream reconnects | load avg before → after | wall s |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const r of rows)
     if (!r.failed)
       lines.push(
-        `| ${r.n} | ${r.suite} | ${fmt(r.timings.registerMs)} | ${fmt(r.timings.sessionsMs)} | ${fmt(r.elapsedMs)} | ${fmt(r.sent)} | ${fmt(r.latencyMs.p90)} | ${fmt(r.streamReconnects)} | ${r.loadAverage.before} → ${r.loadAverage.after} | ${Math.round(r.wallMs / 1000)} |`,
+        `| ${r.n} | ${r.suite} | ${r.audit ?? 'on'} | ${fmt(r.timings.registerMs)} | ${fmt(r.timings.sessionsMs)} | ${fmt(r.elapsedMs)} | ${fmt(r.sent)} | ${fmt(r.latencyMs.p90)} | ${fmt(r.streamReconnects)} | ${r.loadAverage.before} → ${r.loadAverage.after} | ${Math.round(r.wallMs / 1000)} |`,
       );
   return lines.join('\n');
 }

@@ -2,22 +2,30 @@
  * `pqe2ee demo`: the main job. Starts the reference server on a free loopback port with a
  * temporary SQLite file, creates three users (alice with two devices, bob, carol) whose state is
  * kept in encrypted per-device SQLite files, runs a one-to-one conversation and a group
- * conversation with an add and a remove, prints a readable transcript, and exits 0.
+ * conversation with an add and a remove, prints a readable transcript, then registers an auditor
+ * and verifies the server's audit log (docs/audit.md), and exits 0 only if every check passed.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { KNOWN_CATEGORIES } from '../audit/categories.js';
 import { createClient, type E2eeClient } from '../client/index.js';
 import { getSuite } from '../crypto/index.js';
 import { startServer } from '../server/index.js';
 import { openSqliteDatabase } from '../store/node.js';
+import { connectAuditService } from './audit/audit-client.js';
+import { registerAuditVerifier } from './audit/register.js';
+import { formatAuditReport } from './audit/report.js';
+import { verifyAuditLog } from './audit/verify.js';
 
 const HELP = `usage: pqe2ee demo [--suite 1|2|3] [--keep]
 
 Runs an end-to-end demo against an embedded server on 127.0.0.1 (free port, temporary SQLite):
 three users (alice with two devices, bob, carol), a one-to-one conversation, and a group with an
-add and a remove. Prints the transcript with the suite, fingerprints and message sizes.
+add and a remove. Prints the transcript with the suite, fingerprints and message sizes, then an
+audit verification report of the server's log. Every client checks the pre-key bundles it uses
+against the log (key transparency).
 
   --suite N   cipher suite: 1 post-quantum (default), 2 classic, 3 hybrid
   --keep      keep the temporary directory (server and device databases) and print its path
@@ -53,7 +61,15 @@ export async function runDemoCommand(args: string[]): Promise<number> {
   }
 
   const dir = mkdtempSync(join(tmpdir(), 'pqe2ee-demo-'));
-  const server = await startServer({ port: 0, host: '127.0.0.1', dbPath: join(dir, 'server.sqlite'), domain: 'demo.local', log: () => undefined });
+  const server = await startServer({
+    port: 0,
+    host: '127.0.0.1',
+    dbPath: join(dir, 'server.sqlite'),
+    domain: 'demo.local',
+    // Checkpoints at most 100 ms old, so the report below covers the whole conversation.
+    audit: { checkpointIntervalMs: 100 },
+    log: () => undefined,
+  });
   const actors: Actor[] = [];
   const out = (line: string) => process.stdout.write(`${line}\n`);
   try {
@@ -71,6 +87,8 @@ export async function runDemoCommand(args: string[]): Promise<number> {
         userName: name.split('/')[0] as string,
         database: await openSqliteDatabase(join(dir, `${name.replace('/', '-')}.sqlite`)),
         storage: { key: new Uint8Array(randomBytes(32)) },
+        // Key transparency: every bundle must be in the server's audit log.
+        ...(server.audit ? { auditLogKey: server.audit.logKey } : {}),
         ...(linkTo ? { linkDevice: (request) => linkTo.approveDevice(request) } : {}),
       });
       client.on('error', (event) => {
@@ -150,6 +168,16 @@ export async function runDemoCommand(args: string[]): Promise<number> {
       `suite ${suiteId} sizes: KEM public key ${size(suite.params.kemPublicKeyBytes)}, ciphertext ${size(suite.params.kemCiphertextBytes)}, signature ${size(suite.params.signatureBytes)}`,
     );
     out('the server stored only public keys and ciphertext; every device database is encrypted at rest.');
+
+    out('');
+    out('— audit —');
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    const audited = await auditReport(server.url, server.audit);
+    for (const line of audited.text.trimEnd().split('\n')) out(`  ${line}`);
+    if (!audited.ok) {
+      out('demo finished: the audit log did not verify');
+      return 1;
+    }
     out('demo finished: OK');
     return 0;
   } finally {
@@ -169,4 +197,27 @@ async function waitForEpoch(client: E2eeClient, groupId: string, epoch: bigint, 
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   throw new Error(`timed out waiting for epoch ${epoch} of group ${groupId}`);
+}
+
+/**
+ * Registers an auditor entitled to every category (as the operator would, with the admin token)
+ * and runs the verifier `pqe2ee audit verify` runs, over HTTP like any outside party.
+ */
+async function auditReport(url: string, audit: { logKey: string; adminToken: string } | undefined): Promise<{ ok: boolean; text: string }> {
+  if (!audit) return { ok: false, text: 'the server keeps no audit log\n' };
+  const client = connectAuditService(url);
+  const key = await registerAuditVerifier({
+    client,
+    server: url,
+    adminToken: audit.adminToken,
+    verifierId: 'demo-auditor',
+    entitlement: KNOWN_CATEGORIES,
+    logKeyText: audit.logKey,
+  });
+  try {
+    const report = await verifyAuditLog({ client, key });
+    return { ok: report.ok, text: formatAuditReport(report) };
+  } finally {
+    key.kemSecretKey.fill(0);
+  }
 }
