@@ -3,4 +3,4 @@
  * reference server. Everything else is in `pqe2ee`.
  */
 export { openSqliteDatabase, SQLITE_SCHEMA_VERSION, SQLITE_APPLICATION_ID } from './store/node.js';
-export { startServer, type ServerOptions, type RunningServer } from './server/index.js';
+export { startServer, type ServerOptions, type RunningServer, type ServerAuditOptions, type AuditLogIdentity } from './server/index.js';

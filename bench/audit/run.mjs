@@ -188,7 +188,15 @@ async function appendRows(m) {
       await sam.close();
       await store.close();
       rmSync(dir, { recursive: true, force: true });
-      const row = { group: 'append', op: `sam.record.${visibility}`, inFlight: window, unit: 'entries/s', ...summarize(samples), meanBatch: Math.round(meanBatch), storedEntries: stored };
+      const row = {
+        group: 'append',
+        op: `sam.record.${visibility}`,
+        inFlight: window,
+        unit: 'entries/s',
+        ...summarize(samples),
+        meanBatch: Math.round(meanBatch),
+        storedEntries: stored,
+      };
       log(`  ${row.op} in-flight ${window}: ${fmt(row.median)} entries/s (mean batch ${row.meanBatch})`);
       rows.push(row);
     }
@@ -356,21 +364,36 @@ async function proofRows(m) {
       rows.push(row);
     };
     if (wants('proof')) {
-      add('proof', 'inclusion.generate', timeLoop((i) => tree.inclusionProof(indexes[i % QUERIES], size)));
-      add('proof', 'inclusion.verify', timeLoop((i) => {
-        const q = i % QUERIES;
-        m.verifyInclusion(indexes[q], size, leaves[indexes[q]], proofs[q], root);
-      }));
+      add(
+        'proof',
+        'inclusion.generate',
+        timeLoop((i) => tree.inclusionProof(indexes[i % QUERIES], size)),
+      );
+      add(
+        'proof',
+        'inclusion.verify',
+        timeLoop((i) => {
+          const q = i % QUERIES;
+          m.verifyInclusion(indexes[q], size, leaves[indexes[q]], proofs[q], root);
+        }),
+      );
     }
     if (wants('peer-hash')) {
-      for (const [name, sha256] of [['@noble/hashes', nobleSha256], ['node:crypto', nodeSha256]]) {
+      for (const [name, sha256] of [
+        ['@noble/hashes', nobleSha256],
+        ['node:crypto', nodeSha256],
+      ]) {
         proofs.forEach((proof, q) => {
           if (!equalBytes(peerRootFromInclusion(sha256, indexes[q], size, leaves[indexes[q]], proof), root)) throw new Error(`${name} peer: wrong root`);
         });
-        add('peer-hash', `inclusion.verify.${name}`, timeLoop((i) => {
-          const q = i % QUERIES;
-          if (!equalBytes(peerRootFromInclusion(sha256, indexes[q], size, leaves[indexes[q]], proofs[q]), root)) throw new Error('wrong root');
-        }));
+        add(
+          'peer-hash',
+          `inclusion.verify.${name}`,
+          timeLoop((i) => {
+            const q = i % QUERIES;
+            if (!equalBytes(peerRootFromInclusion(sha256, indexes[q], size, leaves[indexes[q]], proofs[q]), root)) throw new Error('wrong root');
+          }),
+        );
       }
     }
     if (wants('consistency')) {
@@ -384,11 +407,17 @@ async function proofRows(m) {
         log(`  ${op} n=${size}: ${fmt(row.median)}/s`);
         rows.push(row);
       };
-      addC('consistency.generate', timeLoop((i) => tree.consistencyProof(olds[i % QUERIES], size)));
-      addC('consistency.verify', timeLoop((i) => {
-        const q = i % QUERIES;
-        m.verifyConsistency(olds[q], size, cproofs[q], oldRoots[q], root);
-      }));
+      addC(
+        'consistency.generate',
+        timeLoop((i) => tree.consistencyProof(olds[i % QUERIES], size)),
+      );
+      addC(
+        'consistency.verify',
+        timeLoop((i) => {
+          const q = i % QUERIES;
+          m.verifyConsistency(olds[q], size, cproofs[q], oldRoots[q], root);
+        }),
+      );
     }
   }
   return rows;
@@ -478,7 +507,16 @@ async function main() {
       log('checkpoints');
       rows.push(...checkpointRows(m));
     }
-    const settings = { quick: QUICK, only: ONLY, rounds: ROUNDS, appendRounds: APPEND_ROUNDS, appendsPerRound: APPENDS_PER_ROUND, roundMs: ROUND_MS, eventJsonBytes: JSON.stringify(makeEvent(0)).length, sqlitePragmas: pragmas };
+    const settings = {
+      quick: QUICK,
+      only: ONLY,
+      rounds: ROUNDS,
+      appendRounds: APPEND_ROUNDS,
+      appendsPerRound: APPENDS_PER_ROUND,
+      roundMs: ROUND_MS,
+      eventJsonBytes: JSON.stringify(makeEvent(0)).length,
+      sqlitePragmas: pragmas,
+    };
     const result = { sysinfo: { ...info, loadavgAtEnd: os.loadavg().map((x) => +x.toFixed(2)) }, settings, rows };
     const md = [
       '# Audit log rows',

@@ -16,8 +16,10 @@ export function requireDist() {
   }
 }
 
-/** The package's main entry (createClient, ...). */
+/** The package's main entry (createClient, createServerTransport, ...) and Account from pqe2ee/protocol. */
 export async function loadPackage() {
   requireDist();
-  return import(pathToFileURL(DIST_INDEX).href);
+  const root = await import(pathToFileURL(DIST_INDEX).href);
+  const protocol = await import(pathToFileURL(path.join(ROOT_DIR, 'dist', 'protocol.js')).href);
+  return { ...protocol, ...root };
 }

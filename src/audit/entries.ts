@@ -207,7 +207,8 @@ export class LogWriter {
   /** The caller's transaction with every pending entry and the last nextState committed. */
   commit(): void {
     this.requireReady();
-    wipe(...this.handedOut);
+    // A loop, not wipe(...): a spread of a long uncommitted run would overflow the call stack.
+    for (const state of this.handedOut) state.fill(0);
     this.handedOut = [];
   }
 
@@ -229,7 +230,8 @@ export class LogWriter {
   }
 
   private wipeAll(): void {
-    wipe(this.state.evolvingKey, ...this.handedOut);
+    wipe(this.state.evolvingKey);
+    for (const state of this.handedOut) state.fill(0);
     this.handedOut = [];
   }
 

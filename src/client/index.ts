@@ -13,3 +13,5 @@ export {
 } from '../errors.js';
 export type { CrashPoint, RuntimeLimits } from './context.js';
 export type { ProtocolHandler } from '../transport/protocol-handler.js';
+// The default handler with options (a custom fetch, a call timeout): what `server: url` uses.
+export { createServerTransport, type ServerTransportOptions } from '../transport/server-transport.js';
