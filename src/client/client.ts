@@ -12,6 +12,8 @@
 import { Session, fingerprint as sessionFingerprint } from '../protocol/index.js';
 import type { DatabaseHandler } from '../store/database.js';
 import { encryptDatabase } from '../store/encrypted.js';
+import { countingDatabase, StorageStatementReporter } from './storage-statement.js';
+import { ResponseCode } from '../proto/gen/service_pb.js';
 import { createMemoryDatabase } from '../store/memory.js';
 import { createServerTransport } from '../transport/server-transport.js';
 import type { ProtocolHandler } from '../transport/protocol-handler.js';
@@ -105,6 +107,7 @@ export class E2eeClient {
   private running = false;
   private starting: Promise<void> | undefined;
   private lastAddress: DeviceRef | undefined;
+  private storageStatements: StorageStatementReporter | undefined;
   constructor(options: ClientOptions) {
     if (!options || typeof options !== 'object') throw new InvalidClientInputError('options are required');
     if (typeof options.deviceId !== 'string' || !DEVICE_ID.test(options.deviceId)) throw new InvalidClientInputError('deviceId must be 1-64 characters of [A-Za-z0-9._-]');
@@ -167,6 +170,8 @@ export class E2eeClient {
     let db = this.options.database ?? createMemoryDatabase();
     try {
       if (this.options.storage) db = await encryptDatabase(db, this.options.storage);
+      const counted = countingDatabase(db);
+      db = counted.database;
       const ctx = new RuntimeContext(db, this.protocol.service, this.options.common ?? defaultCommonHandler, this.bus, () => this.authenticate(), this.options.crashHook);
       ctx.acceptIdentityChanges = this.options.acceptIdentityChanges === true;
       ctx.limits = runtimeLimits(this.options.limits);
@@ -180,6 +185,10 @@ export class E2eeClient {
       await deliverStored(ctx);
       await purgeExpired(ctx);
       this.receiver.start(ctx);
+      this.storageStatements = new StorageStatementReporter(counted, this.options.storage !== undefined, (recordsWritten, sealed) =>
+        this.sendStorageStatement(recordsWritten, sealed),
+      );
+      this.storageStatements.start();
     } catch (error) {
       // A failed start leaves nothing open (the database handler is closed: pass a new one to retry).
       this.running = false;
@@ -196,6 +205,8 @@ export class E2eeClient {
     if (this.ctx.account) this.lastAddress = this.ctx.self;
     this.running = false;
     await this.receiver.stop();
+    await this.storageStatements?.stop();
+    this.storageStatements = undefined;
     const ctx = this.ctx;
     await ctx.locked(async () => undefined);
     await ctx.db.close();
@@ -205,6 +216,14 @@ export class E2eeClient {
   private get context(): RuntimeContext {
     if (!this.ctx?.account) throw new ClientNotStartedError();
     return this.ctx;
+  }
+
+  /** One STORAGE_SEALED statement (docs/audit.md); false when the server keeps no audit log. */
+  private async sendStorageStatement(recordsWritten: number, sealed: boolean): Promise<boolean> {
+    const ctx = this.ctx;
+    if (!ctx) return true;
+    const response = await ctx.rpc('RecordStorageStatement', () => this.protocol.service.recordStorageStatement({ recordsWritten: BigInt(recordsWritten), sealed }));
+    return response.code !== ResponseCode.NO_CONTENT;
   }
 
   private authenticate(): Promise<void> {

@@ -11,6 +11,7 @@ import type { AuditService } from '../proto/gen/audit_pb.js';
 import { accounts } from './accounts.js';
 import type { ServerAuditLog } from './audit/audit-log.js';
 import { auditService } from './audit/audit-service.js';
+import { storageStatements } from './audit/storage-statements.js';
 import { AuthState } from './auth.js';
 import { resolveServiceConfig, type ResolvedServiceConfig, type ServiceConfig, type ServiceContext } from './context.js';
 import { DeliveryHub } from './delivery.js';
@@ -79,6 +80,7 @@ export class E2eeServer {
       ...direct(context),
       ...groups(context),
       ...stream(context),
+      ...storageStatements(context),
     };
   }
 
