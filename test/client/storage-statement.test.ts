@@ -12,7 +12,7 @@ import { verifyEntries } from '../../src/audit/entry-verifier.js';
 import { createClient } from '../../src/index.js';
 import { AuditService } from '../../src/proto/gen/audit_pb.js';
 import { ResponseCode } from '../../src/proto/gen/service_pb.js';
-import { useInProcessServer } from '../support/index.js';
+import { rawDevice, useInProcessServer } from '../support/index.js';
 
 const server = useInProcessServer({ audit: { checkpointIntervalMs: 1 } });
 
@@ -72,5 +72,16 @@ describe('storage statements', () => {
     // Registration, the session and the message were all written (and counted) before stop.
     expect(sealedOnes.reduce((n, s) => n + s.recordsWritten, 0)).toBeGreaterThan(5);
     expect(plainOnes.reduce((n, s) => n + s.recordsWritten, 0)).toBeGreaterThan(5);
+  });
+
+  it('lets one device add a burst of statements, not a flood', async () => {
+    const flooder = await rawDevice(server.url, 'flooder');
+    const answers = [];
+    for (let i = 0; i < 25; i++) answers.push((await flooder.service.recordStorageStatement({ recordsWritten: 1n, sealed: true })).code);
+    expect(answers.filter((code) => code === ResponseCode.OK)).toHaveLength(10);
+    expect(answers.slice(10).every((code) => code === ResponseCode.SERVICE_UNAVAILABLE)).toBe(true);
+    const recorded = (await statements()).filter((s) => s.by === `${flooder.userId}/flooder`);
+    expect(recorded).toHaveLength(10);
+    flooder.close();
   });
 });

@@ -43,7 +43,21 @@ it('pqe2ee audit verify passes against a running pqe2ee server, and fails once t
   const dir = tempDir('pqe2ee-e2e-auditor-');
   const keyFile = path.join(dir, 'auditor.json');
   const stateFile = path.join(dir, 'auditor.state');
-  const registered = await audit(['register', '--server', server.url, '--admin-token', adminToken, '--id', 'auditor-1', '--entitlement', 'BUNDLE_HANDOUT,SESSION_SUITE', '--log-key', logKey, '--out', keyFile]);
+  const registered = await audit([
+    'register',
+    '--server',
+    server.url,
+    '--admin-token',
+    adminToken,
+    '--id',
+    'auditor-1',
+    '--entitlement',
+    'BUNDLE_HANDOUT,SESSION_SUITE',
+    '--log-key',
+    logKey,
+    '--out',
+    keyFile,
+  ]);
   expect(registered.code, registered.out).toBe(0);
 
   // Checkpoints may be a second old: let one cover the conversation.
