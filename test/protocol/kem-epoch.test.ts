@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { getSuite } from '../../src/crypto/index.js';
 import { MalformedMessageError } from '../../src/errors.js';
-import { EpochAnswer, type EpochChunk, EpochOffer } from '../../src/protocol/sparse/kem-epoch.js';
+import { EpochAnswer, type EpochChunk, EpochOffer, epochRoot } from '../../src/protocol/sparse/kem-epoch.js';
 import { Prng } from '../support/index.js';
 
 const context = (suiteId: 1 | 2 | 3, chunkBytes: number, transcript = new Uint8Array([1, 2, 3])) => ({
@@ -61,7 +61,27 @@ describe('KEM epoch', () => {
     }
   });
 
-  it('binds the root to the transcript and the previous root', () => {
+  it('derives the root from every input: secret, previous root, epoch, transcript, key and ciphertext', () => {
+    const base = context(1, 48);
+    const secret = new Uint8Array(32).fill(1);
+    const key = new Uint8Array(1568).fill(2);
+    const ciphertext = new Uint8Array(1568).fill(3);
+    const root = epochRoot(base, secret, key, ciphertext);
+    const flip = (bytes: Uint8Array): Uint8Array => {
+      const copy = bytes.slice();
+      copy[0] = (copy[0] as number) ^ 1;
+      return copy;
+    };
+    expect(epochRoot(base, secret, key, ciphertext)).toEqual(root);
+    expect(epochRoot(base, flip(secret), key, ciphertext)).not.toEqual(root);
+    expect(epochRoot({ ...base, previousRoot: flip(base.previousRoot) }, secret, key, ciphertext)).not.toEqual(root);
+    expect(epochRoot({ ...base, epoch: 8 }, secret, key, ciphertext)).not.toEqual(root);
+    expect(epochRoot({ ...base, transcript: flip(base.transcript) }, secret, key, ciphertext)).not.toEqual(root);
+    expect(epochRoot(base, secret, flip(key), ciphertext)).not.toEqual(root);
+    expect(epochRoot(base, secret, key, flip(ciphertext))).not.toEqual(root);
+  });
+
+  it('an answer made for another transcript or previous root does not agree with the offer', () => {
     const offer = new EpochOffer(context(1, 48));
     const answers = [
       new EpochAnswer(context(1, 48)),
