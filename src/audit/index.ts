@@ -79,6 +79,7 @@ export { MAC_STATEMENT_HEADER, TrustedLogModule, type TrustedLogModuleOptions, t
 export {
   CheckpointTracker,
   type ConsistencyProofSource,
+  entryPublishes,
   type KeyInclusionEvidence,
   type KeyPublicationEvent,
   keyPublicationEvent,

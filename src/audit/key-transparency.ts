@@ -109,6 +109,35 @@ export function verifyKeyInclusion(device: PublishedDevice, evidence: KeyInclusi
   if (!same) throw new KeyTransparencyError(`the log published other keys for ${who} than the bundle carries`);
 }
 
+/**
+ * Whether `entry` (encoded) is a public KEY_PUBLICATION entry naming exactly `device`'s user,
+ * device, suite and keys — the field check of {@link verifyKeyInclusion}, without the proof.
+ */
+export function entryPublishes(entry: Uint8Array, device: PublishedDevice): boolean {
+  let decoded: ReturnType<typeof decodeEntry>;
+  try {
+    decoded = decodeEntry(entry);
+  } catch {
+    return false;
+  }
+  if (!isPublicEntry(decoded) || (decoded.categoryMask & AuditCategory.KEY_PUBLICATION) === 0) return false;
+  let published: Partial<KeyPublicationEvent>;
+  try {
+    published = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(decoded.ciphertext)) as Partial<KeyPublicationEvent>;
+  } catch {
+    return false;
+  }
+  const expected = keyPublicationEvent(device);
+  return (
+    published.type === expected.type &&
+    published.user === expected.user &&
+    published.device === expected.device &&
+    published.suite === expected.suite &&
+    published.sign === expected.sign &&
+    published.kem === expected.kem
+  );
+}
+
 /** Fetches the consistency proof between two tree sizes (from the log's server). */
 export type ConsistencyProofSource = (fromSize: number, toSize: number) => Promise<readonly Uint8Array[]>;
 

@@ -30,7 +30,7 @@ export function prekeys(ctx: ServiceContext): HandlerGroup<'publishSpk' | 'suppl
     if (!audit) return undefined;
     let needed = 0;
     for (const d of devices) {
-      const index = (await audit.keyEntryIndex(d.userId, d.deviceId)) ?? (await audit.recordKeyPublication(publishedDevice(d)));
+      const index = await audit.keyEntryFor(publishedDevice(d));
       needed = Math.max(needed, index + 1);
     }
     // Covering the key entries is enough; a recent checkpoint is reused (see checkpointIntervalMs).

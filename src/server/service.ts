@@ -86,7 +86,7 @@ export class E2eeServer {
 
   /** AuditService over the audit log, or undefined when the server keeps none. */
   auditImplementation(): ServiceImpl<typeof AuditService> | undefined {
-    return this.audit ? auditService(this.context.gate, this.audit) : undefined;
+    return this.audit ? auditService(this.context.gate, this.audit, this.store) : undefined;
   }
 
   /** Ends every stream; later Subscribe calls end at once. */

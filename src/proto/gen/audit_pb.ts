@@ -13,7 +13,7 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { ResponseCode } from "./service_pb.js";
+import type { KeyInclusion, ResponseCode } from "./service_pb.js";
 import { file_service } from "./service_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -21,7 +21,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file audit.proto.
  */
 export const file_audit: GenFile = /*@__PURE__*/
-  fileDesc("CgthdWRpdC5wcm90bxIJcHFlMmVlLnYxIiYKFUdldEF0dGVzdGF0aW9uUmVxdWVzdBINCgVub25jZRgBIAEoDCJkChZHZXRBdHRlc3RhdGlvblJlc3BvbnNlEiUKBGNvZGUYASABKA4yFy5wcWUyZWUudjEuUmVzcG9uc2VDb2RlEg4KBnJlYXNvbhgCIAEoCRITCgthdHRlc3RhdGlvbhgDIAEoCSIWChRHZXRDaGVja3BvaW50UmVxdWVzdCJiChVHZXRDaGVja3BvaW50UmVzcG9uc2USJQoEY29kZRgBIAEoDjIXLnBxZTJlZS52MS5SZXNwb25zZUNvZGUSDgoGcmVhc29uGAIgASgJEhIKCmNoZWNrcG9pbnQYAyABKAkiQAoaR2V0Q29uc2lzdGVuY3lQcm9vZlJlcXVlc3QSEQoJZnJvbV9zaXplGAEgASgEEg8KB3RvX3NpemUYAiABKAQiYwobR2V0Q29uc2lzdGVuY3lQcm9vZlJlc3BvbnNlEiUKBGNvZGUYASABKA4yFy5wcWUyZWUudjEuUmVzcG9uc2VDb2RlEg4KBnJlYXNvbhgCIAEoCRINCgVwcm9vZhgDIAMoDCIxChFHZXRFbnRyaWVzUmVxdWVzdBINCgVzdGFydBgBIAEoBBINCgVjb3VudBgCIAEoDSJcChJHZXRFbnRyaWVzUmVzcG9uc2USJQoEY29kZRgBIAEoDjIXLnBxZTJlZS52MS5SZXNwb25zZUNvZGUSDgoGcmVhc29uGAIgASgJEg8KB2VudHJpZXMYAyADKAwiPAoYR2V0SW5jbHVzaW9uUHJvb2ZSZXF1ZXN0Eg0KBWluZGV4GAEgASgEEhEKCXRyZWVfc2l6ZRgCIAEoBCJhChlHZXRJbmNsdXNpb25Qcm9vZlJlc3BvbnNlEiUKBGNvZGUYASABKA4yFy5wcWUyZWUudjEuUmVzcG9uc2VDb2RlEg4KBnJlYXNvbhgCIAEoCRINCgVwcm9vZhgDIAMoDCJwChdSZWdpc3RlclZlcmlmaWVyUmVxdWVzdBITCgthZG1pbl90b2tlbhgBIAEoCRITCgt2ZXJpZmllcl9pZBgCIAEoCRIWCg5rZW1fcHVibGljX2tleRgDIAEoDBITCgtlbnRpdGxlbWVudBgEIAEoDSJRChhSZWdpc3RlclZlcmlmaWVyUmVzcG9uc2USJQoEY29kZRgBIAEoDjIXLnBxZTJlZS52MS5SZXNwb25zZUNvZGUSDgoGcmVhc29uGAIgASgJIjoKElJlbGVhc2VLZXlzUmVxdWVzdBITCgt2ZXJpZmllcl9pZBgBIAEoCRIPCgdpbmRleGVzGAIgAygEImMKD1dyYXBwZWRFbnRyeUtleRINCgVpbmRleBgBIAEoBBIVCg1jYXRlZ29yeV9tYXNrGAIgASgNEhYKDmtlbV9jaXBoZXJ0ZXh0GAMgASgMEhIKCnNlYWxlZF9rZXkYBCABKAwihgEKE1JlbGVhc2VLZXlzUmVzcG9uc2USJQoEY29kZRgBIAEoDjIXLnBxZTJlZS52MS5SZXNwb25zZUNvZGUSDgoGcmVhc29uGAIgASgJEigKBGtleXMYAyADKAsyGi5wcWUyZWUudjEuV3JhcHBlZEVudHJ5S2V5Eg4KBmRlbmllZBgEIAMoBCIYChZHZXRNYWNTdGF0ZW1lbnRSZXF1ZXN0ImMKF0dldE1hY1N0YXRlbWVudFJlc3BvbnNlEiUKBGNvZGUYASABKA4yFy5wcWUyZWUudjEuUmVzcG9uc2VDb2RlEg4KBnJlYXNvbhgCIAEoCRIRCglzdGF0ZW1lbnQYAyABKAkyzwUKDEF1ZGl0U2VydmljZRJVCg5HZXRBdHRlc3RhdGlvbhIgLnBxZTJlZS52MS5HZXRBdHRlc3RhdGlvblJlcXVlc3QaIS5wcWUyZWUudjEuR2V0QXR0ZXN0YXRpb25SZXNwb25zZRJSCg1HZXRDaGVja3BvaW50Eh8ucHFlMmVlLnYxLkdldENoZWNrcG9pbnRSZXF1ZXN0GiAucHFlMmVlLnYxLkdldENoZWNrcG9pbnRSZXNwb25zZRJkChNHZXRDb25zaXN0ZW5jeVByb29mEiUucHFlMmVlLnYxLkdldENvbnNpc3RlbmN5UHJvb2ZSZXF1ZXN0GiYucHFlMmVlLnYxLkdldENvbnNpc3RlbmN5UHJvb2ZSZXNwb25zZRJJCgpHZXRFbnRyaWVzEhwucHFlMmVlLnYxLkdldEVudHJpZXNSZXF1ZXN0Gh0ucHFlMmVlLnYxLkdldEVudHJpZXNSZXNwb25zZRJeChFHZXRJbmNsdXNpb25Qcm9vZhIjLnBxZTJlZS52MS5HZXRJbmNsdXNpb25Qcm9vZlJlcXVlc3QaJC5wcWUyZWUudjEuR2V0SW5jbHVzaW9uUHJvb2ZSZXNwb25zZRJbChBSZWdpc3RlclZlcmlmaWVyEiIucHFlMmVlLnYxLlJlZ2lzdGVyVmVyaWZpZXJSZXF1ZXN0GiMucHFlMmVlLnYxLlJlZ2lzdGVyVmVyaWZpZXJSZXNwb25zZRJMCgtSZWxlYXNlS2V5cxIdLnBxZTJlZS52MS5SZWxlYXNlS2V5c1JlcXVlc3QaHi5wcWUyZWUudjEuUmVsZWFzZUtleXNSZXNwb25zZRJYCg9HZXRNYWNTdGF0ZW1lbnQSIS5wcWUyZWUudjEuR2V0TWFjU3RhdGVtZW50UmVxdWVzdBoiLnBxZTJlZS52MS5HZXRNYWNTdGF0ZW1lbnRSZXNwb25zZWIGcHJvdG8z", [file_service]);
+  fileDesc("CgthdWRpdC5wcm90bxIJcHFlMmVlLnYxIiYKFUdldEF0dGVzdGF0aW9uUmVxdWVzdBINCgVub25jZRgBIAEoDCJkChZHZXRBdHRlc3RhdGlvblJlc3BvbnNlEiUKBGNvZGUYASABKA4yFy5wcWUyZWUudjEuUmVzcG9uc2VDb2RlEg4KBnJlYXNvbhgCIAEoCRITCgthdHRlc3RhdGlvbhgDIAEoCSIWChRHZXRDaGVja3BvaW50UmVxdWVzdCJiChVHZXRDaGVja3BvaW50UmVzcG9uc2USJQoEY29kZRgBIAEoDjIXLnBxZTJlZS52MS5SZXNwb25zZUNvZGUSDgoGcmVhc29uGAIgASgJEhIKCmNoZWNrcG9pbnQYAyABKAkiQAoaR2V0Q29uc2lzdGVuY3lQcm9vZlJlcXVlc3QSEQoJZnJvbV9zaXplGAEgASgEEg8KB3RvX3NpemUYAiABKAQiYwobR2V0Q29uc2lzdGVuY3lQcm9vZlJlc3BvbnNlEiUKBGNvZGUYASABKA4yFy5wcWUyZWUudjEuUmVzcG9uc2VDb2RlEg4KBnJlYXNvbhgCIAEoCRINCgVwcm9vZhgDIAMoDCIxChFHZXRFbnRyaWVzUmVxdWVzdBINCgVzdGFydBgBIAEoBBINCgVjb3VudBgCIAEoDSJcChJHZXRFbnRyaWVzUmVzcG9uc2USJQoEY29kZRgBIAEoDjIXLnBxZTJlZS52MS5SZXNwb25zZUNvZGUSDgoGcmVhc29uGAIgASgJEg8KB2VudHJpZXMYAyADKAwiPAoYR2V0SW5jbHVzaW9uUHJvb2ZSZXF1ZXN0Eg0KBWluZGV4GAEgASgEEhEKCXRyZWVfc2l6ZRgCIAEoBCJhChlHZXRJbmNsdXNpb25Qcm9vZlJlc3BvbnNlEiUKBGNvZGUYASABKA4yFy5wcWUyZWUudjEuUmVzcG9uc2VDb2RlEg4KBnJlYXNvbhgCIAEoCRINCgVwcm9vZhgDIAMoDCKGAQoXUmVnaXN0ZXJWZXJpZmllclJlcXVlc3QSEwoLYWRtaW5fdG9rZW4YASABKAkSEwoLdmVyaWZpZXJfaWQYAiABKAkSFgoOa2VtX3B1YmxpY19rZXkYAyABKAwSEwoLZW50aXRsZW1lbnQYBCABKA0SFAoMYWNjZXNzX3Rva2VuGAUgASgMIlEKGFJlZ2lzdGVyVmVyaWZpZXJSZXNwb25zZRIlCgRjb2RlGAEgASgOMhcucHFlMmVlLnYxLlJlc3BvbnNlQ29kZRIOCgZyZWFzb24YAiABKAkiUAoSUmVsZWFzZUtleXNSZXF1ZXN0EhMKC3ZlcmlmaWVyX2lkGAEgASgJEg8KB2luZGV4ZXMYAiADKAQSFAoMYWNjZXNzX3Rva2VuGAMgASgMImMKD1dyYXBwZWRFbnRyeUtleRINCgVpbmRleBgBIAEoBBIVCg1jYXRlZ29yeV9tYXNrGAIgASgNEhYKDmtlbV9jaXBoZXJ0ZXh0GAMgASgMEhIKCnNlYWxlZF9rZXkYBCABKAwihgEKE1JlbGVhc2VLZXlzUmVzcG9uc2USJQoEY29kZRgBIAEoDjIXLnBxZTJlZS52MS5SZXNwb25zZUNvZGUSDgoGcmVhc29uGAIgASgJEigKBGtleXMYAyADKAsyGi5wcWUyZWUudjEuV3JhcHBlZEVudHJ5S2V5Eg4KBmRlbmllZBgEIAMoBCI8ChZHZXRLZXlJbmNsdXNpb25SZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkSEQoJZGV2aWNlX2lkGAIgASgJIpQBChdHZXRLZXlJbmNsdXNpb25SZXNwb25zZRIlCgRjb2RlGAEgASgOMhcucHFlMmVlLnYxLlJlc3BvbnNlQ29kZRIOCgZyZWFzb24YAiABKAkSEgoKY2hlY2twb2ludBgDIAEoCRIuCg1rZXlfaW5jbHVzaW9uGAQgASgLMhcucHFlMmVlLnYxLktleUluY2x1c2lvbiIYChZHZXRNYWNTdGF0ZW1lbnRSZXF1ZXN0ImMKF0dldE1hY1N0YXRlbWVudFJlc3BvbnNlEiUKBGNvZGUYASABKA4yFy5wcWUyZWUudjEuUmVzcG9uc2VDb2RlEg4KBnJlYXNvbhgCIAEoCRIRCglzdGF0ZW1lbnQYAyABKAkyqQYKDEF1ZGl0U2VydmljZRJVCg5HZXRBdHRlc3RhdGlvbhIgLnBxZTJlZS52MS5HZXRBdHRlc3RhdGlvblJlcXVlc3QaIS5wcWUyZWUudjEuR2V0QXR0ZXN0YXRpb25SZXNwb25zZRJSCg1HZXRDaGVja3BvaW50Eh8ucHFlMmVlLnYxLkdldENoZWNrcG9pbnRSZXF1ZXN0GiAucHFlMmVlLnYxLkdldENoZWNrcG9pbnRSZXNwb25zZRJkChNHZXRDb25zaXN0ZW5jeVByb29mEiUucHFlMmVlLnYxLkdldENvbnNpc3RlbmN5UHJvb2ZSZXF1ZXN0GiYucHFlMmVlLnYxLkdldENvbnNpc3RlbmN5UHJvb2ZSZXNwb25zZRJJCgpHZXRFbnRyaWVzEhwucHFlMmVlLnYxLkdldEVudHJpZXNSZXF1ZXN0Gh0ucHFlMmVlLnYxLkdldEVudHJpZXNSZXNwb25zZRJeChFHZXRJbmNsdXNpb25Qcm9vZhIjLnBxZTJlZS52MS5HZXRJbmNsdXNpb25Qcm9vZlJlcXVlc3QaJC5wcWUyZWUudjEuR2V0SW5jbHVzaW9uUHJvb2ZSZXNwb25zZRJbChBSZWdpc3RlclZlcmlmaWVyEiIucHFlMmVlLnYxLlJlZ2lzdGVyVmVyaWZpZXJSZXF1ZXN0GiMucHFlMmVlLnYxLlJlZ2lzdGVyVmVyaWZpZXJSZXNwb25zZRJMCgtSZWxlYXNlS2V5cxIdLnBxZTJlZS52MS5SZWxlYXNlS2V5c1JlcXVlc3QaHi5wcWUyZWUudjEuUmVsZWFzZUtleXNSZXNwb25zZRJYCg9HZXRNYWNTdGF0ZW1lbnQSIS5wcWUyZWUudjEuR2V0TWFjU3RhdGVtZW50UmVxdWVzdBoiLnBxZTJlZS52MS5HZXRNYWNTdGF0ZW1lbnRSZXNwb25zZRJYCg9HZXRLZXlJbmNsdXNpb24SIS5wcWUyZWUudjEuR2V0S2V5SW5jbHVzaW9uUmVxdWVzdBoiLnBxZTJlZS52MS5HZXRLZXlJbmNsdXNpb25SZXNwb25zZWIGcHJvdG8z", [file_service]);
 
 /**
  * @generated from message pqe2ee.v1.GetAttestationRequest
@@ -293,6 +293,15 @@ export type RegisterVerifierRequest = Message<"pqe2ee.v1.RegisterVerifierRequest
    * @generated from field: uint32 entitlement = 4;
    */
   entitlement: number;
+
+  /**
+   * 32 random bytes the verifier keeps (in its key file) and shows with every ReleaseKeys; the
+   * TLM stores only their SHA-256. Without it, anyone who knows a verifier id could make the TLM
+   * derive keys on request.
+   *
+   * @generated from field: bytes access_token = 5;
+   */
+  accessToken: Uint8Array;
 };
 
 /**
@@ -339,6 +348,13 @@ export type ReleaseKeysRequest = Message<"pqe2ee.v1.ReleaseKeysRequest"> & {
    * @generated from field: repeated uint64 indexes = 2;
    */
   indexes: bigint[];
+
+  /**
+   * The access token given at registration (UNAUTHORIZED if it does not match).
+   *
+   * @generated from field: bytes access_token = 3;
+   */
+  accessToken: Uint8Array;
 };
 
 /**
@@ -416,6 +432,63 @@ export const ReleaseKeysResponseSchema: GenMessage<ReleaseKeysResponse> = /*@__P
   messageDesc(file_audit, 14);
 
 /**
+ * @generated from message pqe2ee.v1.GetKeyInclusionRequest
+ */
+export type GetKeyInclusionRequest = Message<"pqe2ee.v1.GetKeyInclusionRequest"> & {
+  /**
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+
+  /**
+   * @generated from field: string device_id = 2;
+   */
+  deviceId: string;
+};
+
+/**
+ * Describes the message pqe2ee.v1.GetKeyInclusionRequest.
+ * Use `create(GetKeyInclusionRequestSchema)` to create a new message.
+ */
+export const GetKeyInclusionRequestSchema: GenMessage<GetKeyInclusionRequest> = /*@__PURE__*/
+  messageDesc(file_audit, 15);
+
+/**
+ * @generated from message pqe2ee.v1.GetKeyInclusionResponse
+ */
+export type GetKeyInclusionResponse = Message<"pqe2ee.v1.GetKeyInclusionResponse"> & {
+  /**
+   * @generated from field: pqe2ee.v1.ResponseCode code = 1;
+   */
+  code: ResponseCode;
+
+  /**
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+
+  /**
+   * Like GetPreKeyBundleResponse: a signed checkpoint and the public entry that published this
+   * device's identity keys with its audit path (NOT_FOUND when the log has none).
+   *
+   * @generated from field: string checkpoint = 3;
+   */
+  checkpoint: string;
+
+  /**
+   * @generated from field: pqe2ee.v1.KeyInclusion key_inclusion = 4;
+   */
+  keyInclusion?: KeyInclusion | undefined;
+};
+
+/**
+ * Describes the message pqe2ee.v1.GetKeyInclusionResponse.
+ * Use `create(GetKeyInclusionResponseSchema)` to create a new message.
+ */
+export const GetKeyInclusionResponseSchema: GenMessage<GetKeyInclusionResponse> = /*@__PURE__*/
+  messageDesc(file_audit, 16);
+
+/**
  * @generated from message pqe2ee.v1.GetMacStatementRequest
  */
 export type GetMacStatementRequest = Message<"pqe2ee.v1.GetMacStatementRequest"> & {
@@ -426,7 +499,7 @@ export type GetMacStatementRequest = Message<"pqe2ee.v1.GetMacStatementRequest">
  * Use `create(GetMacStatementRequestSchema)` to create a new message.
  */
 export const GetMacStatementRequestSchema: GenMessage<GetMacStatementRequest> = /*@__PURE__*/
-  messageDesc(file_audit, 15);
+  messageDesc(file_audit, 17);
 
 /**
  * @generated from message pqe2ee.v1.GetMacStatementResponse
@@ -455,7 +528,7 @@ export type GetMacStatementResponse = Message<"pqe2ee.v1.GetMacStatementResponse
  * Use `create(GetMacStatementResponseSchema)` to create a new message.
  */
 export const GetMacStatementResponseSchema: GenMessage<GetMacStatementResponse> = /*@__PURE__*/
-  messageDesc(file_audit, 16);
+  messageDesc(file_audit, 18);
 
 /**
  * @generated from service pqe2ee.v1.AuditService
@@ -524,6 +597,16 @@ export const AuditService: GenService<{
     methodKind: "unary";
     input: typeof GetMacStatementRequestSchema;
     output: typeof GetMacStatementResponseSchema;
+  },
+  /**
+   * Key transparency for a device met without a bundle (an invite, a group member list).
+   *
+   * @generated from rpc pqe2ee.v1.AuditService.GetKeyInclusion
+   */
+  getKeyInclusion: {
+    methodKind: "unary";
+    input: typeof GetKeyInclusionRequestSchema;
+    output: typeof GetKeyInclusionResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_audit, 0);

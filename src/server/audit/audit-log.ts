@@ -7,7 +7,7 @@
 import { AuditCategory } from '../../audit/categories.js';
 import type { Checkpoint } from '../../audit/checkpoint.js';
 import { type AuditEntry, decodeEntry, isPublicEntry } from '../../audit/entry-format.js';
-import { type KeyInclusionEvidence, keyPublicationEvent, type PublishedDevice } from '../../audit/key-transparency.js';
+import { entryPublishes, type KeyInclusionEvidence, keyPublicationEvent, type PublishedDevice } from '../../audit/key-transparency.js';
 import { hashesEqual } from '../../audit/merkle.js';
 import { formatVerifierKey } from '../../audit/signed-note.js';
 import type { VerifierRegistration } from '../../audit/tlm.js';
@@ -45,6 +45,8 @@ export const DEFAULT_AUDIT_HEARTBEAT_MS = 60_000;
 export const DEFAULT_CHECKPOINT_INTERVAL_MS = 1000;
 /** Entries per GetEntries / ReleaseKeys call at most. */
 export const MAX_AUDIT_PAGE = 1000;
+/** Keys derived between two yields of the event loop in a ReleaseKeys call. */
+const RELEASE_YIELD_EVERY = 16;
 /** A MAC statement is recomputed (a pass over every entry) at most this often. */
 const MAC_STATEMENT_INTERVAL_MS = 60_000;
 
@@ -156,6 +158,21 @@ export class ServerAuditLog {
     return this.host.tlm.lastSigned?.size ?? 0;
   }
 
+  /**
+   * The index of the key entry that publishes exactly these keys for this device: the indexed one
+   * if it matches, otherwise a new entry (the index can point at another publication when two
+   * registrations of one device id raced; the stored device is what is handed out, so that is
+   * what must be in the log).
+   */
+  async keyEntryFor(device: PublishedDevice): Promise<number> {
+    const index = await this.store.findKeyEntry(device.userId, device.deviceId);
+    if (index !== undefined) {
+      const [bytes] = await this.store.readEntries(index, 1);
+      if (bytes && entryPublishes(bytes, device)) return index;
+    }
+    return this.recordKeyPublication(device);
+  }
+
   /** The public entry that published this device's keys, with its audit path in a tree of `treeSize`. */
   async keyInclusion(userId: string, deviceId: string, treeSize: number): Promise<KeyInclusionEvidence | undefined> {
     const index = await this.store.findKeyEntry(userId, deviceId);
@@ -201,16 +218,22 @@ export class ServerAuditLog {
     return this.host.isAdminToken(token);
   }
 
-  /** Registers a verifier (stored in the key file before this returns). */
-  registerVerifier(verifier: VerifierRegistration): void {
+  /** Registers a verifier and the hash of its access token (stored in the key file before this returns). */
+  registerVerifier(verifier: VerifierRegistration, accessToken: Uint8Array): void {
     this.requireOpen();
-    this.host.registerVerifier(verifier);
+    this.host.registerVerifier(verifier, accessToken);
+  }
+
+  /** Whether `accessToken` belongs to `verifierId` (checked before any key is derived). */
+  verifierTokenMatches(verifierId: string, accessToken: Uint8Array): boolean {
+    return this.host.verifierTokenMatches(verifierId, accessToken);
   }
 
   /**
    * Keys of sealed entries for a verifier, in request order; entries outside the last signed
    * checkpoint, public entries and those its entitlement does not cover are listed in `denied`.
-   * An unknown verifier is refused outright.
+   * An unknown verifier is refused outright. Repeated indexes are answered once, and the event
+   * loop is yielded between small groups of keys: one call must not stall every other request.
    */
   async releaseKeys(verifierId: string, indexes: readonly number[]): Promise<{ keys: WrappedEntryKey[]; denied: number[] }> {
     this.requireOpen();
@@ -218,7 +241,9 @@ export class ServerAuditLog {
     const logSize = this.checkpointedSize;
     const keys: WrappedEntryKey[] = [];
     const denied: number[] = [];
-    for (const index of indexes.slice(0, MAX_AUDIT_PAGE)) {
+    const unique = [...new Set(indexes.slice(0, MAX_AUDIT_PAGE))];
+    for (const [position, index] of unique.entries()) {
+      if (position > 0 && position % RELEASE_YIELD_EVERY === 0) await new Promise<void>((resolve) => setImmediate(resolve));
       const [bytes] = index < logSize ? await this.store.readEntries(index, 1) : [];
       const entry = bytes ? decodeEntry(bytes) : undefined;
       if (!entry || isPublicEntry(entry)) {
@@ -299,3 +324,4 @@ function requireLogExtends(sam: SecurityAuditModule, last: Checkpoint): void {
 export function publishedDevice(device: DeviceRecord): PublishedDevice {
   return { userId: device.userId, deviceId: device.deviceId, suiteId: device.suiteId, signPublicKey: device.signPublicKey, kemPublicKey: device.kemPublicKey };
 }
+

@@ -9,7 +9,9 @@ import { AttestationError, AuditAccessDeniedError, AuditFormatError, AuditStateE
 import type { AuditService } from '../../proto/gen/audit_pb.js';
 import { ResponseCode } from '../../proto/gen/service_pb.js';
 import { fail, ok, publicUnary, type Outcome, type RpcGate } from '../rpc.js';
-import { MAX_AUDIT_PAGE, type ServerAuditLog } from './audit-log.js';
+import type { ServerStore } from '../store/types.js';
+import { checkString } from '../validate.js';
+import { MAX_AUDIT_PAGE, publishedDevice, type ServerAuditLog } from './audit-log.js';
 
 type AuditHandlers = ServiceImpl<typeof AuditService>;
 
@@ -35,7 +37,7 @@ async function answering<Res>(answer: () => Promise<Res> | Res): Promise<Res | O
   }
 }
 
-export function auditService(gate: RpcGate, log: ServerAuditLog): AuditHandlers {
+export function auditService(gate: RpcGate, log: ServerAuditLog, store: ServerStore): AuditHandlers {
   const badSize = fail(ResponseCode.BAD_REQUEST, 'a size or index beyond 2^53');
   return {
     getAttestation: publicUnary(gate, async (request) => answering(() => ({ ...ok(), attestation: log.attest(request.nonce) }))),
@@ -68,12 +70,14 @@ export function auditService(gate: RpcGate, log: ServerAuditLog): AuditHandlers 
       // Checked first and in constant time: a wrong token learns nothing about the request.
       if (!log.isAdmin(request.adminToken)) return fail(ResponseCode.UNAUTHORIZED, 'wrong admin token');
       return answering(() => {
-        log.registerVerifier({ id: request.verifierId, kemPublicKey: request.kemPublicKey, entitlement: request.entitlement });
+        log.registerVerifier({ id: request.verifierId, kemPublicKey: request.kemPublicKey, entitlement: request.entitlement }, request.accessToken);
         return { ...ok('verifier registered') };
       });
     }),
 
     releaseKeys: publicUnary(gate, async (request) => {
+      // First, and before anything is derived: only the verifier itself may make the TLM work for it.
+      if (!log.verifierTokenMatches(request.verifierId, request.accessToken)) return fail(ResponseCode.UNAUTHORIZED, 'unknown verifier or wrong access token');
       if (request.indexes.length === 0 || request.indexes.length > MAX_AUDIT_PAGE) return fail(ResponseCode.BAD_REQUEST, `1 to ${MAX_AUDIT_PAGE} indexes per call`);
       const indexes: number[] = [];
       for (const value of request.indexes) {
@@ -94,5 +98,21 @@ export function auditService(gate: RpcGate, log: ServerAuditLog): AuditHandlers 
     }),
 
     getMacStatement: publicUnary(gate, async () => answering(async () => ({ ...ok(), statement: await log.macStatement() }))),
+
+    // For a device a client meets without a bundle (an invite, a group's member list): the same
+    // evidence a bundle carries. A stored device without an entry gets one, as for bundles.
+    getKeyInclusion: publicUnary(gate, async (request) => {
+      const bad = checkString(request.userId, 'user_id') ?? checkString(request.deviceId, 'device_id');
+      if (bad) return fail(ResponseCode.BAD_REQUEST, bad);
+      const device = await store.getDevice(request.userId, request.deviceId);
+      if (!device) return fail(ResponseCode.NOT_FOUND, 'unknown device');
+      return answering(async () => {
+        const index = await log.keyEntryFor(publishedDevice(device));
+        const { note, size } = log.checkpoint(index + 1);
+        const inclusion = await log.keyInclusion(device.userId, device.deviceId, size);
+        if (!inclusion) throw new Error('a key entry just recorded is not in the checkpoint');
+        return { ...ok(), checkpoint: note, keyInclusion: { entry: inclusion.entry, index: BigInt(inclusion.index), proof: [...inclusion.proof] } };
+      });
+    }),
   };
 }

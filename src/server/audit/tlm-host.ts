@@ -18,9 +18,11 @@ import { type Checkpoint, parseCheckpoint } from '../../audit/checkpoint.js';
 import { AUDIT_KEY_BYTES, auditPrimitives } from '../../audit/key-schedule.js';
 import { type NoteSigner, noteSigner, openNote } from '../../audit/signed-note.js';
 import { TrustedLogModule, type VerifierRegistration } from '../../audit/tlm.js';
-import { AuditStateError } from '../../errors.js';
+import { AuditFormatError, AuditStateError } from '../../errors.js';
 
 const KEY_FILE_VERSION = 1;
+/** Bytes of a verifier's access token (RegisterVerifier, ReleaseKeys). */
+export const ACCESS_TOKEN_BYTES = 32;
 
 /** What the key file holds, in memory. */
 export interface TlmSecrets {
@@ -30,6 +32,8 @@ export interface TlmSecrets {
   adminToken: string;
   lastSignedNote: string | undefined;
   verifiers: VerifierRegistration[];
+  /** SHA-256 of each verifier's access token, by verifier id. */
+  verifierTokens: Record<string, Uint8Array>;
 }
 
 interface KeyFileJson {
@@ -40,7 +44,7 @@ interface KeyFileJson {
   signSecretKey: string;
   adminToken: string;
   lastSigned: string | null;
-  verifiers: { id: string; kemPublicKey: string; entitlement: number }[];
+  verifiers: { id: string; kemPublicKey: string; entitlement: number; tokenHash?: string }[];
 }
 
 /** The TLM, its signer and where its state goes; one per server. */
@@ -93,6 +97,7 @@ export class TlmHost {
       adminToken: randomBytes(24).toString('base64url'),
       lastSignedNote: undefined,
       verifiers: [],
+      verifierTokens: Object.create(null) as Record<string, Uint8Array>,
     };
     const host = new TlmHost(fresh, options.keyFile, codeDigest);
     host.persist();
@@ -130,11 +135,26 @@ export class TlmHost {
     this.persist();
   }
 
-  /** Registers a verifier and stores the registry before answering. */
-  registerVerifier(verifier: VerifierRegistration): void {
+  /**
+   * Registers a verifier with the SHA-256 of its access token and stores the registry before
+   * answering. A repeated registration must bring the same token.
+   */
+  registerVerifier(verifier: VerifierRegistration, accessToken: Uint8Array): void {
+    if (!(accessToken instanceof Uint8Array) || accessToken.length !== ACCESS_TOKEN_BYTES) throw new AuditFormatError(`an access token is ${ACCESS_TOKEN_BYTES} bytes`);
+    const known = this.secrets.verifierTokens[verifier.id];
+    const tokenHash = createHash('sha256').update(accessToken).digest();
+    if (known && !timingSafeEqual(known, tokenHash)) throw new AuditStateError(`verifier ${verifier.id} is already registered with another access token`);
     this.tlm.registerVerifier(verifier);
     this.secrets.verifiers = this.tlm.verifiers();
+    this.secrets.verifierTokens[verifier.id] = new Uint8Array(tokenHash);
     this.persist();
+  }
+
+  /** Whether `accessToken` is the one `verifierId` registered with (constant time; false for an unknown id). */
+  verifierTokenMatches(verifierId: string, accessToken: Uint8Array): boolean {
+    const known = Object.hasOwn(this.secrets.verifierTokens, verifierId) ? this.secrets.verifierTokens[verifierId] : undefined;
+    const given = createHash('sha256').update(accessToken).digest();
+    return known !== undefined && timingSafeEqual(known, given);
   }
 
   /**
@@ -162,7 +182,10 @@ export class TlmHost {
       signSecretKey: base64Encode(this.secrets.signKeys.secretKey),
       adminToken: this.secrets.adminToken,
       lastSigned: this.secrets.lastSignedNote ?? null,
-      verifiers: this.secrets.verifiers.map((v) => ({ id: v.id, kemPublicKey: base64Encode(v.kemPublicKey), entitlement: v.entitlement })),
+      verifiers: this.secrets.verifiers.map((v) => {
+        const tokenHash = this.secrets.verifierTokens[v.id];
+        return { id: v.id, kemPublicKey: base64Encode(v.kemPublicKey), entitlement: v.entitlement, ...(tokenHash ? { tokenHash: base64Encode(tokenHash) } : {}) };
+      }),
     };
     writeFileAtomically(this.keyFile, `${JSON.stringify(json, null, 1)}\n`);
   }
@@ -210,6 +233,11 @@ function readKeyFile(path: string): TlmSecrets | undefined {
     adminToken: json.adminToken,
     lastSignedNote: json.lastSigned ?? undefined,
     verifiers: json.verifiers.map((v) => ({ id: v.id, kemPublicKey: base64Decode(v.kemPublicKey, 'kemPublicKey'), entitlement: v.entitlement })),
+    // A map without a prototype: verifier ids are chosen by whoever registers them.
+    verifierTokens: Object.assign(
+      Object.create(null) as Record<string, Uint8Array>,
+      Object.fromEntries(json.verifiers.filter((v) => typeof v.tokenHash === 'string').map((v) => [v.id, base64Decode(v.tokenHash as string, 'tokenHash')])),
+    ),
   };
 }
 
