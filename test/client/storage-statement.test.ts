@@ -21,7 +21,9 @@ async function statements(): Promise<{ by: string; sealed: boolean; recordsWritt
   const audit = createConnectClient(AuditService, createConnectTransport({ baseUrl: server.url, httpVersion: '1.1' }));
   const kem = auditPrimitives.kem.keygen();
   const id = `auditor-${Math.random().toString(36).slice(2)}`;
+  const accessToken = crypto.getRandomValues(new Uint8Array(32));
   const registered = await audit.registerVerifier({
+    accessToken,
     adminToken: server.audit?.adminToken ?? '',
     verifierId: id,
     kemPublicKey: kem.publicKey,
@@ -34,7 +36,7 @@ async function statements(): Promise<{ by: string; sealed: boolean; recordsWritt
     entries.push(...(await audit.getEntries({ start: BigInt(start), count: Math.min(1000, size - start) })).entries.map(decodeEntry));
   const sealedStatements = entries.filter((e) => e.categoryMask === AuditCategory.STORAGE_SEALED);
   if (sealedStatements.length === 0) return [];
-  const released = await audit.releaseKeys({ verifierId: id, indexes: sealedStatements.map((e) => BigInt(e.index)) });
+  const released = await audit.releaseKeys({ verifierId: id, indexes: sealedStatements.map((e) => BigInt(e.index)), accessToken });
   const logId = new TextEncoder().encode(server.audit?.origin ?? '');
   const keys = new Map(released.keys.map((k) => [Number(k.index), unwrapEntryKey(kem.secretKey, logId, Number(k.index), k.categoryMask, { ...k, index: Number(k.index) })]));
   const report = verifyEntries({

@@ -99,6 +99,27 @@ describe('the server audit log', () => {
     }
   });
 
+  it('answers GetKeyInclusion with the same evidence a bundle carries, for a stored device only', async () => {
+    const server = await startServer({ port: 0, dbPath: ':memory:', ipRateLimit: { perSecond: 0, burst: 1 } });
+    try {
+      const audit = auditClient(server.url);
+      const alice = await rawDevice(server.url, 'phone');
+      const answer = await audit.getKeyInclusion({ userId: alice.userId, deviceId: 'phone' });
+      expect(answer.code).toBe(ResponseCode.OK);
+      const checkpoint = openCheckpoint(answer.checkpoint, [parseVerifierKey(server.audit?.logKey ?? '')], server.audit?.origin ?? '').checkpoint;
+      const identity = alice.account.identityPublicKey;
+      const device = { userId: alice.userId, deviceId: 'phone', suiteId: 2, signPublicKey: identity.signPublicKey, kemPublicKey: identity.kemPublicKey };
+      const inclusion = answer.keyInclusion;
+      const evidence = { entry: inclusion?.entry ?? new Uint8Array(), index: Number(inclusion?.index), proof: inclusion?.proof ?? [] };
+      expect(() => verifyKeyInclusion(device, evidence, checkpoint)).not.toThrow();
+      expect((await audit.getKeyInclusion({ userId: alice.userId, deviceId: 'tablet' })).code).toBe(ResponseCode.NOT_FOUND);
+      expect((await audit.getKeyInclusion({ userId: '', deviceId: 'phone' })).code).toBe(ResponseCode.BAD_REQUEST);
+      alice.close();
+    } finally {
+      await server.close();
+    }
+  });
+
   it('records every kind of event, releases keys only to an entitled verifier, and re-checks every MAC', async () => {
     // Interval 1 ms: GetCheckpoint covers everything stored so far (by default it may be 1 s old).
     const server = await startServer({ port: 0, dbPath: ':memory:', ipRateLimit: { perSecond: 0, burst: 1 }, audit: { checkpointIntervalMs: 1 } });
@@ -111,13 +132,15 @@ describe('the server audit log', () => {
 
       // Registration needs the admin token.
       const kem = auditPrimitives.kem.keygen();
-      const wrong = await audit.registerVerifier({ adminToken: 'not-the-token', verifierId: 'auditor', kemPublicKey: kem.publicKey, entitlement: AuditCategory.BUNDLE_HANDOUT });
+      const accessToken = crypto.getRandomValues(new Uint8Array(32));
+      const wrong = await audit.registerVerifier({ adminToken: 'not-the-token', verifierId: 'auditor', kemPublicKey: kem.publicKey, entitlement: AuditCategory.BUNDLE_HANDOUT, accessToken });
       expect(wrong.code).toBe(ResponseCode.UNAUTHORIZED);
       const registered = await audit.registerVerifier({
         adminToken: server.audit?.adminToken ?? '',
         verifierId: 'auditor',
         kemPublicKey: kem.publicKey,
         entitlement: AuditCategory.BUNDLE_HANDOUT,
+        accessToken,
       });
       expect(registered.code).toBe(ResponseCode.OK);
 
@@ -133,8 +156,13 @@ describe('the server audit log', () => {
       const handouts = sealed.filter((e) => e.categoryMask === AuditCategory.BUNDLE_HANDOUT).map((e) => e.index);
       const groups = sealed.filter((e) => e.categoryMask === AuditCategory.GROUP).map((e) => e.index);
       expect(handouts.length).toBeGreaterThan(0);
-      const released = await audit.releaseKeys({ verifierId: 'auditor', indexes: [...handouts, ...groups].map(BigInt) });
+      // Without the verifier's access token (anyone who knows its id): nothing is derived.
+      const guessed = await audit.releaseKeys({ verifierId: 'auditor', indexes: handouts.map(BigInt), accessToken: new Uint8Array(32) });
+      expect(guessed.code).toBe(ResponseCode.UNAUTHORIZED);
+      expect(guessed.keys).toEqual([]);
+      const released = await audit.releaseKeys({ verifierId: 'auditor', indexes: [...handouts, ...groups, ...handouts].map(BigInt), accessToken });
       expect(released.code).toBe(ResponseCode.OK);
+      // Each index answered once, however often it is asked for.
       expect(released.keys.map((k) => Number(k.index))).toEqual(handouts);
       expect(released.denied.map(Number)).toEqual(groups);
       // The released key opens the hand-out entry: who asked for whose devices.
@@ -153,11 +181,11 @@ describe('the server audit log', () => {
       expect(JSON.parse(new TextDecoder().decode(opened?.plaintext))).toMatchObject({ type: 'bundle', by: `${bob.userId}/laptop`, of: alice.userId });
 
       // Only group entries: nothing is released, the answer says so.
-      const none = await audit.releaseKeys({ verifierId: 'auditor', indexes: groups.map(BigInt) });
+      const none = await audit.releaseKeys({ verifierId: 'auditor', indexes: groups.map(BigInt), accessToken });
       expect(none.code).toBe(ResponseCode.FORBIDDEN);
       expect(none.keys).toEqual([]);
-      const stranger = await audit.releaseKeys({ verifierId: 'nobody', indexes: handouts.map(BigInt) });
-      expect(stranger.code).toBe(ResponseCode.FORBIDDEN);
+      const stranger = await audit.releaseKeys({ verifierId: 'nobody', indexes: handouts.map(BigInt), accessToken });
+      expect(stranger.code).toBe(ResponseCode.UNAUTHORIZED);
 
       const mac = await audit.getMacStatement({});
       expect(mac.code).toBe(ResponseCode.OK);
