@@ -12,6 +12,7 @@ import { verifyAttestation } from '../../src/audit/attestation.js';
 import { AuditCategory } from '../../src/audit/categories.js';
 import { openCheckpoint } from '../../src/audit/checkpoint.js';
 import { decodeEntry, isPublicEntry } from '../../src/audit/entry-format.js';
+import { LogWriter } from '../../src/audit/entries.js';
 import { verifyEntries } from '../../src/audit/entry-verifier.js';
 import { auditPrimitives } from '../../src/audit/key-schedule.js';
 import { unwrapEntryKey } from '../../src/audit/key-release.js';
@@ -133,7 +134,13 @@ describe('the server audit log', () => {
       // Registration needs the admin token.
       const kem = auditPrimitives.kem.keygen();
       const accessToken = crypto.getRandomValues(new Uint8Array(32));
-      const wrong = await audit.registerVerifier({ adminToken: 'not-the-token', verifierId: 'auditor', kemPublicKey: kem.publicKey, entitlement: AuditCategory.BUNDLE_HANDOUT, accessToken });
+      const wrong = await audit.registerVerifier({
+        adminToken: 'not-the-token',
+        verifierId: 'auditor',
+        kemPublicKey: kem.publicKey,
+        entitlement: AuditCategory.BUNDLE_HANDOUT,
+        accessToken,
+      });
       expect(wrong.code).toBe(ResponseCode.UNAUTHORIZED);
       const registered = await audit.registerVerifier({
         adminToken: server.audit?.adminToken ?? '',
@@ -238,6 +245,25 @@ describe('the server audit log', () => {
     } finally {
       await server.close();
     }
+  });
+
+  it('keeps the writer state (it holds A_j) sealed in the database', async () => {
+    const dir = tempDir();
+    const dbPath = path.join(dir, 'server.sqlite');
+    const server = await startServer({ port: 0, dbPath, ipRateLimit: { perSecond: 0, burst: 1 } });
+    const device = await rawDevice(server.url, 'phone');
+    device.close();
+    await server.close();
+    const Database = (await import('better-sqlite3')).default;
+    const db = new Database(dbPath, { readonly: true });
+    const { state } = db.prepare('SELECT state FROM audit_writer WHERE id = 1').get() as { state: Uint8Array };
+    db.close();
+    expect(state[0]).toBe(0xa5);
+    // The bare state format cannot be read out of it.
+    expect(() => LogWriter.restore(new Uint8Array(state))).toThrow();
+    // And it opens again with the key file: the log goes on.
+    const again = await startServer({ port: 0, dbPath, ipRateLimit: { perSecond: 0, burst: 1 } });
+    await again.close();
   });
 
   it('refuses to start on a database rolled back behind its last checkpoint, or without its TLM key file', async () => {

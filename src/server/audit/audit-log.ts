@@ -17,6 +17,7 @@ import type { AuditStore } from '../store/audit-types.js';
 import type { DeviceRecord } from '../store/types.js';
 import { type AuditEvent, SecurityAuditModule } from './sam.js';
 import { TlmHost } from './tlm-host.js';
+import { writerStateCipher } from './writer-state-seal.js';
 
 /** Audit options of the server (ServerOptions.audit). */
 export interface ServerAuditOptions {
@@ -87,20 +88,31 @@ export class ServerAuditLog {
   ): Promise<ServerAuditLog> {
     const { host, created } = TlmHost.open({ keyFile: options.keyFile, origin: options.origin });
     let sam: SecurityAuditModule | undefined;
+    let createdLog = false;
+    const keyFileIsNew = (): AuditStateError => {
+      // Left behind, the new file would pass for this log's at the next start.
+      host.discardCreatedKeyFile();
+      return new AuditStateError(`the database holds an audit log but its TLM key file ${options.keyFile ?? ''} is new: restore the key file, or start with a new database`);
+    };
     try {
-      let createdLog = false;
-      sam = await SecurityAuditModule.open(store, {
-        logId: host.logId,
-        initialKey: () => {
-          createdLog = true;
-          return host.initialKey();
-        },
-        ...(options.now ? { now: options.now } : {}),
-      });
-      if (created && !createdLog) {
-        host.discardCreatedKeyFile();
-        throw new AuditStateError(`the database holds an audit log but its TLM key file ${options.keyFile ?? ''} is new: restore the key file, or start with a new database`);
+      const stateKey = host.writerStateKey();
+      const stateCipher = writerStateCipher(stateKey);
+      stateKey.fill(0);
+      try {
+        sam = await SecurityAuditModule.open(store, {
+          stateCipher,
+          logId: host.logId,
+          initialKey: () => {
+            createdLog = true;
+            return host.initialKey();
+          },
+          ...(options.now ? { now: options.now } : {}),
+        });
+      } catch (error) {
+        // A new key file cannot open the sealed state of an existing log: say why.
+        throw created && !createdLog ? keyFileIsNew() : error;
       }
+      if (created && !createdLog) throw keyFileIsNew();
       const last = host.tlm.lastSigned;
       if (last) requireLogExtends(sam, last);
       const log = new ServerAuditLog(store, host, sam, options.checkpointIntervalMs ?? DEFAULT_CHECKPOINT_INTERVAL_MS, options.now ?? Date.now);
@@ -324,4 +336,3 @@ function requireLogExtends(sam: SecurityAuditModule, last: Checkpoint): void {
 export function publishedDevice(device: DeviceRecord): PublishedDevice {
   return { userId: device.userId, deviceId: device.deviceId, suiteId: device.suiteId, signPublicKey: device.signPublicKey, kemPublicKey: device.kemPublicKey };
 }
-

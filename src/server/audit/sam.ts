@@ -10,6 +10,9 @@ import { MemoryMerkleStore, MerkleTree } from '../../audit/merkle-tree.js';
 import { AuditFormatError, AuditStateError } from '../../errors.js';
 import { hashesEqual } from '../../audit/merkle.js';
 import type { AuditStore, KeyEntryRef, StoredMerkleNode } from '../store/audit-types.js';
+import type { WriterStateCipher } from './writer-state-seal.js';
+
+const BARE_STATE: WriterStateCipher = { seal: (state) => state.slice(), open: (stored) => stored.slice() };
 
 /** One security event as the server hands it to the SAM. */
 export interface AuditEvent {
@@ -32,6 +35,8 @@ export interface SecurityAuditModuleOptions {
   maxBatch?: number;
   /** Events waiting for a transaction at most; more are refused (default 65 536). */
   maxPending?: number;
+  /** Seals the writer state (it holds A_j) before it is stored; default: stored as it is. */
+  stateCipher?: WriterStateCipher;
 }
 
 /** Bound on one event's JSON, so no caller can make an entry (and every proof over it) huge. */
@@ -62,6 +67,7 @@ export class SecurityAuditModule {
   private readonly maxPending: number;
   /** Entries durably stored; the tree can be ahead of it while a transaction is in flight. */
   private storedSize: number;
+  private readonly cipher: WriterStateCipher;
 
   private constructor(
     private readonly store: AuditStore,
@@ -77,22 +83,28 @@ export class SecurityAuditModule {
     this.now = options.now ?? Date.now;
     this.maxBatch = options.maxBatch ?? 4096;
     this.maxPending = options.maxPending ?? 65_536;
+    this.cipher = options.stateCipher ?? BARE_STATE;
   }
 
   /** Opens the stored log, creating it with options.initialKey() if there is none. */
   static async open(store: AuditStore, options: SecurityAuditModuleOptions): Promise<SecurityAuditModule> {
+    const cipher = options.stateCipher ?? BARE_STATE;
     let snapshot = await store.load();
     if (snapshot.writerState === undefined) {
       const key = options.initialKey();
       const fresh = LogWriter.create({ logId: options.logId, initialKey: key });
       key.fill(0);
-      await store.create(fresh.exportState());
+      const state = fresh.exportState();
+      await store.create(cipher.seal(state));
+      state.fill(0);
       fresh.dispose();
       snapshot = await store.load();
     }
     if (snapshot.writerState === undefined) throw new AuditStateError('the audit store did not keep the new log');
-    const writer = LogWriter.restore(snapshot.writerState);
+    const opened = cipher.open(snapshot.writerState);
     snapshot.writerState.fill(0);
+    const writer = LogWriter.restore(opened);
+    opened.fill(0);
     if (writer.nextIndex !== snapshot.size) {
       writer.dispose();
       throw new AuditStateError(`the stored writer state is at entry ${writer.nextIndex} but the log has ${snapshot.size} entries`);
@@ -103,7 +115,7 @@ export class SecurityAuditModule {
     }
     const nodes = new MemoryMerkleStore();
     nodes.put(snapshot.nodes);
-    return new SecurityAuditModule(store, writer, nodes, snapshot.size, options);
+    return new SecurityAuditModule(store, writer, nodes, snapshot.size, { ...options, stateCipher: cipher });
   }
 
   /** Entries durably stored (the tree size a checkpoint may cover). */
@@ -166,7 +178,7 @@ export class SecurityAuditModule {
         writerState = result.nextState;
       }
       if (writerState === undefined) return;
-      await this.store.append({ entries, nodes, writerState, keyEntries });
+      await this.store.append({ entries, nodes, writerState: this.cipher.seal(writerState), keyEntries });
     } catch (error) {
       for (const item of batch) item.reject(error);
       try {
@@ -191,8 +203,10 @@ export class SecurityAuditModule {
     this.writer.rollback();
     const snapshot = await this.store.load();
     if (snapshot.writerState === undefined) throw new AuditStateError('the audit log disappeared from the store');
-    this.writer = LogWriter.restore(snapshot.writerState);
+    const opened = this.cipher.open(snapshot.writerState);
     snapshot.writerState.fill(0);
+    this.writer = LogWriter.restore(opened);
+    opened.fill(0);
     this.tree = MerkleTree.open(this.nodes, snapshot.size);
     this.storedSize = snapshot.size;
   }

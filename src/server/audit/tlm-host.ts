@@ -28,6 +28,8 @@ export const ACCESS_TOKEN_BYTES = 32;
 export interface TlmSecrets {
   origin: string;
   initialKey: Uint8Array;
+  /** Seals the SAM's writer state in the database (writer-state-seal.ts). */
+  stateKey: Uint8Array;
   signKeys: { publicKey: Uint8Array; secretKey: Uint8Array };
   adminToken: string;
   lastSignedNote: string | undefined;
@@ -40,6 +42,8 @@ interface KeyFileJson {
   version: number;
   origin: string;
   initialKey: string;
+  /** Absent in files written before writer states were sealed: made on load. */
+  stateKey?: string;
   signPublicKey: string;
   signSecretKey: string;
   adminToken: string;
@@ -88,11 +92,14 @@ export class TlmHost {
       if (existing.origin !== options.origin) {
         throw new AuditStateError(`the TLM key file is for log "${existing.origin.slice(0, 100)}", not "${options.origin.slice(0, 100)}" (another --domain?)`);
       }
-      return { host: new TlmHost(existing, options.keyFile, codeDigest), created: false };
+      const host = new TlmHost(existing, options.keyFile, codeDigest);
+      if (existing.stateKeyWasMissing) host.persist();
+      return { host, created: false };
     }
     const fresh: TlmSecrets = {
       origin: options.origin,
       initialKey: new Uint8Array(randomBytes(AUDIT_KEY_BYTES)),
+      stateKey: new Uint8Array(randomBytes(AUDIT_KEY_BYTES)),
       signKeys: auditPrimitives.sig.keygen(),
       adminToken: randomBytes(24).toString('base64url'),
       lastSignedNote: undefined,
@@ -102,6 +109,11 @@ export class TlmHost {
     const host = new TlmHost(fresh, options.keyFile, codeDigest);
     host.persist();
     return { host, created: true };
+  }
+
+  /** The key that seals the SAM's writer state at rest (a copy: the caller zeroes it). */
+  writerStateKey(): Uint8Array {
+    return this.secrets.stateKey.slice();
   }
 
   /** A_0, for the SAM when it creates the log (a copy: the caller zeroes it). */
@@ -169,15 +181,18 @@ export class TlmHost {
   dispose(): void {
     this.tlm.dispose();
     this.secrets.initialKey.fill(0);
+    this.secrets.stateKey.fill(0);
     this.secrets.signKeys.secretKey.fill(0);
   }
 
-  private persist(): void {
+  /** Writes the key file (atomically); nothing without a file. */
+  persist(): void {
     if (this.keyFile === undefined) return;
     const json: KeyFileJson = {
       version: KEY_FILE_VERSION,
       origin: this.secrets.origin,
       initialKey: base64Encode(this.secrets.initialKey),
+      stateKey: base64Encode(this.secrets.stateKey),
       signPublicKey: base64Encode(this.secrets.signKeys.publicKey),
       signSecretKey: base64Encode(this.secrets.signKeys.secretKey),
       adminToken: this.secrets.adminToken,
@@ -209,7 +224,7 @@ function lastSignedCheckpoint(note: string, signer: NoteSigner, origin: string):
   return checkpoint;
 }
 
-function readKeyFile(path: string): TlmSecrets | undefined {
+function readKeyFile(path: string): (TlmSecrets & { stateKeyWasMissing: boolean }) | undefined {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -229,6 +244,8 @@ function readKeyFile(path: string): TlmSecrets | undefined {
   return {
     origin: json.origin,
     initialKey: base64Decode(json.initialKey, 'initialKey'),
+    stateKey: typeof json.stateKey === 'string' ? base64Decode(json.stateKey, 'stateKey') : new Uint8Array(randomBytes(AUDIT_KEY_BYTES)),
+    stateKeyWasMissing: typeof json.stateKey !== 'string',
     signKeys: { publicKey: base64Decode(json.signPublicKey, 'signPublicKey'), secretKey: base64Decode(json.signSecretKey, 'signSecretKey') },
     adminToken: json.adminToken,
     lastSignedNote: json.lastSigned ?? undefined,
