@@ -64,6 +64,8 @@ export class TrustedLogModule {
   private readonly deriver: EntryKeyDeriver;
   private readonly registry = new Map<string, VerifierRegistration>();
   private disposed = false;
+  /** How far the incremental MAC check has come, and the chain value Y_{count-1} it ended on. */
+  private macProgress: { count: number; chainHash: Uint8Array | undefined } = { count: 0, chainHash: undefined };
 
   constructor(options: TrustedLogModuleOptions) {
     this.logId = options.logId.slice();
@@ -151,6 +153,44 @@ export class TrustedLogModule {
     const failure = report.failures[0];
     if (failure) throw new AuditStateError(`entry ${failure.index} fails its check (${failure.reason}): ${failure.message}`);
     return signNote(`${MAC_STATEMENT_HEADER}\n${this.origin}\nup-to ${entries.length - 1}\n`, [this.signer]);
+  }
+
+  /** Entries [0, n) whose MACs {@link verifyMacsContinuing} has re-checked. */
+  get macVerifiedCount(): number {
+    return this.macProgress.count;
+  }
+
+  /**
+   * Re-checks the next run of entries, continuing where the last run ended (the first starts at
+   * entry 0): order, times, hash chain from the last checked Y_j, every MAC and decryption. Throws
+   * at the first failure and advances nothing. Lets a log be re-checked page by page, each entry
+   * once, instead of from 0 at every statement.
+   */
+  verifyMacsContinuing(entries: readonly AuditEntry[]): number {
+    this.requireLive();
+    if (entries.length === 0) return this.macProgress.count;
+    const start = this.macProgress.count;
+    const last = start + entries.length - 1;
+    const report = verifyEntries({
+      logId: this.logId,
+      entries,
+      startIndex: start,
+      ...(this.macProgress.chainHash ? { previousChainHash: this.macProgress.chainHash } : {}),
+      // Keys only inside this run: an index read from tampered data must not make the deriver walk far.
+      keys: (index, mask) => (index >= start && index <= last ? this.deriver.keysFor(index, mask, last) : undefined),
+    });
+    for (const entry of report.decrypted) wipe(entry.plaintext);
+    const failure = report.failures[0];
+    if (failure) throw new AuditStateError(`entry ${failure.index} fails its check (${failure.reason}): ${failure.message}`);
+    this.macProgress = { count: last + 1, chainHash: report.lastChainHash.slice() };
+    return this.macProgress.count;
+  }
+
+  /** Signs "MAC-verified up to j" for the entries {@link verifyMacsContinuing} has checked. */
+  signMacStatement(): string {
+    this.requireLive();
+    if (this.macProgress.count === 0) throw new AuditFormatError('no entries verified yet');
+    return signNote(`${MAC_STATEMENT_HEADER}\n${this.origin}\nup-to ${this.macProgress.count - 1}\n`, [this.signer]);
   }
 
   /** Zeroes A_0 and every derived key; the TLM refuses to work afterwards. */

@@ -33,8 +33,8 @@ export function prekeys(ctx: ServiceContext): HandlerGroup<'publishSpk' | 'suppl
       const index = await audit.keyEntryFor(publishedDevice(d));
       needed = Math.max(needed, index + 1);
     }
-    // Covering the key entries is enough; a recent checkpoint is reused (see checkpointIntervalMs).
-    const { note, size } = audit.checkpoint(needed);
+    // Covering the key entries is enough; a newer one is signed at most once per checkpoint interval.
+    const { note, size } = await audit.checkpointCovering(needed);
     const keyInclusions = [];
     for (const d of devices) {
       const inclusion = await audit.keyInclusion(d.userId, d.deviceId, size);

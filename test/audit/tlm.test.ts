@@ -583,6 +583,27 @@ describe('TLM MAC verification', () => {
     expectError(() => tlm.verifyMacs([]), AuditFormatError, 'ERR_AUDIT_FORMAT');
   });
 
+  it('checks a log page by page, each entry once, and signs the same statement as a whole pass', () => {
+    const { entries, tlm } = tlmWithLog(8);
+    expectError(() => tlm.signMacStatement(), AuditFormatError, 'ERR_AUDIT_FORMAT');
+    expect(tlm.verifyMacsContinuing(entries.slice(0, 3))).toBe(3);
+    expect(tlm.verifyMacsContinuing(entries.slice(3, 5))).toBe(5);
+    expect(openNote(tlm.signMacStatement(), [TLM_KEY]).text).toBe(`${MAC_STATEMENT_HEADER}\n${ORIGIN}\nup-to 4\n`);
+    // A page that does not continue where the last ended (a gap, a repeat) fails and advances nothing.
+    expectError(() => tlm.verifyMacsContinuing(entries.slice(6, 8)), AuditStateError, 'ERR_AUDIT_STATE');
+    expectError(() => tlm.verifyMacsContinuing(entries.slice(4, 6)), AuditStateError, 'ERR_AUDIT_STATE');
+    expect(tlm.macVerifiedCount).toBe(5);
+    // A tampered entry in the next page fails there; the good page after it is then accepted.
+    const tampered = { ...entryAt(entries, 5), mac: flipBit(entryAt(entries, 5).mac, 3) };
+    const error = expectError(() => tlm.verifyMacsContinuing([tampered, entryAt(entries, 6)]), AuditStateError, 'ERR_AUDIT_STATE');
+    expect(error.message).toContain('entry 5 ');
+    // A rewritten earlier entry cannot be slipped in: the chain continues from the stored Y_4.
+    const { entries: otherLog } = buildLog(8, 'other');
+    expectError(() => tlm.verifyMacsContinuing(otherLog.slice(5, 8)), AuditStateError, 'ERR_AUDIT_STATE');
+    expect(tlm.verifyMacsContinuing(entries.slice(5, 8))).toBe(8);
+    expect(openNote(tlm.signMacStatement(), [TLM_KEY]).text).toBe(`${MAC_STATEMENT_HEADER}\n${ORIGIN}\nup-to 7\n`);
+  });
+
   it('throws and signs nothing when one bit of any entry is flipped', () => {
     const { entries } = buildLog(6);
     const { signer, count } = countingSigner();

@@ -100,6 +100,37 @@ describe('the server audit log', () => {
     }
   });
 
+  it('signs at most one checkpoint per interval for a burst of new devices, and every bundle still verifies', async () => {
+    const server = await startServer({ port: 0, dbPath: ':memory:', ipRateLimit: { perSecond: 0, burst: 1 }, audit: { checkpointIntervalMs: 400 } });
+    try {
+      const asker = await rawDevice(server.url, 'asker');
+      const key = parseVerifierKey(server.audit?.logKey ?? '');
+      const devices = await Promise.all(Array.from({ length: 12 }, (_, i) => rawDevice(server.url, `d${i}`)));
+      const answers = await Promise.all(devices.map((d) => asker.service.getPreKeyBundle({ userId: d.userId })));
+      const notes = new Set(answers.map((a) => a.checkpoint));
+      // One scheduled signature covers every device registered before it (two if the burst straddled one).
+      expect(notes.size).toBeLessThanOrEqual(2);
+      for (const [i, answer] of answers.entries()) {
+        const checkpoint = openCheckpoint(answer.checkpoint, [key], server.audit?.origin ?? '').checkpoint;
+        const bundle = answer.preKeyBundles[0];
+        const inclusion = answer.keyInclusions[0];
+        const device = {
+          userId: devices[i]?.userId ?? '',
+          deviceId: `d${i}`,
+          suiteId: bundle?.suiteId ?? 0,
+          signPublicKey: bundle?.identityKey?.signPublicKey ?? new Uint8Array(),
+          kemPublicKey: bundle?.identityKey?.kemPublicKey ?? new Uint8Array(),
+        };
+        expect(() =>
+          verifyKeyInclusion(device, { entry: inclusion?.entry ?? new Uint8Array(), index: Number(inclusion?.index), proof: inclusion?.proof ?? [] }, checkpoint),
+        ).not.toThrow();
+      }
+      for (const d of [asker, ...devices]) d.close();
+    } finally {
+      await server.close();
+    }
+  });
+
   it('answers GetKeyInclusion with the same evidence a bundle carries, for a stored device only', async () => {
     const server = await startServer({ port: 0, dbPath: ':memory:', ipRateLimit: { perSecond: 0, burst: 1 } });
     try {

@@ -6,7 +6,7 @@
  */
 import { AuditCategory } from '../../audit/categories.js';
 import type { Checkpoint } from '../../audit/checkpoint.js';
-import { type AuditEntry, decodeEntry, isPublicEntry } from '../../audit/entry-format.js';
+import { decodeEntry, isPublicEntry } from '../../audit/entry-format.js';
 import { entryPublishes, type KeyInclusionEvidence, keyPublicationEvent, type PublishedDevice } from '../../audit/key-transparency.js';
 import { hashesEqual } from '../../audit/merkle.js';
 import { formatVerifierKey } from '../../audit/signed-note.js';
@@ -54,6 +54,8 @@ const MAC_STATEMENT_INTERVAL_MS = 60_000;
 export class ServerAuditLog {
   readonly identity: AuditLogIdentity;
   private lastSignedAt = 0;
+  private pendingSignature: Promise<void> | undefined;
+  private macRun: Promise<string> | undefined;
   private macStatementCache: { size: number; at: number; note: string } | undefined;
   private heartbeat: ReturnType<typeof setInterval> | undefined;
   private closed = false;
@@ -165,6 +167,31 @@ export class ServerAuditLog {
     return { note: signed, size };
   }
 
+  /**
+   * A signed checkpoint covering at least `minSize` stored entries, without signing more than once
+   * per checkpoint interval however many requests need one: the last checkpoint if it covers them,
+   * otherwise the next scheduled signature, shared by every request waiting for it. (A bundle of a
+   * device registered a moment ago waits up to one interval; a burst of registrations cannot make
+   * the TLM sign, and fsync its key file, once per request.)
+   */
+  async checkpointCovering(minSize: number): Promise<{ note: string; size: number }> {
+    this.requireOpen();
+    if (minSize > this.sam.size) throw new AuditStateError(`no stored log of ${minSize} entries to checkpoint`);
+    const last = this.host.tlm.lastSigned;
+    const note = this.host.lastSignedNote;
+    if (note && last && last.size >= minSize) return { note, size: last.size };
+    this.pendingSignature ??= new Promise<void>((resolve) => {
+      const wait = Math.max(0, this.lastSignedAt + this.checkpointIntervalMs - this.now());
+      setTimeout(resolve, wait);
+    }).then(() => {
+      this.pendingSignature = undefined;
+      // Every entry stored by now is covered, so is every request that waited for this signature.
+      this.checkpoint(this.sam.size);
+    });
+    await this.pendingSignature;
+    return this.checkpointCovering(minSize);
+  }
+
   /** The size of the last signed checkpoint (0 before the first). */
   get checkpointedSize(): number {
     return this.host.tlm.lastSigned?.size ?? 0;
@@ -273,8 +300,10 @@ export class ServerAuditLog {
   }
 
   /**
-   * The TLM's signed "MAC-verified up to j" over every entry of the last checkpoint. It re-reads
-   * the whole log, so it is recomputed at most once a minute; in between the cached one is served.
+   * The TLM's signed "MAC-verified up to j" over every entry of the last checkpoint. The TLM checks
+   * each entry once, page by page with the event loop yielded in between, continuing where the
+   * last statement ended; a statement is recomputed at most once a minute, concurrent calls share
+   * one computation, and in between the cached one is served.
    */
   async macStatement(): Promise<string> {
     this.requireOpen();
@@ -282,13 +311,23 @@ export class ServerAuditLog {
     if (size === 0) throw new AuditStateError('the log has no checkpointed entries yet');
     const cached = this.macStatementCache;
     if (cached && (cached.size === size || this.now() - cached.at < MAC_STATEMENT_INTERVAL_MS)) return cached.note;
-    const entries: AuditEntry[] = [];
-    for (let start = 0; start < size; start += MAX_AUDIT_PAGE) {
-      for (const bytes of await this.store.readEntries(start, Math.min(MAX_AUDIT_PAGE, size - start))) entries.push(decodeEntry(bytes));
+    this.macRun ??= this.extendMacCheck(size).finally(() => {
+      this.macRun = undefined;
+    });
+    return this.macRun;
+  }
+
+  private async extendMacCheck(size: number): Promise<string> {
+    const tlm = this.host.tlm;
+    while (tlm.macVerifiedCount < size) {
+      const start = tlm.macVerifiedCount;
+      const pageBytes = await this.store.readEntries(start, Math.min(MAX_AUDIT_PAGE, size - start));
+      if (pageBytes.length === 0) throw new AuditStateError(`the store has no entry ${start} below the checkpoint's ${size}`);
+      tlm.verifyMacsContinuing(pageBytes.map((bytes) => decodeEntry(bytes)));
+      await new Promise<void>((resolve) => setImmediate(resolve));
     }
-    if (entries.length !== size) throw new AuditStateError(`the store returned ${entries.length} of ${size} entries`);
-    const note = this.host.tlm.verifyMacs(entries);
-    this.macStatementCache = { size, at: this.now(), note };
+    const note = tlm.signMacStatement();
+    this.macStatementCache = { size: tlm.macVerifiedCount, at: this.now(), note };
     return note;
   }
 
@@ -309,7 +348,7 @@ export class ServerAuditLog {
     const beat = async (): Promise<void> => {
       if (this.closed) return;
       const index = await this.sam.record({ mask: AuditCategory.HEARTBEAT, visibility: 'public', event: { type: 'heartbeat' } });
-      if (!this.closed) this.checkpoint(index + 1);
+      if (!this.closed) await this.checkpointCovering(index + 1);
     };
     const run = (): void => void beat().catch(onError);
     run();

@@ -108,7 +108,7 @@ export function auditService(gate: RpcGate, log: ServerAuditLog, store: ServerSt
       if (!device) return fail(ResponseCode.NOT_FOUND, 'unknown device');
       return answering(async () => {
         const index = await log.keyEntryFor(publishedDevice(device));
-        const { note, size } = log.checkpoint(index + 1);
+        const { note, size } = await log.checkpointCovering(index + 1);
         const inclusion = await log.keyInclusion(device.userId, device.deviceId, size);
         if (!inclusion) throw new Error('a key entry just recorded is not in the checkpoint');
         return { ...ok(), checkpoint: note, keyInclusion: { entry: inclusion.entry, index: BigInt(inclusion.index), proof: [...inclusion.proof] } };
