@@ -219,5 +219,6 @@ async function auditReport(url: string, audit: { logKey: string; adminToken: str
     return { ok: report.ok, text: formatAuditReport(report) };
   } finally {
     key.kemSecretKey.fill(0);
+    key.accessToken.fill(0);
   }
 }

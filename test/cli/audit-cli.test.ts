@@ -2,22 +2,25 @@
 // log built here with the pure audit code (LogWriter, MerkleTree, TrustedLogModule): a clean log
 // passes, and every attack a server could try on its verifiers is reported where it shows —
 // a flipped bit, a deleted entry, a truncated tail, a fork, a replayed attestation, a foreign
-// checkpoint key, a stale heartbeat — while a verifier without the entitlement is merely denied.
-import { randomBytes } from 'node:crypto';
+// checkpoint key, a stale heartbeat, a wrong access token, a stale MAC statement, a checkpoint too
+// large or pages too slow to read — while a verifier without the entitlement is merely denied.
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createClient, createRouterTransport, type ServiceImpl } from '@connectrpc/connect';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AuditCategory } from '../../src/audit/categories.js';
+import { formatCheckpoint } from '../../src/audit/checkpoint.js';
 import { LogWriter } from '../../src/audit/entries.js';
 import { type AuditEntry, decodeEntry } from '../../src/audit/entry-format.js';
 import { auditPrimitives } from '../../src/audit/key-schedule.js';
 import { MemoryMerkleStore, MerkleTree } from '../../src/audit/merkle-tree.js';
-import { formatVerifierKey, type NoteSigner, noteSigner } from '../../src/audit/signed-note.js';
-import { TrustedLogModule } from '../../src/audit/tlm.js';
+import { formatVerifierKey, type NoteSigner, noteSigner, signNote } from '../../src/audit/signed-note.js';
+import { TrustedLogModule, type VerifierRegistration } from '../../src/audit/tlm.js';
 import type { AuditServiceClient } from '../../src/cli/audit/audit-client.js';
 import { runAuditCommand } from '../../src/cli/audit/command.js';
+import { MAX_FAILED_PAGES } from '../../src/cli/audit/entry-scan.js';
 import { makeVerifierKey, type VerifierKey } from '../../src/cli/audit/key-file.js';
 import { printable } from '../../src/cli/audit/printable.js';
 import type { AuditReport } from '../../src/cli/audit/report.js';
@@ -69,6 +72,14 @@ class FakeAuditLog {
   readonly notes: string[] = [];
   checkpointNote: string | undefined;
   attestation: ((nonce: Uint8Array) => string) | undefined;
+  /** Answers GetEntries instead of `served` when set (a hostile or slow server). */
+  serveEntries: ((start: number, count: number) => Uint8Array[]) | undefined;
+  /** GetEntries from this index on never answers (until the caller aborts). */
+  hangEntriesFrom = Number.POSITIVE_INFINITY;
+  /** How many entries the MAC statement covers (all written ones unless set). */
+  macCovers: number | undefined;
+  /** SHA-256 of each verifier's access token, as the real TLM host keeps them. */
+  private readonly tokenHashes = new Map<string, Buffer>();
   /** The signer the TLM uses (a second TLM with the same key is how a fork gets signed). */
   constructor(signer: NoteSigner = SIGNER) {
     const initialKey = new Uint8Array(randomBytes(32));
@@ -94,6 +105,27 @@ class FakeAuditLog {
     return this.tree.size;
   }
 
+  /** Registers a verifier with the TLM and its access token (as src/server/audit/tlm-host.ts does). */
+  registerVerifier(verifier: VerifierRegistration, accessToken: Uint8Array): void {
+    if (accessToken.length !== 32) throw new Error('an access token is 32 bytes');
+    const hash = createHash('sha256').update(accessToken).digest();
+    const known = this.tokenHashes.get(verifier.id);
+    if (known && !timingSafeEqual(known, hash)) throw new Error('registered with another access token');
+    this.tlm.registerVerifier(verifier);
+    this.tokenHashes.set(verifier.id, hash);
+  }
+
+  /** Whether `accessToken` is the one `verifierId` registered (false for an unknown id, or no token). */
+  tokenMatches(verifierId: string, accessToken: Uint8Array): boolean {
+    const known = this.tokenHashes.get(verifierId);
+    return known !== undefined && timingSafeEqual(known, createHash('sha256').update(accessToken).digest());
+  }
+
+  /** The SHA-256 stored for `verifierId`'s token, if any. */
+  tokenHashOf(verifierId: string): Buffer | undefined {
+    return this.tokenHashes.get(verifierId);
+  }
+
   client(): AuditServiceClient {
     return createClient(
       AuditService,
@@ -107,14 +139,20 @@ class FakeAuditLog {
       getAttestation: (request) => ({ ...ok, attestation: this.attestation ? this.attestation(request.nonce) : this.tlm.attest(request.nonce) }),
       getCheckpoint: () => ({ ...ok, checkpoint: this.checkpointNote ?? (this.notes.at(-1) as string) }),
       getConsistencyProof: (request) => ({ ...ok, proof: this.tree.consistencyProof(Number(request.fromSize), Number(request.toSize)) }),
-      getEntries: (request) => ({ ...ok, entries: this.served.slice(Number(request.start), Number(request.start) + request.count) }),
+      getEntries: (request, context) => {
+        const start = Number(request.start);
+        if (start >= this.hangEntriesFrom) return new Promise((_, reject) => context.signal.addEventListener('abort', () => reject(context.signal.reason)));
+        return { ...ok, entries: this.serveEntries ? this.serveEntries(start, request.count) : this.served.slice(start, start + request.count) };
+      },
       getInclusionProof: (request) => ({ ...ok, proof: this.tree.inclusionProof(Number(request.index), Number(request.treeSize)) }),
       registerVerifier: (request) => {
         if (request.adminToken !== ADMIN_TOKEN) return { code: ResponseCode.UNAUTHORIZED, reason: 'wrong admin token' };
-        this.tlm.registerVerifier({ id: request.verifierId, kemPublicKey: request.kemPublicKey, entitlement: request.entitlement });
+        this.registerVerifier({ id: request.verifierId, kemPublicKey: request.kemPublicKey, entitlement: request.entitlement }, request.accessToken);
         return { ...ok, reason: 'verifier registered' };
       },
       releaseKeys: (request) => {
+        // First, as the real service: only the verifier itself may make the TLM derive keys.
+        if (!this.tokenMatches(request.verifierId, request.accessToken)) return { code: ResponseCode.UNAUTHORIZED, reason: 'unknown verifier or wrong access token' };
         const keys = [];
         const denied: bigint[] = [];
         for (const value of request.indexes) {
@@ -133,7 +171,8 @@ class FakeAuditLog {
           denied,
         };
       },
-      getMacStatement: () => ({ ...ok, statement: this.tlm.verifyMacs(this.written) }),
+      getMacStatement: () => ({ ...ok, statement: this.tlm.verifyMacs(this.written.slice(0, this.macCovers ?? this.written.length)) }),
+      getKeyInclusion: () => ({ code: ResponseCode.NOT_FOUND, reason: 'unknown device' }),
     };
   }
 }
@@ -141,8 +180,9 @@ class FakeAuditLog {
 /** A verifier registered directly with the TLM (the CLI's register path has its own test). */
 function verifier(log: FakeAuditLog, entitlement = ALL, id = `verifier-${Math.random().toString(36).slice(2, 8)}`): VerifierKey {
   const { publicKey, secretKey } = auditPrimitives.kem.keygen();
-  log.tlm.registerVerifier({ id, kemPublicKey: publicKey, entitlement });
-  return makeVerifierKey({ server: 'http://fake', verifierId: id, entitlement, kemPublicKey: publicKey, kemSecretKey: secretKey, logKeyText: LOG_KEY_TEXT });
+  const accessToken = new Uint8Array(randomBytes(32));
+  log.registerVerifier({ id, kemPublicKey: publicKey, entitlement }, accessToken);
+  return makeVerifierKey({ server: 'http://fake', verifierId: id, entitlement, kemPublicKey: publicKey, kemSecretKey: secretKey, accessToken, logKeyText: LOG_KEY_TEXT });
 }
 
 const heartbeat = (ageMs: number): TestEvent => ({ mask: AuditCategory.HEARTBEAT, visibility: 'public', event: { type: 'heartbeat' }, ageMs });
@@ -380,13 +420,172 @@ describe('verifyAuditLog against a misbehaving server', () => {
   });
 });
 
+describe('verifyAuditLog: the access token', () => {
+  it('every ReleaseKeys carries the registered token; a wrong one is reported once and nothing is decrypted', async () => {
+    const log = cleanLog();
+    const key = verifier(log);
+    const client = log.client();
+    const seen: Uint8Array[] = [];
+    const recording: AuditServiceClient = {
+      ...client,
+      releaseKeys: async (request, options) => {
+        seen.push(Uint8Array.from(request.accessToken ?? []));
+        return client.releaseKeys(request, options);
+      },
+    };
+    const passing = await verifyAuditLog({ client: recording, key, pageSize: 5 });
+    expect(passing.failures).toEqual([]);
+    expect(seen.length).toBeGreaterThan(1);
+    expect(seen.every((token) => Buffer.from(token).equals(Buffer.from(key.accessToken)))).toBe(true);
+
+    const wrong = { ...key, accessToken: new Uint8Array(randomBytes(32)) };
+    const report = await verifyAuditLog({ client: log.client(), key: wrong, pageSize: 5 });
+    expect(report.ok).toBe(false);
+    expect(failuresOf(report, 'keys')).toEqual([{ index: 0, reason: 'unauthorized' }]);
+    expect(report.entries).toMatchObject({ sealed: 13, decrypted: 0 });
+    // The entries themselves are still checked: only their keys are refused.
+    expect(failuresOf(report, 'entries')).toEqual([]);
+  });
+});
+
+describe('verifyAuditLog: bounded against a hostile server', () => {
+  it(`a signed checkpoint of 2^53 − 1 entries is refused unread (--max-entries), not scanned`, async () => {
+    const log = cleanLog();
+    const key = verifier(log);
+    log.checkpointNote = signNote(formatCheckpoint({ origin: ORIGIN, size: Number.MAX_SAFE_INTEGER, rootHash: new Uint8Array(32).fill(1), extensions: [] }), [SIGNER]);
+    let pages = 0;
+    log.serveEntries = () => {
+      pages++;
+      return [];
+    };
+    const report = await verifyAuditLog({ client: log.client(), key });
+    expect(report.ok).toBe(false);
+    expect(failuresOf(report, 'entries')).toEqual([{ reason: 'too-large' }]);
+    expect(report.failures.find((f) => f.reason === 'too-large')?.message).toContain(`more than the 10000000`);
+    expect(pages).toBe(0);
+    expect(report.checks.find((c) => c.name === 'heartbeat')?.status).toBe('skipped');
+    // A smaller bound refuses a small log the same way; the log's own size passes.
+    expect(failuresOf(await verifyAuditLog({ client: cleanLog().client(), key: verifier(log), maxEntries: 22 }), 'entries')).toEqual([{ reason: 'too-large' }]);
+    const fresh = cleanLog();
+    expect((await verifyAuditLog({ client: fresh.client(), key: verifier(fresh), maxEntries: 23 })).ok).toBe(true);
+  });
+
+  it(`junk pages: the scan stops after ${MAX_FAILED_PAGES} failed pages and says where the entries leave the tree`, async () => {
+    const log = cleanLog();
+    const key = verifier(log);
+    let pages = 0;
+    log.serveEntries = (_start, count) => {
+      pages++;
+      return Array.from({ length: count }, () => new Uint8Array(randomBytes(80)));
+    };
+    const report = await verifyAuditLog({ client: log.client(), key, pageSize: 5 });
+    expect(report.ok).toBe(false);
+    expect(pages).toBe(MAX_FAILED_PAGES);
+    expect(report.entries.read).toBe(15);
+    const entries = failuresOf(report, 'entries');
+    expect(entries.filter((f) => f.reason === 'format')).toHaveLength(15);
+    expect(entries).toContainEqual({ index: 15, reason: 'failed-pages' });
+    expect(entries).toContainEqual({ index: 0, reason: 'root' });
+  });
+
+  it('one entry per call: stopped after three short pages, reported as a truncation where it stops', async () => {
+    const log = cleanLog();
+    const key = verifier(log);
+    let pages = 0;
+    log.serveEntries = (start) => {
+      pages++;
+      return log.served.slice(start, start + 1);
+    };
+    const report = await verifyAuditLog({ client: log.client(), key });
+    expect(pages).toBe(MAX_FAILED_PAGES);
+    expect(report.entries.read).toBe(3);
+    expect(failuresOf(report, 'entries')).toEqual([
+      { index: 1, reason: 'missing' },
+      { index: 2, reason: 'missing' },
+      { index: 3, reason: 'missing' },
+      { index: 3, reason: 'failed-pages' },
+      { index: 3, reason: 'truncated' },
+    ]);
+  });
+
+  it('slow full pages: the scan stops at the deadline (by the clock), as a failure', async () => {
+    const log = cleanLog();
+    const key = verifier(log);
+    let clock = Date.now();
+    log.serveEntries = (start, count) => {
+      clock += 20 * 60_000; // each page takes 20 minutes
+      return log.served.slice(start, start + count);
+    };
+    const report = await verifyAuditLog({ client: log.client(), key, pageSize: 5, now: () => clock });
+    expect(report.ok).toBe(false);
+    expect(report.entries.read).toBe(15);
+    expect(failuresOf(report, 'entries')).toEqual([{ index: 15, reason: 'deadline' }]);
+    expect(report.checks.find((c) => c.name === 'entries')?.detail).toBe('15 of 23 entries read; stopped (deadline)');
+    expect(report.checks.find((c) => c.name === 'heartbeat')?.status).toBe('skipped');
+  });
+
+  it('a call that never answers is aborted at the deadline', async () => {
+    const log = cleanLog();
+    const key = verifier(log);
+    log.hangEntriesFrom = 10;
+    const began = Date.now();
+    const report = await verifyAuditLog({ client: log.client(), key, pageSize: 5, deadlineMs: 400 });
+    expect(Date.now() - began).toBeLessThan(10_000);
+    expect(report.entries.read).toBe(10);
+    expect(failuresOf(report, 'entries')).toEqual([{ index: 10, reason: 'deadline' }]);
+  });
+});
+
+describe('verifyAuditLog: the MAC statement must be fresh', () => {
+  it('"up-to 0" on a log whose --state checkpoint has 23 entries fails; without --state it passes and says what it covers', async () => {
+    const log = cleanLog();
+    const key = verifier(log);
+    const state = (await verifyAuditLog({ client: log.client(), key })).newStateNote as string;
+    log.macCovers = 1;
+    const stale = await verifyAuditLog({ client: log.client(), key, previousCheckpointNote: state });
+    expect(stale.ok).toBe(false);
+    expect(failuresOf(stale, 'mac-statement')).toEqual([{ index: 1, reason: 'stale' }]);
+    expect(stale.checks.find((c) => c.name === 'mac-statement')?.detail).toContain('covers 1 of 23 entries');
+    const first = await verifyAuditLog({ client: log.client(), key });
+    expect(first.ok).toBe(true);
+    expect(first.checks.find((c) => c.name === 'mac-statement')).toMatchObject({ status: 'ok', detail: expect.stringContaining('covers 1 of 23 entries') });
+  });
+
+  it('a statement reaching exactly the --state checkpoint passes, though the log grew since', async () => {
+    const log = new FakeAuditLog().append(traffic(10));
+    const key = verifier(log);
+    const state = log.notes.at(-1) as string;
+    log.append([...traffic(10), heartbeat(500)]);
+    log.macCovers = 10;
+    const report = await verifyAuditLog({ client: log.client(), key, previousCheckpointNote: state });
+    expect(report.failures).toEqual([]);
+    expect(report.checks.find((c) => c.name === 'mac-statement')?.detail).toContain('covers 10 of 21 entries');
+    log.macCovers = 9;
+    expect(failuresOf(await verifyAuditLog({ client: log.client(), key, previousCheckpointNote: state }), 'mac-statement')).toEqual([{ index: 9, reason: 'stale' }]);
+  });
+});
+
 describe('pqe2ee audit (command line)', () => {
-  const run = async (log: FakeAuditLog, args: string[]): Promise<{ status: number; out: string; err: string }> => {
+  const run = async (log: FakeAuditLog, args: string[], env: Record<string, string> = {}): Promise<{ status: number; out: string; err: string }> => {
     let out = '';
     let err = '';
-    const status = await runAuditCommand(args, { out: (t) => (out += t), err: (t) => (err += t), connect: () => log.client() });
+    const status = await runAuditCommand(args, { out: (t) => (out += t), err: (t) => (err += t), connect: () => log.client(), env });
     return { status, out, err };
   };
+  const registerArgs = (keyFile: string, ...adminToken: string[]): string[] => [
+    'register',
+    '--server',
+    'x',
+    ...adminToken,
+    '--id',
+    'a',
+    '--entitlement',
+    '29',
+    '--log-key',
+    LOG_KEY_TEXT,
+    '--out',
+    keyFile,
+  ];
 
   it('register writes a 0600 key file, never overwrites it; verify passes and keeps --state', async () => {
     const log = cleanLog();
@@ -415,6 +614,11 @@ describe('pqe2ee audit (command line)', () => {
     expect(statSync(keyFile).mode & 0o777).toBe(0o600);
     const json = JSON.parse(readFileSync(keyFile, 'utf8'));
     expect(json).toMatchObject({ version: 1, server: 'http://fake', verifierId: 'auditor-1', entitlement: 21, logKey: LOG_KEY_TEXT });
+    // The access token: 32 random bytes in the key file, only their SHA-256 at the TLM, never printed.
+    const token = Buffer.from(json.accessToken, 'base64');
+    expect(token).toHaveLength(32);
+    expect(log.tokenHashOf('auditor-1')).toEqual(createHash('sha256').update(token).digest());
+    expect(registered.out).not.toContain(json.accessToken);
     const before = readFileSync(keyFile, 'utf8');
     expect((await run(log, register)).status).toBe(2);
     expect(readFileSync(keyFile, 'utf8')).toBe(before);
@@ -428,9 +632,78 @@ describe('pqe2ee audit (command line)', () => {
     expect(again.status).toBe(0);
     const report = JSON.parse(again.out);
     expect(report).toMatchObject({ ok: true, previousSize: 23, entries: { decrypted: 13, denied: 0 } });
+    for (const output of [verified.out, verified.err, again.out, again.err]) {
+      expect(output).not.toContain(json.accessToken);
+      expect(output).not.toContain(token.toString('hex'));
+    }
   });
 
-  it('verify exits 1 on a failure, keeps the stored checkpoint, and names the index', async () => {
+  it('a key file without an access token is refused by verify with a message to register again', async () => {
+    const log = cleanLog();
+    const dir = tempDir();
+    const keyFile = path.join(dir, 'verifier.json');
+    expect((await run(log, registerArgs(keyFile, '--admin-token', ADMIN_TOKEN))).status).toBe(0);
+    const { accessToken: _token, ...old } = JSON.parse(readFileSync(keyFile, 'utf8'));
+    const oldFile = path.join(dir, 'old-verifier.json');
+    writeFileSync(oldFile, JSON.stringify(old), { mode: 0o600 });
+    const result = await run(log, ['verify', '--server', 'x', '--key', oldFile]);
+    expect(result.status).toBe(2);
+    expect(result.err).toContain('has no accessToken');
+    expect(result.err).toContain('Register this verifier again');
+  });
+
+  it('the admin token may come from --admin-token-file or PQE2EE_AUDIT_ADMIN_TOKEN, from exactly one source', async () => {
+    const log = cleanLog();
+    const dir = tempDir();
+    const tokenFile = path.join(dir, 'admin-token');
+    writeFileSync(tokenFile, `${ADMIN_TOKEN}\n`, { mode: 0o600 });
+    const fromFile = await run(log, registerArgs(path.join(dir, 'a.json'), '--admin-token-file', tokenFile));
+    expect(fromFile.err).toBe('');
+    expect(fromFile.status).toBe(0);
+    const env = { PQE2EE_AUDIT_ADMIN_TOKEN: ADMIN_TOKEN };
+    // (The fake TLM accepts a repeated id with another key only in a new log.)
+    const fromEnv = await run(cleanLog(), registerArgs(path.join(dir, 'b.json')), env);
+    expect(fromEnv.err).toBe('');
+    expect(fromEnv.status).toBe(0);
+    const wrongEnv = await run(cleanLog(), registerArgs(path.join(dir, 'c.json')), { PQE2EE_AUDIT_ADMIN_TOKEN: 'wrong' });
+    expect(wrongEnv.status).toBe(1);
+    expect(wrongEnv.err).toContain('UNAUTHORIZED');
+    for (const [args, environment] of [
+      [registerArgs(path.join(dir, 'd.json')), {}],
+      [registerArgs(path.join(dir, 'd.json'), '--admin-token', ADMIN_TOKEN), env],
+      [registerArgs(path.join(dir, 'd.json'), '--admin-token-file', tokenFile), env],
+      [registerArgs(path.join(dir, 'd.json'), '--admin-token-file', tokenFile, '--admin-token', ADMIN_TOKEN), {}],
+      [registerArgs(path.join(dir, 'd.json'), '--admin-token-file', path.join(dir, 'absent')), {}],
+    ] as const) {
+      const refused = await run(cleanLog(), [...args], environment);
+      expect(refused.status).toBe(2);
+      expect(refused.err).toMatch(/exactly once|cannot be read/);
+    }
+    expect(() => statSync(path.join(dir, 'd.json'))).toThrow();
+  });
+
+  it('--max-entries below the checkpoint size fails the run (exit 1) without reading; zero is a usage error', async () => {
+    const log = cleanLog();
+    const keyFile = path.join(tempDir(), 'verifier.json');
+    expect((await run(log, registerArgs(keyFile, '--admin-token', ADMIN_TOKEN))).status).toBe(0);
+    const refused = await run(log, ['verify', '--server', 'x', '--key', keyFile, '--max-entries', '10']);
+    expect(refused.status).toBe(1);
+    expect(refused.out).toContain('entries [too-large]: the checkpoint covers 23 entries, more than the 10');
+    expect((await run(log, ['verify', '--server', 'x', '--key', keyFile, '--max-entries', '23', '--deadline-seconds', '60'])).status).toBe(0);
+    expect((await run(log, ['verify', '--server', 'x', '--key', keyFile, '--deadline-seconds', '0'])).status).toBe(2);
+  });
+
+  it('--help says when --state is written: a verified, extending checkpoint, even if other checks failed', async () => {
+    const help = await run(cleanLog(), ['verify', '--help']);
+    expect(help.status).toBe(0);
+    expect(help.out.replace(/\s+/g, ' ')).toContain(
+      "--state FILE is written whenever the latest checkpoint verified (signature, and agreement with the attested one) and extends the one stored in FILE (or FILE does not exist yet), even if other checks failed: it records the log's signed commitment",
+    );
+    expect(help.out).toContain('--admin-token-file PATH');
+    expect(help.out).toContain('PQE2EE_AUDIT_ADMIN_TOKEN');
+  });
+
+  it('verify exits 1 on a failure, names the index, and still records the newer verified checkpoint in --state', async () => {
     const log = cleanLog();
     const dir = tempDir();
     const keyFile = path.join(dir, 'verifier.json');
@@ -445,6 +718,8 @@ describe('pqe2ee audit (command line)', () => {
     expect(result.status).toBe(1);
     expect(result.out).toContain('entries at entry 5 [chain]');
     expect(result.out).toContain('result: FAILED');
+    // The entries failed, but the checkpoint verified and extends the stored one: it is recorded.
+    expect(readFileSync(state, 'utf8')).toBe(log.notes.at(-1));
   });
 
   it('usage errors exit 2', async () => {

@@ -4,7 +4,14 @@
  * the keys the TLM releases to this verifier, and the Merkle tree rebuilt from the bytes served —
  * whose root must be the checkpoint's, which proves every entry is the one the TLM signed at its
  * index. Memory stays bounded by one page plus 64 bytes of tree per entry.
+ *
+ * The server is the party under audit, and the TLM will sign any size up to 2^53 for a log it
+ * was given. So the scan is bounded three ways, each ending it with a failure, never a hang: a
+ * checkpoint above `maxEntries` is not read at all (that also bounds the tree in memory), the
+ * whole run stops at `deadlineAt` (in-flight calls are aborted), and it stops after
+ * MAX_FAILED_PAGES pages that were short, too long or undecodable (junk, or one entry a call).
  */
+import type { CallOptions } from '@connectrpc/connect';
 import { AuditCategory, categoryNames } from '../../audit/categories.js';
 import { type AuditEntry, decodeEntry, isPublicEntry } from '../../audit/entry-format.js';
 import { verifyEntries } from '../../audit/entry-verifier.js';
@@ -13,12 +20,19 @@ import type { EntryKeys } from '../../audit/key-schedule.js';
 import { MemoryMerkleStore, MerkleTree } from '../../audit/merkle-tree.js';
 import { hashesEqual, leafHash } from '../../audit/merkle.js';
 import { wipe } from '../../crypto/bytes.js';
+import { ServerResponseError } from '../../errors.js';
+import { ResponseCode } from '../../proto/gen/service_pb.js';
 import { type AuditServiceClient, callAudit, MAX_AUDIT_PAGE } from './audit-client.js';
+import type { TreeHead } from './consistency.js';
 import { firstDivergentLeaf } from './first-divergence.js';
 import { releaseEntryKeys } from './key-release-client.js';
 import { errorText } from './printable.js';
 import type { AuditFailure } from './report.js';
-import type { TreeHead } from './consistency.js';
+
+/** Pages that failed (short, too long, undecodable entries) after which the scan gives up. */
+export const MAX_FAILED_PAGES = 3;
+
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** What the scan needs. */
 export interface EntryScanOptions {
@@ -29,10 +43,20 @@ export interface EntryScanOptions {
   readonly verifierId: string;
   /** The verifier's ML-KEM-1024 secret key (not zeroed here). */
   readonly kemSecretKey: Uint8Array;
+  /** The verifier's access token, shown with every ReleaseKeys (not zeroed here). */
+  readonly accessToken: Uint8Array;
   /** Entries per GetEntries call (1 to 1000). */
   readonly pageSize: number;
+  /** A checkpoint of more entries is refused unread. */
+  readonly maxEntries: number;
+  /** When the scan must have ended, in ms of `now`. */
+  readonly deadlineAt: number;
+  readonly now: () => number;
   readonly fail: (failure: AuditFailure) => void;
 }
+
+/** Why a scan ended before it had read and compared every entry. */
+export type ScanStopReason = 'too-large' | 'deadline' | 'failed-pages' | 'unavailable';
 
 /** What the scan found. */
 export interface EntryScanResult {
@@ -45,12 +69,21 @@ export interface EntryScanResult {
   readonly newestHeartbeat?: { readonly index: number; readonly time: number };
   /** Whether the entries' tree has the checkpoint's root (so every entry is included at its index). */
   readonly rootMatches: boolean;
+  /** Set when the scan gave up: what it found says nothing about the entries it did not read. */
+  readonly stopped?: ScanStopReason;
+}
+
+/** Mutable per-scan state shared with the key fetching. */
+interface ScanContext {
+  readonly options: EntryScanOptions;
+  readonly callOptions: CallOptions;
+  /** Set once the TLM refused the access token: asking again for every page would only repeat it. */
+  keysRefused: boolean;
 }
 
 /** Reads and checks entries [0, checkpoint.size); every problem goes to `fail`. */
 export async function scanEntries(options: EntryScanOptions): Promise<EntryScanResult> {
-  const { client, logId, checkpoint, fail } = options;
-  const pageSize = Math.max(1, Math.min(MAX_AUDIT_PAGE, Math.floor(options.pageSize)));
+  const { client, logId, checkpoint, fail, now, deadlineAt } = options;
   const nodes = new MemoryMerkleStore();
   const tree = MerkleTree.open(nodes, 0);
   const categories: Record<string, number> = {};
@@ -59,34 +92,90 @@ export async function scanEntries(options: EntryScanOptions): Promise<EntryScanR
   let decrypted = 0;
   let denied = 0;
   let newestHeartbeat: { index: number; time: number } | undefined;
+  const result = (stopped?: ScanStopReason, rootMatches = false): EntryScanResult => ({
+    read: tree.size,
+    publicCount,
+    sealedCount,
+    decrypted,
+    denied,
+    categories,
+    rootMatches,
+    ...(newestHeartbeat ? { newestHeartbeat } : {}),
+    ...(stopped ? { stopped } : {}),
+  });
+
+  // Refused before anything is read: the size is signed, but nothing bounds what the TLM signs.
+  if (checkpoint.size > options.maxEntries) {
+    fail({
+      check: 'entries',
+      reason: 'too-large',
+      message: `the checkpoint covers ${checkpoint.size} entries, more than the ${options.maxEntries} this run may read (--max-entries): nothing was read`,
+    });
+    return result('too-large');
+  }
+  const pageSize = Math.max(1, Math.min(MAX_AUDIT_PAGE, Math.floor(options.pageSize)));
+  // One signal for every call of the scan: a call still waiting at the deadline is aborted. (A
+  // timer cannot wait beyond 2^31 − 1 ms; a later deadline is still checked before every page.)
+  const signal = AbortSignal.timeout(Math.min(MAX_TIMER_MS, Math.max(1, deadlineAt - now())));
+  const context: ScanContext = { options, callOptions: { signal }, keysRefused: false };
+  const pastDeadline = (): boolean => signal.aborted || now() >= deadlineAt;
+  const failDeadline = (index: number): void =>
+    fail({
+      check: 'entries',
+      index,
+      reason: 'deadline',
+      message: `the deadline passed after ${tree.size} of ${checkpoint.size} entries (--deadline-seconds): the rest was not read`,
+    });
+
   // Chain state carried from entry to entry: the index and Y_j the next entry must follow.
   let expected = 0;
   let previousChainHash: Uint8Array | undefined;
   let chainBroken = false;
   let lastTime = 0;
+  let failedPages = 0;
+  // Where the last short page ended: an empty page right there is the same gap, reported once.
+  let shortEndedAt = -1;
+  let stopped: ScanStopReason | undefined;
 
-  for (let start = 0; start < checkpoint.size; start += pageSize) {
+  // `start` advances by what was served, so the tree's leaf j stays the entry asked for at j.
+  for (let start = 0; start < checkpoint.size; ) {
+    if (pastDeadline()) {
+      failDeadline(start);
+      stopped = 'deadline';
+      break;
+    }
     const count = Math.min(pageSize, checkpoint.size - start);
     let served: Uint8Array[];
     try {
-      served = (await callAudit('GetEntries', () => client.getEntries({ start: BigInt(start), count }))).entries;
+      served = (await callAudit('GetEntries', () => client.getEntries({ start: BigInt(start), count }, context.callOptions))).entries;
     } catch (error) {
-      fail({ check: 'entries', index: start, reason: 'unavailable', message: `entries from ${start} could not be read: ${errorText(error)}` });
+      if (pastDeadline()) {
+        failDeadline(start);
+        stopped = 'deadline';
+      } else {
+        fail({ check: 'entries', index: start, reason: 'unavailable', message: `entries from ${start} could not be read: ${errorText(error)}` });
+        stopped = 'unavailable';
+      }
       break;
     }
+    let pageFailed = served.length !== count;
     if (served.length > count) {
       fail({ check: 'entries', index: start, reason: 'page', message: `asked for ${count} entries from ${start}, got ${served.length}` });
       served = served.slice(0, count);
+    }
+    if (served.length < count && (served.length > 0 || start !== shortEndedAt)) {
+      fail({ check: 'entries', index: start + served.length, reason: 'missing', message: `the server returned ${served.length} of the ${count} entries from ${start}` });
     }
     const page: (AuditEntry | undefined)[] = served.map((bytes, offset) => {
       try {
         return decodeEntry(bytes);
       } catch (error) {
+        pageFailed = true;
         fail({ check: 'entries', index: start + offset, reason: 'format', message: `entry ${start + offset} does not decode: ${errorText(error)}` });
         return undefined;
       }
     });
-    const keys = await keysForPage(options, page, start, fail);
+    const keys = await keysForPage(context, page, start);
     denied += keys.denied;
 
     page.forEach((entry, offset) => {
@@ -129,16 +218,26 @@ export async function scanEntries(options: EntryScanOptions): Promise<EntryScanR
       if ((entry.categoryMask & AuditCategory.HEARTBEAT) !== 0 && (!newestHeartbeat || entry.time >= newestHeartbeat.time))
         newestHeartbeat = { index: entry.index, time: entry.time };
     });
-    if (served.length < count) {
-      fail({ check: 'entries', index: start + served.length, reason: 'missing', message: `the server returned ${served.length} of the ${count} entries from ${start}` });
-      // An empty page means the log ends here; a checkpoint of 2^53 entries must not keep us reading.
-      if (served.length === 0) break;
+    // An empty page means the log ends here (the root comparison below says so).
+    if (served.length === 0) break;
+    if (served.length < count) shortEndedAt = start + served.length;
+    start += served.length;
+    if (pageFailed && ++failedPages >= MAX_FAILED_PAGES && start < checkpoint.size) {
+      fail({
+        check: 'entries',
+        index: start,
+        reason: 'failed-pages',
+        message: `stopped after ${MAX_FAILED_PAGES} pages that were short or did not decode: ${checkpoint.size - start} entries from ${start} not read`,
+      });
+      stopped = 'failed-pages';
+      break;
     }
   }
 
   const rootMatches = tree.size === checkpoint.size && hashesEqual(tree.root(), checkpoint.rootHash);
-  if (!rootMatches) await reportDivergence(client, tree, checkpoint, fail);
-  return { read: tree.size, publicCount, sealedCount, decrypted, denied, categories, rootMatches, ...(newestHeartbeat ? { newestHeartbeat } : {}) };
+  // Past the deadline every proof request fails at once, which would misplace the divergence.
+  if (!rootMatches && stopped !== 'deadline') await reportDivergence(context, tree, fail);
+  return result(stopped, rootMatches);
 }
 
 /**
@@ -147,23 +246,36 @@ export async function scanEntries(options: EntryScanOptions): Promise<EntryScanR
  * it lists is counted as denied (unread), not as a failure.
  */
 async function keysForPage(
-  options: EntryScanOptions,
+  context: ScanContext,
   page: readonly (AuditEntry | undefined)[],
   start: number,
-  fail: (failure: AuditFailure) => void,
 ): Promise<{ wrapped: ReadonlyMap<number, WrappedEntryKey>; denied: number }> {
+  const { options } = context;
+  const fail = options.fail;
   const wanted = page.filter((entry, offset): entry is AuditEntry => entry !== undefined && !isPublicEntry(entry) && entry.index === start + offset);
-  if (wanted.length === 0) return { wrapped: new Map(), denied: 0 };
+  if (wanted.length === 0 || context.keysRefused) return { wrapped: new Map(), denied: 0 };
   try {
     const released = await releaseEntryKeys(
       options.client,
-      options.verifierId,
+      options,
       wanted.map((entry) => entry.index),
+      context.callOptions,
     );
     for (const index of released.withheld) fail({ check: 'keys', index, reason: 'withheld', message: `the TLM neither released nor refused the key of entry ${index}` });
     return { wrapped: released.wrapped, denied: released.denied.size };
   } catch (error) {
-    fail({ check: 'keys', index: start, reason: 'unavailable', message: `keys of entries from ${start} could not be obtained: ${errorText(error)}` });
+    if (error instanceof ServerResponseError && error.responseCode === ResponseCode.UNAUTHORIZED) {
+      // Reported once: the token will not be accepted for the next page either.
+      context.keysRefused = true;
+      fail({
+        check: 'keys',
+        index: start,
+        reason: 'unauthorized',
+        message: `the TLM does not accept this verifier's access token (${errorText(error)}); no sealed entry from ${start} on is decrypted. Register the verifier again if its key file is not the one registered`,
+      });
+    } else {
+      fail({ check: 'keys', index: start, reason: 'unavailable', message: `keys of entries from ${start} could not be obtained: ${errorText(error)}` });
+    }
     return { wrapped: new Map(), denied: 0 };
   }
 }
@@ -180,8 +292,17 @@ function openKey(options: EntryScanOptions, wrapped: WrappedEntryKey | undefined
 }
 
 /** Reports where the served entries leave the signed tree (or that only the tail is missing). */
-async function reportDivergence(client: AuditServiceClient, tree: MerkleTree, checkpoint: TreeHead, fail: (failure: AuditFailure) => void): Promise<void> {
-  const index = await firstDivergentLeaf(client, tree, checkpoint);
+async function reportDivergence(context: ScanContext, tree: MerkleTree, fail: (failure: AuditFailure) => void): Promise<void> {
+  const { client, checkpoint } = context.options;
+  const signal = context.callOptions.signal;
+  let index: number;
+  try {
+    index = await firstDivergentLeaf(client, tree, checkpoint, signal);
+  } catch (error) {
+    if (!signal?.aborted) throw error;
+    fail({ check: 'entries', reason: 'deadline', message: `the deadline passed while locating where the ${tree.size} entries read leave the checkpoint's tree` });
+    return;
+  }
   if (index >= tree.size) {
     fail({ check: 'entries', index, reason: 'truncated', message: `the server served ${tree.size} entries; the checkpoint covers ${checkpoint.size}` });
   } else {

@@ -8,7 +8,8 @@
  * size m to the checkpoint — which we verify against OUR root at m, so the server cannot make a
  * wrong prefix look right. Binary search over m finds the first differing leaf with O(log n)
  * proofs. A server that refuses or garbles a proof can only make the reported index earlier;
- * the root mismatch itself is already established.
+ * the root mismatch itself is already established. A proof that fails because `signal` aborted
+ * (the verifier's deadline) says nothing about the server, so the search throws instead.
  */
 import { hashesEqual, verifyConsistency } from '../../audit/merkle.js';
 import type { MerkleTree } from '../../audit/merkle-tree.js';
@@ -21,17 +22,22 @@ const MAX_PROBES = 54;
 /**
  * The index of the first leaf of `ours` (a tree over the entries served) that is not the leaf at
  * that index of the signed tree `signed`, or `ours.size` when every leaf we hold matches (then
- * only the tail is missing). Expects the whole of `ours` not to match `signed`.
+ * only the tail is missing). Expects the whole of `ours` not to match `signed`. Throws only when
+ * `signal` aborts.
  */
-export async function firstDivergentLeaf(client: AuditServiceClient, ours: MerkleTree, signed: TreeHead): Promise<number> {
+export async function firstDivergentLeaf(client: AuditServiceClient, ours: MerkleTree, signed: TreeHead, signal?: AbortSignal): Promise<number> {
   const matches = async (size: number): Promise<boolean> => {
     if (size === 0) return true;
     if (size === signed.size) return hashesEqual(ours.rootAt(size), signed.rootHash);
     try {
-      const response = await callAudit('GetConsistencyProof', () => client.getConsistencyProof({ fromSize: BigInt(size), toSize: BigInt(signed.size) }));
+      signal?.throwIfAborted();
+      const response = await callAudit('GetConsistencyProof', () =>
+        client.getConsistencyProof({ fromSize: BigInt(size), toSize: BigInt(signed.size) }, signal ? { signal } : undefined),
+      );
       verifyConsistency(size, signed.size, requireProofShape('GetConsistencyProof', response.proof), ours.rootAt(size), signed.rootHash);
       return true;
-    } catch {
+    } catch (error) {
+      if (signal?.aborted) throw error;
       return false;
     }
   };

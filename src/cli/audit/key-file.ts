@@ -5,10 +5,14 @@
  * registration and never from a server answer.
  *
  *   { "version": 1, "server": URL, "verifierId": ID, "entitlement": MASK,
- *     "kemPublicKey": base64, "kemSecretKey": base64, "logKey": "<name>+<id>+<key>" }
+ *     "kemPublicKey": base64, "kemSecretKey": base64, "accessToken": base64,
+ *     "logKey": "<name>+<id>+<key>" }
  *
- * The secret key opens every entry key released to this verifier, so the file is created with
+ * The secret key opens every entry key released to this verifier, and the access token is what
+ * makes the TLM release them at all (it stores only its SHA-256), so the file is created with
  * mode 0600 and never overwritten (a second registration must not destroy the first one's key).
+ * A file written before ReleaseKeys needed a token has none and is refused: the TLM would answer
+ * every ReleaseKeys with UNAUTHORIZED.
  */
 import { closeSync, fstatSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { base64Decode, base64Encode } from '../../audit/base64.js';
@@ -21,16 +25,20 @@ import { parseEntitlement } from './entitlement.js';
 export const VERIFIER_KEY_FILE_VERSION = 1;
 /** A key file is ~6 KB; anything far larger is not one. */
 const MAX_KEY_FILE_BYTES = 64 * 1024;
+/** Bytes of a verifier's access token (audit.proto, RegisterVerifierRequest.access_token). */
+export const ACCESS_TOKEN_BYTES = 32;
 /** The TLM's rule for verifier ids (src/audit/tlm.ts). */
 export const VERIFIER_ID_PATTERN = /^[\x21-\x7e]{1,128}$/;
 
-/** A verifier's identity and keys, in memory. `kemSecretKey` is secret: zero it when done. */
+/** A verifier's identity and keys, in memory. `kemSecretKey` and `accessToken` are secret: zero them when done. */
 export interface VerifierKey {
   readonly server: string;
   readonly verifierId: string;
   readonly entitlement: number;
   readonly kemPublicKey: Uint8Array;
   readonly kemSecretKey: Uint8Array;
+  /** The 32 bytes shown with every ReleaseKeys (never printed). */
+  readonly accessToken: Uint8Array;
   /** The log's note verifier key, as text. */
   readonly logKeyText: string;
   /** The same key, parsed; its name is the log's origin. */
@@ -69,12 +77,14 @@ export function makeVerifierKey(fields: {
   entitlement: number;
   kemPublicKey: Uint8Array;
   kemSecretKey: Uint8Array;
+  accessToken: Uint8Array;
   logKeyText: string;
 }): VerifierKey {
   if (!VERIFIER_ID_PATTERN.test(fields.verifierId)) throw new InvalidClientInputError('a verifier id is 1 to 128 printable ASCII characters without spaces');
   const { kemPublicKeyBytes, kemSecretKeyBytes } = auditPrimitives.params;
   if (fields.kemPublicKey.length !== kemPublicKeyBytes) throw new InvalidClientInputError(`the KEM public key must be ${kemPublicKeyBytes} bytes`);
   if (fields.kemSecretKey.length !== kemSecretKeyBytes) throw new InvalidClientInputError(`the KEM secret key must be ${kemSecretKeyBytes} bytes`);
+  if (fields.accessToken.length !== ACCESS_TOKEN_BYTES) throw new InvalidClientInputError(`the access token must be ${ACCESS_TOKEN_BYTES} bytes`);
   parseEntitlement(String(fields.entitlement));
   return { ...fields, logKey: parseVerifierKey(fields.logKeyText) };
 }
@@ -107,14 +117,33 @@ export function readVerifierKeyFile(path: string): { key: VerifierKey; warning?:
     }
   };
   if (typeof json.entitlement !== 'number') throw new InvalidClientInputError('the key file has no entitlement');
-  const key = makeVerifierKey({
-    server: text('server'),
-    verifierId: text('verifierId'),
-    entitlement: json.entitlement,
-    kemPublicKey: bytesOf('kemPublicKey'),
-    kemSecretKey: bytesOf('kemSecretKey'),
-    logKeyText: text('logKey'),
-  });
+  if (!Object.hasOwn(json, 'accessToken')) {
+    throw new InvalidClientInputError(
+      `${path.slice(0, 200)} has no accessToken: it was written before the TLM required one for ReleaseKeys. Register this verifier again (pqe2ee audit register, with a new --id and --out) and verify with the new key file`,
+    );
+  }
+  const secrets: Uint8Array[] = [];
+  const secret = (name: string): Uint8Array => {
+    const value = bytesOf(name);
+    secrets.push(value);
+    return value;
+  };
+  let key: VerifierKey;
+  try {
+    key = makeVerifierKey({
+      server: text('server'),
+      verifierId: text('verifierId'),
+      entitlement: json.entitlement,
+      kemPublicKey: bytesOf('kemPublicKey'),
+      kemSecretKey: secret('kemSecretKey'),
+      accessToken: secret('accessToken'),
+      logKeyText: text('logKey'),
+    });
+  } catch (error) {
+    // A file refused halfway must not leave its secrets in memory.
+    wipe(...secrets);
+    throw error;
+  }
   const mode = modeOf(path);
   const warning =
     mode !== undefined && (mode & 0o077) !== 0 ? `${path.slice(0, 200)} is readable by other users (mode ${(mode & 0o777).toString(8)}); it holds a secret key` : undefined;
@@ -123,7 +152,7 @@ export function readVerifierKeyFile(path: string): { key: VerifierKey; warning?:
 
 /**
  * Writes `key` to `path` with mode 0600; refuses (EEXIST) if anything is there already. The
- * serialised secret is zeroed once written.
+ * serialised secrets are zeroed once written.
  */
 export function writeVerifierKeyFile(path: string, key: VerifierKey): void {
   const json = JSON.stringify(
@@ -134,6 +163,7 @@ export function writeVerifierKeyFile(path: string, key: VerifierKey): void {
       entitlement: key.entitlement,
       kemPublicKey: base64Encode(key.kemPublicKey),
       kemSecretKey: base64Encode(key.kemSecretKey),
+      accessToken: base64Encode(key.accessToken),
       logKey: key.logKeyText,
     },
     null,

@@ -10,10 +10,12 @@
  *  4. state — it extends the checkpoint from the previous run (no truncation, rollback or fork);
  *  5. entries — every entry [0, size): format, order, hash chain, and the Merkle root rebuilt from
  *     all of them equals the checkpoint's (inclusion of every entry at its index); sealed entries
- *     whose keys the TLM releases are decrypted;
+ *     whose keys the TLM releases are decrypted. Bounded: at most maxEntries, until the deadline,
+ *     and at most MAX_FAILED_PAGES bad pages (entry-scan.ts);
  *  6. heartbeat — the newest HEARTBEAT entry is at most maxHeartbeatAgeMs old (else the tail may
  *     have been cut off, or the SAM stopped);
- *  7. MAC statement — the TLM's signed "MAC-verified up to j" (verifiers never get MAC keys).
+ *  7. MAC statement — the TLM's signed "MAC-verified up to j" (verifiers never get MAC keys),
+ *     which must cover at least the checkpoint of the previous run (see requireMacFreshness).
  *
  * Every failure is collected with the entry index where it shows; nothing stops at the first one
  * except a checkpoint that does not verify, which leaves nothing to check entries against.
@@ -26,7 +28,7 @@ import { MAX_NOTE_BYTES } from '../../audit/signed-note.js';
 import { AuditFormatError } from '../../errors.js';
 import { type AuditServiceClient, callAudit, MAX_AUDIT_PAGE } from './audit-client.js';
 import { requireExtends } from './consistency.js';
-import { scanEntries } from './entry-scan.js';
+import { type EntryScanResult, scanEntries } from './entry-scan.js';
 import type { VerifierKey } from './key-file.js';
 import { openMacStatement } from './mac-statement.js';
 import { errorText, printable } from './printable.js';
@@ -34,6 +36,10 @@ import type { AuditCheckName, AuditCheckResult, AuditFailure, AuditReport } from
 
 /** Default bound on the newest heartbeat's age: 5 minutes. */
 export const DEFAULT_MAX_HEARTBEAT_AGE_MS = 300_000;
+/** Largest checkpoint read by default: 10 million entries (the tree kept in memory grows with the entries read). */
+export const DEFAULT_MAX_ENTRIES = 10_000_000;
+/** Default time for a whole run, after which the entry scan stops with a failure: one hour. */
+export const DEFAULT_DEADLINE_MS = 3_600_000;
 /** Failures listed in a report at most (all are counted). */
 export const MAX_REPORTED_FAILURES = 1000;
 const NONCE_BYTES = 32;
@@ -53,6 +59,10 @@ export interface VerifyAuditLogOptions {
   readonly now?: () => number;
   /** Entries per GetEntries call (default and at most 1000). */
   readonly pageSize?: number;
+  /** A checkpoint of more entries is refused unread (default DEFAULT_MAX_ENTRIES). */
+  readonly maxEntries?: number;
+  /** Time for the run, from its start (ms of `now`; default DEFAULT_DEADLINE_MS). */
+  readonly deadlineMs?: number;
 }
 
 /** Runs every check; never throws for what the server does (that is a failure in the report). */
@@ -62,6 +72,7 @@ export async function verifyAuditLog(options: VerifyAuditLogOptions): Promise<Au
   const origin = logKey.name;
   const logId = new TextEncoder().encode(origin);
   const now = options.now ?? Date.now;
+  const deadlineAt = now() + (options.deadlineMs ?? DEFAULT_DEADLINE_MS);
   const checks: AuditCheckResult[] = [];
   const failures: AuditFailure[] = [];
   let failureCount = 0;
@@ -147,12 +158,20 @@ export async function verifyAuditLog(options: VerifyAuditLogOptions): Promise<Au
   } else skip('state', 'no state file given (first run): nothing earlier to compare with');
 
   // 5. Every entry, with the keys the TLM releases to us.
-  const scan = await scanEntries({ client, logId, checkpoint, verifierId: key.verifierId, kemSecretKey: key.kemSecretKey, pageSize: options.pageSize ?? MAX_AUDIT_PAGE, fail });
-  checks.push({
-    name: 'entries',
-    status: failuresOf.has('entries') ? 'failed' : 'ok',
-    detail: scan.rootMatches ? `${scan.read} entries read; chain intact; tree root equals the checkpoint's` : `${scan.read} entries read; they are not the checkpoint's tree`,
+  const scan = await scanEntries({
+    client,
+    logId,
+    checkpoint,
+    verifierId: key.verifierId,
+    kemSecretKey: key.kemSecretKey,
+    accessToken: key.accessToken,
+    pageSize: options.pageSize ?? MAX_AUDIT_PAGE,
+    maxEntries: options.maxEntries ?? DEFAULT_MAX_ENTRIES,
+    deadlineAt,
+    now,
+    fail,
   });
+  checks.push({ name: 'entries', status: failuresOf.has('entries') ? 'failed' : 'ok', detail: entriesDetail(scan, checkpoint.size) });
   checks.push({
     name: 'keys',
     status: failuresOf.has('keys') ? 'failed' : 'ok',
@@ -164,7 +183,10 @@ export async function verifyAuditLog(options: VerifyAuditLogOptions): Promise<Au
   const maxAge = options.maxHeartbeatAgeMs ?? DEFAULT_MAX_HEARTBEAT_AGE_MS;
   const beat = scan.newestHeartbeat;
   const newestHeartbeat = beat ? { ...beat, ageMs: nowMs - beat.time } : undefined;
-  if (!newestHeartbeat) {
+  if (scan.stopped) {
+    // The newest heartbeat may be in what was not read: no verdict either way (entries failed).
+    checks.push({ name: 'heartbeat', status: 'skipped', detail: `the entries were not all read (${scan.stopped})` });
+  } else if (!newestHeartbeat) {
     fail({ check: 'heartbeat', index: checkpoint.size, reason: 'missing', message: 'no heartbeat entry in the log: it may be truncated or the SAM stopped' });
     checks.push({ name: 'heartbeat', status: 'failed', detail: 'no heartbeat entry' });
   } else if (newestHeartbeat.ageMs < -maxAge) {
@@ -198,7 +220,7 @@ export async function verifyAuditLog(options: VerifyAuditLogOptions): Promise<Au
     const response = await callAudit('GetMacStatement', () => client.getMacStatement({}));
     requireNoteSize(response.statement, 'MAC statement');
     const upTo = openMacStatement(response.statement, logKey, origin);
-    return { value: upTo, detail: `the TLM re-checked every MAC of entries 0..${upTo}` };
+    return { value: upTo, detail: requireMacFreshness(upTo, checkpoint.size, previous?.size, fail) };
   });
 
   return finish({
@@ -214,6 +236,35 @@ export async function verifyAuditLog(options: VerifyAuditLogOptions): Promise<Au
     ...(macVerifiedUpTo !== undefined ? { macVerifiedUpTo } : {}),
     ...(stateAdvances ? { newStateNote: latest.note } : {}),
   });
+}
+
+/** The entries check's line: how much was read, and whether it is the checkpoint's tree. */
+function entriesDetail(scan: EntryScanResult, size: number): string {
+  if (scan.stopped) return `${scan.read} of ${size} entries read; stopped (${scan.stopped})`;
+  return scan.rootMatches ? `${scan.read} entries read; chain intact; tree root equals the checkpoint's` : `${scan.read} entries read; they are not the checkpoint's tree`;
+}
+
+/**
+ * The MAC statement must be fresh: "up to j" has to reach at least the checkpoint of the previous
+ * run (--state), i.e. every MAC this verifier saw last time has been re-checked since. Not the
+ * latest checkpoint: another server implementation may re-check less often than the reference
+ * server (which covers its last checkpoint at every call). Without --state nothing is required. Returns the check's detail; a statement
+ * too old goes to `fail`.
+ */
+function requireMacFreshness(upTo: number, checkpointSize: number, previousSize: number | undefined, fail: (failure: AuditFailure) => void): string {
+  const covered = upTo + 1;
+  const detail = `the TLM re-checked every MAC of entries 0..${upTo}: covers ${Math.min(covered, checkpointSize)} of ${checkpointSize} entries`;
+  if (previousSize === undefined) return `${detail} (no --state: no earlier size to require)`;
+  if (covered < previousSize) {
+    fail({
+      check: 'mac-statement',
+      index: covered,
+      reason: 'stale',
+      message: `the MAC statement covers entries 0..${upTo}, fewer than the ${previousSize} of the checkpoint in the state file: MACs seen on the previous run were never re-checked`,
+    });
+    return `${detail}, fewer than the ${previousSize} of the state file`;
+  }
+  return `${detail} (at least the ${previousSize} of the state file)`;
 }
 
 type ReportFields = Omit<AuditReport, 'ok' | 'categories' | 'attestation'> & { categories?: Record<string, number>; attestation: AuditReport['attestation'] | undefined };
