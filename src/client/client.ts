@@ -78,6 +78,14 @@ export interface ClientOptions {
    * KeyTransparencyError (`ERR_KEY_TRANSPARENCY`) from the call that needed the bundle (in the
    * background, e.g. a new device announced: an 'error' event), and nothing of that response is used.
    *
+   * Devices met without a bundle are checked the same way (AuditService.GetKeyInclusion for that
+   * device, its checkpoint through the same consistency rule) before their keys are first trusted:
+   * a device that invites this one, a group member this device holds no key for (from the server's
+   * member list of a new epoch, GetGroupEpoch), and a new device of this user announced with a
+   * device link. A refusal there is an 'error' event and the message is dropped: no session, no
+   * stored device, no group joined; if the log cannot be reached, the message stays queued and is
+   * retried. Devices already known (checked when first met) are not checked again.
+   *
    * What it catches: a server that hands out a key or device it never logged, or that shows this
    * client a log forked from one it showed it before (and, since every client keeps its own
    * newest checkpoint, two clients shown two logs disagree as soon as their checkpoints are compared).

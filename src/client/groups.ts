@@ -20,6 +20,8 @@ import {
 } from '../proto/gen/wire_pb.js';
 import type { RuntimeContext } from './context.js';
 import { GroupMembershipError, UnknownPeerError } from '../errors.js';
+import type { PublishedDevice } from '../audit/key-transparency.js';
+import { keyTransparencyEnabled, requireLoggedDevice } from './key-transparency.js';
 import { ensureSessionToDevice, ensureSessionsToUser, sendPlaintextToDevice } from './one2one.js';
 import type { Records } from './records.js';
 
@@ -264,11 +266,36 @@ export async function fetchEpochRoster(ctx: RuntimeContext, groupId: string, epo
   const response = await ctx.rpc('GetGroupEpoch', () => ctx.service.getGroupEpoch({ groupAddress, epoch }));
   if (response.epoch !== epoch) throw new GroupMembershipError(`the server answered for epoch ${response.epoch} of group ${groupId}, not ${epoch}`);
   const devices: GroupMemberInfo[] = [];
+  const keys: PublishedDevice[] = [];
   for (const d of response.devices) {
     if (d.address?.peer.case !== 'user' || !d.identityKey) throw new GroupMembershipError(`the server's member list of group ${groupId} has a device without address or key`);
-    devices.push({ userId: d.address.peer.value.userId, deviceId: d.address.peer.value.deviceId, signPublicKey: d.identityKey.signPublicKey });
+    const { userId, deviceId } = d.address.peer.value;
+    const { signPublicKey, kemPublicKey } = d.identityKey;
+    devices.push({ userId, deviceId, signPublicKey });
+    // A group's members all use this device's suite (a bundle's member keys are checked against it).
+    keys.push({ userId, deviceId, suiteId: ctx.account.suite.params.id, signPublicKey, kemPublicKey });
   }
+  if (keyTransparencyEnabled(ctx)) await requireLoggedMembers(ctx, keys);
   return { epoch, devices };
+}
+
+/**
+ * A member this device holds no key for is checked against the server's registered key alone
+ * (requireServerMembership): with ClientOptions.auditLogKey, that key must be proved logged, or a
+ * server could slip a device of its own into the group's member list. Devices already known were
+ * checked when first met, and this device is itself. Runs before the bundle's transaction: each
+ * check may ask the server.
+ */
+async function requireLoggedMembers(ctx: RuntimeContext, members: PublishedDevice[]): Promise<void> {
+  const unknown = await ctx.transaction(async (r) => {
+    const found: PublishedDevice[] = [];
+    for (const m of members) {
+      if (m.userId === ctx.self.userId && m.deviceId === ctx.self.deviceId) continue;
+      if (!(await r.devices.get(m.userId, m.deviceId))?.identityKey) found.push(m);
+    }
+    return found;
+  });
+  for (const device of unknown) await requireLoggedDevice(ctx, device);
 }
 
 /**

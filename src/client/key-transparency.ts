@@ -7,6 +7,11 @@
  * later one to be consistent with it, so a server that hands out a key or a device it never logged,
  * or shows this client a log that forks from what it showed before (or from what another client
  * was shown, once the two compare), is caught here. The pure checks are in src/audit/key-transparency.ts.
+ *
+ * A device can also be met without a bundle: it invites this one, it is in a group's member list,
+ * or it is announced as a new device of this user. Its keys are checked the same way before they
+ * are trusted ({@link requireLoggedDevice}, AuditService.GetKeyInclusion): otherwise a server could
+ * skip the bundle check by having a device of its own invite this one instead of being fetched.
  */
 import { sha256 } from '../../bindings/hash.js';
 import type { Checkpoint } from '../audit/checkpoint.js';
@@ -15,6 +20,7 @@ import { formatVerifierKey, type NoteVerifier, parseVerifierKey } from '../audit
 import { InvalidClientInputError, KeyTransparencyError } from '../errors.js';
 import type { GetPreKeyBundleResponse, KeyInclusion } from '../proto/gen/service_pb.js';
 import type { PreKeyBundle } from '../proto/gen/wire_pb.js';
+import { bytesEqual } from '../protocol/encoding.js';
 import { callRpc, isRetryable } from '../transport/call.js';
 import type { AuditServiceClient, ProtocolHandler } from '../transport/protocol-handler.js';
 import type { RuntimeContext } from './context.js';
@@ -27,6 +33,8 @@ export const MAX_PROOF_HASHES = 64;
 export const MAX_CHECKPOINT_NOTE_BYTES = 16 * 1024;
 /** Largest key publication entry accepted (a real one is a few hundred bytes). */
 export const MAX_KEY_ENTRY_BYTES = 8 * 1024;
+/** Devices whose keys a runtime proved logged without a bundle, remembered so a group's next epoch asks nothing again. */
+const MAX_VERIFIED_DEVICES = 4096;
 /** How often a check is redone when the stored newest checkpoint changed meanwhile (it cannot while calls are serialised). */
 const MAX_CHECK_ATTEMPTS = 3;
 
@@ -61,15 +69,25 @@ export function trustedAuditLog(keyText: unknown, protocol: ProtocolHandler): Tr
 interface RuntimeLog {
   readonly log: TrustedAuditLog;
   opened?: { readonly note: string; readonly checkpoint: Checkpoint };
+  /** Devices proved logged by {@link requireLoggedDevice}, by device, with the keys that were proved (oldest first). */
+  readonly verified: Map<string, PublishedDevice>;
 }
 
 // The runtime context is shared by every part of the client; the log hangs off it here, so only
 // this module knows about it, and a context without one behaves exactly as without key transparency.
 const runtimeLogs = new WeakMap<RuntimeContext, RuntimeLog>();
 
-/** Makes every bundle `ctx` fetches from now on go through {@link requireLoggedBundles} against `log`. */
+/**
+ * Makes every bundle `ctx` fetches from now on go through {@link requireLoggedBundles}, and every
+ * device it meets otherwise through {@link requireLoggedDevice}, against `log`.
+ */
 export function enableKeyTransparency(ctx: RuntimeContext, log: TrustedAuditLog): void {
-  runtimeLogs.set(ctx, { log });
+  runtimeLogs.set(ctx, { log, verified: new Map() });
+}
+
+/** Whether `ctx` checks keys against a log (so callers can skip gathering what only the check needs). */
+export function keyTransparencyEnabled(ctx: RuntimeContext): boolean {
+  return runtimeLogs.has(ctx);
 }
 
 /**
@@ -87,6 +105,49 @@ export async function requireLoggedBundles(ctx: RuntimeContext, response: GetPre
   if (!runtimeLog) return;
   const checkpoint = verifyBundleEvidence(runtimeLog.log, response);
   await acceptCheckpoint(ctx, runtimeLog, response.checkpoint, checkpoint);
+}
+
+/**
+ * Checks, before `device`'s identity keys are trusted for the first time without a bundle (an
+ * invite from it, a group member list naming it, an announcement of it), that the log published
+ * exactly these keys: GetKeyInclusion for that device, its checkpoint opened with the log's key and
+ * made the newest (consistent, stored) exactly as for a bundle, and the entry's inclusion in it.
+ * Keys proved once in this runtime are not asked for again. Does nothing when key transparency is
+ * not enabled.
+ *
+ * Throws KeyTransparencyError (also when the server answers that it has no entry for the device);
+ * a network failure is rethrown as it is, so the message that needed the check is retried later.
+ */
+export async function requireLoggedDevice(ctx: RuntimeContext, device: PublishedDevice): Promise<void> {
+  const runtimeLog = runtimeLogs.get(ctx);
+  if (!runtimeLog) return;
+  const id = `${device.userId.length}:${device.userId}/${device.deviceId}`;
+  const proved = runtimeLog.verified.get(id);
+  if (proved && sameKeys(proved, device)) return;
+  const response = await fetchKeyInclusion(runtimeLog.log.audit, device);
+  const checkpoint = openBoundedCheckpoint(runtimeLog.log, response.checkpoint, 'the server sent');
+  verifyKeyInclusion(device, response.keyInclusion ? inclusionEvidence(response.keyInclusion) : undefined, checkpoint);
+  await acceptCheckpoint(ctx, runtimeLog, response.checkpoint, checkpoint);
+  runtimeLog.verified.delete(id);
+  runtimeLog.verified.set(id, device);
+  // A bound, so member lists of many large groups cannot grow memory; a forgotten device is only asked for again.
+  if (runtimeLog.verified.size > MAX_VERIFIED_DEVICES) runtimeLog.verified.delete(runtimeLog.verified.keys().next().value as string);
+}
+
+function sameKeys(a: PublishedDevice, b: PublishedDevice): boolean {
+  return a.suiteId === b.suiteId && bytesEqual(a.signPublicKey, b.signPublicKey) && bytesEqual(a.kemPublicKey, b.kemPublicKey);
+}
+
+/** GetKeyInclusion for one device; a refusal (no entry, unknown device) is a KeyTransparencyError. */
+async function fetchKeyInclusion(audit: AuditServiceClient, device: PublishedDevice) {
+  try {
+    return await callRpc('GetKeyInclusion', () => audit.getKeyInclusion({ userId: device.userId, deviceId: device.deviceId }));
+  } catch (error) {
+    // An unreachable server may answer later; one that has no proof for keys it delivered cannot show they are logged.
+    if (isRetryable(error)) throw error;
+    const who = `${device.userId.slice(0, 64)}/${device.deviceId.slice(0, 64)}`;
+    throw new KeyTransparencyError(`the log gave no proof that the keys of ${who} are in it: ${error instanceof Error ? error.message : String(error)}`);
+  }
 }
 
 /** The pure part: bounds, the checkpoint's signature, and each bundle's inclusion. Returns the checkpoint. */

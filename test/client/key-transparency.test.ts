@@ -9,15 +9,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { sha256 } from '../../bindings/hash.js';
-import { keyPublicationEvent, type PublishedDevice } from '../../src/audit/key-transparency.js';
+import { type KeyPublicationEvent, keyPublicationEvent, type PublishedDevice } from '../../src/audit/key-transparency.js';
+import { decodeEntry } from '../../src/audit/entry-format.js';
 import { CheckpointSigner } from '../../src/audit/checkpoint.js';
 import { AuditCategory } from '../../src/audit/categories.js';
 import { LogWriter } from '../../src/audit/entries.js';
 import { MemoryMerkleStore, MerkleTree } from '../../src/audit/merkle-tree.js';
 import { formatVerifierKey, type NoteSigner, noteSigner } from '../../src/audit/signed-note.js';
 import { getSuite } from '../../src/crypto/suites.js';
-import { GetConsistencyProofResponseSchema } from '../../src/proto/gen/audit_pb.js';
+import { GetConsistencyProofResponseSchema, type GetKeyInclusionRequest, GetKeyInclusionResponseSchema } from '../../src/proto/gen/audit_pb.js';
 import { type GetPreKeyBundleResponse, KeyInclusionSchema, ResponseCode } from '../../src/proto/gen/service_pb.js';
 import { type PreKeyBundle, PreKeyBundleSchema } from '../../src/proto/gen/wire_pb.js';
 import { openSqliteDatabase } from '../../src/node.js';
@@ -59,10 +59,15 @@ class TestLog {
 
   /** Index of `device`'s key publication entry, appended if it has none. */
   publish(device: PublishedDevice): number {
-    const key = `${device.userId}/${device.deviceId}/${Buffer.from(sha256(device.signPublicKey)).toString('hex')}`;
+    return this.publishEvent(keyPublicationEvent(device));
+  }
+
+  /** The same for a key publication event as it stands in some log (e.g. the real server's). */
+  publishEvent(event: KeyPublicationEvent): number {
+    const key = `${event.user}/${event.device}/${event.sign}`;
     const known = this.published.get(key);
     if (known !== undefined) return known;
-    const index = this.append(encoder.encode(JSON.stringify(keyPublicationEvent(device))));
+    const index = this.append(encoder.encode(JSON.stringify(event)));
     this.published.set(key, index);
     return index;
   }
@@ -108,7 +113,9 @@ function view(log: TestLog, edit?: LogView['edit']): LogView {
 /**
  * A protocol handler in front of the real server that adds key transparency from `current.log` to
  * every bundle response (publishing the devices it hands out, as an honest server does), then lets
- * `current.edit` tamper with the response. Its AuditService proves consistency from the same log.
+ * `current.edit` tamper with the response. Its AuditService proves consistency from the same log,
+ * and answers GetKeyInclusion (a device met in an invite) by publishing in it what the real server
+ * logged for that device.
  */
 function logProxy(current: LogView): ProtocolHandler {
   const inner = createServerTransport(server.url);
@@ -135,6 +142,13 @@ function logProxy(current: LogView): ProtocolHandler {
       } catch (error) {
         return create(GetConsistencyProofResponseSchema, { code: ResponseCode.NOT_FOUND, reason: String(error) });
       }
+    },
+    async getKeyInclusion(request: GetKeyInclusionRequest) {
+      const real = await (inner.audit as AuditServiceClient).getKeyInclusion({ userId: request.userId, deviceId: request.deviceId });
+      if (real.code !== ResponseCode.OK || !real.keyInclusion) return real;
+      const event = JSON.parse(new TextDecoder().decode(decodeEntry(real.keyInclusion.entry).ciphertext)) as KeyPublicationEvent;
+      const index = current.log.publishEvent(event);
+      return create(GetKeyInclusionResponseSchema, { code: ResponseCode.OK, checkpoint: current.log.checkpoint(), keyInclusion: current.log.inclusion(index) });
     },
   } as unknown as AuditServiceClient;
   return { service, audit, setToken: (token) => inner.setToken(token) };

@@ -1,7 +1,9 @@
 /**
  * NewUserDeviceMsg: a user has a new device. Only one whose device link a device this one knows
  * signed is taken (for this user: a vouched device); peers open a session to it, and the lowest-id
- * device of the same user adds it to every group (a new epoch each).
+ * device of the same user adds it to every group (a new epoch each). With ClientOptions.auditLogKey,
+ * its keys are checked against the log before anything of it is stored (a failure is thrown: the
+ * receive loop reports it and drops the announcement).
  */
 import { create } from '@bufbuild/protobuf';
 import { KnownDeviceSchema } from '../../proto/gen/client_pb.js';
@@ -10,6 +12,7 @@ import type { RuntimeContext } from '../context.js';
 import { checkDeviceLink } from '../device-link.js';
 import { UnknownPeerError, asPqe2eeError } from '../../errors.js';
 import { orderChange } from '../groups.js';
+import { requireLoggedDevice } from '../key-transparency.js';
 import { ensureSessionToDevice } from '../one2one.js';
 import type { Handler } from './handler.js';
 
@@ -24,6 +27,9 @@ export const handleNewUserDevice: Handler<'newUserDeviceMsg'> = async (ctx, msg,
   }
   if (vouched === 'verified' && device.userId === ctx.self.userId && payload.value.identityKey) {
     const identityKey = payload.value.identityKey;
+    // Stored here its keys count as known (an invite from it is accepted without a bundle), so with
+    // ClientOptions.auditLogKey they must be proved logged first, as a bundle's would be.
+    await requireLoggedDevice(ctx, { ...device, suiteId: payload.value.suiteId, signPublicKey: identityKey.signPublicKey, kemPublicKey: identityKey.kemPublicKey });
     await ctx.transaction(async (r) => {
       const previous = await r.devices.get(device.userId, device.deviceId);
       await r.devices.put(
