@@ -18,8 +18,9 @@ export interface ProtocolHandler {
   readonly service: E2eeServiceClient;
   /**
    * The server's audit log, for key transparency (ClientOptions.auditLogKey): the runtime asks it
-   * for consistency proofs between checkpoints. Optional, so handlers written before the audit log
-   * keep working; a client with `auditLogKey` set needs it.
+   * for consistency proofs between checkpoints and for the key entry of a device met without a
+   * bundle (GetKeyInclusion). Optional, so handlers written before the audit log keep working; a
+   * client with `auditLogKey` set needs it.
    */
   readonly audit?: AuditServiceClient;
   /** Sets (or clears) the bearer token sent with every request. */

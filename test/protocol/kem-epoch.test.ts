@@ -91,7 +91,7 @@ describe('KEM epoch', () => {
     const roots: Uint8Array[] = [];
     for (const answer of answers) {
       let root: Uint8Array | undefined;
-      for (let i = 0; root === undefined; i++) root = answer.receive(offer.nextChunk());
+      while (root === undefined) root = answer.receive(offer.nextChunk());
       roots.push(root);
     }
     expect(roots[1]).not.toEqual(roots[0]);

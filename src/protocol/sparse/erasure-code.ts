@@ -66,7 +66,7 @@ export class ChunkEncoder {
     if (!Number.isInteger(index) || index < 0 || index >= MAX_CHUNKS) throw new InvalidLengthError(`a chunk index is 0 to ${MAX_CHUNKS - 1}`);
     if (index < this.layout.dataChunks) return (this.data[index] as Uint8Array).slice();
     const out = new Uint8Array(this.layout.chunkBytes);
-    lagrangeAt(this.dataPoints, index).forEach((factor, j) => gfAddScaled(out, this.data[j] as Uint8Array, factor));
+    for (const [j, factor] of lagrangeAt(this.dataPoints, index).entries()) gfAddScaled(out, this.data[j] as Uint8Array, factor);
     return out;
   }
 }
@@ -113,7 +113,7 @@ export class ChunkDecoder {
       const direct = this.received.get(j);
       const out = payload.subarray(j * chunkBytes, (j + 1) * chunkBytes);
       if (direct) out.set(direct);
-      else lagrangeAt(points, j).forEach((factor, t) => gfAddScaled(out, rows[t] as Uint8Array, factor));
+      else for (const [t, factor] of lagrangeAt(points, j).entries()) gfAddScaled(out, rows[t] as Uint8Array, factor);
     }
     return payload.slice(0, payloadBytes);
   }
