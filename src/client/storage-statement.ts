@@ -9,6 +9,8 @@ import type { DatabaseHandler } from '../store/database.js';
 
 /** Interval of the statements while the client runs. */
 export const STORAGE_STATEMENT_INTERVAL_MS = 10 * 60 * 1000;
+/** How long stop() waits for the last statement. */
+const STOP_WAIT_MS = 2000;
 
 /** A handler that counts every put of its transactions (committed or not: a claim of writes attempted). */
 export function countingDatabase(inner: DatabaseHandler): { database: DatabaseHandler; take(): number; giveBack(count: number): void } {
@@ -64,11 +66,19 @@ export class StorageStatementReporter {
     (this.timer as { unref?: () => void }).unref?.();
   }
 
-  /** Stops the timer and sends what was written since the last statement (best effort). */
-  async stop(): Promise<void> {
+  /**
+   * Stops the timer and sends what was written since the last statement: best effort, waiting at
+   * most `stopWaitMs` so that stopping an offline client is not held up by the transport timeout.
+   */
+  async stop(stopWaitMs = STOP_WAIT_MS): Promise<void> {
     clearInterval(this.timer);
     this.timer = undefined;
-    await this.report();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const waited = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, stopWaitMs);
+    });
+    await Promise.race([this.report(), waited]);
+    clearTimeout(timer);
   }
 
   private report(): Promise<void> {

@@ -9,7 +9,7 @@ import { decodeEntry } from '../../src/audit/entry-format.js';
 import { auditPrimitives } from '../../src/audit/key-schedule.js';
 import { unwrapEntryKey } from '../../src/audit/key-release.js';
 import { verifyEntries } from '../../src/audit/entry-verifier.js';
-import { createClient } from '../../src/index.js';
+import { createClient, createServerTransport } from '../../src/index.js';
 import { AuditService } from '../../src/proto/gen/audit_pb.js';
 import { ResponseCode } from '../../src/proto/gen/service_pb.js';
 import { rawDevice, useInProcessServer } from '../support/index.js';
@@ -86,4 +86,22 @@ describe('storage statements', () => {
     expect(recorded).toHaveLength(10);
     flooder.close();
   });
+
+  it('stop() does not wait for a statement the server never answers', async () => {
+    const inner = createServerTransport(server.url);
+    let hung = 0;
+    const service = new Proxy(inner.service, {
+      get(target, prop, receiver) {
+        if (prop !== 'recordStorageStatement') return Reflect.get(target, prop, receiver);
+        return () => {
+          hung++;
+          return new Promise(() => undefined);
+        };
+      },
+    });
+    const client = createClient({ server: { ...inner, service, setToken: (token) => inner.setToken(token) }, deviceId: 'hanging', suite: 2 });
+    await client.start();
+    await client.stop(); // bounded by the test's timeout below, not by the transport's 30 s
+    expect(hung).toBeGreaterThanOrEqual(1);
+  }, 10_000);
 });
