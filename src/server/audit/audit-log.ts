@@ -23,7 +23,9 @@ import { writerStateCipher } from './writer-state-seal.js';
 export interface ServerAuditOptions {
   /**
    * The TLM's key file (A_0, the checkpoint key, the admin token, the verifier registry). Default:
-   * `<dbPath>.tlm.json` next to a SQLite file; in memory for ':memory:' and custom stores.
+   * `<dbPath>.tlm.json` next to a SQLite file; in memory for ':memory:' and custom stores — so a
+   * custom store that persists its log needs a key file here, or the second start is refused (a
+   * new in-memory TLM cannot open the log the first one wrote).
    */
   keyFile?: string;
   /** Interval of HEARTBEAT entries, each followed by a fresh checkpoint (default 60 000 ms). */
