@@ -16,14 +16,15 @@ import { LogWriter } from '../../src/audit/entries.js';
 import { verifyEntries } from '../../src/audit/entry-verifier.js';
 import { auditPrimitives } from '../../src/audit/key-schedule.js';
 import { unwrapEntryKey } from '../../src/audit/key-release.js';
-import { verifyKeyInclusion } from '../../src/audit/key-transparency.js';
+import { entryPublishes, verifyKeyInclusion } from '../../src/audit/key-transparency.js';
 import { leafHash, verifyConsistency } from '../../src/audit/merkle.js';
 import { MerkleTree, MemoryMerkleStore } from '../../src/audit/merkle-tree.js';
 import { parseVerifierKey } from '../../src/audit/signed-note.js';
 import { AuditStateError, KeyTransparencyError } from '../../src/errors.js';
 import { AuditService } from '../../src/proto/gen/audit_pb.js';
 import { ResponseCode } from '../../src/proto/gen/service_pb.js';
-import { startServer, type RunningServer } from '../../src/server/index.js';
+import { ServerAuditLog } from '../../src/server/audit/audit-log.js';
+import { openSqliteStore, startServer, type RunningServer } from '../../src/server/index.js';
 import { rawDevice } from '../support/index.js';
 
 type AuditClient = Client<typeof AuditService>;
@@ -326,5 +327,31 @@ describe('the server audit log', () => {
     await expect(startServer(options)).rejects.toThrow(/key file .* is new/);
     // Still refused: the failed start must not leave a new key file that passes for the log's.
     await expect(startServer(options)).rejects.toThrow(/key file .* is new/);
+  });
+});
+
+describe('the key entry index', () => {
+  it('is repaired when it points at another publication than the stored device (two raced registrations of one device id)', async () => {
+    // The race itself (two RegisterUser calls for one new device id, both logged, one stored) is
+    // timing-dependent through RPCs, so its outcome is set up directly: the index names the keys
+    // of the registration that lost.
+    const store = await openSqliteStore(':memory:');
+    const log = await ServerAuditLog.open(store.audit as NonNullable<typeof store.audit>, { origin: 'race.test/audit', keyFile: undefined, heartbeatMs: 3_600_000 });
+    try {
+      const stored = { userId: 'u', deviceId: 'd', suiteId: 2, signPublicKey: new Uint8Array(32).fill(1), kemPublicKey: new Uint8Array(32).fill(2) };
+      const lost = { ...stored, signPublicKey: new Uint8Array(32).fill(3) };
+      await log.recordKeyPublication(stored);
+      const lostIndex = await log.recordKeyPublication(lost);
+      expect(await log.keyEntryIndex('u', 'd')).toBe(lostIndex);
+      const index = await log.keyEntryFor(stored);
+      expect(index).not.toBe(lostIndex);
+      const [entry] = await (store.audit as NonNullable<typeof store.audit>).readEntries(index, 1);
+      expect(entryPublishes(entry as Uint8Array, stored)).toBe(true);
+      // And it stays: the next hand-out finds the right entry without writing another.
+      expect(await log.keyEntryFor(stored)).toBe(index);
+    } finally {
+      await log.close();
+      await store.close();
+    }
   });
 });
