@@ -7,11 +7,10 @@ import { describe, expect, it } from 'vitest';
 import { AuditCategory } from '../../src/audit/categories.js';
 import { decodeEntry } from '../../src/audit/entry-format.js';
 import { auditPrimitives } from '../../src/audit/key-schedule.js';
-import { unwrapEntryKey } from '../../src/audit/key-release.js';
-import { verifyEntries } from '../../src/audit/entry-verifier.js';
 import { createClient, createServerTransport } from '../../src/index.js';
 import { AuditService } from '../../src/proto/gen/audit_pb.js';
 import { ResponseCode } from '../../src/proto/gen/service_pb.js';
+import { openReleasedEntries } from '../support/audit-reader.js';
 import { rawDevice, useInProcessServer } from '../support/index.js';
 
 const server = useInProcessServer({ audit: { checkpointIntervalMs: 1 } });
@@ -37,16 +36,7 @@ async function statements(): Promise<{ by: string; sealed: boolean; recordsWritt
   const sealedStatements = entries.filter((e) => e.categoryMask === AuditCategory.STORAGE_SEALED);
   if (sealedStatements.length === 0) return [];
   const released = await audit.releaseKeys({ verifierId: id, indexes: sealedStatements.map((e) => BigInt(e.index)), accessToken });
-  const logId = new TextEncoder().encode(server.audit?.origin ?? '');
-  const keys = new Map(released.keys.map((k) => [Number(k.index), unwrapEntryKey(kem.secretKey, logId, Number(k.index), k.categoryMask, { ...k, index: Number(k.index) })]));
-  const report = verifyEntries({
-    logId,
-    entries,
-    keys: (index) => {
-      const entryKey = keys.get(index);
-      return entryKey ? { entryKey } : undefined;
-    },
-  });
+  const report = openReleasedEntries(kem.secretKey, server.audit?.origin ?? '', entries, released.keys);
   expect(report.failures).toEqual([]);
   return report.decrypted.filter((d) => d.categoryMask === AuditCategory.STORAGE_SEALED).map((d) => JSON.parse(new TextDecoder().decode(d.plaintext)));
 }

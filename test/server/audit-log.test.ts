@@ -13,9 +13,7 @@ import { AuditCategory } from '../../src/audit/categories.js';
 import { openCheckpoint } from '../../src/audit/checkpoint.js';
 import { decodeEntry, isPublicEntry } from '../../src/audit/entry-format.js';
 import { LogWriter } from '../../src/audit/entries.js';
-import { verifyEntries } from '../../src/audit/entry-verifier.js';
 import { auditPrimitives } from '../../src/audit/key-schedule.js';
-import { unwrapEntryKey } from '../../src/audit/key-release.js';
 import { entryPublishes, verifyKeyInclusion } from '../../src/audit/key-transparency.js';
 import { leafHash, verifyConsistency } from '../../src/audit/merkle.js';
 import { MerkleTree, MemoryMerkleStore } from '../../src/audit/merkle-tree.js';
@@ -25,6 +23,7 @@ import { AuditService } from '../../src/proto/gen/audit_pb.js';
 import { ResponseCode } from '../../src/proto/gen/service_pb.js';
 import { ServerAuditLog } from '../../src/server/audit/audit-log.js';
 import { openSqliteStore, startServer, type RunningServer } from '../../src/server/index.js';
+import { openReleasedEntries } from '../support/audit-reader.js';
 import { rawDevice } from '../support/index.js';
 
 type AuditClient = Client<typeof AuditService>;
@@ -132,7 +131,9 @@ describe('the server audit log', () => {
           signPublicKey: bundle?.identityKey?.signPublicKey ?? new Uint8Array(),
           kemPublicKey: bundle?.identityKey?.kemPublicKey ?? new Uint8Array(),
         };
-        expect(() => verifyKeyInclusion(device, { entry: inclusion?.entry ?? new Uint8Array(), index: Number(inclusion?.index), proof: inclusion?.proof ?? [] }, checkpoint)).not.toThrow();
+        expect(() =>
+          verifyKeyInclusion(device, { entry: inclusion?.entry ?? new Uint8Array(), index: Number(inclusion?.index), proof: inclusion?.proof ?? [] }, checkpoint),
+        ).not.toThrow();
         raw.close();
       }
       asker.close();
@@ -214,16 +215,7 @@ describe('the server audit log', () => {
       expect(released.keys.map((k) => Number(k.index))).toEqual(handouts);
       expect(released.denied.map(Number)).toEqual(groups);
       // The released key opens the hand-out entry: who asked for whose devices.
-      const logId = new TextEncoder().encode(server.audit?.origin ?? '');
-      const keys = new Map(released.keys.map((k) => [Number(k.index), unwrapEntryKey(kem.secretKey, logId, Number(k.index), k.categoryMask, { ...k, index: Number(k.index) })]));
-      const report = verifyEntries({
-        logId,
-        entries,
-        keys: (index) => {
-          const entryKey = keys.get(index);
-          return entryKey ? { entryKey } : undefined;
-        },
-      });
+      const report = openReleasedEntries(kem.secretKey, server.audit?.origin ?? '', entries, released.keys);
       expect(report.failures).toEqual([]);
       const opened = report.decrypted.find((d) => d.index === handouts[0]);
       expect(JSON.parse(new TextDecoder().decode(opened?.plaintext))).toMatchObject({ type: 'bundle', by: `${bob.userId}/laptop`, of: alice.userId });
