@@ -159,6 +159,16 @@ function checkingClient(deviceId: string, current: LogView, extra: Parameters<ty
   return server.start(deviceId, { server: logProxy(current), auditLogKey: LOG_KEY, ...extra });
 }
 
+/** Alice and Bob each send one message and each receives it (sessions both ways, every bundle checked). */
+async function greetBothWays(alice: E2eeClient, bob: E2eeClient): Promise<void> {
+  const atBob = bob.waitFor('one2one-message');
+  await alice.sendMessage(bob.address.userId, 'hello bob');
+  expect(text((await atBob).message.body)).toBe('hello bob');
+  const atAlice = alice.waitFor('one2one-message');
+  await bob.sendMessage(alice.address.userId, 'hello alice');
+  expect(text((await atAlice).message.body)).toBe('hello alice');
+}
+
 /** Whether `client` has a session (or any record) with that device. */
 async function hasSessionWith(client: E2eeClient, peer: E2eeClient): Promise<boolean> {
   return client.fingerprint(peer.address.userId, peer.address.deviceId).then(
@@ -198,12 +208,7 @@ describe('key transparency in the client runtime', () => {
     const bobView = view(log);
     const alice = await checkingClient('alice', aliceView);
     const bob = await checkingClient('bob', bobView);
-    const atBob = bob.waitFor('one2one-message');
-    await alice.sendMessage(bob.address.userId, 'hello bob');
-    expect(text((await atBob).message.body)).toBe('hello bob');
-    const atAlice = alice.waitFor('one2one-message');
-    await bob.sendMessage(alice.address.userId, 'hello alice');
-    expect(text((await atAlice).message.body)).toBe('hello alice');
+    await greetBothWays(alice, bob);
 
     // The log grows (carol's device is published); alice's next bundle comes with a bigger checkpoint.
     const carol = await server.start('carol');
@@ -450,12 +455,7 @@ describe("key transparency against the reference server's own audit log", () => 
     const proxy = editingProxy(() => undefined);
     const alice = await server.start('alice', { server: proxy, auditLogKey: logKey() });
     const bob = await server.start('bob', { auditLogKey: logKey() });
-    const atBob = bob.waitFor('one2one-message');
-    await alice.sendMessage(bob.address.userId, 'hello bob');
-    expect(text((await atBob).message.body)).toBe('hello bob');
-    const atAlice = alice.waitFor('one2one-message');
-    await bob.sendMessage(alice.address.userId, 'hello alice');
-    expect(text((await atAlice).message.body)).toBe('hello alice');
+    await greetBothWays(alice, bob);
 
     // Bob links a second device (its registration checks the bundles of bob's own devices).
     const bobPhone = await server.link(bob, 'phone', { auditLogKey: logKey() });
