@@ -4,14 +4,13 @@
 // size must come out of MerkleTree, and its own proofs must verify.
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { MerkleProofError } from '../../src/errors.js';
 import { MemoryMerkleStore, MerkleTree } from '../../src/audit/merkle-tree.js';
 import { leafHash, verifyConsistency, verifyInclusion } from '../../src/audit/merkle.js';
+import { vectorsDir } from '../support/paths.js';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const merkleDir = path.resolve(here, '../../../shared/vectors/merkle');
+const merkleDir = path.join(vectorsDir, 'merkle');
 
 interface InclusionVector {
   leafIdx: number;
