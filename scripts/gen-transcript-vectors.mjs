@@ -1,4 +1,4 @@
-// Regenerates the fixed-seed protocol transcript, test/vectors/transcript-v1.json, and then checks
+// Regenerates the fixed-seed protocol transcript, test/vectors/transcript-v2.json, and then checks
 // it (the same test in its normal mode). The transcript is made by test/support/transcript.ts with
 // the platform random source replaced by a seeded SHAKE256 generator, so it changes only when the
 // protocol does: run this for a deliberate protocol change (wire format, key schedule, primitives,
@@ -21,4 +21,4 @@ function run(env) {
 
 run({ PQE2EE_WRITE_VECTORS: '1' });
 run({ PQE2EE_WRITE_VECTORS: '' });
-console.log('test/vectors/transcript-v1.json regenerated and checked');
+console.log('test/vectors/transcript-v2.json regenerated and checked');

@@ -29,6 +29,7 @@ export type Pqe2eeErrorCode =
   | 'ERR_CORE_NOT_READY'
   | 'ERR_CORE'
   | 'ERR_MALFORMED_MESSAGE'
+  | 'ERR_UNSUPPORTED_PROTOCOL_VERSION'
   | 'ERR_SUITE_MISMATCH'
   | 'ERR_INVALID_SIGNATURE'
   | 'ERR_UNKNOWN_PRE_KEY'
@@ -41,6 +42,9 @@ export type Pqe2eeErrorCode =
   | 'ERR_UNKNOWN_EPOCH'
   | 'ERR_EPOCH_CONFLICT'
   | 'ERR_NOT_A_MEMBER'
+  | 'ERR_MISSING_SENDER_KEY'
+  | 'ERR_SENDER_KEY_CONFLICT'
+  | 'ERR_GROUP_AUTH_MODE'
   | 'ERR_SERVER_RESPONSE'
   | 'ERR_TRANSPORT'
   | 'ERR_CLIENT_NOT_STARTED'
@@ -167,6 +171,17 @@ export class MalformedMessageError extends Pqe2eeError<'ERR_MALFORMED_MESSAGE'> 
   }
 }
 
+/**
+ * A bundle, invite, message or session state of another protocol version: v1 (the KEM double
+ * ratchet with a whole KEM key and ciphertext in every message) is refused, not migrated — a v1
+ * session has no epoch root to continue from, so both sides open a new session.
+ */
+export class UnsupportedProtocolVersionError extends Pqe2eeError<'ERR_UNSUPPORTED_PROTOCOL_VERSION'> {
+  constructor(message: string) {
+    super('ERR_UNSUPPORTED_PROTOCOL_VERSION', message);
+  }
+}
+
 /** A bundle, invite or message of a different cipher suite than the account or session. */
 export class SuiteMismatchError extends Pqe2eeError<'ERR_SUITE_MISMATCH'> {
   constructor(message: string) {
@@ -248,6 +263,39 @@ export class EpochConflictError extends Pqe2eeError<'ERR_EPOCH_CONFLICT'> {
 export class NotAMemberError extends Pqe2eeError<'ERR_NOT_A_MEMBER'> {
   constructor(message: string) {
     super('ERR_NOT_A_MEMBER', message);
+  }
+}
+
+/**
+ * A group message of a 'sender-key' group whose sender's key announcement for that epoch this
+ * device has not received yet (it rides in the sender's first message of the epoch). Nothing
+ * changed: hold the message and decrypt it again once the announcement has arrived.
+ */
+export class MissingSenderKeyError extends Pqe2eeError<'ERR_MISSING_SENDER_KEY'> {
+  constructor(message: string) {
+    super('ERR_MISSING_SENDER_KEY', message);
+  }
+}
+
+/**
+ * A sender-key announcement that differs from the one already stored for that member and epoch, or
+ * a message past the end of an epoch's chain that its sender announced in a later epoch: refused,
+ * nothing changed.
+ */
+export class SenderKeyConflictError extends Pqe2eeError<'ERR_SENDER_KEY_CONFLICT'> {
+  constructor(message: string) {
+    super('ERR_SENDER_KEY_CONFLICT', message);
+  }
+}
+
+/**
+ * A group message or bundle of another group-auth mode than the group's ('sender-key' or
+ * 'identity', fixed when the group was created): refused, so no one can move a group to the
+ * weaker mode.
+ */
+export class GroupAuthModeError extends Pqe2eeError<'ERR_GROUP_AUTH_MODE'> {
+  constructor(message: string) {
+    super('ERR_GROUP_AUTH_MODE', message);
   }
 }
 

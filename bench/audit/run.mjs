@@ -12,6 +12,7 @@
 // consistency, checkpoint (CheckpointSigner / ML-DSA-87), peer-hash (@noble/hashes and node:crypto
 // verifying the same inclusion proofs).
 import { createHash, randomBytes } from 'node:crypto';
+import { prng } from '../prng.mjs';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -96,18 +97,6 @@ function timeLoop(fn, { chunk = 64 } = {}) {
   const samples = [];
   for (let r = 0; r < ROUNDS; r++) samples.push(round());
   return summarize(samples);
-}
-
-/** Deterministic PRNG (mulberry32), so every run asks the same questions. */
-function prng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 // ---- events --------------------------------------------------------------------------------------

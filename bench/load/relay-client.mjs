@@ -68,7 +68,7 @@ export function createRelayClient({ url, fetch, deviceId, userName }) {
         sessionId: 'relay',
         from: address(self.userId, deviceId),
         to: address(userId, deviceId),
-        payload: { case: 'one2oneMsg', value: { header: {}, ciphertext: body } },
+        payload: { case: 'one2oneMsg', value: { ciphertext: body } },
       };
       // Like the runtime's outbox: a request that got no answer is sent again (up to 5 times).
       for (let attempt = 1; ; attempt++) {

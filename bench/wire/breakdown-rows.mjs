@@ -1,5 +1,4 @@
-// One message of each kind taken apart field by field, so the baseline says where the bytes go
-// (the v2 work changes exactly these fields). Each message is decrypted before it is reported.
+// One message of each kind taken apart field by field, so the rows say where the bytes go. Each message is decrypted before it is reported.
 import { body } from './conversation.mjs';
 import { pqe2eeAccounts, pqe2eeHandshake } from './pqe2ee-pair.mjs';
 import { pqe2eeGroup } from './pqe2ee-group.mjs';
@@ -12,12 +11,23 @@ const row = (label, wire, fields) => ({ label, bytes: wire.length, fields });
 export function pqe2eeBreakdowns(P, suite) {
   const accounts = pqe2eeAccounts(P, suite);
   const pair = pqe2eeHandshake(P, accounts, accounts.bob.preKeyBundle({ withOneTimePreKey: false }));
+  // A's first message carries a chunk of its epoch key; B's first one carries none.
   const msg = pair.a.encrypt(body());
   pair.b.decrypt(msg);
+  const plain = pair.b.encrypt(body());
+  pair.a.decrypt(plain);
   const g = pqe2eeGroup(P, suite);
+  // The sender's first group message of the epoch carries its sender-key announcement; the next does not.
   const gm = g.sender.encrypt(body());
   g.receivers[0].decrypt(gm);
-  return [row(`pqe2ee suite ${suite} E2eeMsg (one-to-one)`, msg, breakdown(msg, E2EE_MSG)), row(`pqe2ee suite ${suite} E2eeMsg (group)`, gm, breakdown(gm, E2EE_MSG))];
+  const gm2 = g.sender.encrypt(body());
+  g.receivers[0].decrypt(gm2);
+  return [
+    row(`pqe2ee suite ${suite} E2eeMsg (one-to-one, with an epoch chunk)`, msg, breakdown(msg, E2EE_MSG)),
+    row(`pqe2ee suite ${suite} E2eeMsg (one-to-one, no chunk)`, plain, breakdown(plain, E2EE_MSG)),
+    row(`pqe2ee suite ${suite} E2eeMsg (group, first of the epoch: sender-key announcement)`, gm, breakdown(gm, E2EE_MSG)),
+    row(`pqe2ee suite ${suite} E2eeMsg (group)`, gm2, breakdown(gm2, E2EE_MSG)),
+  ];
 }
 
 export async function libsignalBreakdowns(S) {

@@ -57,5 +57,6 @@ export async function libsignalGroupRows(S, n = MESSAGES) {
     }
     sizes.push(wire.length);
   }
-  return { message: sizeStats(sizes), setup: { bundle: g.skdmBytes, distributionToTwo: g.distributionBytes } };
+  // Its key material (the SenderKeyDistributionMessage) travels apart: every message counts alike.
+  return { message: sizeStats(sizes), first: sizes[0], all: sizeStats(sizes), setup: { bundle: g.skdmBytes, distributionToTwo: g.distributionBytes } };
 }

@@ -4,7 +4,9 @@
 //                 from an OPK-less bundle (Bob remembers the last 1000 invites, as deployed)
 //   encrypt       Session.encrypt in a steady sending chain (self-step every 512 included)
 //   decrypt       Session.decrypt of in-order messages, pre-generated untimed (a message decrypts once)
-//   groupEncrypt  GroupSession.encrypt in a 3-device group (chain step, AES-GCM, one signature)
+//   groupEncrypt  GroupSession.encrypt in a 3-device 'sender-key' group (chain step, AES-256-CTR,
+//                 one Ed25519 signature; the epoch's first message, with its identity-signed
+//                 announcement, falls in the warm-up)
 import { body } from './conversation.mjs';
 import { pqe2eeAccounts, pqe2eeHandshake } from './pqe2ee-pair.mjs';
 import { pqe2eeGroup } from './pqe2ee-group.mjs';

@@ -61,10 +61,10 @@ export function breakdown(buf, schema, prefix = '') {
 }
 
 // Field numbers of src/proto/wire.proto (E2eeMsg and what it carries), for the labels above.
-const HEADER = { 1: 'ratchet_public_key', 2: 'ratchet_key_id', 3: 'kem_ciphertext', 4: 'target_key_id', 5: 'previous_chain_length', 6: 'message_index' };
-const ONE2ONE = { 1: ['header', HEADER], 2: 'ciphertext' };
-const GROUP = { 1: 'group_id', 2: 'epoch', 3: 'sender_key_digest', 4: 'message_index', 5: 'ciphertext', 6: 'signature' };
-export const E2EE_MSG = { 1: 'version', 2: 'suite_id', 3: 'session_id', 4: 'from', 5: 'to', 6: ['one2one', ONE2ONE], 7: ['group', GROUP] };
+const ONE2ONE = { 2: 'ciphertext', 3: 'epoch', 4: 'message_index', 5: 'epoch_chunk', 6: 'previous_chain_length', 7: 'one_way_step', 8: 'one_way_chunk' };
+const GROUP_SENDER_KEY = { 1: 'public_key', 2: 'identity_signature', 3: 'previous_epoch', 4: 'previous_epoch_messages' };
+const GROUP = { 2: 'epoch', 4: 'message_index', 5: 'ciphertext', 6: 'signature', 7: 'member_index', 8: ['sender_key', GROUP_SENDER_KEY] };
+export const E2EE_MSG = { 1: 'version', 2: 'suite_id', 3: 'session_id', 4: 'from', 5: 'to', 6: ['one2one', ONE2ONE], 7: ['group', GROUP], 8: 'session_tag' };
 
 // libsignal's messages are a version byte, a protobuf body and a trailer (SignalMessage: an 8-byte
 // MAC; SenderKeyMessage: a 64-byte XEdDSA signature; PreKeySignalMessage: none, its field 4 is the

@@ -9,7 +9,7 @@
  * send.ts and one2one.ts (one-to-one messages), group-operations.ts and groups.ts (groups),
  * device-link.ts (new devices of this user), history.ts (received messages).
  */
-import { Session, fingerprint as sessionFingerprint } from '../protocol/index.js';
+import { Session, fingerprint as sessionFingerprint, type GroupAuthMode } from '../protocol/index.js';
 import type { DatabaseHandler } from '../store/database.js';
 import { encryptDatabase } from '../store/encrypted.js';
 import { countingDatabase, StorageStatementReporter } from './storage-statement.js';
@@ -265,14 +265,24 @@ export class E2eeClient {
     return this.run((ctx) => sendDirectMessage(ctx, userId, bytes, expiresInMs));
   }
 
-  /** Creates a group with this device's user as manager and the listed users as members (`managers`: those of them who are managers too). */
-  async createGroup(groupName: string, userIds: string[], options: { managers?: string[] } = {}): Promise<{ groupId: string; epoch: bigint }> {
+  /**
+   * Creates a group with this device's user as manager and the listed users as members (`managers`:
+   * those of them who are managers too). `groupAuth` fixes, for the group's whole life, how its
+   * messages are authenticated: 'sender-key' (default: a per-epoch Ed25519 key per member, 64-byte
+   * signatures; a device's stolen group state can forge its messages until the next epoch) or
+   * 'identity' (every message signed with the sender's identity key: 4,627 bytes each in suite 1;
+   * a stolen group state cannot forge messages). docs/protocol.md "Group sessions".
+   */
+  async createGroup(groupName: string, userIds: string[], options: { managers?: string[]; groupAuth?: GroupAuthMode } = {}): Promise<{ groupId: string; epoch: bigint }> {
     requireId(groupName, 'groupName');
     if (!Array.isArray(userIds)) throw new InvalidClientInputError('userIds must be a list');
     for (const u of userIds) requireId(u, 'userId');
-    const managers = requireOptions(options).managers ?? [];
+    const checked = requireOptions(options);
+    const managers = checked.managers ?? [];
     if (!Array.isArray(managers) || managers.some((m) => !userIds.includes(m))) throw new InvalidClientInputError('managers must be a subset of userIds');
-    const result = await this.run((ctx) => createGroup(ctx, groupName, userIds, managers));
+    const groupAuth = checked.groupAuth ?? 'sender-key';
+    if (groupAuth !== 'sender-key' && groupAuth !== 'identity') throw new InvalidClientInputError("groupAuth must be 'sender-key' or 'identity'");
+    const result = await this.run((ctx) => createGroup(ctx, groupName, userIds, managers, groupAuth));
     await this.bus.emit({ type: 'group-created', groupId: result.groupId, groupName, epoch: result.epoch });
     return result;
   }
@@ -314,8 +324,8 @@ export class E2eeClient {
     return this.run((ctx) => sendToGroup(ctx, groupId, bytes, expiresInMs));
   }
 
-  /** The group's epoch and member devices as this device holds them. */
-  async groupInfo(groupId: string): Promise<{ epoch: bigint; members: DeviceRef[] }> {
+  /** The group's epoch, member devices and auth mode as this device holds them. */
+  async groupInfo(groupId: string): Promise<{ epoch: bigint; members: DeviceRef[]; groupAuth: GroupAuthMode }> {
     requireId(groupId, 'groupId');
     return groupInfo(this.context, groupId);
   }

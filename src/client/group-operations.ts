@@ -4,6 +4,7 @@
  * client's lock (E2eeClient.run), except the retry, which waits outside it.
  */
 import { ServerResponseError } from '../errors.js';
+import type { GroupAuthMode } from '../protocol/index.js';
 import { GroupRole, ResponseCode } from '../proto/gen/service_pb.js';
 import { sleep } from './common.js';
 import type { RuntimeContext } from './context.js';
@@ -68,9 +69,9 @@ export async function sendToGroup(ctx: RuntimeContext, groupId: string, bytes: U
 }
 
 /** The group's epoch and member devices as this device holds them. */
-export function groupInfo(ctx: RuntimeContext, groupId: string): Promise<{ epoch: bigint; members: DeviceRef[] }> {
+export function groupInfo(ctx: RuntimeContext, groupId: string): Promise<{ epoch: bigint; members: DeviceRef[]; groupAuth: GroupAuthMode }> {
   return ctx.locked(async () => {
     const group = await ctx.transaction((r) => loadGroup(ctx, r, groupId));
-    return { epoch: group.epoch, members: group.members.map((m) => ({ userId: m.userId, deviceId: m.deviceId })) };
+    return { epoch: group.epoch, members: group.members.map((m) => ({ userId: m.userId, deviceId: m.deviceId })), groupAuth: group.groupAuth };
   });
 }

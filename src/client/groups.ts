@@ -4,7 +4,7 @@
  * list and sends the bundle through one-to-one sessions (queued until sessions are accepted).
  */
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
-import { GroupSession, type GroupMemberInfo, type Session } from '../protocol/index.js';
+import { GroupSession, type GroupAuthMode, type GroupMemberInfo, type Session } from '../protocol/index.js';
 import { bytesEqual } from '../protocol/encoding.js';
 import { EpochAuthorSchema, GroupRecordSchema } from '../proto/gen/client_pb.js';
 import { GroupInfoSchema, GroupRole, SendGroupMsgRequestSchema, type GroupInfo, type ResponseCode } from '../proto/gen/service_pb.js';
@@ -129,7 +129,13 @@ async function distribute(ctx: RuntimeContext, records: Records, bundle: Uint8Ar
 }
 
 /** Creates a group on the server and distributes epoch 0. */
-export async function createGroup(ctx: RuntimeContext, groupName: string, userIds: string[], managers: readonly string[] = []): Promise<{ groupId: string; epoch: bigint }> {
+export async function createGroup(
+  ctx: RuntimeContext,
+  groupName: string,
+  userIds: string[],
+  managers: readonly string[] = [],
+  groupAuth: GroupAuthMode = 'sender-key',
+): Promise<{ groupId: string; epoch: bigint }> {
   const roleOf = (userId: string) => (managers.includes(userId) ? GroupRole.MANAGER : GroupRole.MEMBER);
   const response = await ctx.rpc('CreateGroup', () => ctx.service.createGroup({ groupName, members: userIds.map((userId) => ({ userId, role: roleOf(userId) })) }));
   const groupId = response.groupAddress?.peer.case === 'group' ? response.groupAddress.peer.value.groupId : '';
@@ -143,6 +149,7 @@ export async function createGroup(ctx: RuntimeContext, groupName: string, userId
       epoch: response.epoch,
       userId: ctx.self.userId,
       deviceId: ctx.self.deviceId,
+      groupAuth,
     });
     await r.groups.putSession(groupId, session.serialize());
     const info = create(GroupInfoSchema, {
@@ -389,7 +396,7 @@ export async function sendGroupPlaintext(ctx: RuntimeContext, groupId: string, p
     await r.groups.putSession(groupId, group.serialize());
     const msg = fromBinary(E2eeMsgSchema, wire);
     // The sender's address is routing data for the server (it checks it against the signed-in
-    // device); receivers identify the sender by the signed key digest, not by this field.
+    // device); receivers identify the sender by the signed member index, not by this field.
     if (ctx.account.address) msg.from = ctx.account.address;
     await r.outbox.add({ case: 'group', value: create(SendGroupMsgRequestSchema, { msg }) });
     return wire.length;

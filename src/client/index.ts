@@ -1,3 +1,4 @@
+export type { GroupAuthMode } from '../protocol/index.js';
 export { createClient, E2eeClient, MAX_BODY_BYTES, type ClientOptions, type SendOptions, type SendResult, type DeviceLinkRequest, type DeviceLinkGrant } from './client.js';
 export { defaultCommonHandler, type CommonHandler } from './common.js';
 export type { ClientEvent, ClientEventType, ClientEventOf, EventHandler, DeviceRef, ReceivedMessage } from './events.js';

@@ -12,9 +12,9 @@ import { fromBinary, toBinary, type DescMessage, type MessageShape } from '@bufb
 import { InvalidTypeError } from '../errors.js';
 import { concatBytes, label, lengthPrefixed, u32 } from '../crypto/bytes.js';
 import type { CipherSuite } from '../crypto/index.js';
-import type { E2eeAddress, IdentityKeyPublic, RatchetHeader } from '../proto/gen/wire_pb.js';
+import type { E2eeAddress, IdentityKeyPublic } from '../proto/gen/wire_pb.js';
 import { PROTOCOL_VERSION } from '../wire/statements.js';
-import { MalformedMessageError, SuiteMismatchError } from '../errors.js';
+import { MalformedMessageError, SuiteMismatchError, UnsupportedProtocolVersionError } from '../errors.js';
 
 /** The byte helpers every encoding here is built from (plain concatenation only for fixed-length secrets). */
 export { label, lengthPrefixed, u32, concatBytes as concat };
@@ -73,11 +73,12 @@ export function requireLength(bytes: Uint8Array, length: number, what: string): 
 
 /**
  * Checks the version and suite fields every one-to-one message carries (bundle, invite, accept,
- * E2eeMsg): MalformedMessageError for another protocol version, then SuiteMismatchError unless
+ * E2eeMsg): UnsupportedProtocolVersionError for another protocol version, then SuiteMismatchError unless
  * it is for `suite`, the suite of this account or session.
  */
 export function requireVersionAndSuite(message: { version: number; suiteId: number }, suite: CipherSuite, what: string): void {
-  if (message.version !== PROTOCOL_VERSION) throw new MalformedMessageError(`${what} has protocol version ${message.version}, expected ${PROTOCOL_VERSION}`);
+  if (message.version !== PROTOCOL_VERSION)
+    throw new UnsupportedProtocolVersionError(`${what} has protocol version ${message.version}; this library speaks ${PROTOCOL_VERSION} only`);
   if (message.suiteId !== suite.params.id) {
     throw new SuiteMismatchError(`${what} is for suite ${message.suiteId}, this account uses suite ${suite.params.id}`);
   }
@@ -129,21 +130,24 @@ export function identitiesDigest(suite: CipherSuite, sender: IdentityKeyPublic, 
  * Associated data of a one-to-one message: session, addresses, both identities (sender first) and
  * every header field, so that no bit of an E2eeMsg outside the ciphertext can change unnoticed.
  */
-export function messageAssociatedData(context: MessageContext, header: RatchetHeader): Uint8Array {
+export function messageAssociatedData(
+  context: MessageContext,
+  header: { epoch: number; messageIndex: number; epochChunk: Uint8Array; previousChainLength: number; oneWayStep: number; oneWayChunk: Uint8Array },
+): Uint8Array {
   return lengthPrefixed(
-    label('pqe2ee/v1/message'),
+    label('pqe2ee/v2/message'),
     u32(PROTOCOL_VERSION),
     u32(context.suiteId),
     label(context.sessionId),
     addressBytes(context.from),
     addressBytes(context.to),
     context.identities,
-    header.ratchetPublicKey,
-    u32(header.ratchetKeyId),
-    header.kemCiphertext,
-    u32(header.targetKeyId),
-    u32(header.previousChainLength),
+    u32(header.epoch),
     u32(header.messageIndex),
+    header.epochChunk,
+    u32(header.previousChainLength),
+    u32(header.oneWayStep),
+    header.oneWayChunk,
   );
 }
 

@@ -1,4 +1,4 @@
-/** The protocol layer: accounts, key agreement, the KEM double ratchet, one-to-one and group sessions. */
+/** The protocol layer: accounts, key agreement, the sparse KEM ratchet, one-to-one and group sessions. */
 export {
   Account,
   type CreateAccountOptions,
@@ -12,8 +12,8 @@ export {
   SIGNED_PRE_KEY_LIFETIME_MS,
   SIGNED_PRE_KEY_GRACE_MS,
 } from './account.js';
-export { Session, OutboundSession, InboundSession, type SessionOptions } from './session.js';
-export { DEFAULT_RATCHET_LIMITS, type RatchetLimits } from './ratchet.js';
+export { Session, OutboundSession, InboundSession, sessionTagMatches, type SessionOptions } from './session.js';
+export { DEFAULT_RATCHET_LIMITS, type RatchetLimits } from './sparse/sparse-ratchet.js';
 export { fingerprint } from './fingerprint.js';
 export { MAX_HANDSHAKE_BYTES, MAX_MESSAGE_BYTES, MAX_PLAINTEXT_BYTES } from './encoding.js';
 export * from '../errors.js';
@@ -28,6 +28,8 @@ export {
   type MembershipChange,
   type EpochBundle,
   type ApplyBundleOptions,
+  type GroupAuthMode,
+  type GroupDecryptResult,
 } from './group/group-session.js';
 export { encryptForDevices, type DeviceTarget, type DeviceMessage } from './fan-out.js';
 // The statements the server verifies too live below both layers; re-exported here for importers.

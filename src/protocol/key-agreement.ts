@@ -12,7 +12,7 @@
 import { create } from '@bufbuild/protobuf';
 import { InvalidTypeError } from '../errors.js';
 import type { CipherSuite } from '../crypto/index.js';
-import { PendingAgreementStateSchema, RatchetStateSchema, SessionStateSchema, type SessionState } from '../proto/gen/state_pb.js';
+import { KeyPairStateSchema, PendingAgreementStateSchema, SessionStateSchema, type SessionState } from '../proto/gen/state_pb.js';
 import { AcceptMsgSchema, InviteMsgSchema, PreKeyBundleSchema, type E2eeAddress, type IdentityKeyPublic, type InviteMsg } from '../proto/gen/wire_pb.js';
 import { PROTOCOL_VERSION, signedPreKeyMessage } from '../wire/statements.js';
 import { Account } from './account.js';
@@ -32,12 +32,13 @@ import {
   u32,
 } from './encoding.js';
 import { DuplicateInviteError, InvalidSignatureError, MalformedMessageError, SessionStateError, UnknownPreKeyError } from '../errors.js';
-import { initialRatchetState } from './ratchet.js';
+import { initialRatchetState } from './sparse/sparse-ratchet.js';
 
-export const SESSION_STATE_VERSION = 1;
+/** 2: the sparse ratchet of protocol v2. Version 1 states (the v1 KEM double ratchet) are refused. */
+export const SESSION_STATE_VERSION = 2;
 const ROOT_INFO = label('pqe2ee/v1/root');
 const ACCEPT_CONFIRMATION_LABEL = label('pqe2ee/v1/accept-confirmation');
-const SESSION_ID_LABEL = label('pqe2ee/v1/session-id');
+const SESSION_ID_LABEL = label('pqe2ee/v2/session-id');
 const ZERO_SALT = new Uint8Array(32);
 const EMPTY = new Uint8Array(0);
 
@@ -51,8 +52,9 @@ interface Transcript {
   responderIdentity: IdentityKeyPublic;
   signedPreKey: Uint8Array;
   oneTimePreKey: Uint8Array;
-  baseKey: Uint8Array;
   c1: Uint8Array;
+  initiatorEpochKey: Uint8Array;
+  responderEpochKey: Uint8Array;
   c2: Uint8Array;
   c3: Uint8Array;
   c4: Uint8Array;
@@ -61,7 +63,7 @@ interface Transcript {
 function transcriptHash(suite: CipherSuite, t: Transcript): Uint8Array {
   return suite.hash(
     lengthPrefixed(
-      label('pqe2ee/v1/transcript'),
+      label('pqe2ee/v2/transcript'),
       u32(t.suiteId),
       label(t.sessionId),
       addressBytes(t.from),
@@ -70,17 +72,18 @@ function transcriptHash(suite: CipherSuite, t: Transcript): Uint8Array {
       identityBytes(t.responderIdentity),
       t.signedPreKey,
       t.oneTimePreKey,
-      t.baseKey,
       t.c1,
       t.c2,
       t.c3,
       t.c4,
+      t.initiatorEpochKey,
+      t.responderEpochKey,
     ),
   );
 }
 
-/** Both sides hash the same transcript: the invite's fields, the responder's pre-keys and c1. */
-function inviteTranscript(suite: CipherSuite, invite: InviteMsg, signedPreKey: Uint8Array, oneTimePreKey: Uint8Array, c1: Uint8Array): Uint8Array {
+/** Both sides hash the same transcript: the invite's fields, the responder's pre-keys, c1 and both epoch-0 keys. */
+function inviteTranscript(suite: CipherSuite, invite: InviteMsg, signedPreKey: Uint8Array, oneTimePreKey: Uint8Array, c1: Uint8Array, responderEpochKey: Uint8Array): Uint8Array {
   return transcriptHash(suite, {
     suiteId: invite.suiteId,
     sessionId: invite.sessionId,
@@ -90,11 +93,12 @@ function inviteTranscript(suite: CipherSuite, invite: InviteMsg, signedPreKey: U
     responderIdentity: invite.responderIdentityKey as IdentityKeyPublic,
     signedPreKey,
     oneTimePreKey,
-    baseKey: invite.basePublicKey,
     c1,
     c2: invite.identityCiphertext,
     c3: invite.signedPreKeyCiphertext,
     c4: invite.oneTimePreKeyCiphertext,
+    initiatorEpochKey: invite.epochPublicKey,
+    responderEpochKey,
   });
 }
 
@@ -122,7 +126,6 @@ function deriveSessionId(
   fields: {
     initiator: IdentityKeyPublic;
     responder: IdentityKeyPublic;
-    baseKey: Uint8Array;
     c2: Uint8Array;
     c3: Uint8Array;
     c4: Uint8Array;
@@ -136,9 +139,7 @@ function deriveSessionId(
   view.setUint32(0, fields.spkId >>> 0);
   view.setUint32(4, fields.opkId >>> 0);
   ids[8] = fields.hasOneTimePreKey ? 1 : 0;
-  return toHex(
-    suite.hash(lengthPrefixed(SESSION_ID_LABEL, ids, identityBytes(fields.initiator), identityBytes(fields.responder), fields.baseKey, fields.c2, fields.c3, fields.c4)),
-  );
+  return toHex(suite.hash(lengthPrefixed(SESSION_ID_LABEL, ids, identityBytes(fields.initiator), identityBytes(fields.responder), fields.c2, fields.c3, fields.c4)));
 }
 
 /** Throws unless `account` is the Account of the state's own side (same suite and identity). */
@@ -173,11 +174,10 @@ export function initiateAgreement(account: Account, bundleBytes: Uint8Array): { 
   const toIdentity = suite.kem.encaps(responderIdentity.kemPublicKey);
   const toSignedPreKey = suite.kem.encaps(spk.publicKey);
   const toOneTimePreKey = opk ? suite.kem.encaps(opk.publicKey) : undefined;
-  const baseKey = suite.kem.keygen();
+  const epochKeyPair = suite.kem.keygen();
   const sessionId = deriveSessionId(suite, {
     initiator: account.identityPublicKey,
     responder: responderIdentity,
-    baseKey: baseKey.publicKey,
     c2: toIdentity.ciphertext,
     c3: toSignedPreKey.ciphertext,
     c4: toOneTimePreKey?.ciphertext ?? EMPTY,
@@ -195,24 +195,19 @@ export function initiateAgreement(account: Account, bundleBytes: Uint8Array): { 
     ...(bundle.address ? { to: bundle.address } : {}),
     initiatorIdentityKey: account.identityPublicKey,
     responderIdentityKey: responderIdentity,
-    basePublicKey: baseKey.publicKey,
     identityCiphertext: toIdentity.ciphertext,
     signedPreKeyCiphertext: toSignedPreKey.ciphertext,
     oneTimePreKeyCiphertext: toOneTimePreKey?.ciphertext ?? EMPTY,
     spkId: spk.spkId,
     hasOneTimePreKey: opk !== undefined,
     opkId: opk?.opkId ?? 0,
+    epochPublicKey: epochKeyPair.publicKey,
   });
   const responderSecrets = concat(toIdentity.sharedSecret, toSignedPreKey.sharedSecret, toOneTimePreKey?.sharedSecret ?? EMPTY);
   toIdentity.sharedSecret.fill(0);
   toSignedPreKey.sharedSecret.fill(0);
   toOneTimePreKey?.sharedSecret.fill(0);
 
-  const ratchet = create(RatchetStateSchema, { nextOwnKeyId: 1 });
-  ratchet.ownKeys = [];
-  // The base key is the initiator's ratchet key 0; its root is set by complete().
-  initialRatchetState(ratchet, new Uint8Array(32), baseKey, spk.publicKey);
-  ratchet.peerKey = undefined;
   const state = create(SessionStateSchema, {
     version: SESSION_STATE_VERSION,
     suiteId: suite.params.id,
@@ -223,13 +218,13 @@ export function initiateAgreement(account: Account, bundleBytes: Uint8Array): { 
     peerIdentityKey: responderIdentity,
     initiator: true,
     responded: false,
-    ratchet,
     // No own_identity_kem_secret_key: complete() has the account decapsulate c1.
     pending: create(PendingAgreementStateSchema, {
       invite,
       responderSecrets,
       responderSignedPreKey: spk.publicKey,
       responderOneTimePreKey: opk?.publicKey ?? EMPTY,
+      ownEpochKey: create(KeyPairStateSchema, epochKeyPair),
     }),
   });
   return { state, invite: encode(InviteMsgSchema, invite) };
@@ -251,14 +246,13 @@ export function acceptInvite(account: Account, inviteBytes: Uint8Array): { state
     throw new UnknownPreKeyError('the invite is addressed to another identity');
   }
   const ct = suite.params.kemCiphertextBytes;
-  requireLength(invite.basePublicKey, suite.params.kemPublicKeyBytes, 'invite base key');
   requireLength(invite.identityCiphertext, ct, 'invite identity ciphertext');
   requireLength(invite.signedPreKeyCiphertext, ct, 'invite signed pre-key ciphertext');
   requireLength(invite.oneTimePreKeyCiphertext, invite.hasOneTimePreKey ? ct : 0, 'invite one-time pre-key ciphertext');
+  requireLength(invite.epochPublicKey, suite.params.kemPublicKeyBytes, 'invite epoch key');
   const derivedId = deriveSessionId(suite, {
     initiator: initiatorIdentity,
     responder: responderIdentity,
-    baseKey: invite.basePublicKey,
     c2: invite.identityCiphertext,
     c3: invite.signedPreKeyCiphertext,
     c4: invite.oneTimePreKeyCiphertext,
@@ -280,14 +274,14 @@ export function acceptInvite(account: Account, inviteBytes: Uint8Array): { state
   const k4 = opk?.keyPair ? suite.kem.decaps(opk.keyPair.secretKey, invite.oneTimePreKeyCiphertext) : EMPTY;
   const toInitiator = suite.kem.encaps(initiatorIdentity.kemPublicKey);
   const secrets = concat(toInitiator.sharedSecret, k2, k3, k4);
-  const transcript = inviteTranscript(suite, invite, spk.keyPair.publicKey, opk?.keyPair?.publicKey ?? EMPTY, toInitiator.ciphertext);
+  const epochKeyPair = suite.kem.keygen();
+  const transcript = inviteTranscript(suite, invite, spk.keyPair.publicKey, opk?.keyPair?.publicKey ?? EMPTY, toInitiator.ciphertext, epochKeyPair.publicKey);
   const { rootKey, confirmation } = deriveRootKey(suite, secrets, transcript);
   for (const secret of [k2, k3, k4, toInitiator.sharedSecret, secrets]) secret.fill(0);
 
-  const ratchet = create(RatchetStateSchema);
-  // The responder's ratchet key 0 is its signed pre-key (a copy), the initiator's is the base key.
-  initialRatchetState(ratchet, rootKey, { publicKey: spk.keyPair.publicKey.slice(), secretKey: spk.keyPair.secretKey.slice() }, invite.basePublicKey.slice());
+  const ratchet = initialRatchetState(suite, rootKey, false, { own: epochKeyPair, peer: invite.epochPublicKey });
   rootKey.fill(0);
+  epochKeyPair.secretKey.fill(0);
 
   const acceptMessage = create(AcceptMsgSchema, {
     version: PROTOCOL_VERSION,
@@ -297,6 +291,7 @@ export function acceptInvite(account: Account, inviteBytes: Uint8Array): { state
     ...(invite.from ? { to: invite.from } : {}),
     initiatorIdentityCiphertext: toInitiator.ciphertext,
     keyConfirmation: confirmation,
+    epochPublicKey: epochKeyPair.publicKey,
   });
   const state = create(SessionStateSchema, {
     version: SESSION_STATE_VERSION,
@@ -329,12 +324,13 @@ export function completeAgreement(account: Account, state: SessionState, acceptB
   requireVersionAndSuite(accept, suite, 'AcceptMsg');
   if (accept.sessionId !== state.sessionId) throw new SessionStateError('AcceptMsg is for another session');
   const c1 = requireLength(accept.initiatorIdentityCiphertext, suite.params.kemCiphertextBytes, 'AcceptMsg ciphertext');
+  requireLength(accept.epochPublicKey, suite.params.kemPublicKeyBytes, 'AcceptMsg epoch key');
   const pending = state.pending;
   if (!pending?.invite) throw new SessionStateError('session has no pending key agreement');
 
   const k1 = account.decapsulateIdentity(c1);
   const secrets = concat(k1, pending.responderSecrets);
-  const transcript = inviteTranscript(suite, pending.invite, pending.responderSignedPreKey, pending.responderOneTimePreKey, c1);
+  const transcript = inviteTranscript(suite, pending.invite, pending.responderSignedPreKey, pending.responderOneTimePreKey, c1, accept.epochPublicKey);
   const { rootKey, confirmation } = deriveRootKey(suite, secrets, transcript);
   k1.fill(0);
   secrets.fill(0);
@@ -344,11 +340,10 @@ export function completeAgreement(account: Account, state: SessionState, acceptB
     throw new InvalidSignatureError('AcceptMsg key confirmation does not verify (forged, or for another invite)');
   }
 
-  const ratchet = state.ratchet ?? create(RatchetStateSchema);
-  const baseKey = ratchet.ownKeys[0];
-  if (!baseKey) throw new SessionStateError('session lost its base key');
-  initialRatchetState(ratchet, rootKey, { publicKey: baseKey.publicKey, secretKey: baseKey.secretKey }, pending.responderSignedPreKey);
+  const ownEpochKey = pending.ownEpochKey as { publicKey: Uint8Array; secretKey: Uint8Array };
+  state.ratchet = initialRatchetState(suite, rootKey, true, { own: ownEpochKey, peer: accept.epochPublicKey });
   rootKey.fill(0);
+  ownEpochKey.secretKey.fill(0);
   pending.responderSecrets.fill(0);
   state.pending = undefined;
   state.responded = true;
@@ -365,6 +360,8 @@ export function validatePendingAgreement(suite: CipherSuite, state: SessionState
   const secrets = pending.responderSecrets.length;
   if (secrets !== 2 * p.sharedSecretBytes && secrets !== 3 * p.sharedSecretBytes) throw new MalformedMessageError('session state has malformed pending secrets');
   requireLength(pending.responderSignedPreKey, p.kemPublicKeyBytes, 'pending signed pre-key');
+  requireLength(pending.ownEpochKey?.publicKey ?? EMPTY, p.kemPublicKeyBytes, 'pending epoch key');
+  requireLength(pending.ownEpochKey?.secretKey ?? EMPTY, p.kemSecretKeyBytes, 'pending epoch secret key');
 }
 
 /**

@@ -1,13 +1,13 @@
 /**
- * One-to-one sessions (DESIGN.md §4): message encryption with the KEM double ratchet over a
- * SessionState. `OutboundSession.initiate` and `InboundSession.accept` create sessions through the
+ * One-to-one sessions (DESIGN.md §4): message encryption with the sparse KEM ratchet of protocol
+ * v2 (sparse/sparse-ratchet.ts, docs/protocol.md) over a SessionState. `OutboundSession.initiate` and `InboundSession.accept` create sessions through the
  * key agreement (key-agreement.ts); `Session` is the type of both sides.
  */
 import { create } from '@bufbuild/protobuf';
-import { InvalidLengthError, InvalidTypeError } from '../errors.js';
+import { InvalidLengthError, InvalidTypeError, UnsupportedProtocolVersionError } from '../errors.js';
 import { getSuite, type CipherSuite } from '../crypto/index.js';
 import { SessionStateSchema, type SessionState } from '../proto/gen/state_pb.js';
-import { E2eeMsgSchema, One2oneMsgPayloadSchema, type E2eeAddress, type IdentityKeyPublic } from '../proto/gen/wire_pb.js';
+import { E2eeMsgSchema, One2oneMsgPayloadSchema, type E2eeAddress, type E2eeMsg, type IdentityKeyPublic } from '../proto/gen/wire_pb.js';
 import { PROTOCOL_VERSION } from '../wire/statements.js';
 import type { Account } from './account.js';
 import {
@@ -15,6 +15,8 @@ import {
   decodeCanonical,
   encode,
   identitiesDigest,
+  label,
+  lengthPrefixed,
   MAX_MESSAGE_BYTES,
   MAX_PLAINTEXT_BYTES,
   messageAssociatedData,
@@ -23,8 +25,8 @@ import {
 } from './encoding.js';
 import { MalformedMessageError, SessionNotReadyError, SessionStateError } from '../errors.js';
 import { acceptInvite, completeAgreement, forgetStoredIdentitySecret, initiateAgreement, SESSION_STATE_VERSION, validatePendingAgreement } from './key-agreement.js';
-import { nextSendStep, receiveStep, resolveRatchetLimits, type RatchetLimits } from './ratchet.js';
-import { CHAIN_KEY_BYTES, MESSAGE_KEY_BYTES, openWithMessageKey, sealWithMessageKey } from './symmetric-chain.js';
+import { nextSendStep, ratchetEpoch, receiveStep, resolveRatchetLimits, validateRatchetState, type RatchetContext, type RatchetLimits } from './sparse/sparse-ratchet.js';
+import { openWithMessageKey, sealWithMessageKey } from './symmetric-chain.js';
 
 /** Options when creating a session. */
 export interface SessionOptions {
@@ -37,27 +39,52 @@ export interface SessionOptions {
  * here with a typed error instead of deep inside encrypt/decrypt/complete.
  */
 function validateSessionState(suite: CipherSuite, state: SessionState): void {
-  const p = suite.params;
-  const ratchet = state.ratchet;
-  if (!ratchet || ratchet.ownKeys.length === 0) throw new MalformedMessageError('session state has no ratchet keys');
-  for (const key of ratchet.ownKeys) {
-    if (key.publicKey.length !== p.kemPublicKeyBytes || key.secretKey.length !== p.kemSecretKeyBytes || key.rootKey.length !== 32) {
-      throw new MalformedMessageError('session state has a malformed ratchet key');
-    }
-  }
   if (state.responded) {
-    const peer = ratchet.peerKey;
-    if (!peer || peer.publicKey.length !== p.kemPublicKeyBytes || peer.rootKey.length !== 32) throw new MalformedMessageError('session state has no valid peer ratchet key');
-    const chain = ratchet.sendingChain;
-    if (chain && (chain.chainKey.length !== CHAIN_KEY_BYTES || !ratchet.ownKeys.some((k) => k.keyId === chain.ownKeyId) || chain.kemCiphertext.length !== p.kemCiphertextBytes)) {
-      throw new MalformedMessageError('session state has a malformed sending chain');
-    }
-    if (ratchet.receivingChains.some((c) => c.chainKey.length !== CHAIN_KEY_BYTES) || ratchet.skippedKeys.some((k) => k.messageKey.length !== MESSAGE_KEY_BYTES)) {
-      throw new MalformedMessageError('session state has a malformed receiving chain');
-    }
+    if (!state.ratchet) throw new MalformedMessageError('session state has no ratchet');
+    validateRatchetState(suite, state.ratchet);
   } else {
     validatePendingAgreement(suite, state);
   }
+}
+
+/**
+ * Decodes an E2eeMsg canonically; a message of another protocol version (whose fields need not be
+ * canonical v2 ones) gets UnsupportedProtocolVersionError rather than a complaint about its encoding.
+ */
+function decodeMessage(wire: Uint8Array): E2eeMsg {
+  try {
+    return decodeCanonical(E2eeMsgSchema, wire, 'E2eeMsg', MAX_MESSAGE_BYTES);
+  } catch (error) {
+    let version: number | undefined;
+    try {
+      version = decode(E2eeMsgSchema, wire, 'E2eeMsg', MAX_MESSAGE_BYTES).version;
+    } catch {
+      version = undefined;
+    }
+    if (version !== undefined && version !== PROTOCOL_VERSION)
+      throw new UnsupportedProtocolVersionError(`E2eeMsg has protocol version ${version}; this library speaks ${PROTOCOL_VERSION} only`);
+    throw error;
+  }
+}
+
+/** Bytes of the session tag that names a session on the wire. */
+export const SESSION_TAG_BYTES = 8;
+
+/**
+ * The tag v2 messages carry instead of the 64-character session id: its first 8 bytes. The
+ * receiver looks the session up among those it has with the (server-authenticated) sender, so a
+ * tag only has to tell apart one device's few sessions with one peer.
+ */
+export function sessionTag(sessionId: string): Uint8Array {
+  const tag = new Uint8Array(SESSION_TAG_BYTES);
+  for (let i = 0; i < SESSION_TAG_BYTES; i++) tag[i] = Number.parseInt(sessionId.slice(2 * i, 2 * i + 2), 16) || 0;
+  return tag;
+}
+
+/** Whether a message's tag names the session `sessionId`. */
+export function sessionTagMatches(sessionId: string, tag: Uint8Array): boolean {
+  const own = sessionTag(sessionId);
+  return tag.length === own.length && own.every((byte, i) => byte === tag[i]);
 }
 
 /** A one-to-one session (either side). */
@@ -68,6 +95,7 @@ export class Session {
   private readonly limits: RatchetLimits;
   /** Identity digests for associated data, by direction (derived from the state, cached). */
   private readonly identityDigests: { sending?: Uint8Array; receiving?: Uint8Array } = {};
+  private ratchetContext: RatchetContext | undefined;
 
   /** @internal */
   constructor(state: SessionState, options: SessionOptions = {}) {
@@ -79,6 +107,14 @@ export class Session {
   /** Same on both sides. */
   get sessionId(): string {
     return this.state.sessionId;
+  }
+
+  /**
+   * The newest ratchet epoch whose root this side holds: 0 after the key agreement, one more for
+   * every KEM epoch completed (docs/protocol.md "Healing"). For diagnostics, tests and benches.
+   */
+  get ratchetEpoch(): number {
+    return this.state.ratchet ? ratchetEpoch(this.state.ratchet) : 0;
   }
 
   /** False for an outbound session until complete(accept). */
@@ -104,6 +140,7 @@ export class Session {
   /** Restores a session from {@link serialize}. */
   static deserialize(bytes: Uint8Array, options: SessionOptions = {}): Session {
     const state = decode(SessionStateSchema, bytes, 'session state');
+    if (state.version === 1) throw new UnsupportedProtocolVersionError('a protocol v1 session state (KEM double ratchet): open a new session');
     if (state.version !== SESSION_STATE_VERSION) throw new SessionStateError(`session state version ${state.version} is not supported`);
     let suite: CipherSuite;
     try {
@@ -138,7 +175,7 @@ export class Session {
     if (plaintext.length > MAX_PLAINTEXT_BYTES) throw new InvalidLengthError(`plaintext is over the ${MAX_PLAINTEXT_BYTES}-byte limit of one message`);
     if (!this.state.responded) throw new SessionNotReadyError();
     const ratchet = this.state.ratchet as NonNullable<SessionState['ratchet']>;
-    const { header, messageKey } = nextSendStep(this.suite, ratchet, this.limits);
+    const { header, messageKey } = nextSendStep(this.context(), ratchet);
     const ad = messageAssociatedData(
       {
         suiteId: this.suite.params.id,
@@ -156,24 +193,24 @@ export class Session {
       create(E2eeMsgSchema, {
         version: PROTOCOL_VERSION,
         suiteId: this.suite.params.id,
-        sessionId: this.state.sessionId,
+        sessionTag: sessionTag(this.state.sessionId),
         ...(this.state.ownAddress ? { from: this.state.ownAddress } : {}),
         ...(this.state.peerAddress ? { to: this.state.peerAddress } : {}),
-        payload: { case: 'one2oneMsg', value: create(One2oneMsgPayloadSchema, { header, ciphertext }) },
+        payload: { case: 'one2oneMsg', value: create(One2oneMsgPayloadSchema, { ...header, ciphertext }) },
       }),
     );
   }
 
   /** Decrypts a serialized E2eeMsg of this session. The state changes only if it authenticates. */
   decrypt(wire: Uint8Array): Uint8Array {
-    const message = decodeCanonical(E2eeMsgSchema, wire, 'E2eeMsg', MAX_MESSAGE_BYTES);
+    const message = decodeMessage(wire);
     requireVersionAndSuite(message, this.suite, 'E2eeMsg');
-    if (message.sessionId !== this.state.sessionId) throw new SessionStateError('E2eeMsg belongs to another session');
-    if (message.payload.case !== 'one2oneMsg' || !message.payload.value.header) throw new MalformedMessageError('E2eeMsg carries no one-to-one payload');
+    if (message.sessionId !== '' || !sessionTagMatches(this.state.sessionId, message.sessionTag)) throw new SessionStateError('E2eeMsg belongs to another session');
+    if (message.payload.case !== 'one2oneMsg') throw new MalformedMessageError('E2eeMsg carries no one-to-one payload');
     if (!this.state.responded) throw new SessionNotReadyError();
-    const { header, ciphertext } = message.payload.value;
+    const { ciphertext, ...header } = message.payload.value;
     const ratchet = this.state.ratchet as NonNullable<SessionState['ratchet']>;
-    const step = receiveStep(this.suite, ratchet, header, this.limits);
+    const step = receiveStep(this.context(), ratchet, header);
     // The addresses as carried by the message: altering or dropping them in transit fails authentication.
     const ad = messageAssociatedData(
       {
@@ -192,8 +229,25 @@ export class Session {
       step.discard();
       throw error;
     }
-    step.commit();
+    try {
+      step.commit();
+    } catch (error) {
+      plaintext.fill(0);
+      step.discard();
+      throw error;
+    }
     return plaintext;
+  }
+
+  /** What the ratchet binds every epoch to: the session id and both identities, initiator first. */
+  private context(): RatchetContext {
+    if (!this.ratchetContext) {
+      const own = this.state.ownIdentityKey as IdentityKeyPublic;
+      const [first, second] = this.state.initiator ? [own, this.peerIdentityKey] : [this.peerIdentityKey, own];
+      const transcript = lengthPrefixed(label('pqe2ee/v2/ratchet-transcript'), label(this.state.sessionId), identitiesDigest(this.suite, first, second));
+      this.ratchetContext = { suite: this.suite, transcript, initiator: this.state.initiator, limits: this.limits };
+    }
+    return this.ratchetContext;
   }
 
   /** {@link identitiesDigest} with the sender first: this side when sending, the peer when receiving. */

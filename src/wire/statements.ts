@@ -10,8 +10,11 @@
  */
 import { label, lengthPrefixed, u32 } from '../crypto/bytes.js';
 
-/** The protocol version every wire message and bundle carries (the server checks it on upload). */
-export const PROTOCOL_VERSION = 1;
+/**
+ * The protocol version every wire message and bundle carries (the server checks it on upload).
+ * 2: the sparse KEM ratchet and per-epoch group sender keys (docs/protocol.md); 1 is refused.
+ */
+export const PROTOCOL_VERSION = 2;
 
 /** Longest server challenge accepted for signing (the server makes 32 bytes). */
 export const MAX_CHALLENGE_BYTES = 64;

@@ -35,16 +35,15 @@ describe('held-message allowances', () => {
     for (let g = 0; g < 5; g++) {
       const created = await stranger.service.createGroup({ groupName: `spam${g}`, members: [{ userId: victim.address.userId }] });
       const groupAddress = created.groupAddress ?? create(E2eeAddressSchema, {});
-      const groupId = groupAddress.peer.case === 'group' ? groupAddress.peer.value.groupId : '';
       for (let i = 0; i < 32; i++) {
         const msg = create(E2eeMsgSchema, {
-          version: 1,
+          version: 2,
           suiteId: 2,
           from: stranger.address,
           to: groupAddress,
           payload: {
             case: 'groupMsg',
-            value: { groupId, epoch: 0n, senderKeyDigest: new Uint8Array(32), messageIndex: i, ciphertext: new Uint8Array(64), signature: new Uint8Array(64) },
+            value: { epoch: 0n, memberIndex: 1, messageIndex: i, ciphertext: new Uint8Array(64), signature: new Uint8Array(64) },
           },
         });
         const response = await stranger.service.sendGroupMsg({ msg });
@@ -86,13 +85,13 @@ describe('held messages for an epoch that has passed', () => {
     const junk = 50;
     for (let i = 0; i < junk; i++) {
       const msg = create(E2eeMsgSchema, {
-        version: 1,
+        version: 2,
         suiteId: 2,
         from: mallory.address,
         to: groupAddress,
         payload: {
           case: 'groupMsg',
-          value: { groupId, epoch: 1n, senderKeyDigest: new Uint8Array(32), messageIndex: i, ciphertext: new Uint8Array(64), signature: new Uint8Array(64) },
+          value: { epoch: 1n, memberIndex: 1, messageIndex: i, ciphertext: new Uint8Array(64), signature: new Uint8Array(64) },
         },
       });
       expect((await mallory.service.sendGroupMsg({ msg })).code).toBe(200);

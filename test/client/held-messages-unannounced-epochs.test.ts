@@ -38,16 +38,15 @@ describe('client: held group messages', () => {
       const created = await rpc.createGroup({ groupName: `spam-${g}`, members: [{ userId: victim.address.userId }] }, attacker.auth);
       expect(created.code).toBe(ResponseCode.CREATED);
       const to = created.groupAddress;
-      const groupId = to?.peer.case === 'group' ? to.peer.value.groupId : '';
       for (let i = 0; i < perGroup; i++) {
         const msg = create(E2eeMsgSchema, {
-          version: 1,
+          version: 2,
           suiteId: 2,
           sessionId: 'x',
           from: attacker.address,
           to,
           // epoch 9: the server is at epoch 0 and never ordered it, so this can never decrypt.
-          payload: { case: 'groupMsg', value: { groupId, epoch: 9n, ciphertext: body } },
+          payload: { case: 'groupMsg', value: { epoch: 9n, ciphertext: body } },
         });
         const sent = await rpc.sendGroupMsg({ msg }, attacker.auth);
         expect(sent.code).toBe(ResponseCode.OK);

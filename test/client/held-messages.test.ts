@@ -159,11 +159,11 @@ describe('held group messages (issue 11)', () => {
     const flood = async (group: { groupId: string; to: E2eeAddress }, n: number, bodyBytes: number): Promise<void> => {
       for (let i = 0; i < n; i++) {
         const msg = create(E2eeMsgSchema, {
-          version: 1,
+          version: 2,
           suiteId: 2,
           from: attacker.address,
           to: group.to,
-          payload: { case: 'groupMsg', value: { groupId: group.groupId, epoch: 0n, messageIndex: i, ciphertext: new Uint8Array(bodyBytes).fill(i & 0xff) } },
+          payload: { case: 'groupMsg', value: { epoch: 0n, messageIndex: i, ciphertext: new Uint8Array(bodyBytes).fill(i & 0xff) } },
         });
         const sent = await rpc.sendGroupMsg({ msg }, attacker.auth);
         expect(sent.code).toBe(ResponseCode.OK);
@@ -238,7 +238,7 @@ describe('held-message records (counters, queue, rebuild)', () => {
     create(HeldGroupMessageSchema, {
       protoMsg: create(ProtoMsgSchema, {
         id,
-        payload: { case: 'e2eeMsg', value: create(E2eeMsgSchema, { version: 1, payload: { case: 'groupMsg', value: { groupId: 'x', ciphertext: new Uint8Array(size) } } }) },
+        payload: { case: 'e2eeMsg', value: create(E2eeMsgSchema, { version: 2, payload: { case: 'groupMsg', value: { ciphertext: new Uint8Array(size) } } }) },
       }),
       heldAt: BigInt(heldAt),
     });

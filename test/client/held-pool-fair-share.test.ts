@@ -50,13 +50,13 @@ describe('held-message pool', () => {
       expect(ordered.code).toBe(200);
       for (let i = 0; i < perGroup; i++) {
         const msg = create(E2eeMsgSchema, {
-          version: 1,
+          version: 2,
           suiteId: 2,
           from: mallory.address,
           to: groupAddress,
           payload: {
             case: 'groupMsg',
-            value: { groupId, epoch: 1n, senderKeyDigest: new Uint8Array(32), messageIndex: i, ciphertext: new Uint8Array(64), signature: new Uint8Array(64) },
+            value: { epoch: 1n, memberIndex: 1, messageIndex: i, ciphertext: new Uint8Array(64), signature: new Uint8Array(64) },
           },
         });
         expect((await mallory.service.sendGroupMsg({ msg })).code).toBe(200);

@@ -5,14 +5,17 @@
 // typed errors.
 import { describe, expect, it } from 'vitest';
 import {
-  DecryptionFailedError,
+  ed25519,
+  getSuite,
   GroupSession,
   InvalidSignatureError,
   MalformedMessageError,
+  MissingSenderKeyError,
   NotAMemberError,
   ReplayError,
   TooManySkippedMessagesError,
 } from '../support/library.js';
+import { editGroupWire, epochOf, groupIdOf, groupStateOf, messageStatement, toBeSigned } from '../support/group-forgery.js';
 import {
   checkThrow,
   concatBytes,
@@ -51,12 +54,12 @@ const GMSG = {
   version: [1],
   suiteId: [2],
   to: [5],
-  groupId: [7, 1],
   epoch: [7, 2],
-  senderKeyDigest: [7, 3],
   messageIndex: [7, 4],
   ciphertext: [7, 5],
   signature: [7, 6],
+  memberIndex: [7, 7],
+  senderKey: [7, 8],
 };
 const GBUNDLE = {
   groupAddress: [3],
@@ -66,41 +69,27 @@ const GBUNDLE = {
   members: [6],
   creator: [7],
   signature: [8],
+  groupAuth: [9],
 };
-
-const te = new TextEncoder();
-const u32 = (v: number): Uint8Array => {
-  const b = new Uint8Array(4);
-  new DataView(b.buffer).setUint32(0, v);
-  return b;
-};
-const lengthPrefixed = (...parts: Uint8Array[]): Uint8Array => concatBytes(...parts.flatMap((p) => [u32(p.length), p]));
 
 /**
- * What a group message signature covers, written out from the implementation's documented layout
- * (src/protocol/group-session.ts): used only to play a *member* that signs a message of its own
- * making (a valid signature over a ciphertext that does not decrypt). Checked against a genuine
- * message first, so a change of the layout fails loudly instead of weakening the test.
+ * `wire` with some fields changed and signed again by member `d` with its own sender key of the
+ * epoch, over the statement written out in test/support/group-forgery.ts: used only to play a
+ * *member* that signs a message of its own making. Checked against a genuine message first
+ * (re-signing an untouched message reproduces it byte for byte), so a change of the layout fails
+ * loudly instead of weakening the test.
  */
-function signedBytes(suite: SuiteNo, groupId: string, epoch: bigint, sender: Uint8Array, index: number, ciphertext: Uint8Array): Uint8Array {
-  return lengthPrefixed(te.encode('pqe2ee/v1/group-message'), u32(1), u32(suite), te.encode(groupId), te.encode(epoch.toString()), sender, u32(index), ciphertext);
-}
-
-function resign(d: GroupDevice, wire: Uint8Array, changes: { index?: number; ciphertext?: Uint8Array }): Uint8Array {
-  let w = wire;
-  if (changes.index !== undefined) w = pbSet(w, GMSG.messageIndex, { varint: BigInt(changes.index) });
-  if (changes.ciphertext) w = pbSet(w, GMSG.ciphertext, { bytes: changes.ciphertext });
-  const suite = d.account.suite;
-  const msg = signedBytes(
-    suite.params.id as SuiteNo,
-    new TextDecoder().decode(pbBytesAt(w, GMSG.groupId)),
-    pbVarintAt(w, GMSG.epoch) ?? 0n,
-    d.info.signPublicKey,
-    Number(pbVarintAt(w, GMSG.messageIndex) ?? 0n),
-    pbBytesAt(w, GMSG.ciphertext) ?? new Uint8Array(0),
-  );
-  const sk = d.account.state.identitySignKey?.secretKey as Uint8Array;
-  return pbSet(w, GMSG.signature, { bytes: suite.sig.sign(sk, msg) });
+function resign(d: GroupDevice, wire: Uint8Array, changes: { index?: number; ciphertext?: Uint8Array; memberIndex?: number }): Uint8Array {
+  const state = groupStateOf(d.session as GroupSession);
+  return editGroupWire(wire, (p) => {
+    if (changes.index !== undefined) p.messageIndex = changes.index;
+    if (changes.ciphertext) p.ciphertext = changes.ciphertext;
+    if (changes.memberIndex !== undefined) p.memberIndex = changes.memberIndex;
+    const epoch = epochOf(state, p.epoch);
+    const key = epoch.ownSenderKey?.secretKey as Uint8Array;
+    const at = { groupId: groupIdOf(state), epoch: p.epoch, epochDigest: epoch.bundleDigest, memberIndex: p.memberIndex, index: p.messageIndex };
+    p.signature = ed25519.sign(key, toBeSigned(getSuite(state.suiteId), state.groupAuth, epoch.messageAuthKey, messageStatement(state.suiteId, state.groupAuth, at, p.ciphertext)));
+  });
 }
 
 /** Byte offsets covered by the field at `path` (tag, length and value). */
@@ -132,53 +121,54 @@ describe.each(SUITES)('group security, suite %i', (suite: SuiteNo) => {
   it('forged senders and bad signatures are refused before any state change; the real messages decrypt afterwards', () => {
     const w = groupOf3(suite);
     const [alice, bob, carol] = ['alice/phone', 'bob/phone', 'carol/phone'].map((n) => w.get(n)) as [GroupDevice, GroupDevice, GroupDevice];
+    // Member positions in the epoch's member list (its canonical order).
+    const positionOf = (d: GroupDevice): number => alice.session!.members.findIndex((m) => m.userId === d.userId && m.deviceId === d.deviceId);
+    const position = { alice: positionOf(alice), bob: positionOf(bob), carol: positionOf(carol) };
+    expect(new Set(Object.values(position))).toEqual(new Set([0, 1, 2]));
     const mallory = newDevice(suite, 'mallory', 'phone');
     // Mallory (not a member) runs her own "group-1" at epoch 0 containing alice, to get validly
-    // signed messages under her own key.
+    // signed messages under her own sender key.
     const { session: mallorySession } = GroupSession.create(mallory.account, { groupId: w.groupId, domain: DOMAIN, userId: 'mallory', deviceId: 'phone', members: [alice.info] });
+    // Every member's first message (its sender key for the epoch) reaches the others first, as the
+    // server delivers it: the forgeries below then meet every member's key.
+    w.allTalk('sender keys:');
     const real: Sent[] = Array.from({ length: 6 }, (_, i) => w.send('bob/phone', `real ${i}`));
-    const digestOf = (d: GroupDevice): Uint8Array => d.account.suite.hash(d.info.signPublicKey);
-    expect(equalBytes(pbBytesAt(real[0]!.wire, GMSG.senderKeyDigest)!, digestOf(bob))).toBe(true);
-    const target = real[4]!.wire; // index 4: accepting it would store 4 skipped keys
+    expect(pbVarintAt(real[0]!.wire, GMSG.memberIndex) ?? 0n).toBe(BigInt(position.bob));
+    const target = real[4]!.wire; // index 5: accepting it would store 4 skipped keys
     const sig = pbBytesAt(target, GMSG.signature)!;
-    // Her second message: index 1, so that rewriting the index keeps the encoding canonical
-    // (a proto3 zero is absent from the wire, and an appended field would be refused as
-    // non-canonical before the check under test).
     mallorySession.encrypt(utf8('from mallory 0'));
     const malloryMsg = mallorySession.encrypt(utf8('from mallory'));
-    carol.session!.encrypt(utf8('carol 0, never delivered'));
+    carol.session!.encrypt(utf8('carol 1, never delivered'));
 
-    // The forging helper reproduces a genuine signature layout: re-signing an untouched message keeps it valid.
-    expect(() => restoreGroup(alice).decrypt(resign(bob, target, {}))).not.toThrow();
+    // The forging helper reproduces a genuine signature: re-signing an untouched message gives its bytes.
+    expect(hex(resign(bob, target, {}))).toBe(hex(target));
 
     type ErrorClass = abstract new (...a: never[]) => Error;
     // [what, wire, expected errors, the member the forgery claims as sender (that member itself
     // refuses it earlier, as its own message: ReplayError)]
     const forgeries: Array<[string, Uint8Array, ErrorClass[], GroupDevice?]> = [
-      ["bob's message claiming carol as sender", pbSet(target, GMSG.senderKeyDigest, { bytes: digestOf(carol) }), [InvalidSignatureError], carol],
-      ["bob's message claiming alice as sender", pbSet(target, GMSG.senderKeyDigest, { bytes: digestOf(alice) }), [InvalidSignatureError], alice],
+      ["bob's message claiming carol as sender", editGroupWire(target, (p) => (p.memberIndex = position.carol)), [InvalidSignatureError], carol],
+      ["bob's message claiming alice as sender", editGroupWire(target, (p) => (p.memberIndex = position.alice)), [InvalidSignatureError], alice],
+      ["bob's message claiming carol, re-signed with bob's own sender key", resign(bob, target, { memberIndex: position.carol }), [InvalidSignatureError], carol],
       ['a flipped signature bit', pbSet(target, GMSG.signature, { bytes: flipBit(sig, 7, 2) }), [InvalidSignatureError]],
       ['a truncated signature', pbSet(target, GMSG.signature, { bytes: sig.subarray(0, sig.length - 1) }), [InvalidSignatureError]],
       ['no signature', pbSet(target, GMSG.signature, { remove: true }), [InvalidSignatureError]],
       ["the signature of bob's previous message", pbSet(target, GMSG.signature, { bytes: pbBytesAt(real[3]!.wire, GMSG.signature)! }), [InvalidSignatureError]],
-      ['another index under the same signature', pbSet(target, GMSG.messageIndex, { varint: 5n }), [InvalidSignatureError]],
-      ['a message of a non-member', malloryMsg, [NotAMemberError]],
-      ["a non-member's message claiming bob as sender", pbSet(malloryMsg, GMSG.senderKeyDigest, { bytes: digestOf(bob) }), [InvalidSignatureError]],
+      ['another index under the same signature', pbSet(target, GMSG.messageIndex, { varint: 6n }), [InvalidSignatureError]],
+      // Her message names her position in her own group, which is some member's in this one
+      // (that member refuses it as its own).
+      ["a non-member's message", malloryMsg, [InvalidSignatureError], [alice, bob, carol][Object.values(position).indexOf(Number(pbVarintAt(malloryMsg, GMSG.memberIndex) ?? 0n))]],
       [
         "a non-member's message claiming carol as sender, re-indexed",
-        pbSet(pbSet(malloryMsg, GMSG.senderKeyDigest, { bytes: digestOf(carol) }), GMSG.messageIndex, { varint: 4n }),
+        editGroupWire(malloryMsg, (p) => {
+          p.memberIndex = position.carol;
+          p.messageIndex = 4;
+        }),
         [InvalidSignatureError],
         carol,
       ],
-      ['an unknown sender digest', pbSet(target, GMSG.senderKeyDigest, { bytes: new Uint8Array(32).fill(7) }), [NotAMemberError]],
-      // A member (carol) signs a ciphertext of her own making far ahead in her chain: the signature
-      // is valid, the AEAD fails, and no skipped key may be stored for it.
-      [
-        "a member's validly signed garbage 900 messages ahead",
-        resign(carol, w.send('carol/phone').wire, { index: 900, ciphertext: rng.bytes(60) }),
-        [DecryptionFailedError],
-        carol,
-      ],
+      ['a member index past the member list', editGroupWire(target, (p) => (p.memberIndex = 3)), [NotAMemberError]],
+      ['a member index far past the member list', editGroupWire(target, (p) => (p.memberIndex = 0xffffffff)), [NotAMemberError]],
     ];
     for (const receiver of [alice, carol]) {
       for (const [what, wire, classes, claimed] of forgeries) {
@@ -189,7 +179,9 @@ describe.each(SUITES)('group security, suite %i', (suite: SuiteNo) => {
       }
     }
     // The genuine messages decrypt afterwards, out of order, and carol's genuine chain is intact
-    // (her messages 0 and 1 were never delivered: they become skipped keys).
+    // (her message 1 was never delivered: it becomes a skipped key). (With no AEAD tag, a ciphertext
+    // a member signs is that member's message, whatever it decrypts to: exactly what it could send
+    // anyway. The runtime refuses a plaintext that does not decode; test/client/bad-plaintext.test.ts.)
     for (const i of [4, 0, 5, 1, 3, 2]) {
       expectGroupDecrypts(alice, real[i]!);
       expectGroupDecrypts(carol, real[i]!);
@@ -246,9 +238,20 @@ describe.each(SUITES)('group security, suite %i', (suite: SuiteNo) => {
     const [bob, carol] = ['bob/phone', 'carol/phone'].map((n) => w.get(n)) as [GroupDevice, GroupDevice];
     const batch = Array.from({ length: 30 }, (_, i) => w.send('alice/phone', `batch ${i}`));
     const fromCarol = Array.from({ length: 5 }, (_, i) => w.send('carol/phone', `carol ${i}`));
-    for (const m of rng.shuffle([...batch])) expectGroupDecrypts(bob, m);
-    for (const m of [...fromCarol].reverse()) expectGroupDecrypts(bob, m);
-    for (const m of [...batch].reverse()) expectGroupDecrypts(carol, m);
+    // A sender's first message of the epoch carries its sender key: before it, the sender's other
+    // messages are refused (MissingSenderKeyError, nothing changes); once it is in, any order works.
+    for (const [r, m] of [
+      [bob, batch[7]!],
+      [bob, fromCarol[4]!],
+      [carol, batch[29]!],
+    ] as const) {
+      const before = hex(r.session!.serialize());
+      expectThrow(() => r.session!.decrypt(m.wire), MissingSenderKeyError);
+      expect(hex(r.session!.serialize())).toBe(before);
+    }
+    for (const m of [batch[0]!, ...rng.shuffle(batch.slice(1))]) expectGroupDecrypts(bob, m);
+    for (const m of [fromCarol[0]!, ...fromCarol.slice(1).reverse()]) expectGroupDecrypts(bob, m);
+    for (const m of [batch[0]!, ...batch.slice(1).reverse()]) expectGroupDecrypts(carol, m);
     // Replays: every message again, also after a restore.
     for (const m of [...batch, ...fromCarol]) expectThrow(() => bob.session!.decrypt(m.wire), ReplayError);
     bob.session = restoreGroup(bob);

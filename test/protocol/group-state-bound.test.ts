@@ -75,7 +75,9 @@ describe('group session state bound', () => {
         const change = aliceGroup.changeMembers({ remove: [{ userId: swap.userId }], add: fillerMembers(suiteId, 1, `e${epoch}-`), epoch, now });
         malloryGroup.applyBundle(change.bundle, now);
       }
-      // mallory fills this epoch's skipped keys in alice's state (two gaps of maxSkip).
+      // mallory's first message of the epoch (her sender key), then she fills this epoch's skipped
+      // keys in alice's state (two gaps of maxSkip).
+      aliceGroup.decrypt(malloryGroup.encrypt(new TextEncoder().encode('my key')));
       const gaps = Math.ceil(limits.maxSkippedKeysPerEpoch / limits.maxSkip);
       for (let i = 0; i < gaps; i++) aliceGroup.decrypt(skippingMessage(malloryGroup, limits.maxSkip));
     }
@@ -104,11 +106,12 @@ describe('group session state bound', () => {
     expect(new TextDecoder().decode(restored.decrypt(gapMessage).plaintext)).toBe('after a gap');
   }, 120_000);
 
-  it('a version 1 state (chains keyed by signature key) still loads and decrypts', () => {
+  it('a version 1 state (protocol v1, chains keyed by signature key) still loads, as an identity group, and decrypts', () => {
     const alice = Account.create({ suite: 2, now: T0 });
     const bob = Account.create({ suite: 2, now: T0 });
     const bobInfo = { userId: 'bob', deviceId: 'b1', signPublicKey: bob.identityPublicKey.signPublicKey };
-    const created = GroupSession.create(alice, { groupId: 'g', members: [bobInfo], deviceId: 'a1', userId: 'alice' });
+    // Every protocol-v1 group signed each message with the identity key: v2's 'identity' mode.
+    const created = GroupSession.create(alice, { groupId: 'g', members: [bobInfo], deviceId: 'a1', userId: 'alice', groupAuth: 'identity' });
     const bobGroup = GroupSession.join(bob, created.bundle, { userId: 'bob', deviceId: 'b1', now: T0 });
     const first = bobGroup.encrypt(new TextEncoder().encode('one'));
     const second = bobGroup.encrypt(new TextEncoder().encode('two'));
@@ -117,6 +120,7 @@ describe('group session state bound', () => {
     // Rewrite the state the way version 1 stored it.
     const v1 = fromBinary(GroupSessionStateSchema, created.session.serialize());
     v1.version = 1;
+    v1.groupAuth = 0; // (no such field in v1)
     for (const epoch of v1.epochs) {
       for (const chain of [...epoch.receivingChains, ...(epoch.sendingChain ? [epoch.sendingChain] : [])]) {
         chain.signPublicKey = (epoch.members[chain.memberIndex] as { signPublicKey: Uint8Array }).signPublicKey;
@@ -131,6 +135,7 @@ describe('group session state bound', () => {
     expect(new TextDecoder().decode(restored.decrypt(first).plaintext)).toBe('one');
     const third = bobGroup.encrypt(new TextEncoder().encode('three'));
     expect(new TextDecoder().decode(restored.decrypt(third).plaintext)).toBe('three');
-    expect(GroupSession.deserialize(restored.serialize(), alice).state.version).toBe(2);
+    expect(restored.groupAuth).toBe('identity');
+    expect(GroupSession.deserialize(restored.serialize(), alice).state.version).toBe(3);
   });
 });

@@ -20,7 +20,7 @@ describe('bad arguments', () => {
 
   it('session limits must be positive integers', () => {
     const { invite } = OutboundSession.initiate(alice, bob.preKeyBundle());
-    for (const limits of [{ maxOwnKeys: 0 }, { maxSkip: -1 }, { maxSendingChainLength: 1.5 }]) {
+    for (const limits of [{ maxReceivingChains: 0 }, { maxSkip: -1 }, { maxSkippedKeys: 1.5 }, { maxOwnKeys: 5 } as never]) {
       expectTyped(() => InboundSession.accept(Account.deserialize(bob.serialize()), invite, { limits }));
     }
   });

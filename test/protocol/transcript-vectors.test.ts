@@ -1,4 +1,4 @@
-// Fixed-seed protocol transcript vectors (test/vectors/transcript-v1.json, made by
+// Fixed-seed protocol transcript vectors (test/vectors/transcript-v2.json, made by
 // test/support/transcript.ts). Three checks per cipher suite:
 //   1. re-derivation: the same seed and `now` give every committed byte again (bundle, invite,
 //      session id, accept, session states, every one-to-one and group message). A change to the

@@ -617,7 +617,7 @@ class Run {
             at: Date.now(),
           });
           const msg = fromBinary(E2eeMsgSchema, group.encrypt(MaliciousMember.appPlaintext(body)));
-          if (msg.payload.case === 'groupMsg') msg.payload.value.senderKeyDigest = group.suite.hash(claimed.signPublicKey);
+          if (msg.payload.case === 'groupMsg') msg.payload.value.memberIndex = group.members.findIndex((m) => m.userId === claimed.userId && m.deviceId === claimed.deviceId);
           await this.malloryGroupWire(toBinary(E2eeMsgSchema, msg), `group message signed by her, naming ${this.nameOf(claimed.userId, claimed.deviceId)} as sender: "${body}"`);
         });
       case 'garbage-group':

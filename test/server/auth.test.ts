@@ -72,7 +72,7 @@ describe('register, authenticate, fetch a bundle', () => {
       expect(bundles.code).toBe(ResponseCode.OK);
       expect(bundles.preKeyBundles).toHaveLength(1);
       const bundle = bundles.preKeyBundles[0]!;
-      expect(bundle.version).toBe(1);
+      expect(bundle.version).toBe(2);
       expect(bundle.suiteId).toBe(suite);
       expect(bundle.address?.peer.case === 'user' && bundle.address.peer.value.deviceId).toBe(alice.deviceId);
       expect(u8(bundle.identityKey?.signPublicKey)).toEqual(alice.account.identityPublicKey.signPublicKey);
@@ -178,7 +178,7 @@ describe('new devices of a user', () => {
     const alice = await registerUser(client);
     const bob = await registerUser(client);
     // Bob invites alice: bob now watches alice.
-    const invite = await client.invite({ msg: { version: 1, suiteId: 2, sessionId: 's1', from: bob.address, to: alice.address, basePublicKey: new Uint8Array(32) } }, bob.auth);
+    const invite = await client.invite({ msg: { version: 1, suiteId: 2, sessionId: 's1', from: bob.address, to: alice.address } }, bob.auth);
     expect(invite.code).toBe(ResponseCode.OK);
     const bobStream = new StreamReader(client, bob);
     const aliceStream = new StreamReader(client, alice);

@@ -60,10 +60,7 @@ const updatesAbout = (queue: ProtoMsg[], userId: string): ProtoMsg[] =>
 
 /** `inviter` invites `invitee` and `invitee` accepts (as its client does on its own): each then watches the other. */
 async function befriend(c: ServiceClient, inviter: RpcDevice, invitee: RpcDevice): Promise<void> {
-  const invite = await c.invite(
-    { msg: { version: 1, suiteId: inviter.suite, sessionId: 's', from: inviter.address, to: invitee.address, basePublicKey: new Uint8Array(32) } },
-    inviter.auth,
-  );
+  const invite = await c.invite({ msg: { version: 1, suiteId: inviter.suite, sessionId: 's', from: inviter.address, to: invitee.address } }, inviter.auth);
   expect(invite.code).toBe(ResponseCode.OK);
   const accept = await c.accept({ msg: { version: 1, suiteId: invitee.suite, sessionId: 's', from: invitee.address, to: inviter.address } }, invitee.auth);
   expect(accept.code).toBe(ResponseCode.OK);
@@ -216,7 +213,7 @@ describe('bounds on devices and contacts', () => {
     const strangers: RpcDevice[] = [];
     for (let i = 0; i < 5; i++) strangers.push(await registerUser(c));
     for (const s of strangers) {
-      const invite = await c.invite({ msg: { version: 1, suiteId: 2, sessionId: 's', from: inviter.address, to: s.address, basePublicKey: new Uint8Array(32) } }, inviter.auth);
+      const invite = await c.invite({ msg: { version: 1, suiteId: 2, sessionId: 's', from: inviter.address, to: s.address } }, inviter.auth);
       expect(invite.code).toBe(ResponseCode.OK);
     }
     for (const s of strangers) await c.updateUser({ userName: 'renamed' }, s.auth);
@@ -228,7 +225,7 @@ describe('bounds on devices and contacts', () => {
     const fans: RpcDevice[] = [];
     for (let i = 0; i < 5; i++) fans.push(await registerUser(c));
     for (const f of fans) {
-      const invite = await c.invite({ msg: { version: 1, suiteId: 2, sessionId: 's', from: f.address, to: popular.address, basePublicKey: new Uint8Array(32) } }, f.auth);
+      const invite = await c.invite({ msg: { version: 1, suiteId: 2, sessionId: 's', from: f.address, to: popular.address } }, f.auth);
       expect(invite.code).toBe(ResponseCode.OK);
     }
     await c.updateUser({ userName: 'famous' }, popular.auth);

@@ -44,7 +44,7 @@ async function flood(client: ServiceClient, from: RpcDevice, to: RpcDevice, coun
       sessionId: 'flood',
       from: from.address,
       to: to.address,
-      payload: { case: 'one2oneMsg', value: { header: { messageIndex: i }, ciphertext } },
+      payload: { case: 'one2oneMsg', value: { messageIndex: i, ciphertext } },
     });
     const response = await client.sendOne2oneMsg({ msg }, from.auth);
     expect(response.code, response.reason).toBe(ResponseCode.OK);

@@ -101,7 +101,7 @@ export class AdversarialServer {
       kind =
         inner.case === 'groupMsg'
           ? `groupMsg(epoch ${inner.value.epoch}, #${inner.value.messageIndex})`
-          : `one2oneMsg(${inner.value?.ciphertext.length ?? 0} B, session ${msg.payload.value.sessionId.slice(0, 6)})`;
+          : `one2oneMsg(${inner.value?.ciphertext.length ?? 0} B, session ${Buffer.from(msg.payload.value.sessionTag).toString('hex').slice(0, 6)})`;
     }
     return `#${msg.id} ${kind} from ${addressName(msg.from, this.names)}`;
   }
@@ -350,7 +350,10 @@ export class AdversarialServer {
         if (this.sessionIds.length === 0 || !(p.case === 'acceptMsg' || (p.case === 'e2eeMsg' && p.value.payload.case === 'one2oneMsg'))) return undefined;
         forged = clone(ProtoMsgSchema, msg);
         const fp = forged.payload;
-        if (fp.case === 'acceptMsg' || fp.case === 'e2eeMsg') fp.value.sessionId = prng.pick(this.sessionIds);
+        const sessionId = prng.pick(this.sessionIds);
+        // v2 one-to-one messages name their session by a tag: its id's first 8 bytes.
+        if (fp.case === 'acceptMsg') fp.value.sessionId = sessionId;
+        if (fp.case === 'e2eeMsg') fp.value.sessionTag = Uint8Array.from(Buffer.from(sessionId.slice(0, 16), 'hex'));
         break;
       }
     }

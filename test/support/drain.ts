@@ -46,7 +46,7 @@ export async function drainRawInbound(device: RawDevice, probe: RawDevice, timeo
     sessionId,
     from: probe.address,
     to: device.address,
-    payload: { case: 'one2oneMsg', value: { header: { messageIndex: 0 }, ciphertext: new Uint8Array(16) } },
+    payload: { case: 'one2oneMsg', value: { messageIndex: 0, ciphertext: new Uint8Array(16) } },
   });
   const sent = await probe.service.sendOne2oneMsg({ msg });
   if (sent.code !== 200) throw new Error(`the sentinel was refused: ${sent.code} ${sent.reason}`);

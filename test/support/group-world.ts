@@ -212,13 +212,20 @@ export class World {
     }
   }
 
-  /** Every current member sends one message that every other member decrypts; the sender refuses its own. */
-  allTalk(where = ''): void {
+  /**
+   * Every current member sends one message that every other member decrypts; the sender refuses its
+   * own. Returns them (a device that joins the epoch later reads them as the server would deliver them
+   * to it: a sender's first message of an epoch carries its sender key).
+   */
+  allTalk(where = ''): Sent[] {
+    const sent: Sent[] = [];
     for (const name of this.members) {
       const m = this.send(name);
       this.deliver(m, where);
       expectThrow(() => m.sender.session?.decrypt(m.wire), ReplayError);
+      sent.push(m);
     }
     this.touch();
+    return sent;
   }
 }

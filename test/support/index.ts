@@ -20,7 +20,7 @@
 //   tampering.ts          a transport that edits what the server sends
 //   adversary.ts          an adversarial server for the fuzzer
 //   counting-database.ts  a database wrapper that counts row reads
-//   transcript.ts         the fixed-seed protocol transcript (test/vectors/transcript-v1.json)
+//   transcript.ts         the fixed-seed protocol transcript (test/vectors/transcript-v2.json)
 export * from './paths.js';
 export * from './bytes.js';
 export * from './seeded-random.js';

@@ -6,7 +6,18 @@
 // decrypt — from her own stream, or from the copies a colluding server gives her — is recorded
 // in `learned`, so a test can check she never read what was not meant for her.
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
-import { Account, GroupSession, InboundSession, OutboundSession, type Session, createServerTransport, randomBytes, type GroupMemberInfo, type ProtocolHandler } from './library.js';
+import {
+  Account,
+  GroupSession,
+  InboundSession,
+  OutboundSession,
+  type Session,
+  createServerTransport,
+  randomBytes,
+  sessionTagMatches,
+  type GroupMemberInfo,
+  type ProtocolHandler,
+} from './library.js';
 import { AppMessageSchema } from '../../src/proto/gen/client_pb.js';
 import type { ProtoMsg } from '../../src/proto/gen/service_pb.js';
 import {
@@ -170,14 +181,15 @@ export class MaliciousMember {
   /** Decrypts whatever she can of an E2eeMsg; throws when she cannot. */
   private read(msg: E2eeMsg, via: Learned['via']): void {
     if (msg.payload.case === 'groupMsg') {
-      const group = this.groups.get(msg.payload.value.groupId);
+      const group = this.groups.get(msg.to?.peer.case === 'group' ? msg.to.peer.value.groupId : '');
       if (!group) return;
       msg.from = undefined;
       const { plaintext } = group.decrypt(toBinary(E2eeMsgSchema, msg));
       this.learn(fromBinary(PlaintextSchema, plaintext), via, 'group');
       return;
     }
-    const session = this.sessions.get(msg.sessionId);
+    // v2 messages name their session by a tag: the first 8 bytes of its id.
+    const session = [...this.sessions.values()].find((candidate) => sessionTagMatches(candidate.sessionId, msg.sessionTag));
     if (!session?.responded) return;
     const plaintext = fromBinary(PlaintextSchema, session.decrypt(toBinary(E2eeMsgSchema, msg)));
     if (plaintext.payload.case === 'groupPreKeyBundle') {

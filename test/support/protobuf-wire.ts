@@ -189,13 +189,12 @@ export const WIRE = {
     version: [1],
     suiteId: [2],
     sessionId: [3],
-    ratchetPublicKey: [6, 1, 1],
-    ratchetKeyId: [6, 1, 2],
-    kemCiphertext: [6, 1, 3],
-    targetKeyId: [6, 1, 4],
-    previousChainLength: [6, 1, 5],
-    messageIndex: [6, 1, 6],
+    sessionTag: [8],
     ciphertext: [6, 2],
+    epoch: [6, 3],
+    messageIndex: [6, 4],
+    epochChunk: [6, 5],
+    previousChainLength: [6, 6],
   },
   /** PreKeyBundle */
   bundle: {

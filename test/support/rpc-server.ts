@@ -150,19 +150,18 @@ export function one2one(from: RpcDevice, to: E2eeAddress, text: string): E2eeMsg
     sessionId: 'session',
     from: from.address,
     to,
-    payload: { case: 'one2oneMsg', value: { header: { messageIndex: 0 }, ciphertext: new TextEncoder().encode(text) } },
+    payload: { case: 'one2oneMsg', value: { messageIndex: 0, ciphertext: new TextEncoder().encode(text) } },
   });
 }
 
 export function groupMsg(from: RpcDevice, group: E2eeAddress, text: string): E2eeMsg {
-  const groupId = group.peer.case === 'group' ? group.peer.value.groupId : '';
   return create(E2eeMsgSchema, {
     version: 1,
     suiteId: from.suite,
     sessionId: 'group-session',
     from: from.address,
     to: group,
-    payload: { case: 'groupMsg', value: { groupId, epoch: 0n, ciphertext: new TextEncoder().encode(text) } },
+    payload: { case: 'groupMsg', value: { epoch: 0n, ciphertext: new TextEncoder().encode(text) } },
   });
 }
 

@@ -1,4 +1,4 @@
-// The fixed-seed protocol transcript (test/vectors/transcript-v1.json): for each cipher suite,
+// The fixed-seed protocol transcript (test/vectors/transcript-v2.json): for each cipher suite,
 // Bob's pre-key bundle, Alice's invite, Bob's accept, messages both ways, and a group bundle (Alice,
 // Bob and a reading member Carol) with group messages, all made from a seeded random source, so the same code makes the same bytes.
 //
@@ -15,8 +15,8 @@ import { ready } from '../../src/crypto/index.js';
 import { Account, fingerprint, GroupSession, InboundSession, OutboundSession, type GroupMemberInfo } from '../../src/protocol/index.js';
 import { concatBytes, hex, utf8 } from './bytes.js';
 
-export const TRANSCRIPT_VERSION = 1;
-export const TRANSCRIPT_FILE = 'transcript-v1.json';
+export const TRANSCRIPT_VERSION = 2;
+export const TRANSCRIPT_FILE = 'transcript-v2.json';
 /** 2025-01-01T00:00:00Z: the `now` of every account, bundle and join. */
 export const TRANSCRIPT_NOW = Date.UTC(2025, 0, 1);
 export const TRANSCRIPT_SUITES = [1, 2, 3] as const;

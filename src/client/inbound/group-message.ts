@@ -1,11 +1,12 @@
 /**
  * A group E2eeMsg: decrypted with this device's group session, attributed to the member whose
- * signature verified. One for an epoch whose bundle has not arrived yet is held, only for an epoch
- * the server announced to this device and within the allowances (groups.ts HELD_LIMITS), and
- * released by held-release.ts when the bundle comes.
+ * signature verified. One for an epoch whose bundle has not arrived yet, or (in a 'sender-key'
+ * group) from a sender whose key announcement for the epoch has not arrived yet, is held, only for
+ * an epoch the server announced to this device and within the allowances (groups.ts HELD_LIMITS),
+ * and released by held-release.ts when the bundle or the announcement comes.
  */
 import { create } from '@bufbuild/protobuf';
-import { GroupSession, UnknownEpochError } from '../../protocol/index.js';
+import { GroupSession, MissingSenderKeyError, UnknownEpochError, type GroupDecryptResult } from '../../protocol/index.js';
 import { HeldGroupMessageSchema } from '../../proto/gen/client_pb.js';
 import type { ProtoMsg } from '../../proto/gen/service_pb.js';
 import type { RuntimeContext } from '../context.js';
@@ -13,28 +14,37 @@ import { GroupMembershipError, HeldMessageLimitError } from '../../errors.js';
 import type { ClientEvent } from '../events.js';
 import { HELD_LIMITS } from '../groups.js';
 import type { HeldEviction } from '../records.js';
+import { retryHeld } from './held-release.js';
 import { decodeGroupPlaintext } from './plaintext.js';
 
 export async function receiveGroupMessage(ctx: RuntimeContext, msg: ProtoMsg, wire: Uint8Array, groupId: string, events: ClientEvent[]): Promise<void> {
   await ctx.transaction(async (r) => {
     const bytes = await r.groups.getSession(groupId);
     let group: GroupSession | undefined = bytes ? GroupSession.deserialize(bytes, ctx.account) : undefined;
-    let decrypted: { plaintext: Uint8Array; epoch: bigint; sender: { userId: string; deviceId: string } } | undefined;
+    let decrypted: GroupDecryptResult | undefined;
     if (group) {
       try {
         decrypted = group.decrypt(wire);
       } catch (error) {
-        if (
-          !(error instanceof UnknownEpochError) ||
-          (msg.payload.case === 'e2eeMsg' && msg.payload.value.payload.case === 'groupMsg' && msg.payload.value.payload.value.epoch <= group.epoch)
-        )
-          throw error;
+        const ahead =
+          error instanceof UnknownEpochError &&
+          msg.payload.case === 'e2eeMsg' &&
+          msg.payload.value.payload.case === 'groupMsg' &&
+          msg.payload.value.payload.value.epoch > group.epoch;
+        // Server delivery is first-in first-out per device, so a sender's first message of an
+        // epoch (which carries its key) arrives before its others, and when both wait for the
+        // epoch's bundle, retryHeld takes the announcement first. A message still without its
+        // sender's key is held like one without its bundle: if the announcement was lost (the
+        // server skips a message for a device whose queue is full), it waits until its epoch is
+        // deleted or the held lifetime passes.
+        if (!ahead && !(error instanceof MissingSenderKeyError)) throw error;
         group = undefined;
       }
     }
     if (!decrypted) {
-      // Its epoch's bundle has not arrived yet (it travels through a one-to-one session): hold it,
-      // but only for an epoch the server announced to this device, and within the allowances
+      // Its epoch's bundle (which travels through a one-to-one session) or its sender's key
+      // announcement has not arrived yet: hold it, but only for an epoch the server announced to
+      // this device, and within the allowances
       // (groups.ts: small for a group this device has not joined, such as a stranger's), so nobody
       // can fill this device's storage with messages for groups or epochs that will never come.
       // Holding reads two small tallies, never the held messages. Over an allowance, the message
@@ -73,6 +83,9 @@ export async function receiveGroupMessage(ctx: RuntimeContext, msg: ProtoMsg, wi
     } finally {
       decrypted.plaintext.fill(0);
     }
+    // The message brought its sender's key for the epoch: messages of that sender held for it can
+    // be read now (one list read when nothing is held).
+    if (decrypted.senderKeyAnnounced) await retryHeld(ctx, r, group as GroupSession, events);
   });
   ctx.crash('persisted');
 }

@@ -1,12 +1,16 @@
-/** Held group messages released when their epoch's bundle has been applied. */
+/**
+ * Held group messages released when what they waited for has come: their epoch's bundle
+ * (releaseHeld), or, in a 'sender-key' group, their sender's key announcement for the epoch
+ * (retryHeld, after a message that carried one was decrypted).
+ */
 import { toBinary } from '@bufbuild/protobuf';
 import { asPqe2eeError } from '../../errors.js';
-import { UnknownEpochError, type GroupSession } from '../../protocol/index.js';
-import { E2eeMsgSchema } from '../../proto/gen/wire_pb.js';
+import { MissingSenderKeyError, UnknownEpochError, type GroupSession } from '../../protocol/index.js';
+import { E2eeMsgSchema, type GroupMsgPayload } from '../../proto/gen/wire_pb.js';
 import type { RuntimeContext } from '../context.js';
 import type { ClientEvent } from '../events.js';
 import { loadGroup } from '../groups.js';
-import type { Records } from '../records.js';
+import type { HeldEntry, Records } from '../records.js';
 import { decodeGroupPlaintext } from './plaintext.js';
 
 /**
@@ -21,11 +25,46 @@ export async function releaseHeld(ctx: RuntimeContext, r: Records, groupId: stri
   // allowance, and its record no longer counts among those of groups not joined.
   await r.held.markJoined(groupId);
   await r.groups.forgetUnjoined(groupId);
+  if ((await r.held.count(groupId)) === 0) return;
+  await retryHeld(ctx, r, await loadGroup(ctx, r, groupId), events);
+}
+
+/** The group payload of a held message, if it has one. */
+function groupPayloadOf(item: HeldEntry): GroupMsgPayload | undefined {
+  const proto = item.value.protoMsg;
+  return proto?.payload.case === 'e2eeMsg' && proto.payload.value.payload.case === 'groupMsg' ? proto.payload.value.payload.value : undefined;
+}
+
+/**
+ * The order to retry held messages in: by epoch, and within an epoch those carrying a sender-key
+ * announcement first (each unlocks its sender's other messages of the epoch), otherwise as held.
+ * Older epochs first, as the server delivered them: a sender's message of a newer epoch makes its
+ * later messages of older ones refused.
+ */
+function retryOrder(held: HeldEntry[]): HeldEntry[] {
+  const rank = (item: HeldEntry): [bigint, number] => {
+    const payload = groupPayloadOf(item);
+    return [payload?.epoch ?? -1n, payload?.senderKey !== undefined ? 0 : 1];
+  };
+  return held
+    .map((item, position) => ({ item, position, rank: rank(item) }))
+    .sort((a, b) => (a.rank[0] !== b.rank[0] ? (a.rank[0] < b.rank[0] ? -1 : 1) : a.rank[1] - b.rank[1] || a.position - b.position))
+    .map((x) => x.item);
+}
+
+/**
+ * Tries every held message of `group` again and stores the group session, in {@link retryOrder},
+ * so one pass releases the messages that waited for an announcement however they were held. A message still without keys waits on: for an epoch ahead of the
+ * group's, or for a sender-key announcement in an epoch the group still holds (it is dropped once
+ * that epoch is deleted, or by the held-message lifetime). Anything else (forged, replayed, or an
+ * epoch passed without keys) is dropped and reported, as it would have been on arrival.
+ */
+export async function retryHeld(ctx: RuntimeContext, r: Records, group: GroupSession, events: ClientEvent[]): Promise<void> {
+  const groupId = group.groupId;
   const held = await r.held.list(groupId);
   if (held.length === 0) return;
-  const group = await loadGroup(ctx, r, groupId);
   const done: typeof held = [];
-  for (const item of held) {
+  for (const item of retryOrder(held)) {
     const proto = item.value.protoMsg;
     if (proto?.payload.case !== 'e2eeMsg') {
       done.push(item);
@@ -35,11 +74,8 @@ export async function releaseHeld(ctx: RuntimeContext, r: Records, groupId: stri
     try {
       decrypted = group.decrypt(toBinary(E2eeMsgSchema, proto.payload.value));
     } catch (error) {
-      // No keys for its epoch yet, and the epoch is still ahead: it waits on. Anything else
-      // (forged, replayed, or an epoch passed without keys) is dropped and reported, as it would
-      // have been on arrival.
       const epoch = proto.payload.value.payload.case === 'groupMsg' ? proto.payload.value.payload.value.epoch : -1n;
-      if (error instanceof UnknownEpochError && epoch > group.epoch) continue;
+      if ((error instanceof UnknownEpochError && epoch > group.epoch) || error instanceof MissingSenderKeyError) continue;
       done.push(item);
       const reported =
         error instanceof UnknownEpochError

@@ -1,13 +1,13 @@
 /**
- * A one-to-one E2eeMsg: decrypted with the session this device has with its sender (looked up under
- * that device), then the new session state, the content (an application message, or a group
+ * A one-to-one E2eeMsg: decrypted with the session this device has with its sender (the one among
+ * that device's sessions whose id the message's tag names), then the new session state, the content (an application message, or a group
  * bundle that joins or moves a group: groups.ts receiveBundle) and the processed id commit in one
  * transaction. Content that does not check out is reported; the session's used key still commits.
  */
 import { fromBinary } from '@bufbuild/protobuf';
 import { Pqe2eeError } from '../../errors.js';
 import { StorageError } from '../../errors.js';
-import { GroupSession, MalformedMessageError, Session } from '../../protocol/index.js';
+import { GroupSession, MalformedMessageError, Session, sessionTagMatches } from '../../protocol/index.js';
 import type { ProtoMsg } from '../../proto/gen/service_pb.js';
 import { PlaintextSchema, type E2eeAddress, type GroupPreKeyBundle, type Plaintext } from '../../proto/gen/wire_pb.js';
 import { deviceRef, requireSameDevice } from '../addresses.js';
@@ -20,9 +20,14 @@ import { isTransient } from '../transient.js';
 import { releaseHeld } from './held-release.js';
 import { storedFrom } from './plaintext.js';
 
-export async function receiveOne2one(ctx: RuntimeContext, msg: ProtoMsg, wire: Uint8Array, sessionId: string, events: ClientEvent[]): Promise<void> {
+export async function receiveOne2one(ctx: RuntimeContext, msg: ProtoMsg, wire: Uint8Array, sessionTag: Uint8Array, events: ClientEvent[]): Promise<void> {
   const sender = deviceRef(msg.from);
-  const bytes = await ctx.transaction((r) => r.sessions.get(sender, sessionId));
+  const bytes = await ctx.transaction(async (r) => {
+    // Only the sender's own sessions are candidates: a tag can name no session with anyone else.
+    const device = await r.devices.get(sender.userId, sender.deviceId);
+    const sessionId = device ? [device.sendingSessionId, ...device.sessionIds].find((id) => id !== '' && sessionTagMatches(id, sessionTag)) : undefined;
+    return sessionId === undefined ? undefined : r.sessions.get(sender, sessionId);
+  });
   if (!bytes) throw new UnknownPeerError('a message for a session this device does not have with its sender');
   const session = Session.deserialize(bytes);
   requireSameDevice(deviceRef(session.peerAddress), msg.from, 'E2eeMsg');

@@ -7,7 +7,7 @@
 
 import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
-import type { E2eeAddress, GroupMember, IdentityKeyPublic, InviteMsg } from "./wire_pb.js";
+import type { E2eeAddress, GroupAuth, GroupMember, IdentityKeyPublic, InviteMsg } from "./wire_pb.js";
 import { file_wire } from "./wire_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file state.proto.
  */
 export const file_state: GenFile = /*@__PURE__*/
-  fileDesc("CgtzdGF0ZS5wcm90bxIJcHFlMmVlLnYxIjYKDEtleVBhaXJTdGF0ZRISCgpwdWJsaWNfa2V5GAEgASgMEhIKCnNlY3JldF9rZXkYAiABKAwikAEKEVNpZ25lZFByZUtleVN0YXRlEg4KBnNwa19pZBgBIAEoDRIpCghrZXlfcGFpchgCIAEoCzIXLnBxZTJlZS52MS5LZXlQYWlyU3RhdGUSEQoJc2lnbmF0dXJlGAMgASgMEhUKDWNyZWF0ZWRfYXRfbXMYBCABKAMSFgoOcmVwbGFjZWRfYXRfbXMYBSABKAMiaQoST25lVGltZVByZUtleVN0YXRlEg4KBm9wa19pZBgBIAEoDRIpCghrZXlfcGFpchgCIAEoCzIXLnBxZTJlZS52MS5LZXlQYWlyU3RhdGUSGAoQaGFuZGVkX291dF9hdF9tcxgDIAEoAyL3AwoMQWNjb3VudFN0YXRlEg8KB3ZlcnNpb24YASABKA0SEAoIc3VpdGVfaWQYAiABKA0SMgoRaWRlbnRpdHlfc2lnbl9rZXkYAyABKAsyFy5wcWUyZWUudjEuS2V5UGFpclN0YXRlEjEKEGlkZW50aXR5X2tlbV9rZXkYBCABKAsyFy5wcWUyZWUudjEuS2V5UGFpclN0YXRlEjQKDnNpZ25lZF9wcmVfa2V5GAUgASgLMhwucHFlMmVlLnYxLlNpZ25lZFByZUtleVN0YXRlEj4KGHByZXZpb3VzX3NpZ25lZF9wcmVfa2V5cxgGIAMoCzIcLnBxZTJlZS52MS5TaWduZWRQcmVLZXlTdGF0ZRI4ChFvbmVfdGltZV9wcmVfa2V5cxgHIAMoCzIdLnBxZTJlZS52MS5PbmVUaW1lUHJlS2V5U3RhdGUSEwoLbmV4dF9zcGtfaWQYCCABKA0SEwoLbmV4dF9vcGtfaWQYCSABKA0SGAoQYWNjZXB0ZWRfaW52aXRlcxgKIAMoDBInCgdhZGRyZXNzGAsgASgLMhYucHFlMmVlLnYxLkUyZWVBZGRyZXNzEh4KFmxhc3Rfc3VwcGx5X3JlcXVlc3RfaWQYDCABKAkSIAoYbGFzdF9zdXBwbHlfZmlyc3Rfb3BrX2lkGA0gASgNIl4KEk93blJhdGNoZXRLZXlTdGF0ZRIOCgZrZXlfaWQYASABKA0SEgoKcHVibGljX2tleRgCIAEoDBISCgpzZWNyZXRfa2V5GAMgASgMEhAKCHJvb3Rfa2V5GAQgASgMIksKE1BlZXJSYXRjaGV0S2V5U3RhdGUSDgoGa2V5X2lkGAEgASgNEhIKCnB1YmxpY19rZXkYAiABKAwSEAoIcm9vdF9rZXkYAyABKAwinAEKEVNlbmRpbmdDaGFpblN0YXRlEhIKCm93bl9rZXlfaWQYASABKA0SEQoJY2hhaW5fa2V5GAIgASgMEhIKCm5leHRfaW5kZXgYAyABKA0SFgoOa2VtX2NpcGhlcnRleHQYBCABKAwSFQoNdGFyZ2V0X2tleV9pZBgFIAEoDRIdChVwcmV2aW91c19jaGFpbl9sZW5ndGgYBiABKA0iUQoTUmVjZWl2aW5nQ2hhaW5TdGF0ZRITCgtwZWVyX2tleV9pZBgBIAEoDRIRCgljaGFpbl9rZXkYAiABKAwSEgoKbmV4dF9pbmRleBgDIAEoDSJSCg9Ta2lwcGVkS2V5U3RhdGUSEwoLcGVlcl9rZXlfaWQYASABKA0SFQoNbWVzc2FnZV9pbmRleBgCIAEoDRITCgttZXNzYWdlX2tleRgDIAEoDCKmAwoMUmF0Y2hldFN0YXRlEi8KCG93bl9rZXlzGAEgAygLMh0ucHFlMmVlLnYxLk93blJhdGNoZXRLZXlTdGF0ZRIwCghwZWVyX2tleRgCIAEoCzIeLnBxZTJlZS52MS5QZWVyUmF0Y2hldEtleVN0YXRlEjMKDXNlbmRpbmdfY2hhaW4YAyABKAsyHC5wcWUyZWUudjEuU2VuZGluZ0NoYWluU3RhdGUSOAoQcmVjZWl2aW5nX2NoYWlucxgEIAMoCzIeLnBxZTJlZS52MS5SZWNlaXZpbmdDaGFpblN0YXRlEjAKDHNraXBwZWRfa2V5cxgFIAMoCzIaLnBxZTJlZS52MS5Ta2lwcGVkS2V5U3RhdGUSFwoPbmV4dF9vd25fa2V5X2lkGAYgASgNEhwKFHJldGlyZWRfcGVlcl9rZXlfaWRzGAcgAygNEhwKFHBlZXJfY2hhaW5fd2F0ZXJtYXJrGAggASgNEj0KG3BlZXJfY2hhaW5zX2Fib3ZlX3dhdGVybWFyaxgJIAMoCzIYLnBxZTJlZS52MS5QZWVyQ2hhaW5TZWVuIjsKDVBlZXJDaGFpblNlZW4SEwoLcGVlcl9rZXlfaWQYASABKA0SFQoNdGFyZ2V0X2tleV9pZBgCIAEoDSKeAQoVUGVuZGluZ0FncmVlbWVudFN0YXRlEiQKBmludml0ZRgBIAEoCzIULnBxZTJlZS52MS5JbnZpdGVNc2cSGQoRcmVzcG9uZGVyX3NlY3JldHMYAiABKAwSIAoYcmVzcG9uZGVyX3NpZ25lZF9wcmVfa2V5GAMgASgMEiIKGnJlc3BvbmRlcl9vbmVfdGltZV9wcmVfa2V5GAQgASgMIskDCgxTZXNzaW9uU3RhdGUSDwoHdmVyc2lvbhgBIAEoDRIQCghzdWl0ZV9pZBgCIAEoDRISCgpzZXNzaW9uX2lkGAMgASgJEisKC293bl9hZGRyZXNzGAQgASgLMhYucHFlMmVlLnYxLkUyZWVBZGRyZXNzEiwKDHBlZXJfYWRkcmVzcxgFIAEoCzIWLnBxZTJlZS52MS5FMmVlQWRkcmVzcxI2ChBvd25faWRlbnRpdHlfa2V5GAYgASgLMhwucHFlMmVlLnYxLklkZW50aXR5S2V5UHVibGljEjcKEXBlZXJfaWRlbnRpdHlfa2V5GAcgASgLMhwucHFlMmVlLnYxLklkZW50aXR5S2V5UHVibGljEhEKCWluaXRpYXRvchgIIAEoCBIRCglyZXNwb25kZWQYCSABKAgSKAoHcmF0Y2hldBgKIAEoCzIXLnBxZTJlZS52MS5SYXRjaGV0U3RhdGUSMQoHcGVuZGluZxgLIAEoCzIgLnBxZTJlZS52MS5QZW5kaW5nQWdyZWVtZW50U3RhdGUSIwobb3duX2lkZW50aXR5X2tlbV9zZWNyZXRfa2V5GAwgASgMEg4KBmFjY2VwdBgNIAEoDCJnCg9Hcm91cENoYWluU3RhdGUSFwoPc2lnbl9wdWJsaWNfa2V5GAEgASgMEhEKCWNoYWluX2tleRgCIAEoDBISCgpuZXh0X2luZGV4GAMgASgNEhQKDG1lbWJlcl9pbmRleBgEIAEoDSJxChRHcm91cFNraXBwZWRLZXlTdGF0ZRIXCg9zaWduX3B1YmxpY19rZXkYASABKAwSFQoNbWVzc2FnZV9pbmRleBgCIAEoDRITCgttZXNzYWdlX2tleRgDIAEoDBIUCgxtZW1iZXJfaW5kZXgYBCABKA0itAIKD0dyb3VwRXBvY2hTdGF0ZRINCgVlcG9jaBgBIAEoBBInCgdtZW1iZXJzGAIgAygLMhYucHFlMmVlLnYxLkdyb3VwTWVtYmVyEjEKDXNlbmRpbmdfY2hhaW4YAyABKAsyGi5wcWUyZWUudjEuR3JvdXBDaGFpblN0YXRlEjQKEHJlY2VpdmluZ19jaGFpbnMYBCADKAsyGi5wcWUyZWUudjEuR3JvdXBDaGFpblN0YXRlEjUKDHNraXBwZWRfa2V5cxgFIAMoCzIfLnBxZTJlZS52MS5Hcm91cFNraXBwZWRLZXlTdGF0ZRIYChBzdXBlcnNlZGVkX2F0X21zGAYgASgDEhUKDWJ1bmRsZV9kaWdlc3QYByABKAwSGAoQcHJvcG9zZWRfYnlfc2VsZhgIIAEoCCK9AQoRR3JvdXBTZXNzaW9uU3RhdGUSDwoHdmVyc2lvbhgBIAEoDRIQCghzdWl0ZV9pZBgCIAEoDRItCg1ncm91cF9hZGRyZXNzGAMgASgLMhYucHFlMmVlLnYxLkUyZWVBZGRyZXNzEioKCm93bl9tZW1iZXIYBCABKAsyFi5wcWUyZWUudjEuR3JvdXBNZW1iZXISKgoGZXBvY2hzGAUgAygLMhoucHFlMmVlLnYxLkdyb3VwRXBvY2hTdGF0ZWIGcHJvdG8z", [file_wire]);
+  fileDesc("CgtzdGF0ZS5wcm90bxIJcHFlMmVlLnYxIjYKDEtleVBhaXJTdGF0ZRISCgpwdWJsaWNfa2V5GAEgASgMEhIKCnNlY3JldF9rZXkYAiABKAwikAEKEVNpZ25lZFByZUtleVN0YXRlEg4KBnNwa19pZBgBIAEoDRIpCghrZXlfcGFpchgCIAEoCzIXLnBxZTJlZS52MS5LZXlQYWlyU3RhdGUSEQoJc2lnbmF0dXJlGAMgASgMEhUKDWNyZWF0ZWRfYXRfbXMYBCABKAMSFgoOcmVwbGFjZWRfYXRfbXMYBSABKAMiaQoST25lVGltZVByZUtleVN0YXRlEg4KBm9wa19pZBgBIAEoDRIpCghrZXlfcGFpchgCIAEoCzIXLnBxZTJlZS52MS5LZXlQYWlyU3RhdGUSGAoQaGFuZGVkX291dF9hdF9tcxgDIAEoAyL3AwoMQWNjb3VudFN0YXRlEg8KB3ZlcnNpb24YASABKA0SEAoIc3VpdGVfaWQYAiABKA0SMgoRaWRlbnRpdHlfc2lnbl9rZXkYAyABKAsyFy5wcWUyZWUudjEuS2V5UGFpclN0YXRlEjEKEGlkZW50aXR5X2tlbV9rZXkYBCABKAsyFy5wcWUyZWUudjEuS2V5UGFpclN0YXRlEjQKDnNpZ25lZF9wcmVfa2V5GAUgASgLMhwucHFlMmVlLnYxLlNpZ25lZFByZUtleVN0YXRlEj4KGHByZXZpb3VzX3NpZ25lZF9wcmVfa2V5cxgGIAMoCzIcLnBxZTJlZS52MS5TaWduZWRQcmVLZXlTdGF0ZRI4ChFvbmVfdGltZV9wcmVfa2V5cxgHIAMoCzIdLnBxZTJlZS52MS5PbmVUaW1lUHJlS2V5U3RhdGUSEwoLbmV4dF9zcGtfaWQYCCABKA0SEwoLbmV4dF9vcGtfaWQYCSABKA0SGAoQYWNjZXB0ZWRfaW52aXRlcxgKIAMoDBInCgdhZGRyZXNzGAsgASgLMhYucHFlMmVlLnYxLkUyZWVBZGRyZXNzEh4KFmxhc3Rfc3VwcGx5X3JlcXVlc3RfaWQYDCABKAkSIAoYbGFzdF9zdXBwbHlfZmlyc3Rfb3BrX2lkGA0gASgNIp8BChFSYXRjaGV0Q2hhaW5TdGF0ZRINCgVlcG9jaBgBIAEoDRIRCgljaGFpbl9rZXkYAiABKAwSEgoKbmV4dF9pbmRleBgDIAEoDRIXCg9sZW5ndGhfcGx1c19vbmUYBCABKA0SFwoPcHJldmlvdXNfbGVuZ3RoGAUgASgNEgwKBHN0ZXAYBiABKA0SFAoMb25lX3dheV9zYWx0GAcgASgMImEKFlNraXBwZWRNZXNzYWdlS2V5U3RhdGUSDQoFZXBvY2gYASABKA0SFQoNbWVzc2FnZV9pbmRleBgCIAEoDRITCgttZXNzYWdlX2tleRgDIAEoDBIMCgRzdGVwGAQgASgNIkYKDUVwb2NoS2V5U3RhdGUSDQoFZXBvY2gYASABKA0SEgoKcHVibGljX2tleRgCIAEoDBISCgpzZWNyZXRfa2V5GAMgASgMIrUBCg9PbmVXYXlTdGVwU3RhdGUSDQoFZXBvY2gYASABKA0SDAoEc3RlcBgCIAEoDRISCgpjaXBoZXJ0ZXh0GAMgASgMEhgKEG5leHRfY2h1bmtfaW5kZXgYBCABKA0SEwoLY2h1bmtzX3NlbnQYBSABKA0SMAoKbmV4dF9jaGFpbhgGIAEoCzIcLnBxZTJlZS52MS5SYXRjaGV0Q2hhaW5TdGF0ZRIQCghzd2l0Y2hlZBgHIAEoCCJfChJPbmVXYXlSZWNlaXZlU3RhdGUSDQoFZXBvY2gYASABKA0SDAoEc3RlcBgCIAEoDRIsCghyZWNlaXZlZBgDIAMoCzIaLnBxZTJlZS52MS5FcG9jaENodW5rU3RhdGUiLwoPRXBvY2hDaHVua1N0YXRlEg0KBWluZGV4GAEgASgNEg0KBWNodW5rGAIgASgMIuYBCg9FcG9jaFNldHVwU3RhdGUSDQoFZXBvY2gYASABKA0SFgoOb3duX3B1YmxpY19rZXkYAiABKAwSFgoOb3duX3NlY3JldF9rZXkYAyABKAwSEgoKY2lwaGVydGV4dBgEIAEoDBI4ChJuZXh0X3NlbmRpbmdfY2hhaW4YBSABKAsyHC5wcWUyZWUudjEuUmF0Y2hldENoYWluU3RhdGUSLAoIcmVjZWl2ZWQYBiADKAsyGi5wcWUyZWUudjEuRXBvY2hDaHVua1N0YXRlEhgKEG5leHRfY2h1bmtfaW5kZXgYByABKA0iogQKElNwYXJzZVJhdGNoZXRTdGF0ZRISCgpyb290X2Vwb2NoGAEgASgNEhAKCHJvb3Rfa2V5GAIgASgMEjMKDXNlbmRpbmdfY2hhaW4YAyABKAsyHC5wcWUyZWUudjEuUmF0Y2hldENoYWluU3RhdGUSNgoQcmVjZWl2aW5nX2NoYWlucxgEIAMoCzIcLnBxZTJlZS52MS5SYXRjaGV0Q2hhaW5TdGF0ZRI3Cgxza2lwcGVkX2tleXMYBSADKAsyIS5wcWUyZWUudjEuU2tpcHBlZE1lc3NhZ2VLZXlTdGF0ZRIpCgVzZXR1cBgGIAEoCzIaLnBxZTJlZS52MS5FcG9jaFNldHVwU3RhdGUSIQoZY2h1bmtzX3NpbmNlX3BlZXJfbWVzc2FnZRgHIAEoDRIjChttZXNzYWdlc19zaW5jZV9wZWVyX21lc3NhZ2UYCCABKA0SMAoOb3duX2Vwb2NoX2tleXMYCSADKAsyGC5wcWUyZWUudjEuRXBvY2hLZXlTdGF0ZRIxCg9wZWVyX2Vwb2NoX2tleXMYCiADKAsyGC5wcWUyZWUudjEuRXBvY2hLZXlTdGF0ZRIwCgxvbmVfd2F5X3N0ZXAYCyABKAsyGi5wcWUyZWUudjEuT25lV2F5U3RlcFN0YXRlEjYKD29uZV93YXlfcmVjZWl2ZRgMIAEoCzIdLnBxZTJlZS52MS5PbmVXYXlSZWNlaXZlU3RhdGUizgEKFVBlbmRpbmdBZ3JlZW1lbnRTdGF0ZRIkCgZpbnZpdGUYASABKAsyFC5wcWUyZWUudjEuSW52aXRlTXNnEhkKEXJlc3BvbmRlcl9zZWNyZXRzGAIgASgMEiAKGHJlc3BvbmRlcl9zaWduZWRfcHJlX2tleRgDIAEoDBIiChpyZXNwb25kZXJfb25lX3RpbWVfcHJlX2tleRgEIAEoDBIuCg1vd25fZXBvY2hfa2V5GAUgASgLMhcucHFlMmVlLnYxLktleVBhaXJTdGF0ZSLVAwoMU2Vzc2lvblN0YXRlEg8KB3ZlcnNpb24YASABKA0SEAoIc3VpdGVfaWQYAiABKA0SEgoKc2Vzc2lvbl9pZBgDIAEoCRIrCgtvd25fYWRkcmVzcxgEIAEoCzIWLnBxZTJlZS52MS5FMmVlQWRkcmVzcxIsCgxwZWVyX2FkZHJlc3MYBSABKAsyFi5wcWUyZWUudjEuRTJlZUFkZHJlc3MSNgoQb3duX2lkZW50aXR5X2tleRgGIAEoCzIcLnBxZTJlZS52MS5JZGVudGl0eUtleVB1YmxpYxI3ChFwZWVyX2lkZW50aXR5X2tleRgHIAEoCzIcLnBxZTJlZS52MS5JZGVudGl0eUtleVB1YmxpYxIRCglpbml0aWF0b3IYCCABKAgSEQoJcmVzcG9uZGVkGAkgASgIEjEKB3BlbmRpbmcYCyABKAsyIC5wcWUyZWUudjEuUGVuZGluZ0FncmVlbWVudFN0YXRlEiMKG293bl9pZGVudGl0eV9rZW1fc2VjcmV0X2tleRgMIAEoDBIOCgZhY2NlcHQYDSABKAwSLgoHcmF0Y2hldBgOIAEoCzIdLnBxZTJlZS52MS5TcGFyc2VSYXRjaGV0U3RhdGVKBAgKEAsijQEKD0dyb3VwQ2hhaW5TdGF0ZRIXCg9zaWduX3B1YmxpY19rZXkYASABKAwSEQoJY2hhaW5fa2V5GAIgASgMEhIKCm5leHRfaW5kZXgYAyABKA0SFAoMbWVtYmVyX2luZGV4GAQgASgNEhYKCWVuZF9pbmRleBgFIAEoDUgAiAEBQgwKCl9lbmRfaW5kZXgicQoUR3JvdXBTa2lwcGVkS2V5U3RhdGUSFwoPc2lnbl9wdWJsaWNfa2V5GAEgASgMEhUKDW1lc3NhZ2VfaW5kZXgYAiABKA0SEwoLbWVzc2FnZV9rZXkYAyABKAwSFAoMbWVtYmVyX2luZGV4GAQgASgNIssDCg9Hcm91cEVwb2NoU3RhdGUSDQoFZXBvY2gYASABKAQSJwoHbWVtYmVycxgCIAMoCzIWLnBxZTJlZS52MS5Hcm91cE1lbWJlchIxCg1zZW5kaW5nX2NoYWluGAMgASgLMhoucHFlMmVlLnYxLkdyb3VwQ2hhaW5TdGF0ZRI0ChByZWNlaXZpbmdfY2hhaW5zGAQgAygLMhoucHFlMmVlLnYxLkdyb3VwQ2hhaW5TdGF0ZRI1Cgxza2lwcGVkX2tleXMYBSADKAsyHy5wcWUyZWUudjEuR3JvdXBTa2lwcGVkS2V5U3RhdGUSGAoQc3VwZXJzZWRlZF9hdF9tcxgGIAEoAxIVCg1idW5kbGVfZGlnZXN0GAcgASgMEhgKEHByb3Bvc2VkX2J5X3NlbGYYCCABKAgSLwoOb3duX3NlbmRlcl9rZXkYCSABKAsyFy5wcWUyZWUudjEuS2V5UGFpclN0YXRlEjMKC3NlbmRlcl9rZXlzGAogAygLMh4ucHFlMmVlLnYxLkdyb3VwU2VuZGVyS2V5U3RhdGUSFQoNc2VudF9tZXNzYWdlcxgLIAEoDRIYChBtZXNzYWdlX2F1dGhfa2V5GAwgASgMIj8KE0dyb3VwU2VuZGVyS2V5U3RhdGUSFAoMbWVtYmVyX2luZGV4GAEgASgNEhIKCnB1YmxpY19rZXkYAiABKAwi5wEKEUdyb3VwU2Vzc2lvblN0YXRlEg8KB3ZlcnNpb24YASABKA0SEAoIc3VpdGVfaWQYAiABKA0SLQoNZ3JvdXBfYWRkcmVzcxgDIAEoCzIWLnBxZTJlZS52MS5FMmVlQWRkcmVzcxIqCgpvd25fbWVtYmVyGAQgASgLMhYucHFlMmVlLnYxLkdyb3VwTWVtYmVyEioKBmVwb2NocxgFIAMoCzIaLnBxZTJlZS52MS5Hcm91cEVwb2NoU3RhdGUSKAoKZ3JvdXBfYXV0aBgGIAEoDjIULnBxZTJlZS52MS5Hcm91cEF1dGhiBnByb3RvMw", [file_wire]);
 
 /**
  * @generated from message pqe2ee.v1.KeyPairState
@@ -194,143 +194,69 @@ export const AccountStateSchema: GenMessage<AccountState> = /*@__PURE__*/
   messageDesc(file_state, 3);
 
 /**
- * @generated from message pqe2ee.v1.OwnRatchetKeyState
+ * A symmetric chain of the sparse ratchet: one per ratchet epoch and direction.
+ *
+ * @generated from message pqe2ee.v1.RatchetChainState
  */
-export type OwnRatchetKeyState = Message<"pqe2ee.v1.OwnRatchetKeyState"> & {
+export type RatchetChainState = Message<"pqe2ee.v1.RatchetChainState"> & {
   /**
-   * @generated from field: uint32 key_id = 1;
+   * @generated from field: uint32 epoch = 1;
    */
-  keyId: number;
+  epoch: number;
 
   /**
-   * @generated from field: bytes public_key = 2;
+   * @generated from field: bytes chain_key = 2;
    */
-  publicKey: Uint8Array;
+  chainKey: Uint8Array;
 
   /**
-   * @generated from field: bytes secret_key = 3;
+   * @generated from field: uint32 next_index = 3;
    */
-  secretKey: Uint8Array;
+  nextIndex: number;
 
   /**
-   * Root key the peer salts with when encapsulating to this key.
+   * Receiving chains: the chain's length once the sender's next chain has told it (0: not known).
    *
-   * @generated from field: bytes root_key = 4;
+   * @generated from field: uint32 length_plus_one = 4;
    */
-  rootKey: Uint8Array;
+  lengthPlusOne: number;
+
+  /**
+   * Sending chains: the length of this side's previous sending chain, sent in the first messages.
+   *
+   * @generated from field: uint32 previous_length = 5;
+   */
+  previousLength: number;
+
+  /**
+   * One-way steps taken in this epoch and direction (0: the chain the epoch root gave), and the
+   * salt the next step's key derives from.
+   *
+   * @generated from field: uint32 step = 6;
+   */
+  step: number;
+
+  /**
+   * @generated from field: bytes one_way_salt = 7;
+   */
+  oneWaySalt: Uint8Array;
 };
 
 /**
- * Describes the message pqe2ee.v1.OwnRatchetKeyState.
- * Use `create(OwnRatchetKeyStateSchema)` to create a new message.
+ * Describes the message pqe2ee.v1.RatchetChainState.
+ * Use `create(RatchetChainStateSchema)` to create a new message.
  */
-export const OwnRatchetKeyStateSchema: GenMessage<OwnRatchetKeyState> = /*@__PURE__*/
+export const RatchetChainStateSchema: GenMessage<RatchetChainState> = /*@__PURE__*/
   messageDesc(file_state, 4);
 
 /**
- * @generated from message pqe2ee.v1.PeerRatchetKeyState
+ * @generated from message pqe2ee.v1.SkippedMessageKeyState
  */
-export type PeerRatchetKeyState = Message<"pqe2ee.v1.PeerRatchetKeyState"> & {
+export type SkippedMessageKeyState = Message<"pqe2ee.v1.SkippedMessageKeyState"> & {
   /**
-   * @generated from field: uint32 key_id = 1;
+   * @generated from field: uint32 epoch = 1;
    */
-  keyId: number;
-
-  /**
-   * @generated from field: bytes public_key = 2;
-   */
-  publicKey: Uint8Array;
-
-  /**
-   * @generated from field: bytes root_key = 3;
-   */
-  rootKey: Uint8Array;
-};
-
-/**
- * Describes the message pqe2ee.v1.PeerRatchetKeyState.
- * Use `create(PeerRatchetKeyStateSchema)` to create a new message.
- */
-export const PeerRatchetKeyStateSchema: GenMessage<PeerRatchetKeyState> = /*@__PURE__*/
-  messageDesc(file_state, 5);
-
-/**
- * @generated from message pqe2ee.v1.SendingChainState
- */
-export type SendingChainState = Message<"pqe2ee.v1.SendingChainState"> & {
-  /**
-   * @generated from field: uint32 own_key_id = 1;
-   */
-  ownKeyId: number;
-
-  /**
-   * @generated from field: bytes chain_key = 2;
-   */
-  chainKey: Uint8Array;
-
-  /**
-   * @generated from field: uint32 next_index = 3;
-   */
-  nextIndex: number;
-
-  /**
-   * @generated from field: bytes kem_ciphertext = 4;
-   */
-  kemCiphertext: Uint8Array;
-
-  /**
-   * @generated from field: uint32 target_key_id = 5;
-   */
-  targetKeyId: number;
-
-  /**
-   * @generated from field: uint32 previous_chain_length = 6;
-   */
-  previousChainLength: number;
-};
-
-/**
- * Describes the message pqe2ee.v1.SendingChainState.
- * Use `create(SendingChainStateSchema)` to create a new message.
- */
-export const SendingChainStateSchema: GenMessage<SendingChainState> = /*@__PURE__*/
-  messageDesc(file_state, 6);
-
-/**
- * @generated from message pqe2ee.v1.ReceivingChainState
- */
-export type ReceivingChainState = Message<"pqe2ee.v1.ReceivingChainState"> & {
-  /**
-   * @generated from field: uint32 peer_key_id = 1;
-   */
-  peerKeyId: number;
-
-  /**
-   * @generated from field: bytes chain_key = 2;
-   */
-  chainKey: Uint8Array;
-
-  /**
-   * @generated from field: uint32 next_index = 3;
-   */
-  nextIndex: number;
-};
-
-/**
- * Describes the message pqe2ee.v1.ReceivingChainState.
- * Use `create(ReceivingChainStateSchema)` to create a new message.
- */
-export const ReceivingChainStateSchema: GenMessage<ReceivingChainState> = /*@__PURE__*/
-  messageDesc(file_state, 7);
-
-/**
- * @generated from message pqe2ee.v1.SkippedKeyState
- */
-export type SkippedKeyState = Message<"pqe2ee.v1.SkippedKeyState"> & {
-  /**
-   * @generated from field: uint32 peer_key_id = 1;
-   */
-  peerKeyId: number;
+  epoch: number;
 
   /**
    * @generated from field: uint32 message_index = 2;
@@ -343,99 +269,297 @@ export type SkippedKeyState = Message<"pqe2ee.v1.SkippedKeyState"> & {
    * @generated from field: bytes message_key = 3;
    */
   messageKey: Uint8Array;
+
+  /**
+   * @generated from field: uint32 step = 4;
+   */
+  step: number;
 };
 
 /**
- * Describes the message pqe2ee.v1.SkippedKeyState.
- * Use `create(SkippedKeyStateSchema)` to create a new message.
+ * Describes the message pqe2ee.v1.SkippedMessageKeyState.
+ * Use `create(SkippedMessageKeyStateSchema)` to create a new message.
  */
-export const SkippedKeyStateSchema: GenMessage<SkippedKeyState> = /*@__PURE__*/
+export const SkippedMessageKeyStateSchema: GenMessage<SkippedMessageKeyState> = /*@__PURE__*/
+  messageDesc(file_state, 5);
+
+/**
+ * An epoch key pair this side opened, kept after the epoch so the peer can take one-way steps
+ * by encapsulating to it (its public key on the peer's side, its secret here).
+ *
+ * @generated from message pqe2ee.v1.EpochKeyState
+ */
+export type EpochKeyState = Message<"pqe2ee.v1.EpochKeyState"> & {
+  /**
+   * @generated from field: uint32 epoch = 1;
+   */
+  epoch: number;
+
+  /**
+   * @generated from field: bytes public_key = 2;
+   */
+  publicKey: Uint8Array;
+
+  /**
+   * @generated from field: bytes secret_key = 3;
+   */
+  secretKey: Uint8Array;
+};
+
+/**
+ * Describes the message pqe2ee.v1.EpochKeyState.
+ * Use `create(EpochKeyStateSchema)` to create a new message.
+ */
+export const EpochKeyStateSchema: GenMessage<EpochKeyState> = /*@__PURE__*/
+  messageDesc(file_state, 6);
+
+/**
+ * A one-way step (docs/protocol.md "One-way traffic"): the sending side encapsulates to the
+ * peer's kept epoch key and sends the ciphertext in chunks on its current chain, then moves to
+ * the step's chain.
+ *
+ * @generated from message pqe2ee.v1.OneWayStepState
+ */
+export type OneWayStepState = Message<"pqe2ee.v1.OneWayStepState"> & {
+  /**
+   * @generated from field: uint32 epoch = 1;
+   */
+  epoch: number;
+
+  /**
+   * @generated from field: uint32 step = 2;
+   */
+  step: number;
+
+  /**
+   * @generated from field: bytes ciphertext = 3;
+   */
+  ciphertext: Uint8Array;
+
+  /**
+   * @generated from field: uint32 next_chunk_index = 4;
+   */
+  nextChunkIndex: number;
+
+  /**
+   * @generated from field: uint32 chunks_sent = 5;
+   */
+  chunksSent: number;
+
+  /**
+   * @generated from field: pqe2ee.v1.RatchetChainState next_chain = 6;
+   */
+  nextChain?: RatchetChainState | undefined;
+
+  /**
+   * Moved to the step's chain already: its first messages still carry chunks of this ciphertext,
+   * so a receiver that missed some can still derive the chain from them.
+   *
+   * @generated from field: bool switched = 7;
+   */
+  switched: boolean;
+};
+
+/**
+ * Describes the message pqe2ee.v1.OneWayStepState.
+ * Use `create(OneWayStepStateSchema)` to create a new message.
+ */
+export const OneWayStepStateSchema: GenMessage<OneWayStepState> = /*@__PURE__*/
+  messageDesc(file_state, 7);
+
+/**
+ * Chunks of the peer's one-way step ciphertext received so far.
+ *
+ * @generated from message pqe2ee.v1.OneWayReceiveState
+ */
+export type OneWayReceiveState = Message<"pqe2ee.v1.OneWayReceiveState"> & {
+  /**
+   * @generated from field: uint32 epoch = 1;
+   */
+  epoch: number;
+
+  /**
+   * @generated from field: uint32 step = 2;
+   */
+  step: number;
+
+  /**
+   * @generated from field: repeated pqe2ee.v1.EpochChunkState received = 3;
+   */
+  received: EpochChunkState[];
+};
+
+/**
+ * Describes the message pqe2ee.v1.OneWayReceiveState.
+ * Use `create(OneWayReceiveStateSchema)` to create a new message.
+ */
+export const OneWayReceiveStateSchema: GenMessage<OneWayReceiveState> = /*@__PURE__*/
   messageDesc(file_state, 8);
 
 /**
- * @generated from message pqe2ee.v1.RatchetState
+ * @generated from message pqe2ee.v1.EpochChunkState
  */
-export type RatchetState = Message<"pqe2ee.v1.RatchetState"> & {
+export type EpochChunkState = Message<"pqe2ee.v1.EpochChunkState"> & {
   /**
-   * @generated from field: repeated pqe2ee.v1.OwnRatchetKeyState own_keys = 1;
+   * @generated from field: uint32 index = 1;
    */
-  ownKeys: OwnRatchetKeyState[];
+  index: number;
 
   /**
-   * @generated from field: pqe2ee.v1.PeerRatchetKeyState peer_key = 2;
+   * @generated from field: bytes chunk = 2;
    */
-  peerKey?: PeerRatchetKeyState | undefined;
-
-  /**
-   * @generated from field: pqe2ee.v1.SendingChainState sending_chain = 3;
-   */
-  sendingChain?: SendingChainState | undefined;
-
-  /**
-   * @generated from field: repeated pqe2ee.v1.ReceivingChainState receiving_chains = 4;
-   */
-  receivingChains: ReceivingChainState[];
-
-  /**
-   * @generated from field: repeated pqe2ee.v1.SkippedKeyState skipped_keys = 5;
-   */
-  skippedKeys: SkippedKeyState[];
-
-  /**
-   * @generated from field: uint32 next_own_key_id = 6;
-   */
-  nextOwnKeyId: number;
-
-  /**
-   * Peer key ids whose chains are known finished or evicted: new chains for them are refused.
-   *
-   * @generated from field: repeated uint32 retired_peer_key_ids = 7;
-   */
-  retiredPeerKeyIds: number[];
-
-  /**
-   * Every peer chain with a key id below this watermark has been seen (peer key 0 never sends).
-   *
-   * @generated from field: uint32 peer_chain_watermark = 8;
-   */
-  peerChainWatermark: number;
-
-  /**
-   * Peer chains seen above the watermark, with the own key id each one targeted.
-   *
-   * @generated from field: repeated pqe2ee.v1.PeerChainSeen peer_chains_above_watermark = 9;
-   */
-  peerChainsAboveWatermark: PeerChainSeen[];
+  chunk: Uint8Array;
 };
 
 /**
- * Describes the message pqe2ee.v1.RatchetState.
- * Use `create(RatchetStateSchema)` to create a new message.
+ * Describes the message pqe2ee.v1.EpochChunkState.
+ * Use `create(EpochChunkStateSchema)` to create a new message.
  */
-export const RatchetStateSchema: GenMessage<RatchetState> = /*@__PURE__*/
+export const EpochChunkStateSchema: GenMessage<EpochChunkState> = /*@__PURE__*/
   messageDesc(file_state, 9);
 
 /**
- * @generated from message pqe2ee.v1.PeerChainSeen
+ * The ratchet epoch after the newest root this side holds, while it is being set up.
+ *
+ * @generated from message pqe2ee.v1.EpochSetupState
  */
-export type PeerChainSeen = Message<"pqe2ee.v1.PeerChainSeen"> & {
+export type EpochSetupState = Message<"pqe2ee.v1.EpochSetupState"> & {
   /**
-   * @generated from field: uint32 peer_key_id = 1;
+   * @generated from field: uint32 epoch = 1;
    */
-  peerKeyId: number;
+  epoch: number;
 
   /**
-   * @generated from field: uint32 target_key_id = 2;
+   * Opening side: its fresh KEM key pair (the secret is erased when the ciphertext has come in).
+   *
+   * @generated from field: bytes own_public_key = 2;
    */
-  targetKeyId: number;
+  ownPublicKey: Uint8Array;
+
+  /**
+   * @generated from field: bytes own_secret_key = 3;
+   */
+  ownSecretKey: Uint8Array;
+
+  /**
+   * Answering side, once it has encapsulated: the ciphertext, sent in chunks until the peer moves
+   * its sending chain to the new epoch, and this side's sending chain of that epoch, unused until then.
+   *
+   * @generated from field: bytes ciphertext = 4;
+   */
+  ciphertext: Uint8Array;
+
+  /**
+   * @generated from field: pqe2ee.v1.RatchetChainState next_sending_chain = 5;
+   */
+  nextSendingChain?: RatchetChainState | undefined;
+
+  /**
+   * Chunks of the peer's public key (answering side) or ciphertext (opening side) so far: at most
+   * as many as decoding needs.
+   *
+   * @generated from field: repeated pqe2ee.v1.EpochChunkState received = 6;
+   */
+  received: EpochChunkState[];
+
+  /**
+   * Next chunk index this side sends (cycling through every evaluation point).
+   *
+   * @generated from field: uint32 next_chunk_index = 7;
+   */
+  nextChunkIndex: number;
 };
 
 /**
- * Describes the message pqe2ee.v1.PeerChainSeen.
- * Use `create(PeerChainSeenSchema)` to create a new message.
+ * Describes the message pqe2ee.v1.EpochSetupState.
+ * Use `create(EpochSetupStateSchema)` to create a new message.
  */
-export const PeerChainSeenSchema: GenMessage<PeerChainSeen> = /*@__PURE__*/
+export const EpochSetupStateSchema: GenMessage<EpochSetupState> = /*@__PURE__*/
   messageDesc(file_state, 10);
+
+/**
+ * @generated from message pqe2ee.v1.SparseRatchetState
+ */
+export type SparseRatchetState = Message<"pqe2ee.v1.SparseRatchetState"> & {
+  /**
+   * The newest epoch whose root this side has derived, and the salt of the next epoch's root (S_e,
+   * derived with the epoch's chain keys; the root itself is never stored).
+   *
+   * @generated from field: uint32 root_epoch = 1;
+   */
+  rootEpoch: number;
+
+  /**
+   * @generated from field: bytes root_key = 2;
+   */
+  rootKey: Uint8Array;
+
+  /**
+   * @generated from field: pqe2ee.v1.RatchetChainState sending_chain = 3;
+   */
+  sendingChain?: RatchetChainState | undefined;
+
+  /**
+   * Newest last; messages of epochs older than the first are refused.
+   *
+   * @generated from field: repeated pqe2ee.v1.RatchetChainState receiving_chains = 4;
+   */
+  receivingChains: RatchetChainState[];
+
+  /**
+   * @generated from field: repeated pqe2ee.v1.SkippedMessageKeyState skipped_keys = 5;
+   */
+  skippedKeys: SkippedMessageKeyState[];
+
+  /**
+   * @generated from field: pqe2ee.v1.EpochSetupState setup = 6;
+   */
+  setup?: EpochSetupState | undefined;
+
+  /**
+   * Chunks sent since the last message from the peer authenticated (chunks pause at a bound, so a
+   * one-way burst does not carry them in every message).
+   *
+   * @generated from field: uint32 chunks_since_peer_message = 7;
+   */
+  chunksSincePeerMessage: number;
+
+  /**
+   * Messages sent since then (one-way steps start when it passes a bound).
+   *
+   * @generated from field: uint32 messages_since_peer_message = 8;
+   */
+  messagesSincePeerMessage: number;
+
+  /**
+   * This side's last two epoch key pairs (secrets), and the peer's last two epoch public keys.
+   *
+   * @generated from field: repeated pqe2ee.v1.EpochKeyState own_epoch_keys = 9;
+   */
+  ownEpochKeys: EpochKeyState[];
+
+  /**
+   * @generated from field: repeated pqe2ee.v1.EpochKeyState peer_epoch_keys = 10;
+   */
+  peerEpochKeys: EpochKeyState[];
+
+  /**
+   * @generated from field: pqe2ee.v1.OneWayStepState one_way_step = 11;
+   */
+  oneWayStep?: OneWayStepState | undefined;
+
+  /**
+   * @generated from field: pqe2ee.v1.OneWayReceiveState one_way_receive = 12;
+   */
+  oneWayReceive?: OneWayReceiveState | undefined;
+};
+
+/**
+ * Describes the message pqe2ee.v1.SparseRatchetState.
+ * Use `create(SparseRatchetStateSchema)` to create a new message.
+ */
+export const SparseRatchetStateSchema: GenMessage<SparseRatchetState> = /*@__PURE__*/
+  messageDesc(file_state, 11);
 
 /**
  * Initiator state between invite and accept.
@@ -464,6 +588,13 @@ export type PendingAgreementState = Message<"pqe2ee.v1.PendingAgreementState"> &
    * @generated from field: bytes responder_one_time_pre_key = 4;
    */
   responderOneTimePreKey: Uint8Array;
+
+  /**
+   * The epoch-0 key pair announced in the invite (kept by the ratchet for one-way steps).
+   *
+   * @generated from field: pqe2ee.v1.KeyPairState own_epoch_key = 5;
+   */
+  ownEpochKey?: KeyPairState | undefined;
 };
 
 /**
@@ -471,7 +602,7 @@ export type PendingAgreementState = Message<"pqe2ee.v1.PendingAgreementState"> &
  * Use `create(PendingAgreementStateSchema)` to create a new message.
  */
 export const PendingAgreementStateSchema: GenMessage<PendingAgreementState> = /*@__PURE__*/
-  messageDesc(file_state, 11);
+  messageDesc(file_state, 12);
 
 /**
  * @generated from message pqe2ee.v1.SessionState
@@ -523,11 +654,6 @@ export type SessionState = Message<"pqe2ee.v1.SessionState"> & {
   responded: boolean;
 
   /**
-   * @generated from field: pqe2ee.v1.RatchetState ratchet = 10;
-   */
-  ratchet?: RatchetState | undefined;
-
-  /**
    * @generated from field: pqe2ee.v1.PendingAgreementState pending = 11;
    */
   pending?: PendingAgreementState | undefined;
@@ -547,6 +673,11 @@ export type SessionState = Message<"pqe2ee.v1.SessionState"> & {
    * @generated from field: bytes accept = 13;
    */
   accept: Uint8Array;
+
+  /**
+   * @generated from field: pqe2ee.v1.SparseRatchetState ratchet = 14;
+   */
+  ratchet?: SparseRatchetState | undefined;
 };
 
 /**
@@ -554,7 +685,7 @@ export type SessionState = Message<"pqe2ee.v1.SessionState"> & {
  * Use `create(SessionStateSchema)` to create a new message.
  */
 export const SessionStateSchema: GenMessage<SessionState> = /*@__PURE__*/
-  messageDesc(file_state, 12);
+  messageDesc(file_state, 13);
 
 /**
  * One member's sending or receiving chain in a group epoch.
@@ -584,6 +715,14 @@ export type GroupChainState = Message<"pqe2ee.v1.GroupChainState"> & {
    * @generated from field: uint32 member_index = 4;
    */
   memberIndex: number;
+
+  /**
+   * Receiving chain of a member that announced, in a later epoch, how many messages it sent in
+   * this one: indexes from here on are refused.
+   *
+   * @generated from field: optional uint32 end_index = 5;
+   */
+  endIndex?: number | undefined;
 };
 
 /**
@@ -591,7 +730,7 @@ export type GroupChainState = Message<"pqe2ee.v1.GroupChainState"> & {
  * Use `create(GroupChainStateSchema)` to create a new message.
  */
 export const GroupChainStateSchema: GenMessage<GroupChainState> = /*@__PURE__*/
-  messageDesc(file_state, 13);
+  messageDesc(file_state, 14);
 
 /**
  * @generated from message pqe2ee.v1.GroupSkippedKeyState
@@ -623,7 +762,7 @@ export type GroupSkippedKeyState = Message<"pqe2ee.v1.GroupSkippedKeyState"> & {
  * Use `create(GroupSkippedKeyStateSchema)` to create a new message.
  */
 export const GroupSkippedKeyStateSchema: GenMessage<GroupSkippedKeyState> = /*@__PURE__*/
-  messageDesc(file_state, 14);
+  messageDesc(file_state, 15);
 
 /**
  * @generated from message pqe2ee.v1.GroupEpochState
@@ -662,7 +801,8 @@ export type GroupEpochState = Message<"pqe2ee.v1.GroupEpochState"> & {
   supersededAtMs: bigint;
 
   /**
-   * Digest of the bundle that started the epoch, to tell a repeat from a conflicting bundle.
+   * Digest of the bundle that started the epoch, to tell a repeat from a conflicting bundle; also
+   * in every message's signed statement, so a message of another bundle's epoch never verifies.
    *
    * @generated from field: bytes bundle_digest = 7;
    */
@@ -676,6 +816,35 @@ export type GroupEpochState = Message<"pqe2ee.v1.GroupEpochState"> & {
    * @generated from field: bool proposed_by_self = 8;
    */
   proposedBySelf: boolean;
+
+  /**
+   * 'sender-key' groups: this device's Ed25519 key pair of the epoch (erased when the epoch stops
+   * sending), and every other member's announced public key, at most one per member index.
+   *
+   * @generated from field: pqe2ee.v1.KeyPairState own_sender_key = 9;
+   */
+  ownSenderKey?: KeyPairState | undefined;
+
+  /**
+   * @generated from field: repeated pqe2ee.v1.GroupSenderKeyState sender_keys = 10;
+   */
+  senderKeys: GroupSenderKeyState[];
+
+  /**
+   * Messages this device sent in the epoch, kept when its sending chain is erased (the next
+   * epoch's announcement carries it).
+   *
+   * @generated from field: uint32 sent_messages = 11;
+   */
+  sentMessages: number;
+
+  /**
+   * 'sender-key' groups: a key of the epoch derived from its seed, so known to its members only,
+   * under which every sender-key signature covers an HMAC of the message (sender-key.ts).
+   *
+   * @generated from field: bytes message_auth_key = 12;
+   */
+  messageAuthKey: Uint8Array;
 };
 
 /**
@@ -683,9 +852,36 @@ export type GroupEpochState = Message<"pqe2ee.v1.GroupEpochState"> & {
  * Use `create(GroupEpochStateSchema)` to create a new message.
  */
 export const GroupEpochStateSchema: GenMessage<GroupEpochState> = /*@__PURE__*/
-  messageDesc(file_state, 15);
+  messageDesc(file_state, 16);
 
 /**
+ * A member's announced Ed25519 key of one epoch, stored once its identity signature verified.
+ *
+ * @generated from message pqe2ee.v1.GroupSenderKeyState
+ */
+export type GroupSenderKeyState = Message<"pqe2ee.v1.GroupSenderKeyState"> & {
+  /**
+   * @generated from field: uint32 member_index = 1;
+   */
+  memberIndex: number;
+
+  /**
+   * @generated from field: bytes public_key = 2;
+   */
+  publicKey: Uint8Array;
+};
+
+/**
+ * Describes the message pqe2ee.v1.GroupSenderKeyState.
+ * Use `create(GroupSenderKeyStateSchema)` to create a new message.
+ */
+export const GroupSenderKeyStateSchema: GenMessage<GroupSenderKeyState> = /*@__PURE__*/
+  messageDesc(file_state, 17);
+
+/**
+ * Version 3: protocol v2 (auth mode, sender keys). Versions 1 and 2 (protocol v1) load as
+ * 'identity' groups (src/protocol/group/group-state.ts).
+ *
  * @generated from message pqe2ee.v1.GroupSessionState
  */
 export type GroupSessionState = Message<"pqe2ee.v1.GroupSessionState"> & {
@@ -715,6 +911,13 @@ export type GroupSessionState = Message<"pqe2ee.v1.GroupSessionState"> & {
    * @generated from field: repeated pqe2ee.v1.GroupEpochState epochs = 5;
    */
   epochs: GroupEpochState[];
+
+  /**
+   * Fixed at creation (from the bundle this device joined with); every bundle must repeat it.
+   *
+   * @generated from field: pqe2ee.v1.GroupAuth group_auth = 6;
+   */
+  groupAuth: GroupAuth;
 };
 
 /**
@@ -722,5 +925,5 @@ export type GroupSessionState = Message<"pqe2ee.v1.GroupSessionState"> & {
  * Use `create(GroupSessionStateSchema)` to create a new message.
  */
 export const GroupSessionStateSchema: GenMessage<GroupSessionState> = /*@__PURE__*/
-  messageDesc(file_state, 16);
+  messageDesc(file_state, 18);
 

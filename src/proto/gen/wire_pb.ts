@@ -1,4 +1,4 @@
-// Wire messages of the pqe2ee protocol, version 1 (DESIGN.md §4). Everything a client sends or
+// Wire messages of the pqe2ee protocol, version 2 (DESIGN.md §4, docs/protocol.md). Everything a client sends or
 // receives. Signed or MACed data is never a protobuf encoding: the protocol code builds explicit
 // length-prefixed concatenations (src/protocol/encoding.ts), so these messages may evolve.
 
@@ -6,15 +6,15 @@
 // @generated from file wire.proto (package pqe2ee.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file wire.proto.
  */
 export const file_wire: GenFile = /*@__PURE__*/
-  fileDesc("Cgp3aXJlLnByb3RvEglwcWUyZWUudjEicQoLRTJlZUFkZHJlc3MSDgoGZG9tYWluGAEgASgJEiMKBHVzZXIYAiABKAsyEy5wcWUyZWUudjEuUGVlclVzZXJIABIlCgVncm91cBgDIAEoCzIULnBxZTJlZS52MS5QZWVyR3JvdXBIAEIGCgRwZWVyIi4KCFBlZXJVc2VyEg8KB3VzZXJfaWQYASABKAkSEQoJZGV2aWNlX2lkGAIgASgJIh0KCVBlZXJHcm91cBIQCghncm91cF9pZBgBIAEoCSJEChFJZGVudGl0eUtleVB1YmxpYxIXCg9zaWduX3B1YmxpY19rZXkYASABKAwSFgoOa2VtX3B1YmxpY19rZXkYAiABKAwiSwoSU2lnbmVkUHJlS2V5UHVibGljEg4KBnNwa19pZBgBIAEoDRISCgpwdWJsaWNfa2V5GAIgASgMEhEKCXNpZ25hdHVyZRgDIAEoDCI5ChNPbmVUaW1lUHJlS2V5UHVibGljEg4KBm9wa19pZBgBIAEoDRISCgpwdWJsaWNfa2V5GAIgASgMIv8BCgxQcmVLZXlCdW5kbGUSDwoHdmVyc2lvbhgBIAEoDRIQCghzdWl0ZV9pZBgCIAEoDRInCgdhZGRyZXNzGAMgASgLMhYucHFlMmVlLnYxLkUyZWVBZGRyZXNzEjIKDGlkZW50aXR5X2tleRgEIAEoCzIcLnBxZTJlZS52MS5JZGVudGl0eUtleVB1YmxpYxI1Cg5zaWduZWRfcHJlX2tleRgFIAEoCzIdLnBxZTJlZS52MS5TaWduZWRQcmVLZXlQdWJsaWMSOAoQb25lX3RpbWVfcHJlX2tleRgGIAEoCzIeLnBxZTJlZS52MS5PbmVUaW1lUHJlS2V5UHVibGljIsQDCglJbnZpdGVNc2cSDwoHdmVyc2lvbhgBIAEoDRIQCghzdWl0ZV9pZBgCIAEoDRISCgpzZXNzaW9uX2lkGAMgASgJEiQKBGZyb20YBCABKAsyFi5wcWUyZWUudjEuRTJlZUFkZHJlc3MSIgoCdG8YBSABKAsyFi5wcWUyZWUudjEuRTJlZUFkZHJlc3MSPAoWaW5pdGlhdG9yX2lkZW50aXR5X2tleRgGIAEoCzIcLnBxZTJlZS52MS5JZGVudGl0eUtleVB1YmxpYxI8ChZyZXNwb25kZXJfaWRlbnRpdHlfa2V5GAcgASgLMhwucHFlMmVlLnYxLklkZW50aXR5S2V5UHVibGljEhcKD2Jhc2VfcHVibGljX2tleRgIIAEoDBIbChNpZGVudGl0eV9jaXBoZXJ0ZXh0GAkgASgMEiEKGXNpZ25lZF9wcmVfa2V5X2NpcGhlcnRleHQYCiABKAwSIwobb25lX3RpbWVfcHJlX2tleV9jaXBoZXJ0ZXh0GAsgASgMEg4KBnNwa19pZBgMIAEoDRIcChRoYXNfb25lX3RpbWVfcHJlX2tleRgNIAEoCBIOCgZvcGtfaWQYDiABKA0izQEKCUFjY2VwdE1zZxIPCgd2ZXJzaW9uGAEgASgNEhAKCHN1aXRlX2lkGAIgASgNEhIKCnNlc3Npb25faWQYAyABKAkSJAoEZnJvbRgEIAEoCzIWLnBxZTJlZS52MS5FMmVlQWRkcmVzcxIiCgJ0bxgFIAEoCzIWLnBxZTJlZS52MS5FMmVlQWRkcmVzcxIlCh1pbml0aWF0b3JfaWRlbnRpdHlfY2lwaGVydGV4dBgGIAEoDBIYChBrZXlfY29uZmlybWF0aW9uGAcgASgMIqgBCg1SYXRjaGV0SGVhZGVyEhoKEnJhdGNoZXRfcHVibGljX2tleRgBIAEoDBIWCg5yYXRjaGV0X2tleV9pZBgCIAEoDRIWCg5rZW1fY2lwaGVydGV4dBgDIAEoDBIVCg10YXJnZXRfa2V5X2lkGAQgASgNEh0KFXByZXZpb3VzX2NoYWluX2xlbmd0aBgFIAEoDRIVCg1tZXNzYWdlX2luZGV4GAYgASgNIlEKEU9uZTJvbmVNc2dQYXlsb2FkEigKBmhlYWRlchgBIAEoCzIYLnBxZTJlZS52MS5SYXRjaGV0SGVhZGVyEhIKCmNpcGhlcnRleHQYAiABKAwiiwEKD0dyb3VwTXNnUGF5bG9hZBIQCghncm91cF9pZBgBIAEoCRINCgVlcG9jaBgCIAEoBBIZChFzZW5kZXJfa2V5X2RpZ2VzdBgDIAEoDBIVCg1tZXNzYWdlX2luZGV4GAQgASgNEhIKCmNpcGhlcnRleHQYBSABKAwSEQoJc2lnbmF0dXJlGAYgASgMIvsBCgdFMmVlTXNnEg8KB3ZlcnNpb24YASABKA0SEAoIc3VpdGVfaWQYAiABKA0SEgoKc2Vzc2lvbl9pZBgDIAEoCRIkCgRmcm9tGAQgASgLMhYucHFlMmVlLnYxLkUyZWVBZGRyZXNzEiIKAnRvGAUgASgLMhYucHFlMmVlLnYxLkUyZWVBZGRyZXNzEjMKC29uZTJvbmVfbXNnGAYgASgLMhwucHFlMmVlLnYxLk9uZTJvbmVNc2dQYXlsb2FkSAASLwoJZ3JvdXBfbXNnGAcgASgLMhoucHFlMmVlLnYxLkdyb3VwTXNnUGF5bG9hZEgAQgkKB3BheWxvYWQiSgoLR3JvdXBNZW1iZXISDwoHdXNlcl9pZBgBIAEoCRIRCglkZXZpY2VfaWQYAiABKAkSFwoPc2lnbl9wdWJsaWNfa2V5GAMgASgMIuYBChFHcm91cFByZUtleUJ1bmRsZRIPCgd2ZXJzaW9uGAEgASgNEhAKCHN1aXRlX2lkGAIgASgNEi0KDWdyb3VwX2FkZHJlc3MYAyABKAsyFi5wcWUyZWUudjEuRTJlZUFkZHJlc3MSDQoFZXBvY2gYBCABKAQSEwoLc2VlZF9zZWNyZXQYBSABKAwSJwoHbWVtYmVycxgGIAMoCzIWLnBxZTJlZS52MS5Hcm91cE1lbWJlchIfChdjcmVhdG9yX3NpZ25fcHVibGljX2tleRgHIAEoDBIRCglzaWduYXR1cmUYCCABKAwiewoJUGxhaW50ZXh0Eg8KB3ZlcnNpb24YASABKA0SFAoKY29tbW9uX21zZxgCIAEoDEgAEjwKFGdyb3VwX3ByZV9rZXlfYnVuZGxlGAMgASgLMhwucHFlMmVlLnYxLkdyb3VwUHJlS2V5QnVuZGxlSABCCQoHcGF5bG9hZGIGcHJvdG8z");
+  fileDesc("Cgp3aXJlLnByb3RvEglwcWUyZWUudjEicQoLRTJlZUFkZHJlc3MSDgoGZG9tYWluGAEgASgJEiMKBHVzZXIYAiABKAsyEy5wcWUyZWUudjEuUGVlclVzZXJIABIlCgVncm91cBgDIAEoCzIULnBxZTJlZS52MS5QZWVyR3JvdXBIAEIGCgRwZWVyIi4KCFBlZXJVc2VyEg8KB3VzZXJfaWQYASABKAkSEQoJZGV2aWNlX2lkGAIgASgJIh0KCVBlZXJHcm91cBIQCghncm91cF9pZBgBIAEoCSJEChFJZGVudGl0eUtleVB1YmxpYxIXCg9zaWduX3B1YmxpY19rZXkYASABKAwSFgoOa2VtX3B1YmxpY19rZXkYAiABKAwiSwoSU2lnbmVkUHJlS2V5UHVibGljEg4KBnNwa19pZBgBIAEoDRISCgpwdWJsaWNfa2V5GAIgASgMEhEKCXNpZ25hdHVyZRgDIAEoDCI5ChNPbmVUaW1lUHJlS2V5UHVibGljEg4KBm9wa19pZBgBIAEoDRISCgpwdWJsaWNfa2V5GAIgASgMIv8BCgxQcmVLZXlCdW5kbGUSDwoHdmVyc2lvbhgBIAEoDRIQCghzdWl0ZV9pZBgCIAEoDRInCgdhZGRyZXNzGAMgASgLMhYucHFlMmVlLnYxLkUyZWVBZGRyZXNzEjIKDGlkZW50aXR5X2tleRgEIAEoCzIcLnBxZTJlZS52MS5JZGVudGl0eUtleVB1YmxpYxI1Cg5zaWduZWRfcHJlX2tleRgFIAEoCzIdLnBxZTJlZS52MS5TaWduZWRQcmVLZXlQdWJsaWMSOAoQb25lX3RpbWVfcHJlX2tleRgGIAEoCzIeLnBxZTJlZS52MS5PbmVUaW1lUHJlS2V5UHVibGljIssDCglJbnZpdGVNc2cSDwoHdmVyc2lvbhgBIAEoDRIQCghzdWl0ZV9pZBgCIAEoDRISCgpzZXNzaW9uX2lkGAMgASgJEiQKBGZyb20YBCABKAsyFi5wcWUyZWUudjEuRTJlZUFkZHJlc3MSIgoCdG8YBSABKAsyFi5wcWUyZWUudjEuRTJlZUFkZHJlc3MSPAoWaW5pdGlhdG9yX2lkZW50aXR5X2tleRgGIAEoCzIcLnBxZTJlZS52MS5JZGVudGl0eUtleVB1YmxpYxI8ChZyZXNwb25kZXJfaWRlbnRpdHlfa2V5GAcgASgLMhwucHFlMmVlLnYxLklkZW50aXR5S2V5UHVibGljEhsKE2lkZW50aXR5X2NpcGhlcnRleHQYCSABKAwSIQoZc2lnbmVkX3ByZV9rZXlfY2lwaGVydGV4dBgKIAEoDBIjChtvbmVfdGltZV9wcmVfa2V5X2NpcGhlcnRleHQYCyABKAwSDgoGc3BrX2lkGAwgASgNEhwKFGhhc19vbmVfdGltZV9wcmVfa2V5GA0gASgIEg4KBm9wa19pZBgOIAEoDRIYChBlcG9jaF9wdWJsaWNfa2V5GA8gASgMSgQICBAJIucBCglBY2NlcHRNc2cSDwoHdmVyc2lvbhgBIAEoDRIQCghzdWl0ZV9pZBgCIAEoDRISCgpzZXNzaW9uX2lkGAMgASgJEiQKBGZyb20YBCABKAsyFi5wcWUyZWUudjEuRTJlZUFkZHJlc3MSIgoCdG8YBSABKAsyFi5wcWUyZWUudjEuRTJlZUFkZHJlc3MSJQodaW5pdGlhdG9yX2lkZW50aXR5X2NpcGhlcnRleHQYBiABKAwSGAoQa2V5X2NvbmZpcm1hdGlvbhgHIAEoDBIYChBlcG9jaF9wdWJsaWNfa2V5GAggASgMIrQBChFPbmUyb25lTXNnUGF5bG9hZBISCgpjaXBoZXJ0ZXh0GAIgASgMEg0KBWVwb2NoGAMgASgNEhUKDW1lc3NhZ2VfaW5kZXgYBCABKA0SEwoLZXBvY2hfY2h1bmsYBSABKAwSHQoVcHJldmlvdXNfY2hhaW5fbGVuZ3RoGAYgASgNEhQKDG9uZV93YXlfc3RlcBgHIAEoDRIVCg1vbmVfd2F5X2NodW5rGAggASgMSgQIARACIrsBCg9Hcm91cE1zZ1BheWxvYWQSDQoFZXBvY2gYAiABKAQSFQoNbWVzc2FnZV9pbmRleBgEIAEoDRISCgpjaXBoZXJ0ZXh0GAUgASgMEhEKCXNpZ25hdHVyZRgGIAEoDBIUCgxtZW1iZXJfaW5kZXgYByABKA0SOQoKc2VuZGVyX2tleRgIIAEoCzIlLnBxZTJlZS52MS5Hcm91cFNlbmRlcktleUFubm91bmNlbWVudEoECAEQAkoECAMQBCKdAQoaR3JvdXBTZW5kZXJLZXlBbm5vdW5jZW1lbnQSEgoKcHVibGljX2tleRgBIAEoDBIaChJpZGVudGl0eV9zaWduYXR1cmUYAiABKAwSGwoOcHJldmlvdXNfZXBvY2gYAyABKARIAIgBARIfChdwcmV2aW91c19lcG9jaF9tZXNzYWdlcxgEIAEoDUIRCg9fcHJldmlvdXNfZXBvY2gikAIKB0UyZWVNc2cSDwoHdmVyc2lvbhgBIAEoDRIQCghzdWl0ZV9pZBgCIAEoDRISCgpzZXNzaW9uX2lkGAMgASgJEiQKBGZyb20YBCABKAsyFi5wcWUyZWUudjEuRTJlZUFkZHJlc3MSIgoCdG8YBSABKAsyFi5wcWUyZWUudjEuRTJlZUFkZHJlc3MSMwoLb25lMm9uZV9tc2cYBiABKAsyHC5wcWUyZWUudjEuT25lMm9uZU1zZ1BheWxvYWRIABIvCglncm91cF9tc2cYByABKAsyGi5wcWUyZWUudjEuR3JvdXBNc2dQYXlsb2FkSAASEwoLc2Vzc2lvbl90YWcYCCABKAxCCQoHcGF5bG9hZCJKCgtHcm91cE1lbWJlchIPCgd1c2VyX2lkGAEgASgJEhEKCWRldmljZV9pZBgCIAEoCRIXCg9zaWduX3B1YmxpY19rZXkYAyABKAwikAIKEUdyb3VwUHJlS2V5QnVuZGxlEg8KB3ZlcnNpb24YASABKA0SEAoIc3VpdGVfaWQYAiABKA0SLQoNZ3JvdXBfYWRkcmVzcxgDIAEoCzIWLnBxZTJlZS52MS5FMmVlQWRkcmVzcxINCgVlcG9jaBgEIAEoBBITCgtzZWVkX3NlY3JldBgFIAEoDBInCgdtZW1iZXJzGAYgAygLMhYucHFlMmVlLnYxLkdyb3VwTWVtYmVyEh8KF2NyZWF0b3Jfc2lnbl9wdWJsaWNfa2V5GAcgASgMEhEKCXNpZ25hdHVyZRgIIAEoDBIoCgpncm91cF9hdXRoGAkgASgOMhQucHFlMmVlLnYxLkdyb3VwQXV0aCJ7CglQbGFpbnRleHQSDwoHdmVyc2lvbhgBIAEoDRIUCgpjb21tb25fbXNnGAIgASgMSAASPAoUZ3JvdXBfcHJlX2tleV9idW5kbGUYAyABKAsyHC5wcWUyZWUudjEuR3JvdXBQcmVLZXlCdW5kbGVIAEIJCgdwYXlsb2FkKj8KCUdyb3VwQXV0aBIZChVHUk9VUF9BVVRIX1NFTkRFUl9LRVkQABIXChNHUk9VUF9BVVRIX0lERU5USVRZEAFiBnByb3RvMw");
 
 /**
  * Where a message comes from or goes to: a device of a user, or a group.
@@ -212,7 +212,7 @@ export const PreKeyBundleSchema: GenMessage<PreKeyBundle> = /*@__PURE__*/
 
 /**
  * Initiator -> responder. c2, c3, c4 encapsulate to the responder's identity, signed and one-time
- * pre-keys; the base key is the initiator's first ratchet key.
+ * pre-keys.
  *
  * @generated from message pqe2ee.v1.InviteMsg
  */
@@ -253,11 +253,6 @@ export type InviteMsg = Message<"pqe2ee.v1.InviteMsg"> & {
   responderIdentityKey?: IdentityKeyPublic | undefined;
 
   /**
-   * @generated from field: bytes base_public_key = 8;
-   */
-  basePublicKey: Uint8Array;
-
-  /**
    * @generated from field: bytes identity_ciphertext = 9;
    */
   identityCiphertext: Uint8Array;
@@ -286,6 +281,14 @@ export type InviteMsg = Message<"pqe2ee.v1.InviteMsg"> & {
    * @generated from field: uint32 opk_id = 14;
    */
   opkId: number;
+
+  /**
+   * The initiator's epoch-0 KEM public key: what the responder's one-way steps encapsulate to
+   * until the initiator has opened an epoch (docs/protocol.md "One-way traffic").
+   *
+   * @generated from field: bytes epoch_public_key = 15;
+   */
+  epochPublicKey: Uint8Array;
 };
 
 /**
@@ -338,6 +341,13 @@ export type AcceptMsg = Message<"pqe2ee.v1.AcceptMsg"> & {
    * @generated from field: bytes key_confirmation = 7;
    */
   keyConfirmation: Uint8Array;
+
+  /**
+   * The responder's epoch-0 KEM public key, for the initiator's one-way steps (as in InviteMsg).
+   *
+   * @generated from field: bytes epoch_public_key = 8;
+   */
+  epochPublicKey: Uint8Array;
 };
 
 /**
@@ -348,95 +358,23 @@ export const AcceptMsgSchema: GenMessage<AcceptMsg> = /*@__PURE__*/
   messageDesc(file_wire, 8);
 
 /**
- * Authenticated (as AEAD associated data) header of a one-to-one message.
+ * A one-to-one message of protocol v2 (the sparse KEM ratchet, docs/protocol.md). Every field but
+ * the ciphertext is the AEAD's associated data, so nothing here is acted on before it authenticates.
  *
- * @generated from message pqe2ee.v1.RatchetHeader
- */
-export type RatchetHeader = Message<"pqe2ee.v1.RatchetHeader"> & {
-  /**
-   * The sender's ratchet key of this sending chain and its id.
-   *
-   * @generated from field: bytes ratchet_public_key = 1;
-   */
-  ratchetPublicKey: Uint8Array;
-
-  /**
-   * @generated from field: uint32 ratchet_key_id = 2;
-   */
-  ratchetKeyId: number;
-
-  /**
-   * Encapsulation to the receiver's ratchet key `target_key_id` that started this chain.
-   *
-   * @generated from field: bytes kem_ciphertext = 3;
-   */
-  kemCiphertext: Uint8Array;
-
-  /**
-   * @generated from field: uint32 target_key_id = 4;
-   */
-  targetKeyId: number;
-
-  /**
-   * @generated from field: uint32 previous_chain_length = 5;
-   */
-  previousChainLength: number;
-
-  /**
-   * @generated from field: uint32 message_index = 6;
-   */
-  messageIndex: number;
-};
-
-/**
- * Describes the message pqe2ee.v1.RatchetHeader.
- * Use `create(RatchetHeaderSchema)` to create a new message.
- */
-export const RatchetHeaderSchema: GenMessage<RatchetHeader> = /*@__PURE__*/
-  messageDesc(file_wire, 9);
-
-/**
  * @generated from message pqe2ee.v1.One2oneMsgPayload
  */
 export type One2oneMsgPayload = Message<"pqe2ee.v1.One2oneMsgPayload"> & {
   /**
-   * @generated from field: pqe2ee.v1.RatchetHeader header = 1;
-   */
-  header?: RatchetHeader | undefined;
-
-  /**
    * @generated from field: bytes ciphertext = 2;
    */
   ciphertext: Uint8Array;
-};
-
-/**
- * Describes the message pqe2ee.v1.One2oneMsgPayload.
- * Use `create(One2oneMsgPayloadSchema)` to create a new message.
- */
-export const One2oneMsgPayloadSchema: GenMessage<One2oneMsgPayload> = /*@__PURE__*/
-  messageDesc(file_wire, 10);
-
-/**
- * @generated from message pqe2ee.v1.GroupMsgPayload
- */
-export type GroupMsgPayload = Message<"pqe2ee.v1.GroupMsgPayload"> & {
-  /**
-   * @generated from field: string group_id = 1;
-   */
-  groupId: string;
 
   /**
-   * @generated from field: uint64 epoch = 2;
-   */
-  epoch: bigint;
-
-  /**
-   * SHA-256 of the sender's identity signature key (the key itself is in the epoch's member list).
+   * The ratchet epoch of the sender's sending chain, and the message's index in that chain.
    *
-   * @generated from field: bytes sender_key_digest = 3;
+   * @generated from field: uint32 epoch = 3;
    */
-  senderKeyDigest: Uint8Array;
+  epoch: number;
 
   /**
    * @generated from field: uint32 message_index = 4;
@@ -444,16 +382,92 @@ export type GroupMsgPayload = Message<"pqe2ee.v1.GroupMsgPayload"> & {
   messageIndex: number;
 
   /**
+   * Optional: one erasure-coded chunk of the next epoch's KEM public key or ciphertext, as one byte
+   * of chunk index followed by the chunk. Which epoch and which of the two follow from `epoch` and
+   * the sender's role, so they take no bytes.
+   *
+   * @generated from field: bytes epoch_chunk = 5;
+   */
+  epochChunk: Uint8Array;
+
+  /**
+   * In the first messages of a sending chain (index < 4): how many messages the sender's chain of
+   * the previous epoch had, so that the receiver can keep keys for the ones still in flight when
+   * it deletes that chain.
+   *
+   * @generated from field: uint32 previous_chain_length = 6;
+   */
+  previousChainLength: number;
+
+  /**
+   * The one-way step of the sender's chain (0 until it takes one), and optionally one chunk (one
+   * index byte, then the chunk) of a step's ciphertext: of this chain's own step in its first
+   * messages (index < 8), of the next step otherwise.
+   *
+   * @generated from field: uint32 one_way_step = 7;
+   */
+  oneWayStep: number;
+
+  /**
+   * @generated from field: bytes one_way_chunk = 8;
+   */
+  oneWayChunk: Uint8Array;
+};
+
+/**
+ * Describes the message pqe2ee.v1.One2oneMsgPayload.
+ * Use `create(One2oneMsgPayloadSchema)` to create a new message.
+ */
+export const One2oneMsgPayloadSchema: GenMessage<One2oneMsgPayload> = /*@__PURE__*/
+  messageDesc(file_wire, 9);
+
+/**
+ * A group message of protocol v2 (docs/protocol.md "Group sessions"). Everything a receiver acts
+ * on is signed: the signature covers the epoch, member index, message index and ciphertext (with
+ * the group id, protocol version, suite and the group's auth mode, which the receiver knows), and
+ * is verified before any key is derived. The group is named once, by E2eeMsg.to.
+ *
+ * @generated from message pqe2ee.v1.GroupMsgPayload
+ */
+export type GroupMsgPayload = Message<"pqe2ee.v1.GroupMsgPayload"> & {
+  /**
+   * @generated from field: uint64 epoch = 2;
+   */
+  epoch: bigint;
+
+  /**
+   * @generated from field: uint32 message_index = 4;
+   */
+  messageIndex: number;
+
+  /**
+   * AES-256 in counter mode under the message key, without a tag: the signature authenticates it.
+   *
    * @generated from field: bytes ciphertext = 5;
    */
   ciphertext: Uint8Array;
 
   /**
-   * Sender's identity signature over the header and ciphertext; verified before decrypting.
+   * Ed25519 by the sender's key of this epoch ('sender-key' groups) or the sender's identity
+   * signature ('identity' groups).
    *
    * @generated from field: bytes signature = 6;
    */
   signature: Uint8Array;
+
+  /**
+   * The sender's position in the epoch's member list (the bundle's canonical order).
+   *
+   * @generated from field: uint32 member_index = 7;
+   */
+  memberIndex: number;
+
+  /**
+   * Only in 'sender-key' groups, in the sender's first message of the epoch (message_index 0).
+   *
+   * @generated from field: pqe2ee.v1.GroupSenderKeyAnnouncement sender_key = 8;
+   */
+  senderKey?: GroupSenderKeyAnnouncement | undefined;
 };
 
 /**
@@ -461,6 +475,48 @@ export type GroupMsgPayload = Message<"pqe2ee.v1.GroupMsgPayload"> & {
  * Use `create(GroupMsgPayloadSchema)` to create a new message.
  */
 export const GroupMsgPayloadSchema: GenMessage<GroupMsgPayload> = /*@__PURE__*/
+  messageDesc(file_wire, 10);
+
+/**
+ * A member's signing key for one epoch, signed with its identity key over the statement of
+ * src/protocol/group/sender-key.ts (everything below, the group id, epoch, bundle digest, member
+ * index and identity key digest).
+ *
+ * @generated from message pqe2ee.v1.GroupSenderKeyAnnouncement
+ */
+export type GroupSenderKeyAnnouncement = Message<"pqe2ee.v1.GroupSenderKeyAnnouncement"> & {
+  /**
+   * Ed25519, 32 bytes.
+   *
+   * @generated from field: bytes public_key = 1;
+   */
+  publicKey: Uint8Array;
+
+  /**
+   * @generated from field: bytes identity_signature = 2;
+   */
+  identitySignature: Uint8Array;
+
+  /**
+   * How many messages the sender sent in the epoch it was in before this one (its chain there has
+   * ended, as its sender key has been erased): receivers refuse that chain's later indexes, so a
+   * stolen group state stops forging in the old epoch once this announcement has arrived.
+   *
+   * @generated from field: optional uint64 previous_epoch = 3;
+   */
+  previousEpoch?: bigint | undefined;
+
+  /**
+   * @generated from field: uint32 previous_epoch_messages = 4;
+   */
+  previousEpochMessages: number;
+};
+
+/**
+ * Describes the message pqe2ee.v1.GroupSenderKeyAnnouncement.
+ * Use `create(GroupSenderKeyAnnouncementSchema)` to create a new message.
+ */
+export const GroupSenderKeyAnnouncementSchema: GenMessage<GroupSenderKeyAnnouncement> = /*@__PURE__*/
   messageDesc(file_wire, 11);
 
 /**
@@ -508,6 +564,14 @@ export type E2eeMsg = Message<"pqe2ee.v1.E2eeMsg"> & {
     value: GroupMsgPayload;
     case: "groupMsg";
   } | { case: undefined; value?: undefined };
+
+  /**
+   * One-to-one messages of protocol v2 name their session by the first 8 bytes of its id (the
+   * receiver finds it among the sessions it has with the sender) instead of the 64-character id.
+   *
+   * @generated from field: bytes session_tag = 8;
+   */
+  sessionTag: Uint8Array;
 };
 
 /**
@@ -594,6 +658,13 @@ export type GroupPreKeyBundle = Message<"pqe2ee.v1.GroupPreKeyBundle"> & {
    * @generated from field: bytes signature = 8;
    */
   signature: Uint8Array;
+
+  /**
+   * The group's auth mode (the same in every epoch of a group).
+   *
+   * @generated from field: pqe2ee.v1.GroupAuth group_auth = 9;
+   */
+  groupAuth: GroupAuth;
 };
 
 /**
@@ -638,4 +709,32 @@ export type Plaintext = Message<"pqe2ee.v1.Plaintext"> & {
  */
 export const PlaintextSchema: GenMessage<Plaintext> = /*@__PURE__*/
   messageDesc(file_wire, 15);
+
+/**
+ * How a group authenticates its messages; fixed when the group is created, carried (and signed)
+ * in every GroupPreKeyBundle and enforced by every receiver.
+ *
+ * @generated from enum pqe2ee.v1.GroupAuth
+ */
+export enum GroupAuth {
+  /**
+   * A per-epoch Ed25519 key per member, announced once per epoch under its identity key.
+   *
+   * @generated from enum value: GROUP_AUTH_SENDER_KEY = 0;
+   */
+  SENDER_KEY = 0,
+
+  /**
+   * Every message signed with the sender's identity key (v1's behaviour).
+   *
+   * @generated from enum value: GROUP_AUTH_IDENTITY = 1;
+   */
+  IDENTITY = 1,
+}
+
+/**
+ * Describes the enum pqe2ee.v1.GroupAuth.
+ */
+export const GroupAuthSchema: GenEnum<GroupAuth> = /*@__PURE__*/
+  enumDesc(file_wire, 0);
 

@@ -7,11 +7,11 @@
 import { create } from '@bufbuild/protobuf';
 import { InvalidLengthError, InvalidTypeError } from '../../errors.js';
 import type { CipherSuite } from '../../crypto/index.js';
-import { GroupMemberSchema, GroupPreKeyBundleSchema, type E2eeAddress, type GroupMember, type GroupPreKeyBundle } from '../../proto/gen/wire_pb.js';
+import { GroupAuth, GroupMemberSchema, GroupPreKeyBundleSchema, type E2eeAddress, type GroupMember, type GroupPreKeyBundle } from '../../proto/gen/wire_pb.js';
 import { PROTOCOL_VERSION } from '../../wire/statements.js';
 import type { Account } from '../account.js';
 import { addressBytes, bytesEqual, concat, decodeCanonical, encode, label, lengthPrefixed, requireLength, toHex, u32 } from '../encoding.js';
-import { InvalidSignatureError, MalformedMessageError, NotAMemberError, SuiteMismatchError } from '../../errors.js';
+import { InvalidSignatureError, MalformedMessageError, NotAMemberError, SuiteMismatchError, UnsupportedProtocolVersionError } from '../../errors.js';
 
 /** Longest user id, device id, group id or domain, in UTF-16 code units (as the API checks them). */
 export const MAX_NAME_LENGTH = 256;
@@ -109,8 +109,12 @@ export function normaliseMembers(suite: CipherSuite, members: GroupMemberInfo[],
 function bundleSignedBytes(bundle: GroupPreKeyBundle, suite: CipherSuite): Uint8Array {
   const groupId = bundle.groupAddress?.peer.case === 'group' ? bundle.groupAddress.peer.value.groupId : '';
   return lengthPrefixed(
-    label('pqe2ee/v1/group-pre-key-bundle'),
+    label('pqe2ee/v2/group-pre-key-bundle'),
+    u32(bundle.version),
     u32(bundle.suiteId),
+    // The group's auth mode: signed, so no one between the creator and a member can switch a
+    // group to the weaker mode (GroupSession refuses a bundle whose mode differs from the group's).
+    u32(bundle.groupAuth),
     addressBytes(bundle.groupAddress),
     label(groupId),
     label(bundle.epoch.toString()),
@@ -121,7 +125,10 @@ function bundleSignedBytes(bundle: GroupPreKeyBundle, suite: CipherSuite): Uint8
 }
 
 /** Builds and signs (with `creator`'s identity key) the bundle of a new epoch; returns its bytes. */
-export function signEpochBundle(creator: Account, fields: { groupAddress: E2eeAddress | undefined; epoch: bigint; seed: Uint8Array; members: GroupMember[] }): Uint8Array {
+export function signEpochBundle(
+  creator: Account,
+  fields: { groupAddress: E2eeAddress | undefined; epoch: bigint; seed: Uint8Array; members: GroupMember[]; groupAuth: GroupAuth },
+): Uint8Array {
   const suite = creator.suite;
   const bundle = create(GroupPreKeyBundleSchema, {
     version: PROTOCOL_VERSION,
@@ -131,18 +138,22 @@ export function signEpochBundle(creator: Account, fields: { groupAddress: E2eeAd
     seedSecret: fields.seed,
     members: fields.members,
     creatorSignPublicKey: creator.identityPublicKey.signPublicKey,
+    groupAuth: fields.groupAuth,
   });
   bundle.signature = creator.signWithIdentity(bundleSignedBytes(bundle, suite));
   return encode(GroupPreKeyBundleSchema, bundle);
 }
 
-/** Decodes a bundle far enough to learn which group it is for (joining starts from it). */
-export function bundleGroupAddress(bundleBytes: Uint8Array): E2eeAddress {
+/**
+ * Decodes a bundle far enough to learn which group it is for and the group's auth mode (joining
+ * starts from it; openEpochBundle checks the signature over both right after).
+ */
+export function bundleGroupAddress(bundleBytes: Uint8Array): { groupAddress: E2eeAddress; groupAuth: GroupAuth } {
   const bundle = decodeCanonical(GroupPreKeyBundleSchema, bundleBytes, 'GroupPreKeyBundle', MAX_GROUP_BUNDLE_BYTES);
   if (bundle.groupAddress?.peer.case !== 'group') throw new MalformedMessageError('GroupPreKeyBundle has no group address');
   if (!nameFits(bundle.groupAddress.peer.value.groupId, 1) || !nameFits(bundle.groupAddress.domain, 0))
     throw new MalformedMessageError('GroupPreKeyBundle group id or domain out of range');
-  return bundle.groupAddress;
+  return { groupAddress: bundle.groupAddress, groupAuth: bundle.groupAuth };
 }
 
 /**
@@ -152,10 +163,13 @@ export function bundleGroupAddress(bundleBytes: Uint8Array): E2eeAddress {
  */
 export function openEpochBundle(suite: CipherSuite, bundleBytes: Uint8Array, groupId: string, maxMembers: number): GroupPreKeyBundle {
   const bundle = decodeCanonical(GroupPreKeyBundleSchema, bundleBytes, 'GroupPreKeyBundle', MAX_GROUP_BUNDLE_BYTES);
-  if (bundle.version !== PROTOCOL_VERSION) throw new MalformedMessageError(`GroupPreKeyBundle version ${bundle.version}`);
+  if (bundle.version !== PROTOCOL_VERSION)
+    throw new UnsupportedProtocolVersionError(`GroupPreKeyBundle of protocol version ${bundle.version}; this library speaks ${PROTOCOL_VERSION} only`);
   if (bundle.suiteId !== suite.params.id) throw new SuiteMismatchError('GroupPreKeyBundle is for another suite');
   if (bundle.groupAddress?.peer.case !== 'group' || bundle.groupAddress.peer.value.groupId !== groupId) throw new MalformedMessageError('GroupPreKeyBundle is for another group');
   requireLength(bundle.seedSecret, SEED_BYTES, 'group seed');
+  if (bundle.groupAuth !== GroupAuth.SENDER_KEY && bundle.groupAuth !== GroupAuth.IDENTITY)
+    throw new MalformedMessageError(`GroupPreKeyBundle group auth mode ${bundle.groupAuth} is unknown`);
   if (bundle.members.length === 0 || bundle.members.length > maxMembers) throw new MalformedMessageError('GroupPreKeyBundle member count out of range');
   for (const member of bundle.members) {
     requireLength(member.signPublicKey, suite.params.sigPublicKeyBytes, 'member signature key');

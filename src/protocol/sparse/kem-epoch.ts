@@ -1,179 +1,96 @@
 /**
- * One KEM epoch of the sparse ratchet (docs/protocol-v2.md), pure: the side that opens the epoch
- * (`EpochOffer`) makes a fresh KEM key pair and streams its public key in erasure-coded chunks;
- * the other side (`EpochAnswer`), once any k chunks are in, encapsulates to it and streams the
- * ciphertext back the same way; both then hold the epoch's root
+ * The arithmetic of one KEM epoch of the sparse ratchet (docs/protocol.md "Sparse KEM ratchet"):
+ * the epoch's root, the chain keys it gives each direction, who opens it, and how its public key
+ * and ciphertext are cut into chunks. Pure functions; the state machine is sparse-ratchet.ts.
  *
- *   RK_{e+1} = HKDF(ss, salt = RK_e, info = "pqe2ee/v2/epoch" ‖ e+1 ‖ transcript ‖ H(pk) ‖ H(ct)).
+ *   RK_e = HKDF(ss_e, salt = S_{e−1}, info = "pqe2ee/v2/epoch" ‖ e ‖ transcript ‖ H(pk_e) ‖ H(ct_e))
+ *   CK_{e,0} ‖ CK_{e,1} ‖ S_e ‖ X_{e,0} ‖ X_{e,1} = HKDF(RK_e, info = "pqe2ee/v2/epoch-keys" ‖ e, 160 bytes)
  *
- * Chunks are public data; the caller carries them inside authenticated messages and hands a chunk
- * to `receive` only after its message authenticated. Nothing here touches the chains: the caller
- * switches them when it has the root (the offer side at once, the answer side when the first
- * message under the new root authenticates).
+ * X_{e,d} is the salt of direction d's first one-way step in the epoch (one-way-step.ts).
+ *
+ * CK_{e,0} is the chain from the initiator to the responder, CK_{e,1} the one back; RK_0 is the
+ * key agreement's root key. A side keeps S_e (the next epoch's salt), never RK_e: a state stolen
+ * later cannot re-derive an epoch's chains from their start and read messages already read.
  */
 import type { CipherSuite } from '../../crypto/index.js';
-import { wipe } from '../../crypto/bytes.js';
-import { InvalidLengthError, MalformedMessageError, SessionStateError } from '../../errors.js';
 import { label, lengthPrefixed, u32 } from '../encoding.js';
-import { ChunkDecoder, ChunkEncoder, chunkLayout, MAX_CHUNKS } from './erasure-code.js';
+import { chunkLayout, type ChunkLayout } from './erasure-code.js';
 
 const EPOCH_INFO = label('pqe2ee/v2/epoch');
-/** Roots are 32 bytes, like the v1 root keys. */
+const EPOCH_KEYS_INFO = label('pqe2ee/v2/epoch-keys');
+const ONE_WAY_INFO = label('pqe2ee/v2/one-way');
+const NO_SALT = new Uint8Array(0);
+/** Roots are 32 bytes, like the key agreement's root key they continue. */
 export const EPOCH_ROOT_BYTES = 32;
+/**
+ * Chunk payload bytes at most. 64 B keeps a chunk-carrying suite-1 message near 200 B and an
+ * ML-KEM-1024 key at 25 chunks; a KEM whose key is smaller (X25519: 32 B) sends it whole.
+ */
+export const MAX_CHUNK_BYTES = 64;
 
-/** What a chunk carries: which epoch, which payload, which evaluation point. */
-export interface EpochChunk {
-  readonly epoch: number;
-  readonly kind: 'key' | 'ciphertext';
-  readonly index: number;
-  readonly bytes: Uint8Array;
-}
-
-/** What both sides agree on before the epoch starts. */
-export interface EpochContext {
+/** What both sides bind every epoch to. */
+export interface EpochBinding {
   readonly suite: CipherSuite;
-  /** The epoch being opened (the previous one plus one). */
-  readonly epoch: number;
-  /** RK_e; copied. */
-  readonly previousRoot: Uint8Array;
-  /** Binds the epoch to the session (e.g. both identities and the session id); copied. */
+  /** Names the session and both identities (session.ts builds it). */
   readonly transcript: Uint8Array;
-  /** Bytes of payload per chunk. */
-  readonly chunkBytes: number;
 }
 
-function requireContext(context: EpochContext): void {
-  if (!Number.isSafeInteger(context.epoch) || context.epoch < 1) throw new InvalidLengthError('an epoch number is a positive integer');
-  if (!(context.previousRoot instanceof Uint8Array) || context.previousRoot.length !== EPOCH_ROOT_BYTES) throw new InvalidLengthError(`a root is ${EPOCH_ROOT_BYTES} bytes`);
-  if (!(context.transcript instanceof Uint8Array)) throw new InvalidLengthError('the transcript is bytes');
-  chunkLayout(context.suite.params.kemPublicKeyBytes, context.chunkBytes);
-  chunkLayout(context.suite.params.kemCiphertextBytes, context.chunkBytes);
+/** RK_e from the epoch's KEM secret, bound to the previous epoch's salt, the epoch, the transcript and both public values. */
+export function epochRoot(binding: EpochBinding, epoch: number, previousSalt: Uint8Array, sharedSecret: Uint8Array, publicKey: Uint8Array, ciphertext: Uint8Array): Uint8Array {
+  const { suite } = binding;
+  const info = lengthPrefixed(EPOCH_INFO, u32(epoch), binding.transcript, suite.hash(publicKey), suite.hash(ciphertext));
+  return suite.hkdf(sharedSecret, previousSalt, info, EPOCH_ROOT_BYTES);
 }
 
-/** RK_{e+1} from the KEM secret, bound to the epoch, the transcript and both public values. */
-export function epochRoot(context: EpochContext, sharedSecret: Uint8Array, publicKey: Uint8Array, ciphertext: Uint8Array): Uint8Array {
-  const { suite } = context;
-  const info = lengthPrefixed(EPOCH_INFO, u32(context.epoch), context.transcript, suite.hash(publicKey), suite.hash(ciphertext));
-  return suite.hkdf(sharedSecret, context.previousRoot, info, EPOCH_ROOT_BYTES);
+/** Which way a chain goes: 0 from the initiator to the responder, 1 back. */
+export type ChainDirection = 0 | 1;
+
+/** An epoch's two chain keys, the salt of the next epoch's root and the one-way salts (fresh arrays). */
+export interface EpochKeys {
+  readonly chainKeys: readonly [Uint8Array, Uint8Array];
+  readonly nextSalt: Uint8Array;
+  readonly oneWaySalts: readonly [Uint8Array, Uint8Array];
 }
 
-/** Checks that `chunk` belongs to this epoch and kind; the decoder checks index and size. */
-function requireChunk(chunk: EpochChunk, epoch: number, kind: EpochChunk['kind']): void {
-  if (chunk.epoch !== epoch) throw new MalformedMessageError(`a chunk of epoch ${chunk.epoch}, not ${epoch}`);
-  if (chunk.kind !== kind) throw new MalformedMessageError(`a ${chunk.kind} chunk where a ${kind} chunk was expected`);
+/** The keys of the epoch whose root is `root`; the caller erases `root` afterwards. */
+export function epochKeys(suite: CipherSuite, epoch: number, root: Uint8Array): EpochKeys {
+  const out = suite.hkdf(root, NO_SALT, lengthPrefixed(EPOCH_KEYS_INFO, u32(epoch)), 160);
+  const keys: EpochKeys = { chainKeys: [out.slice(0, 32), out.slice(32, 64)], nextSalt: out.slice(64, 96), oneWaySalts: [out.slice(96, 128), out.slice(128, 160)] };
+  out.fill(0);
+  return keys;
 }
 
-/** Round-robin over every evaluation point: repair chunks follow the data, then it starts again. */
-class ChunkCursor {
-  private next = 0;
-  take(): number {
-    const index = this.next;
-    this.next = (this.next + 1) % MAX_CHUNKS;
-    return index;
-  }
+/**
+ * The chain of one-way step `step` of a direction in `epoch`, and the salt of its next step:
+ *   CK ‖ X' = HKDF(ss, salt = X, info = "pqe2ee/v2/one-way" ‖ epoch ‖ step ‖ transcript ‖ H(ct), 64 bytes)
+ */
+export function oneWayKeys(
+  binding: EpochBinding,
+  epoch: number,
+  step: number,
+  salt: Uint8Array,
+  sharedSecret: Uint8Array,
+  ciphertext: Uint8Array,
+): { chainKey: Uint8Array; nextSalt: Uint8Array } {
+  const { suite } = binding;
+  const out = suite.hkdf(sharedSecret, salt, lengthPrefixed(ONE_WAY_INFO, u32(epoch), u32(step), binding.transcript, suite.hash(ciphertext)), 64);
+  const keys = { chainKey: out.slice(0, 32), nextSalt: out.slice(32, 64) };
+  out.fill(0);
+  return keys;
 }
 
-/** The side that opens the epoch. */
-export class EpochOffer {
-  private readonly context: EpochContext;
-  private readonly publicKey: Uint8Array;
-  private secretKey: Uint8Array | undefined;
-  private readonly encoder: ChunkEncoder;
-  private readonly cursor = new ChunkCursor();
-  private readonly answer: ChunkDecoder;
-  private result: Uint8Array | undefined;
-
-  constructor(context: EpochContext) {
-    requireContext(context);
-    this.context = { ...context, previousRoot: context.previousRoot.slice(), transcript: context.transcript.slice() };
-    const pair = context.suite.kem.keygen();
-    this.publicKey = pair.publicKey;
-    this.secretKey = pair.secretKey;
-    this.encoder = new ChunkEncoder(pair.publicKey, context.chunkBytes);
-    this.answer = new ChunkDecoder(chunkLayout(context.suite.params.kemCiphertextBytes, context.chunkBytes));
-  }
-
-  /** The next chunk of the public key to send (cycling, so lost chunks are made up by others). */
-  nextChunk(): EpochChunk {
-    const index = this.cursor.take();
-    return { epoch: this.context.epoch, kind: 'key', index, bytes: this.encoder.chunk(index) };
-  }
-
-  /** The root, once the ciphertext is complete; undefined before. */
-  get root(): Uint8Array | undefined {
-    return this.result?.slice();
-  }
-
-  /**
-   * Takes an authenticated ciphertext chunk; returns the root when this chunk completed the
-   * ciphertext (decapsulated and the secret key erased), undefined otherwise.
-   */
-  receive(chunk: EpochChunk): Uint8Array | undefined {
-    requireChunk(chunk, this.context.epoch, 'ciphertext');
-    if (this.result) return undefined;
-    if (!this.secretKey) throw new SessionStateError('the epoch offer was disposed');
-    if (!this.answer.add(chunk.index, chunk.bytes) || !this.answer.complete) return undefined;
-    const ciphertext = this.answer.decode();
-    const sharedSecret = this.context.suite.kem.decaps(this.secretKey, ciphertext);
-    try {
-      this.result = epochRoot(this.context, sharedSecret, this.publicKey, ciphertext);
-    } finally {
-      wipe(sharedSecret);
-      this.dispose();
-    }
-    return this.result.slice();
-  }
-
-  /** Erases the secret key (an epoch given up, or done). */
-  dispose(): void {
-    if (this.secretKey) wipe(this.secretKey);
-    this.secretKey = undefined;
-  }
+/** Odd epochs are opened by the initiator, even ones by the responder: roles alternate. */
+export function opensEpoch(initiator: boolean, epoch: number): boolean {
+  return (epoch % 2 === 1) === initiator;
 }
 
-/** The side that answers the epoch. */
-export class EpochAnswer {
-  private readonly context: EpochContext;
-  private readonly offer: ChunkDecoder;
-  private encoder: ChunkEncoder | undefined;
-  private readonly cursor = new ChunkCursor();
-  private result: Uint8Array | undefined;
+/** Chunk size of a suite: its KEM's larger public value, capped at {@link MAX_CHUNK_BYTES}. */
+export function epochChunkBytes(suite: CipherSuite): number {
+  return Math.min(MAX_CHUNK_BYTES, Math.max(suite.params.kemPublicKeyBytes, suite.params.kemCiphertextBytes));
+}
 
-  constructor(context: EpochContext) {
-    requireContext(context);
-    this.context = { ...context, previousRoot: context.previousRoot.slice(), transcript: context.transcript.slice() };
-    this.offer = new ChunkDecoder(chunkLayout(context.suite.params.kemPublicKeyBytes, context.chunkBytes));
-  }
-
-  /** The root, once the public key is complete (encapsulated); undefined before. */
-  get root(): Uint8Array | undefined {
-    return this.result?.slice();
-  }
-
-  /**
-   * Takes an authenticated public-key chunk; when it completes the key, encapsulates to it and
-   * returns the root. A public key the KEM refuses (e.g. ML-KEM's modulus check) throws, and the
-   * epoch stays unanswered: the peer's next epoch replaces it.
-   */
-  receive(chunk: EpochChunk): Uint8Array | undefined {
-    requireChunk(chunk, this.context.epoch, 'key');
-    if (this.result) return undefined;
-    if (!this.offer.add(chunk.index, chunk.bytes) || !this.offer.complete) return undefined;
-    const publicKey = this.offer.decode();
-    const { ciphertext, sharedSecret } = this.context.suite.kem.encaps(publicKey);
-    try {
-      this.result = epochRoot(this.context, sharedSecret, publicKey, ciphertext);
-    } finally {
-      wipe(sharedSecret);
-    }
-    this.encoder = new ChunkEncoder(ciphertext, this.context.chunkBytes);
-    return this.result.slice();
-  }
-
-  /** The next ciphertext chunk to send, once the key is complete; undefined before. */
-  nextChunk(): EpochChunk | undefined {
-    if (!this.encoder) return undefined;
-    const index = this.cursor.take();
-    return { epoch: this.context.epoch, kind: 'ciphertext', index, bytes: this.encoder.chunk(index) };
-  }
+/** Chunk layouts of a suite's KEM public key and ciphertext. */
+export function epochLayouts(suite: CipherSuite): { publicKey: ChunkLayout; ciphertext: ChunkLayout } {
+  const chunkBytes = epochChunkBytes(suite);
+  return { publicKey: chunkLayout(suite.params.kemPublicKeyBytes, chunkBytes), ciphertext: chunkLayout(suite.params.kemCiphertextBytes, chunkBytes) };
 }
