@@ -58,3 +58,13 @@ export function expectDecrypts(session: Session, wire: Uint8Array, expected: Uin
   }
   if (!equalBytes(got, expected)) expect.fail(`${where} decrypted to different bytes: ${show(got)} instead of ${show(expected)}`);
 }
+
+/** Whether a copy of `receiver` (the receiver itself unchanged) accepts `wire`: a forgery probe. */
+export function acceptedByCopy(receiver: Session, wire: Uint8Array): boolean {
+  try {
+    Session.deserialize(receiver.serialize()).decrypt(wire);
+    return true;
+  } catch {
+    return false;
+  }
+}
