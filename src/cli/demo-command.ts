@@ -142,8 +142,11 @@ export async function runDemoCommand(args: string[]): Promise<number> {
     const g1laptop = aliceLaptop.waitFor('group-message');
     const sent1 = await alicePhone.sendGroupMessage(groupId, 'Welcome to the group, Bob.');
     out(
-      `alice/phone → group: "${text((await g1).message.body)}" reached bob and alice/laptop (${text((await g1laptop).message.body) ? 'ok' : ''}), ${size(sent1.wireBytes)} signed message`,
+      `alice/phone → group: "${text((await g1).message.body)}" reached bob and alice/laptop (${text((await g1laptop).message.body) ? 'ok' : ''}), ${size(sent1.wireBytes)}: her first message of the epoch carries her sender key, signed with her identity key`,
     );
+    const g1b = bob.waitFor('group-message');
+    const sent1b = await alicePhone.sendGroupMessage(groupId, 'Later messages are small.');
+    out(`alice/phone → group: "${text((await g1b).message.body)}" ${size(sent1b.wireBytes)}, signed with her sender key of the epoch`);
 
     const carolJoins = carol.waitFor('group-created');
     const added = await alicePhone.addGroupMembers(groupId, [carol.address.userId]);
