@@ -16,6 +16,7 @@ import {
   sign as nodeSign,
   verify as nodeVerify,
 } from 'node:crypto';
+import * as nodeCryptoModule from 'node:crypto';
 import { DhkemX25519HkdfSha256 } from '@hpke/core';
 import { x25519 as nobleX25519 } from '@noble/curves/ed25519.js';
 import { expand, extract } from '@noble/hashes/hkdf.js';
@@ -438,6 +439,65 @@ describe('HKDF / HMAC / SHA-256 / SHA3-256 vs node:crypto', () => {
       expect(hex(sha256(msg)), `sha256 len ${n}`).toBe(r256);
       expect(hex(getSuite((n % 3) + 1).hash(msg)), `suite hash len ${n}`).toBe(r256);
       expect(hex(sha3_256(msg)), `sha3_256 len ${n}`).toBe(hex(u8(createHash('sha3-256').update(msg).digest())));
+    }
+  });
+});
+
+describe('suite SHA-256 (platform hand-off for long inputs)', () => {
+  // The hand-off sends long inputs to node:crypto, so comparing the suite hash with createHash alone
+  // would compare OpenSSL with itself: both paths are checked against @noble/hashes as well.
+  const threshold = api.PLATFORM_HASH_THRESHOLD;
+  const nodeOnly = api.createSuiteHash(nodeCryptoModule, 0);
+  const wasmOnly = api.createSuiteHash(undefined);
+
+  it('both paths === @noble/hashes and createHash around the threshold, at block boundaries and up to 64 KiB', () => {
+    const lens = new Set([0, 1, 55, 56, 63, 64, 65, 4160, 65_536]);
+    for (const d of [-65, -1, 0, 1, 64]) lens.add(threshold + d);
+    for (let i = 0; i < 40; i++) lens.add(rng.int(0, 20_000));
+    for (const n of lens) {
+      const msg = rng.bytes(n);
+      const ref = hex(nobleSha256(msg));
+      expect(hex(u8(createHash('sha256').update(msg).digest())), `createHash len ${n}`).toBe(ref);
+      for (const [name, hash] of [
+        ['node', nodeOnly],
+        ['wasm', wasmOnly],
+        ['suite 1', getSuite(1).hash],
+        ['suite 3', getSuite(3).hash],
+      ] as const) {
+        expect(hex(hash(msg)), `${name} len ${n}`).toBe(ref);
+      }
+    }
+  });
+
+  it('FIPS 180-4 "abc" and the two-block example on both paths', () => {
+    const vectors: [string, string][] = [
+      ['abc', 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad'],
+      ['abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq', '248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1'],
+    ];
+    for (const [text, digest] of vectors) {
+      expect(hex(nodeOnly(utf8(text)))).toBe(digest);
+      expect(hex(wasmOnly(utf8(text)))).toBe(digest);
+    }
+  });
+
+  it('hands off exactly the inputs of at least the threshold, returns plain Uint8Arrays and checks its input on both paths', () => {
+    let platformCalls = 0;
+    const counting = {
+      createHash: nodeCryptoModule.createHash,
+      hash: (algorithm: string, data: Uint8Array) => {
+        platformCalls += 1;
+        return nodeCryptoModule.createHash(algorithm).update(data).digest();
+      },
+    };
+    const hash = api.createSuiteHash(counting, threshold);
+    hash(new Uint8Array(threshold - 1));
+    expect(platformCalls).toBe(0);
+    const digest = hash(new Uint8Array(threshold));
+    expect(platformCalls).toBe(1);
+    // A node Buffer's slice() is a view: callers that copy with slice() must get a real copy.
+    expect(Object.getPrototypeOf(digest)).toBe(Uint8Array.prototype);
+    for (const h of [nodeOnly, wasmOnly]) {
+      expect(() => h('abc' as unknown as Uint8Array)).toThrow(api.InvalidTypeError);
     }
   });
 });

@@ -10,36 +10,13 @@
 import { aes256gcm, DecryptionFailedError, type Aes256Gcm } from '../../bindings/index.js';
 import { requireBytes } from '../../bindings/memory.js';
 import { concatBytes } from './bytes.js';
+import { nodeCrypto, type NodeCrypto } from './platform.js';
 import type { Aead } from './suite.js';
 
 /** Calls whose plaintext plus associated data reach this many bytes go to node:crypto when it is available. */
 export const PLATFORM_AEAD_THRESHOLD = 128;
 
 const EMPTY = new Uint8Array(0);
-
-interface NodeCipher {
-  setAAD(aad: Uint8Array): void;
-  update(data: Uint8Array): Uint8Array;
-  final(): Uint8Array;
-  getAuthTag(): Uint8Array;
-  setAuthTag(tag: Uint8Array): void;
-}
-interface NodeCrypto {
-  createCipheriv(algorithm: string, key: Uint8Array, iv: Uint8Array, options?: { authTagLength: number }): NodeCipher;
-  createDecipheriv(algorithm: string, key: Uint8Array, iv: Uint8Array, options?: { authTagLength: number }): NodeCipher;
-}
-
-function loadNodeCrypto(): NodeCrypto | undefined {
-  // process.getBuiltinModule is synchronous and invisible to bundlers (Node >= 20.16).
-  const nodeProcess = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
-  try {
-    return nodeProcess?.getBuiltinModule?.('node:crypto') as NodeCrypto | undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-const nodeCrypto = loadNodeCrypto();
 
 interface NodeBufferClass {
   allocUnsafeSlow(size: number): Uint8Array;

@@ -14,6 +14,26 @@ export function concatBytes(...parts: Uint8Array[]): Uint8Array {
 }
 
 /**
+ * Equality of two byte strings that are public (keys, encodings): not constant time, it stops at the
+ * first difference and compares four bytes at a time when both arrays are 4-byte aligned. Secrets
+ * are compared with the constant-time bytesEqual of protocol/encoding.ts instead.
+ */
+export function samePublicBytes(a: Uint8Array, b: Uint8Array): boolean {
+  const length = a.length;
+  if (length !== b.length) return false;
+  let i = 0;
+  if (length >= 64 && a.byteOffset % 4 === 0 && b.byteOffset % 4 === 0) {
+    const words = length >>> 2;
+    const wordsA = new Uint32Array(a.buffer, a.byteOffset, words);
+    const wordsB = new Uint32Array(b.buffer, b.byteOffset, words);
+    for (let w = 0; w < words; w++) if (wordsA[w] !== wordsB[w]) return false;
+    i = words * 4;
+  }
+  for (; i < length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/**
  * Concatenation of each part prefixed with its 4-byte big-endian length: the unambiguous encoding
  * of everything the protocol and the store sign, MAC or bind as associated data.
  */

@@ -1,7 +1,8 @@
 /** The three cipher suites (DESIGN.md §3) and lookup by id or name. */
-import { ed25519, hkdfSha256, hmacSha256, mldsa87, mlkem1024, sha256, UnknownSuiteError, type MlDsa } from '../../bindings/index.js';
+import { ed25519, hkdfSha256, hmacSha256, mldsa87, mlkem1024, UnknownSuiteError, type MlDsa } from '../../bindings/index.js';
 import { requireBytes } from '../../bindings/memory.js';
 import { createSuiteAead } from './aead.js';
+import { suiteSha256 } from './hash.js';
 import { dhkemX25519, DHKEM_X25519_SEED_BYTES } from './dhkem-x25519.js';
 import { HYBRID_SIG_PUBLIC_KEY_BYTES, HYBRID_SIG_SECRET_KEY_BYTES, HYBRID_SIG_SEED_BYTES, HYBRID_SIGNATURE_BYTES, hybridSignature } from './hybrid-signature.js';
 import type { CipherSuite, SuiteId, Signer } from './suite.js';
@@ -9,7 +10,7 @@ import { XWING_CIPHERTEXT_BYTES, XWING_COINS_BYTES, XWING_PUBLIC_KEY_BYTES, XWIN
 
 const SYMMETRIC = { aeadKeyBytes: 32, aeadNonceBytes: 12, aeadTagBytes: 16, hashBytes: 32 } as const;
 const aead = createSuiteAead();
-const hashing = { hkdf: hkdfSha256, hmac: hmacSha256, hash: sha256 };
+const hashing = { hkdf: hkdfSha256, hmac: hmacSha256, hash: suiteSha256 };
 
 /** ML-DSA with an empty context, as a suite signer. */
 function mldsaSigner(scheme: MlDsa): Signer {

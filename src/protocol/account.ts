@@ -24,7 +24,7 @@ import {
   type SignedPreKeyPublic,
 } from '../proto/gen/wire_pb.js';
 import { deviceLinkStatement, MAX_CHALLENGE_BYTES, PROTOCOL_VERSION, serverAuthStatement } from '../wire/statements.js';
-import { decode, encode, label } from './encoding.js';
+import { decode, encode, identityDigest, label, toHex } from './encoding.js';
 import {
   addOneTimePreKeys,
   keyPairState,
@@ -98,6 +98,10 @@ export class Account {
   readonly state: AccountState;
   readonly suite: CipherSuite;
   private bundleCursor = 0;
+  /** {@link Account.identityDigest}, with the key arrays it was computed from. */
+  /** {@link Account.hasAcceptedInvite}'s index over state.acceptedInvites, built on first use. */
+  private acceptedInviteCounts: Map<string, number> | undefined;
+  private cachedIdentityDigest: { sign: Uint8Array; kem: Uint8Array; digest: Uint8Array } | undefined;
 
   private constructor(state: AccountState) {
     this.state = state;
@@ -186,6 +190,21 @@ export class Account {
       signPublicKey: this.state.identitySignKey?.publicKey ?? new Uint8Array(0),
       kemPublicKey: this.state.identityKemKey?.publicKey ?? new Uint8Array(0),
     });
+  }
+
+  /**
+   * @internal The identity's digest (encoding.ts identityDigest), which every session of this
+   * account binds; computed once, since hashing a suite-1 identity's 4 KiB per session is a
+   * measurable share of a session setup.
+   */
+  get identityDigest(): Uint8Array {
+    const sign = this.state.identitySignKey?.publicKey ?? new Uint8Array(0);
+    const kem = this.state.identityKemKey?.publicKey ?? new Uint8Array(0);
+    const cached = this.cachedIdentityDigest;
+    if (cached?.sign === sign && cached.kem === kem) return cached.digest.slice();
+    const digest = identityDigest(this.suite, this.identityPublicKey);
+    this.cachedIdentityDigest = { sign, kem, digest };
+    return digest.slice();
   }
 
   /** How many one-time pre-keys this account holds (on the server, or handed out and kept for invites in flight). */
@@ -364,14 +383,34 @@ export class Account {
 
   /** @internal whether an invite with this digest was accepted before. */
   hasAcceptedInvite(digest: Uint8Array): boolean {
-    return this.state.acceptedInvites.some((seen) => seen.length === digest.length && seen.every((byte, i) => byte === digest[i]));
+    return this.acceptedInviteIndex().has(toHex(digest));
+  }
+
+  /**
+   * How often each remembered invite digest (hex) occurs in state.acceptedInvites, built once per
+   * Account: a linear scan of up to 1000 digests per accept showed in setup profiles.
+   */
+  private acceptedInviteIndex(): Map<string, number> {
+    if (!this.acceptedInviteCounts) {
+      this.acceptedInviteCounts = new Map();
+      for (const seen of this.state.acceptedInvites) countInvite(this.acceptedInviteCounts, toHex(seen), 1);
+    }
+    return this.acceptedInviteCounts;
   }
 
   /** @internal remembers an accepted invite (bounded, oldest forgotten first). */
   rememberAcceptedInvite(digest: Uint8Array): void {
+    const index = this.acceptedInviteIndex();
     this.state.acceptedInvites.push(digest);
-    if (this.state.acceptedInvites.length > MAX_REMEMBERED_INVITES) this.state.acceptedInvites.shift();
+    countInvite(index, toHex(digest), 1);
+    while (this.state.acceptedInvites.length > MAX_REMEMBERED_INVITES) countInvite(index, toHex(this.state.acceptedInvites.shift() as Uint8Array), -1);
   }
+}
+
+function countInvite(counts: Map<string, number>, digestHex: string, change: 1 | -1): void {
+  const count = (counts.get(digestHex) ?? 0) + change;
+  if (count > 0) counts.set(digestHex, count);
+  else counts.delete(digestHex);
 }
 
 function requireTime(now: unknown): void {

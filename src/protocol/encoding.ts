@@ -10,14 +10,14 @@
  */
 import { fromBinary, toBinary, type DescMessage, type MessageShape } from '@bufbuild/protobuf';
 import { InvalidTypeError } from '../errors.js';
-import { concatBytes, label, lengthPrefixed, u32 } from '../crypto/bytes.js';
+import { concatBytes, label, lengthPrefixed, samePublicBytes, u32 } from '../crypto/bytes.js';
 import type { CipherSuite } from '../crypto/index.js';
 import type { E2eeAddress, IdentityKeyPublic } from '../proto/gen/wire_pb.js';
 import { PROTOCOL_VERSION } from '../wire/statements.js';
 import { MalformedMessageError, SuiteMismatchError, UnsupportedProtocolVersionError } from '../errors.js';
 
 /** The byte helpers every encoding here is built from (plain concatenation only for fixed-length secrets). */
-export { label, lengthPrefixed, u32, concatBytes as concat };
+export { label, lengthPrefixed, samePublicBytes, u32, concatBytes as concat };
 
 // ---- Protobuf: bounded, typed decoding ----
 
@@ -51,10 +51,7 @@ export function decodeCanonical<Desc extends DescMessage>(schema: Desc, bytes: u
   const message = decode(schema, bytes, what, limit);
   // Unknown fields are left out of the re-encoding, so any input carrying them differs and fails.
   const reencoded = toBinary(schema, message, { writeUnknownFields: false });
-  const input = bytes as Uint8Array;
-  let same = reencoded.length === input.length;
-  for (let i = 0; same && i < input.length; i++) same = reencoded[i] === input[i];
-  if (!same) throw new MalformedMessageError(`${what} is not canonically encoded`);
+  if (!samePublicBytes(reencoded, bytes as Uint8Array)) throw new MalformedMessageError(`${what} is not canonically encoded`);
   return message;
 }
 
@@ -119,11 +116,17 @@ export interface MessageContext {
 }
 
 /**
- * SHA-256 over both identities (sender first): binds them into every message at 32 bytes instead
- * of the 8 KiB the ML-DSA-87 and ML-KEM-1024 public keys would add to each AEAD call.
+ * SHA-256 of one identity's two public keys. It stands for the identity wherever one is bound (the
+ * session id, the key-agreement transcript, every message's associated data), so the 4 KiB of a
+ * suite-1 identity are hashed once per identity rather than once per binding.
  */
-export function identitiesDigest(suite: CipherSuite, sender: IdentityKeyPublic, receiver: IdentityKeyPublic): Uint8Array {
-  return suite.hash(lengthPrefixed(label('pqe2ee/v1/identities'), identityBytes(sender), identityBytes(receiver)));
+export function identityDigest(suite: CipherSuite, identity: IdentityKeyPublic): Uint8Array {
+  return suite.hash(lengthPrefixed(label('pqe2ee/v2/identity'), identityBytes(identity)));
+}
+
+/** Both identities' {@link identityDigest}s, sender first, as one 32-byte value for associated data. */
+export function identitiesDigest(suite: CipherSuite, senderDigest: Uint8Array, receiverDigest: Uint8Array): Uint8Array {
+  return suite.hash(lengthPrefixed(label('pqe2ee/v2/identities'), senderDigest, receiverDigest));
 }
 
 /**

@@ -13,7 +13,7 @@ import { create } from '@bufbuild/protobuf';
 import { InvalidTypeError } from '../errors.js';
 import type { CipherSuite } from '../crypto/index.js';
 import { KeyPairStateSchema, PendingAgreementStateSchema, SessionStateSchema, type SessionState } from '../proto/gen/state_pb.js';
-import { AcceptMsgSchema, InviteMsgSchema, PreKeyBundleSchema, type E2eeAddress, type IdentityKeyPublic, type InviteMsg } from '../proto/gen/wire_pb.js';
+import { AcceptMsgSchema, InviteMsgSchema, PreKeyBundleSchema, type E2eeAddress, type InviteMsg } from '../proto/gen/wire_pb.js';
 import { PROTOCOL_VERSION, signedPreKeyMessage } from '../wire/statements.js';
 import { Account } from './account.js';
 import {
@@ -22,12 +22,13 @@ import {
   concat,
   decodeCanonical,
   encode,
-  identityBytes,
+  identityDigest,
   label,
   lengthPrefixed,
   requireIdentity,
   requireLength,
   requireVersionAndSuite,
+  samePublicBytes,
   toHex,
   u32,
 } from './encoding.js';
@@ -39,6 +40,8 @@ export const SESSION_STATE_VERSION = 2;
 const ROOT_INFO = label('pqe2ee/v1/root');
 const ACCEPT_CONFIRMATION_LABEL = label('pqe2ee/v1/accept-confirmation');
 const SESSION_ID_LABEL = label('pqe2ee/v2/session-id');
+const INVITE_CIPHERTEXTS_LABEL = label('pqe2ee/v2/invite-ciphertexts');
+const INVITE_REPLAY_LABEL = label('pqe2ee/v2/invite');
 const ZERO_SALT = new Uint8Array(32);
 const EMPTY = new Uint8Array(0);
 
@@ -48,16 +51,42 @@ interface Transcript {
   sessionId: string;
   from: E2eeAddress | undefined;
   to: E2eeAddress | undefined;
-  initiatorIdentity: IdentityKeyPublic;
-  responderIdentity: IdentityKeyPublic;
+  /** encoding.ts identityDigest of each side's identity. */
+  identities: IdentityDigests;
   signedPreKey: Uint8Array;
   oneTimePreKey: Uint8Array;
   c1: Uint8Array;
   initiatorEpochKey: Uint8Array;
   responderEpochKey: Uint8Array;
-  c2: Uint8Array;
-  c3: Uint8Array;
-  c4: Uint8Array;
+  /** {@link inviteCiphertextsDigest} of c2..c4. */
+  inviteCiphertexts: Uint8Array;
+}
+
+/** The two identities' digests, by role. */
+export interface IdentityDigests {
+  initiator: Uint8Array;
+  responder: Uint8Array;
+}
+
+/**
+ * What the responder remembers of an accepted invite to refuse a replay: a hash of c2 and c3. Not
+ * of c4, so that a copy with another one-time pre-key ciphertext is a replay too.
+ */
+function inviteReplayDigest(suite: CipherSuite, c2: Uint8Array, c3: Uint8Array): Uint8Array {
+  return suite.hash(lengthPrefixed(INVITE_REPLAY_LABEL, c2, c3));
+}
+
+/**
+ * One hash over the invite's three ciphertexts (through {@link inviteReplayDigest}, so c2 and c3
+ * are hashed once per side), which both the session id and the transcript bind.
+ */
+function inviteCiphertextsDigest(suite: CipherSuite, replayDigest: Uint8Array, c4: Uint8Array): Uint8Array {
+  return suite.hash(lengthPrefixed(INVITE_CIPHERTEXTS_LABEL, replayDigest, c4));
+}
+
+/** {@link inviteCiphertextsDigest} of an InviteMsg. */
+function inviteCiphertextsOf(suite: CipherSuite, invite: InviteMsg): Uint8Array {
+  return inviteCiphertextsDigest(suite, inviteReplayDigest(suite, invite.identityCiphertext, invite.signedPreKeyCiphertext), invite.oneTimePreKeyCiphertext);
 }
 
 function transcriptHash(suite: CipherSuite, t: Transcript): Uint8Array {
@@ -68,14 +97,12 @@ function transcriptHash(suite: CipherSuite, t: Transcript): Uint8Array {
       label(t.sessionId),
       addressBytes(t.from),
       addressBytes(t.to),
-      identityBytes(t.initiatorIdentity),
-      identityBytes(t.responderIdentity),
+      t.identities.initiator,
+      t.identities.responder,
       t.signedPreKey,
       t.oneTimePreKey,
       t.c1,
-      t.c2,
-      t.c3,
-      t.c4,
+      t.inviteCiphertexts,
       t.initiatorEpochKey,
       t.responderEpochKey,
     ),
@@ -83,22 +110,25 @@ function transcriptHash(suite: CipherSuite, t: Transcript): Uint8Array {
 }
 
 /** Both sides hash the same transcript: the invite's fields, the responder's pre-keys, c1 and both epoch-0 keys. */
-function inviteTranscript(suite: CipherSuite, invite: InviteMsg, signedPreKey: Uint8Array, oneTimePreKey: Uint8Array, c1: Uint8Array, responderEpochKey: Uint8Array): Uint8Array {
+function inviteTranscript(
+  suite: CipherSuite,
+  invite: InviteMsg,
+  identities: IdentityDigests,
+  inviteCiphertexts: Uint8Array,
+  responder: { signedPreKey: Uint8Array; oneTimePreKey: Uint8Array; c1: Uint8Array; epochKey: Uint8Array },
+): Uint8Array {
   return transcriptHash(suite, {
     suiteId: invite.suiteId,
     sessionId: invite.sessionId,
     from: invite.from,
     to: invite.to,
-    initiatorIdentity: invite.initiatorIdentityKey as IdentityKeyPublic,
-    responderIdentity: invite.responderIdentityKey as IdentityKeyPublic,
-    signedPreKey,
-    oneTimePreKey,
-    c1,
-    c2: invite.identityCiphertext,
-    c3: invite.signedPreKeyCiphertext,
-    c4: invite.oneTimePreKeyCiphertext,
+    identities,
+    signedPreKey: responder.signedPreKey,
+    oneTimePreKey: responder.oneTimePreKey,
+    c1: responder.c1,
+    inviteCiphertexts,
     initiatorEpochKey: invite.epochPublicKey,
-    responderEpochKey,
+    responderEpochKey: responder.epochKey,
   });
 }
 
@@ -124,11 +154,8 @@ function deriveRootKey(suite: CipherSuite, secrets: Uint8Array, transcript: Uint
 function deriveSessionId(
   suite: CipherSuite,
   fields: {
-    initiator: IdentityKeyPublic;
-    responder: IdentityKeyPublic;
-    c2: Uint8Array;
-    c3: Uint8Array;
-    c4: Uint8Array;
+    identities: IdentityDigests;
+    inviteCiphertexts: Uint8Array;
     spkId: number;
     opkId: number;
     hasOneTimePreKey: boolean;
@@ -139,7 +166,7 @@ function deriveSessionId(
   view.setUint32(0, fields.spkId >>> 0);
   view.setUint32(4, fields.opkId >>> 0);
   ids[8] = fields.hasOneTimePreKey ? 1 : 0;
-  return toHex(suite.hash(lengthPrefixed(SESSION_ID_LABEL, ids, identityBytes(fields.initiator), identityBytes(fields.responder), fields.c2, fields.c3, fields.c4)));
+  return toHex(suite.hash(lengthPrefixed(SESSION_ID_LABEL, ids, fields.identities.initiator, fields.identities.responder, fields.inviteCiphertexts)));
 }
 
 /** Throws unless `account` is the Account of the state's own side (same suite and identity). */
@@ -147,7 +174,12 @@ function requireOwnAccount(account: unknown, state: SessionState): Account {
   if (!(account instanceof Account)) throw new InvalidTypeError('complete() needs the Account that initiated the session');
   const own = account.identityPublicKey;
   const identity = state.ownIdentityKey;
-  if (account.suite.params.id !== state.suiteId || !identity || !bytesEqual(own.signPublicKey, identity.signPublicKey) || !bytesEqual(own.kemPublicKey, identity.kemPublicKey)) {
+  if (
+    account.suite.params.id !== state.suiteId ||
+    !identity ||
+    !samePublicBytes(own.signPublicKey, identity.signPublicKey) ||
+    !samePublicBytes(own.kemPublicKey, identity.kemPublicKey)
+  ) {
     throw new SessionStateError('the session belongs to another account');
   }
   return account;
@@ -157,7 +189,10 @@ function requireOwnAccount(account: unknown, state: SessionState): Account {
  * Initiator, first step: checks the bundle's signed pre-key signature, encapsulates to the
  * identity, signed and one-time pre-keys, and returns the pending state and the InviteMsg bytes.
  */
-export function initiateAgreement(account: Account, bundleBytes: Uint8Array): { state: SessionState; invite: Uint8Array } {
+export function initiateAgreement(
+  account: Account,
+  bundleBytes: Uint8Array,
+): { state: SessionState; invite: Uint8Array; identities: IdentityDigests; inviteCiphertexts: Uint8Array } {
   const suite = account.suite;
   const bundle = decodeCanonical(PreKeyBundleSchema, bundleBytes, 'PreKeyBundle');
   requireVersionAndSuite(bundle, suite, 'PreKeyBundle');
@@ -175,12 +210,11 @@ export function initiateAgreement(account: Account, bundleBytes: Uint8Array): { 
   const toSignedPreKey = suite.kem.encaps(spk.publicKey);
   const toOneTimePreKey = opk ? suite.kem.encaps(opk.publicKey) : undefined;
   const epochKeyPair = suite.kem.keygen();
+  const identities: IdentityDigests = { initiator: account.identityDigest, responder: identityDigest(suite, responderIdentity) };
+  const inviteCiphertexts = inviteCiphertextsDigest(suite, inviteReplayDigest(suite, toIdentity.ciphertext, toSignedPreKey.ciphertext), toOneTimePreKey?.ciphertext ?? EMPTY);
   const sessionId = deriveSessionId(suite, {
-    initiator: account.identityPublicKey,
-    responder: responderIdentity,
-    c2: toIdentity.ciphertext,
-    c3: toSignedPreKey.ciphertext,
-    c4: toOneTimePreKey?.ciphertext ?? EMPTY,
+    identities,
+    inviteCiphertexts,
     spkId: spk.spkId,
     opkId: opk?.opkId ?? 0,
     hasOneTimePreKey: opk !== undefined,
@@ -227,7 +261,7 @@ export function initiateAgreement(account: Account, bundleBytes: Uint8Array): { 
       ownEpochKey: create(KeyPairStateSchema, epochKeyPair),
     }),
   });
-  return { state, invite: encode(InviteMsgSchema, invite) };
+  return { state, invite: encode(InviteMsgSchema, invite), identities, inviteCiphertexts };
 }
 
 /**
@@ -235,14 +269,14 @@ export function initiateAgreement(account: Account, bundleBytes: Uint8Array): { 
  * one-time pre-key from `account` (only once nothing can fail), and returns the ready state and
  * the AcceptMsg bytes. A replayed invite throws DuplicateInviteError.
  */
-export function acceptInvite(account: Account, inviteBytes: Uint8Array): { state: SessionState; accept: Uint8Array } {
+export function acceptInvite(account: Account, inviteBytes: Uint8Array): { state: SessionState; accept: Uint8Array; identities: IdentityDigests } {
   const suite = account.suite;
   const invite = decodeCanonical(InviteMsgSchema, inviteBytes, 'InviteMsg');
   requireVersionAndSuite(invite, suite, 'InviteMsg');
   const initiatorIdentity = requireIdentity(suite, invite.initiatorIdentityKey, 'initiator identity key');
   const responderIdentity = requireIdentity(suite, invite.responderIdentityKey, 'responder identity key');
   const ownIdentity = account.identityPublicKey;
-  if (!bytesEqual(responderIdentity.signPublicKey, ownIdentity.signPublicKey) || !bytesEqual(responderIdentity.kemPublicKey, ownIdentity.kemPublicKey)) {
+  if (!samePublicBytes(responderIdentity.signPublicKey, ownIdentity.signPublicKey) || !samePublicBytes(responderIdentity.kemPublicKey, ownIdentity.kemPublicKey)) {
     throw new UnknownPreKeyError('the invite is addressed to another identity');
   }
   const ct = suite.params.kemCiphertextBytes;
@@ -250,19 +284,18 @@ export function acceptInvite(account: Account, inviteBytes: Uint8Array): { state
   requireLength(invite.signedPreKeyCiphertext, ct, 'invite signed pre-key ciphertext');
   requireLength(invite.oneTimePreKeyCiphertext, invite.hasOneTimePreKey ? ct : 0, 'invite one-time pre-key ciphertext');
   requireLength(invite.epochPublicKey, suite.params.kemPublicKeyBytes, 'invite epoch key');
+  const identities: IdentityDigests = { initiator: identityDigest(suite, initiatorIdentity), responder: account.identityDigest };
+  const inviteDigest = inviteReplayDigest(suite, invite.identityCiphertext, invite.signedPreKeyCiphertext);
+  const inviteCiphertexts = inviteCiphertextsDigest(suite, inviteDigest, invite.oneTimePreKeyCiphertext);
   const derivedId = deriveSessionId(suite, {
-    initiator: initiatorIdentity,
-    responder: responderIdentity,
-    c2: invite.identityCiphertext,
-    c3: invite.signedPreKeyCiphertext,
-    c4: invite.oneTimePreKeyCiphertext,
+    identities,
+    inviteCiphertexts,
     spkId: invite.spkId,
     opkId: invite.opkId,
     hasOneTimePreKey: invite.hasOneTimePreKey,
   });
   if (invite.sessionId !== derivedId) throw new MalformedMessageError('the invite session id is not derived from its contents');
 
-  const inviteDigest = suite.hash(concat(label('pqe2ee/v1/invite'), invite.identityCiphertext, invite.signedPreKeyCiphertext));
   if (account.hasAcceptedInvite(inviteDigest)) throw new DuplicateInviteError();
   const spk = account.findSignedPreKey(invite.spkId);
   if (!spk?.keyPair) throw new UnknownPreKeyError(`no signed pre-key ${invite.spkId} (unknown or past its grace period)`);
@@ -275,7 +308,12 @@ export function acceptInvite(account: Account, inviteBytes: Uint8Array): { state
   const toInitiator = suite.kem.encaps(initiatorIdentity.kemPublicKey);
   const secrets = concat(toInitiator.sharedSecret, k2, k3, k4);
   const epochKeyPair = suite.kem.keygen();
-  const transcript = inviteTranscript(suite, invite, spk.keyPair.publicKey, opk?.keyPair?.publicKey ?? EMPTY, toInitiator.ciphertext, epochKeyPair.publicKey);
+  const transcript = inviteTranscript(suite, invite, identities, inviteCiphertexts, {
+    signedPreKey: spk.keyPair.publicKey,
+    oneTimePreKey: opk?.keyPair?.publicKey ?? EMPTY,
+    c1: toInitiator.ciphertext,
+    epochKey: epochKeyPair.publicKey,
+  });
   const { rootKey, confirmation } = deriveRootKey(suite, secrets, transcript);
   for (const secret of [k2, k3, k4, toInitiator.sharedSecret, secrets]) secret.fill(0);
 
@@ -308,7 +346,7 @@ export function acceptInvite(account: Account, inviteBytes: Uint8Array): { state
   // Only now, with nothing left to fail, change the account.
   if (opk) account.removeOneTimePreKey(opk.opkId);
   account.rememberAcceptedInvite(inviteDigest);
-  return { state, accept: encode(AcceptMsgSchema, acceptMessage) };
+  return { state, accept: encode(AcceptMsgSchema, acceptMessage), identities };
 }
 
 /**
@@ -316,7 +354,7 @@ export function acceptInvite(account: Account, inviteBytes: Uint8Array): { state
  * checked, and only then is the pending state turned into a ready ratchet. A forged or misrouted
  * AcceptMsg leaves `state` unchanged.
  */
-export function completeAgreement(account: Account, state: SessionState, acceptBytes: Uint8Array): void {
+export function completeAgreement(account: Account, state: SessionState, acceptBytes: Uint8Array, identities: IdentityDigests, inviteCiphertexts: Uint8Array | undefined): void {
   const suite = requireOwnAccount(account, state).suite;
   if (!state.initiator) throw new SessionStateError('only the initiator completes a session');
   if (state.responded) throw new SessionStateError('the session is already complete');
@@ -330,7 +368,13 @@ export function completeAgreement(account: Account, state: SessionState, acceptB
 
   const k1 = account.decapsulateIdentity(c1);
   const secrets = concat(k1, pending.responderSecrets);
-  const transcript = inviteTranscript(suite, pending.invite, pending.responderSignedPreKey, pending.responderOneTimePreKey, c1, accept.epochPublicKey);
+  const invite = pending.invite;
+  const transcript = inviteTranscript(suite, invite, identities, inviteCiphertexts ?? inviteCiphertextsOf(suite, invite), {
+    signedPreKey: pending.responderSignedPreKey,
+    oneTimePreKey: pending.responderOneTimePreKey,
+    c1,
+    epochKey: accept.epochPublicKey,
+  });
   const { rootKey, confirmation } = deriveRootKey(suite, secrets, transcript);
   k1.fill(0);
   secrets.fill(0);

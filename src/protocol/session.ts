@@ -15,6 +15,7 @@ import {
   decodeCanonical,
   encode,
   identitiesDigest,
+  identityDigest,
   label,
   lengthPrefixed,
   MAX_MESSAGE_BYTES,
@@ -24,7 +25,15 @@ import {
   requireVersionAndSuite,
 } from './encoding.js';
 import { MalformedMessageError, SessionNotReadyError, SessionStateError } from '../errors.js';
-import { acceptInvite, completeAgreement, forgetStoredIdentitySecret, initiateAgreement, SESSION_STATE_VERSION, validatePendingAgreement } from './key-agreement.js';
+import {
+  acceptInvite,
+  completeAgreement,
+  forgetStoredIdentitySecret,
+  initiateAgreement,
+  SESSION_STATE_VERSION,
+  validatePendingAgreement,
+  type IdentityDigests,
+} from './key-agreement.js';
 import { nextSendStep, ratchetEpoch, receiveStep, resolveRatchetLimits, validateRatchetState, type RatchetContext, type RatchetLimits } from './sparse/sparse-ratchet.js';
 import { openWithMessageKey, sealWithMessageKey } from './symmetric-chain.js';
 
@@ -93,15 +102,22 @@ export class Session {
   readonly state: SessionState;
   readonly suite: CipherSuite;
   private readonly limits: RatchetLimits;
-  /** Identity digests for associated data, by direction (derived from the state, cached). */
-  private readonly identityDigests: { sending?: Uint8Array; receiving?: Uint8Array } = {};
+  /** Both identities' digests by role (from the key agreement, or computed once from the state). */
+  private roleDigests: IdentityDigests | undefined;
+  /** identitiesDigest for associated data, by direction (cached). */
+  private readonly directionDigests: { sending?: Uint8Array; receiving?: Uint8Array } = {};
   private ratchetContext: RatchetContext | undefined;
 
-  /** @internal */
-  constructor(state: SessionState, options: SessionOptions = {}) {
+  /** The invite's ciphertext digest, from initiate() until complete() (a deserialized pending session hashes it again). */
+  private pendingInviteCiphertexts: Uint8Array | undefined;
+
+  /** @internal `known`: digests the key agreement already computed for this state. */
+  constructor(state: SessionState, options: SessionOptions = {}, known: { identities?: IdentityDigests; inviteCiphertexts?: Uint8Array } = {}) {
     this.state = state;
     this.suite = getSuite(state.suiteId);
     this.limits = resolveRatchetLimits(options.limits);
+    this.roleDigests = known.identities;
+    this.pendingInviteCiphertexts = known.inviteCiphertexts;
   }
 
   /** Same on both sides. */
@@ -166,7 +182,8 @@ export class Session {
    * pending session holds no copy of that secret). A forged AcceptMsg changes nothing.
    */
   complete(account: Account, acceptBytes: Uint8Array): void {
-    completeAgreement(account, this.state, acceptBytes);
+    completeAgreement(account, this.state, acceptBytes, this.identityDigests(), this.pendingInviteCiphertexts);
+    this.pendingInviteCiphertexts = undefined;
   }
 
   /** Encrypts `plaintext` into a serialized E2eeMsg. */
@@ -239,12 +256,21 @@ export class Session {
     return plaintext;
   }
 
+  /** Both identities' digests by role; hashed from the state only for a deserialized session. */
+  private identityDigests(): IdentityDigests {
+    if (!this.roleDigests) {
+      const own = identityDigest(this.suite, this.state.ownIdentityKey as IdentityKeyPublic);
+      const peer = identityDigest(this.suite, this.peerIdentityKey);
+      this.roleDigests = this.state.initiator ? { initiator: own, responder: peer } : { initiator: peer, responder: own };
+    }
+    return this.roleDigests;
+  }
+
   /** What the ratchet binds every epoch to: the session id and both identities, initiator first. */
   private context(): RatchetContext {
     if (!this.ratchetContext) {
-      const own = this.state.ownIdentityKey as IdentityKeyPublic;
-      const [first, second] = this.state.initiator ? [own, this.peerIdentityKey] : [this.peerIdentityKey, own];
-      const transcript = lengthPrefixed(label('pqe2ee/v2/ratchet-transcript'), label(this.state.sessionId), identitiesDigest(this.suite, first, second));
+      const { initiator, responder } = this.identityDigests();
+      const transcript = lengthPrefixed(label('pqe2ee/v2/ratchet-transcript'), label(this.state.sessionId), identitiesDigest(this.suite, initiator, responder));
       this.ratchetContext = { suite: this.suite, transcript, initiator: this.state.initiator, limits: this.limits };
     }
     return this.ratchetContext;
@@ -252,11 +278,12 @@ export class Session {
 
   /** {@link identitiesDigest} with the sender first: this side when sending, the peer when receiving. */
   private identities(direction: 'sending' | 'receiving'): Uint8Array {
-    const cached = this.identityDigests[direction];
+    const cached = this.directionDigests[direction];
     if (cached) return cached;
-    const own = this.state.ownIdentityKey as IdentityKeyPublic;
-    const digest = direction === 'sending' ? identitiesDigest(this.suite, own, this.peerIdentityKey) : identitiesDigest(this.suite, this.peerIdentityKey, own);
-    this.identityDigests[direction] = digest;
+    const { initiator, responder } = this.identityDigests();
+    const initiatorSends = (direction === 'sending') === this.state.initiator;
+    const digest = initiatorSends ? identitiesDigest(this.suite, initiator, responder) : identitiesDigest(this.suite, responder, initiator);
+    this.directionDigests[direction] = digest;
     return digest;
   }
 }
@@ -269,8 +296,8 @@ export const OutboundSession = {
    * session (not ready until `complete(account, accept)`) with the InviteMsg to send.
    */
   initiate(account: Account, bundleBytes: Uint8Array, options: SessionOptions = {}): { session: Session; invite: Uint8Array } {
-    const { state, invite } = initiateAgreement(account, bundleBytes);
-    return { session: new Session(state, options), invite };
+    const { state, invite, identities, inviteCiphertexts } = initiateAgreement(account, bundleBytes);
+    return { session: new Session(state, options, { identities, inviteCiphertexts }), invite };
   },
 };
 
@@ -282,7 +309,7 @@ export const InboundSession = {
    * to encrypt) with the AcceptMsg to send back. A replayed invite throws DuplicateInviteError.
    */
   accept(account: Account, inviteBytes: Uint8Array, options: SessionOptions = {}): { session: Session; accept: Uint8Array } {
-    const { state, accept } = acceptInvite(account, inviteBytes);
-    return { session: new Session(state, options), accept };
+    const { state, accept, identities } = acceptInvite(account, inviteBytes);
+    return { session: new Session(state, options, { identities }), accept };
   },
 };
